@@ -1,0 +1,31 @@
+# The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper]`.
+# Each (re)creates .venv with Python 3.12 from the pinned lock when it is missing or stale.
+
+PROFILE ?= default
+VENV    := .venv
+STAMP   := $(VENV)/.installed
+# Python 3.12: `python3.12` on PATH, else a pyenv install; override with `make PY312=/path/to/python3.12`.
+PY312   ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+             $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; done)
+
+.PHONY: book test clean-book clean-cache
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PY312)" || { echo "error: Python 3.12 was not found. Install it, or run make PY312=/path/to/python3.12"; exit 1; }
+	rm -rf $(VENV)
+	$(PY312) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+book: $(STAMP)
+	$(VENV)/bin/python -m ebsdlib build --profile $(PROFILE)
+
+clean-book:
+	rm -rf _build
+
+clean-cache:
+	rm -rf .cache

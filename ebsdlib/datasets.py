@@ -1,0 +1,348 @@
+"""Pattern data sets: the paper's split protocol, the simulated default, and loaders for real data.
+
+A :class:`PatternDataset` holds the patterns (n, rows, cols) and a table with one row per pattern
+(``pattern_id``, ``space_group``, ``material``, ``split`` and whatever the source knows: orientation,
+pattern centre, quality flag, file name). Simulated and real data go through the same type, so every
+later stage works on both.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .cache import cached
+from .materials import Material, parse_space_group, training_materials
+from .simulate import DetectorGeometry, DetectorModel, simulate_patterns
+
+__all__ = [
+    "PatternDataset",
+    "DatasetError",
+    "IMAGE_SUFFIXES",
+    "divide_evenly",
+    "assign_split",
+    "simulate_dataset",
+    "load_folder_tree",
+    "load_pattern_file",
+]
+
+SPLITS = ("train", "validation", "test", "unused")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".bmp")
+UNLABELLED = -1
+
+
+class DatasetError(ValueError):
+    """Bad input data: the message names the file or folder and says what to do."""
+
+
+@dataclass
+class PatternDataset:
+    """Patterns (n, rows, cols) with one table row per pattern.
+
+    Attributes
+    ----------
+    patterns
+        Array (n, rows, cols), uint8 or float.
+    table
+        DataFrame with at least ``pattern_id``, ``space_group`` (``-1`` when unlabelled), ``material``
+        and ``split``.
+    meta
+        Where the data came from and how it was made (parameters, timings, notes such as resizing).
+    map_shape
+        (rows, cols) of the scan when the patterns come from a map, else ``None``.
+    """
+
+    patterns: np.ndarray
+    table: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+    map_shape: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        if len(self.patterns) != len(self.table):
+            raise DatasetError(
+                f"{len(self.patterns)} patterns but {len(self.table)} table rows: they must match"
+            )
+        self.table = self.table.reset_index(drop=True)
+        for column, default in (("split", "unused"), ("material", ""), ("space_group", UNLABELLED)):
+            if column not in self.table:
+                self.table[column] = default
+        if "pattern_id" not in self.table:
+            self.table.insert(0, "pattern_id", np.arange(len(self.table)))
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Space-group number of every pattern."""
+        return self.table["space_group"].to_numpy()
+
+    @property
+    def pattern_shape(self) -> tuple[int, int]:
+        return tuple(self.patterns.shape[1:])
+
+    def subset(self, mask_or_split) -> "PatternDataset":
+        """A new data set of the rows of one split (``"train"``, ...) or of a boolean mask."""
+        if isinstance(mask_or_split, str):
+            if mask_or_split not in SPLITS:
+                raise ValueError(f"unknown split {mask_or_split!r}; choose from {SPLITS}")
+            mask = (self.table["split"] == mask_or_split).to_numpy()
+        else:
+            mask = np.asarray(mask_or_split, dtype=bool)
+        return PatternDataset(self.patterns[mask], self.table[mask].copy(), dict(self.meta))
+
+    def counts(self) -> pd.DataFrame:
+        """Patterns per space group and material in each split (rows) — the analogue of Table S1."""
+        counts = pd.crosstab(
+            [self.table["space_group"], self.table["material"]], self.table["split"]
+        )
+        return counts.reindex(columns=[s for s in SPLITS if s in counts.columns], fill_value=0)
+
+
+def divide_evenly(total: int, parts: int) -> list[int]:
+    """Split ``total`` into ``parts`` near-equal integers, larger ones first (400, 3 -> 134, 133, 133)."""
+    if parts <= 0:
+        raise ValueError("parts must be positive")
+    base, extra = divmod(int(total), parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def assign_split(
+    table: pd.DataFrame,
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int | None = None,
+    seed: int = 0,
+) -> pd.Series:
+    """The paper's protocol: per space group, ``train_per_space_group`` training and
+    ``val_per_space_group`` validation patterns divided evenly over its materials; the remaining
+    patterns of each material are the test set (at most ``test_per_material`` of them; the rest are
+    ``"unused"``). The same seed gives the same split.
+
+    Raises
+    ------
+    DatasetError
+        When a material has fewer patterns than its training and validation share.
+    """
+    split = pd.Series("unused", index=table.index, dtype=object)
+    rng = np.random.default_rng(seed)
+    labelled = table[table["space_group"] != UNLABELLED]
+    for space_group, group in labelled.groupby("space_group", sort=True):
+        materials = sorted(group["material"].unique())
+        n_train = divide_evenly(train_per_space_group, len(materials))
+        n_val = divide_evenly(val_per_space_group, len(materials))
+        for material, nt, nv in zip(materials, n_train, n_val):
+            index = group.index[group["material"] == material].to_numpy()
+            if len(index) < nt + nv:
+                raise DatasetError(
+                    f"material {material!r} (space group {space_group}) has {len(index)} patterns, "
+                    f"fewer than its {nt} training + {nv} validation patterns: add patterns or lower "
+                    "train_per_space_group / val_per_space_group"
+                )
+            index = rng.permutation(np.sort(index))
+            split[index[:nt]] = "train"
+            split[index[nt : nt + nv]] = "validation"
+            rest = index[nt + nv :]
+            if test_per_material is not None:
+                rest = rest[:test_per_material]
+            split[rest] = "test"
+    return split
+
+
+@cached(depends_on=["materials", "simulate"])
+def _simulate_dataset(
+    materials: tuple[Material, ...],
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int,
+    geometry: DetectorGeometry,
+    model: DetectorModel,
+    seed: int,
+) -> PatternDataset:
+    per_material = {}
+    for space_group in sorted({m.space_group for m in materials}):
+        group = sorted((m for m in materials if m.space_group == space_group), key=lambda m: m.name)
+        n_train = divide_evenly(train_per_space_group, len(group))
+        n_val = divide_evenly(val_per_space_group, len(group))
+        for m, nt, nv in zip(group, n_train, n_val):
+            per_material[m.name] = nt + nv + test_per_material
+    patterns, tables = [], []
+    start = time.perf_counter()
+    for m in tqdm(materials, desc="simulating materials", unit="material", leave=False):
+        p, t = simulate_patterns(m, per_material[m.name], geometry, model, seed=seed)
+        patterns.append(p)
+        tables.append(t)
+    seconds = time.perf_counter() - start
+    table = pd.concat(tables, ignore_index=True)
+    table["split"] = assign_split(table, train_per_space_group, val_per_space_group, test_per_material, seed)
+    meta = {
+        "source": "simulated",
+        "seed": seed,
+        "geometry": geometry.__dict__.copy(),
+        "detector_model": model.as_dict(),
+        "simulation_seconds": seconds,
+        "patterns_per_second": len(table) / seconds,
+    }
+    return PatternDataset(np.concatenate(patterns), table, meta)
+
+
+def simulate_dataset(
+    train_per_space_group: int = 400,
+    val_per_space_group: int = 100,
+    test_per_material: int = 100,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+    materials: list[Material] | None = None,
+) -> PatternDataset:
+    """The simulated training data set, split by the paper's protocol; cached by its parameters.
+
+    For each material, its share of ``train_per_space_group`` and ``val_per_space_group`` plus
+    ``test_per_material`` patterns are simulated (defaults: the paper's 400 and 100 per space group).
+    A second call with the same parameters reads the cache.
+    """
+    materials = tuple(training_materials() if materials is None else materials)
+    return _simulate_dataset(
+        materials, int(train_per_space_group), int(val_per_space_group), int(test_per_material),
+        geometry, model, int(seed),
+    )
+
+
+simulate_dataset.is_cached = lambda *a, **k: _simulate_dataset.is_cached(
+    tuple(k.pop("materials", None) or training_materials()), *a, **k
+)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from skimage import io
+    from skimage.color import rgb2gray, rgba2rgb
+
+    try:
+        image = io.imread(path)
+    except Exception as err:  # noqa: BLE001 - every reader error means the same to the user
+        raise DatasetError(
+            f"cannot read the image {path}: {type(err).__name__}: {err}. Replace or remove the file."
+        ) from None
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        image = rgb2gray(rgba2rgb(image) if image.shape[-1] == 4 else image)
+    if image.ndim != 2:
+        raise DatasetError(f"{path} is not a single grayscale or RGB image (shape {image.shape})")
+    return image.astype(np.float32)
+
+
+def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) -> PatternDataset:
+    """Load a folder tree ``<root>/<space group>/<material>/*.tif|tiff|png|bmp`` as a labelled data set.
+
+    The space-group folders are named by number (``225``) or Hermann–Mauguin symbol (``Fm-3m``).
+    Images of different sizes are resized (scikit-image, anti-aliased) to the most common size, and
+    ``meta["notes"]`` says so (a warning too). Patterns keep their intensities as float32.
+
+    Raises
+    ------
+    DatasetError
+        For a missing root, a folder name that is not a space group, an empty material folder, or an
+        unreadable image — naming the folder or file.
+    """
+    from skimage.transform import resize
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(
+            f"the data folder {root} does not exist. Expected <root>/<space group>/<material>/*.tif"
+        )
+    files, rows = [], []
+    for sg_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            space_group = parse_space_group(sg_dir.name)
+        except ValueError:
+            raise DatasetError(
+                f"the folder {sg_dir} is not named after a space group. Name it by number (225) or "
+                "Hermann–Mauguin symbol (Fm-3m)."
+            ) from None
+        if space_groups is not None and space_group not in space_groups:
+            continue
+        material_dirs = sorted(p for p in sg_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not material_dirs:
+            raise DatasetError(f"the space-group folder {sg_dir} holds no material folders")
+        for mat_dir in material_dirs:
+            images = sorted(p for p in mat_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise DatasetError(
+                    f"the material folder {mat_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                )
+            for path in images:
+                files.append(path)
+                rows.append({"space_group": space_group, "material": mat_dir.name, "file": str(path.relative_to(root))})
+    if not files:
+        raise DatasetError(f"{root} holds no space-group folders with images")
+    images = [_read_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False)]
+    shapes = Counter(im.shape for im in images)
+    target = shapes.most_common(1)[0][0]
+    notes = []
+    if len(shapes) > 1:
+        odd = [str(f.relative_to(root)) for f, im in zip(files, images) if im.shape != target]
+        note = (
+            f"{len(odd)} of {len(images)} images were not {target[0]}×{target[1]} pixels and were "
+            f"resized to it (first: {odd[0]})"
+        )
+        warnings.warn(note, stacklevel=2)
+        notes.append(note)
+        images = [im if im.shape == target else resize(im, target, anti_aliasing=True, preserve_range=True) for im in images]
+    table = pd.DataFrame(rows)
+    meta = {"source": "folder", "root": str(root), "notes": notes}
+    return PatternDataset(np.stack(images).astype(np.float32), table, meta)
+
+
+def load_pattern_file(
+    path: str | Path,
+    space_group: int | str | None = None,
+    material: str | None = None,
+    lazy: bool = False,
+) -> PatternDataset:
+    """Load any pattern file kikuchipy reads (h5oina, up1/up2, ebsp, NORDIF .dat, h5ebsd, ...).
+
+    Parameters
+    ----------
+    space_group, material
+        Labels for every pattern of the file when known; unlabelled patterns get ``space_group = -1``.
+
+    The scan's map shape is kept in ``map_shape`` (for phase maps).
+
+    Raises
+    ------
+    DatasetError
+        When the file is missing, cannot be read by kikuchipy, or holds no EBSD patterns.
+    """
+    import kikuchipy as kp
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"the pattern file {path} does not exist")
+    try:
+        signal = kp.load(path, lazy=lazy)
+    except Exception as err:  # noqa: BLE001 - reader errors vary by format
+        raise DatasetError(
+            f"kikuchipy cannot read {path} ({type(err).__name__}: {err}). Check that the file is complete "
+            "and in a format kikuchipy supports (h5oina, up1/up2, ebsp, NORDIF .dat, h5ebsd)."
+        ) from None
+    if isinstance(signal, list):
+        raise DatasetError(f"{path} holds {len(signal)} data sets; export one scan per file")
+    if not isinstance(signal, kp.signals.EBSD) and signal.axes_manager.signal_dimension != 2:
+        raise DatasetError(f"{path} holds no 2-D EBSD patterns")
+    nav_shape = signal.axes_manager.navigation_shape[::-1]
+    data = np.asarray(signal.data).reshape(-1, *signal.axes_manager.signal_shape[::-1])
+    sg = UNLABELLED if space_group is None else parse_space_group(space_group)
+    table = pd.DataFrame({"space_group": sg, "material": material or "", "file": path.name}, index=range(len(data)))
+    if len(nav_shape) == 2:
+        rows, cols = np.unravel_index(np.arange(len(data)), nav_shape)
+        table["row"], table["col"] = rows, cols
+    meta = {"source": "file", "path": str(path), "notes": []}
+    map_shape = tuple(int(s) for s in nav_shape) if len(nav_shape) == 2 else None
+    return PatternDataset(data, table, meta, map_shape=map_shape)

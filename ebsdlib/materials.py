@@ -1,0 +1,256 @@
+"""Crystal structures of the paper's materials, from ``data/materials.yml``.
+
+Each material is given as its space group, cubic lattice parameter (Å) and asymmetric-unit Wyckoff
+sites (element, fractional coordinates, occupancy); :meth:`Material.phase` expands the sites to the full
+conventional cell with the space group's operations (orix/diffpy.structure). Structure factors come
+from diffsims' ``ReciprocalLatticeVector`` with X-ray atomic scattering factors, which are what the
+kinematical master patterns of :mod:`ebsdlib.simulate` are built from.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .paths import DATA_DIR
+
+__all__ = [
+    "SPACE_GROUPS",
+    "Site",
+    "Material",
+    "load_materials",
+    "training_materials",
+    "dual_phase_materials",
+    "materials_by_space_group",
+    "parse_space_group",
+    "space_group_symbol",
+    "hkl_families",
+    "structure_factors",
+    "reflection_table",
+]
+
+#: The six target space groups of the paper, in the paper's order.
+SPACE_GROUPS: tuple[int, ...] = (221, 223, 225, 227, 229, 230)
+
+MATERIALS_FILE = DATA_DIR / "materials.yml"
+
+
+def parse_space_group(value: int | str) -> int:
+    """Space-group number from a number (``225``, ``"225"``) or a Hermann–Mauguin symbol (``"Fm-3m"``).
+
+    Raises
+    ------
+    ValueError
+        If ``value`` names no space group; the message says which forms are accepted.
+    """
+    from diffpy.structure.spacegroups import GetSpaceGroup
+
+    text = str(value).strip()
+    try:
+        number = int(text)
+    except ValueError:
+        number = None
+    if number is not None:
+        if not 1 <= number <= 230:
+            raise ValueError(f"{value!r} is not a space group: numbers run from 1 to 230.")
+        return number
+    try:
+        return int(GetSpaceGroup(text.replace("_", "")).number)
+    except (ValueError, KeyError):
+        raise ValueError(
+            f"{value!r} is not a space group. Use its number (e.g. 225) or its Hermann–Mauguin "
+            "symbol (e.g. Fm-3m)."
+        ) from None
+
+
+def space_group_symbol(number: int) -> str:
+    """Short Hermann–Mauguin symbol of a space group, e.g. ``225 -> "Fm-3m"``."""
+    from diffpy.structure.spacegroups import GetSpaceGroup
+
+    return GetSpaceGroup(int(number)).short_name
+
+
+def space_group_latex(number: int) -> str:
+    """Symbol with overbars for figures, e.g. ``225 -> "$Fm\\bar{3}m$"``."""
+    symbol = space_group_symbol(number)
+    out, i = "", 0
+    while i < len(symbol):
+        if symbol[i] == "-" and i + 1 < len(symbol):
+            out += r"\bar{" + symbol[i + 1] + "}"
+            i += 2
+        else:
+            out += symbol[i]
+            i += 1
+    return f"${out}$"
+
+
+@dataclass(frozen=True)
+class Site:
+    """One asymmetric-unit site: element, fractional coordinates and occupancy."""
+
+    element: str
+    xyz: tuple[float, float, float]
+    occupancy: float = 1.0
+    wyckoff: str = ""
+
+
+@dataclass(frozen=True)
+class Material:
+    """A crystalline phase: name, space group, cubic lattice parameter (Å) and Wyckoff sites."""
+
+    name: str
+    space_group: int
+    lattice_parameter: float
+    sites: tuple[Site, ...]
+    structure_type: str = ""
+    role: str = "training"
+    source: str = ""
+    formula: str = field(default="")
+
+    @property
+    def symbol(self) -> str:
+        """Hermann–Mauguin symbol of the space group."""
+        return space_group_symbol(self.space_group)
+
+    def structure(self):
+        """The asymmetric unit as a ``diffpy.structure.Structure``."""
+        from diffpy.structure import Atom, Lattice, Structure
+
+        a = self.lattice_parameter
+        atoms = [Atom(s.element, list(s.xyz), occupancy=s.occupancy) for s in self.sites]
+        return Structure(atoms=atoms, lattice=Lattice(a, a, a, 90, 90, 90), title=self.name)
+
+    def phase(self):
+        """orix ``Phase`` with the asymmetric unit expanded to the full conventional cell."""
+        from orix.crystal_map import Phase
+
+        phase = Phase(name=self.name, space_group=self.space_group, structure=self.structure())
+        return phase.expand_asymmetric_unit()
+
+    def atoms_per_cell(self) -> float:
+        """Sum of occupancies in the expanded conventional cell (e.g. 8 for Si)."""
+        return float(sum(atom.occupancy for atom in self.phase().structure))
+
+
+def _material_from_dict(name: str, entry: dict, role: str) -> Material:
+    try:
+        sites = tuple(
+            Site(
+                element=s["element"],
+                xyz=tuple(float(c) for c in s["xyz"]),
+                occupancy=float(s.get("occupancy", 1.0)),
+                wyckoff=str(s.get("wyckoff", "")),
+            )
+            for s in entry["sites"]
+        )
+        return Material(
+            name=name,
+            space_group=parse_space_group(entry["space_group"]),
+            lattice_parameter=float(entry["lattice_parameter"]),
+            sites=sites,
+            structure_type=str(entry.get("structure_type", "")),
+            role=role,
+            source=str(entry.get("source", "")),
+            formula=str(entry.get("formula", name)),
+        )
+    except KeyError as err:
+        raise ValueError(f"material {name!r} in materials.yml lacks the field {err.args[0]!r}") from None
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> dict[str, Material]:
+    raw = yaml.safe_load(Path(path).read_text())
+    out: dict[str, Material] = {}
+    for role in ("training", "dual_phase"):
+        for name, entry in (raw.get(role) or {}).items():
+            out[name] = _material_from_dict(name, entry, role)
+    return out
+
+
+def load_materials(path: str | Path | None = None) -> dict[str, Material]:
+    """All materials of ``data/materials.yml`` (or ``path``), by name, training materials first."""
+    return dict(_load(str(path or MATERIALS_FILE)))
+
+
+def training_materials(path: str | Path | None = None) -> list[Material]:
+    """The paper's 18 training materials, ordered by space group then as listed in the file."""
+    mats = [m for m in load_materials(path).values() if m.role == "training"]
+    return sorted(mats, key=lambda m: SPACE_GROUPS.index(m.space_group))
+
+
+def dual_phase_materials(path: str | Path | None = None) -> list[Material]:
+    """The two phases of the dual-phase Ni90Al10 sample (matrix, then precipitate)."""
+    return [m for m in load_materials(path).values() if m.role == "dual_phase"]
+
+
+def materials_by_space_group(materials: list[Material] | None = None) -> dict[int, list[Material]]:
+    """Training materials grouped by space group, in the paper's order."""
+    materials = training_materials() if materials is None else materials
+    groups: dict[int, list[Material]] = {}
+    for m in materials:
+        groups.setdefault(m.space_group, []).append(m)
+    return {sg: groups[sg] for sg in sorted(groups, key=lambda s: (s not in SPACE_GROUPS, s))}
+
+
+def hkl_families(max_sum_of_squares: int = 20) -> list[tuple[int, int, int]]:
+    """Representatives ``h >= k >= l >= 0`` of the cubic {hkl} families up to h²+k²+l², in order."""
+    fams = [
+        (h, k, l)
+        for h, k, l in itertools.product(range(int(np.sqrt(max_sum_of_squares)) + 1), repeat=3)
+        if h >= k >= l >= 0 and 0 < h * h + k * k + l * l <= max_sum_of_squares
+    ]
+    return sorted(fams, key=lambda f: (f[0] ** 2 + f[1] ** 2 + f[2] ** 2, f))
+
+
+def structure_factors(material: Material, hkl, voltage: float = 20e3) -> np.ndarray:
+    """Magnitudes of the structure factors |F_hkl| of ``material`` (X-ray scattering factors).
+
+    Parameters
+    ----------
+    hkl
+        Array-like of shape (n, 3) of Miller indices.
+    voltage
+        Accelerating voltage in V (default ``20e3``, as the paper), used for the Bragg angles.
+    """
+    from diffsims.crystallography import ReciprocalLatticeVector
+
+    ref = ReciprocalLatticeVector(material.phase(), hkl=np.atleast_2d(np.asarray(hkl, dtype=float)))
+    ref.calculate_structure_factor()
+    return np.abs(np.asarray(ref.structure_factor, dtype=complex))
+
+
+def reflection_table(
+    materials: list[Material] | None = None,
+    max_sum_of_squares: int = 20,
+    extinct_below: float = 1e-3,
+) -> pd.DataFrame:
+    """Relative |F| of each {hkl} family for every material, and which families are extinct.
+
+    Returns a long table with the columns ``material``, ``space_group``, ``family`` (e.g. "{110}"),
+    ``hkl``, ``F`` (|F| relative to the material's strongest listed family) and ``present``
+    (``F >= extinct_below``).
+    """
+    materials = training_materials() if materials is None else materials
+    families = hkl_families(max_sum_of_squares)
+    rows = []
+    for m in materials:
+        F = structure_factors(m, families)
+        F = F / F.max()
+        for fam, f in zip(families, F):
+            rows.append(
+                {
+                    "material": m.name,
+                    "space_group": m.space_group,
+                    "family": "{" + "".join(map(str, fam)) + "}",
+                    "hkl": fam,
+                    "F": float(f),
+                    "present": bool(f >= extinct_below),
+                }
+            )
+    return pd.DataFrame(rows)
