@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .cache import cached
 from .materials import Material, parse_space_group, training_materials
@@ -97,6 +97,16 @@ class PatternDataset:
         else:
             mask = np.asarray(mask_or_split, dtype=bool)
         return PatternDataset(self.patterns[mask], self.table[mask].copy(), dict(self.meta))
+
+    def examples(self, by: str = "space_group", quality: str | None = "good", seed: int = 0) -> pd.Series:
+        """Index of one pattern per value of ``by`` (e.g. one per space group), drawn at random among
+        patterns of the given ``quality`` flag (any quality when ``None`` or when the table has none)."""
+        table = self.table
+        if quality is not None and "quality" in table and (table["quality"] == quality).any():
+            table = table[table["quality"] == quality]
+        rng = np.random.default_rng(seed)
+        picks = {key: rng.choice(group.index.to_numpy()) for key, group in table.groupby(by, sort=False)}
+        return pd.Series(picks, name="index")
 
     def counts(self) -> pd.DataFrame:
         """Patterns per space group and material in each split (rows) — the analogue of Table S1."""

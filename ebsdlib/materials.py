@@ -254,3 +254,39 @@ def reflection_table(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def materials_table(materials: list[Material] | None = None) -> pd.DataFrame:
+    """One row per material: name, space group number and symbol, lattice parameter, structure type,
+    atoms per conventional cell."""
+    materials = training_materials() if materials is None else materials
+    return pd.DataFrame(
+        [
+            {
+                "material": m.formula or m.name,
+                "space group": m.space_group,
+                "symbol": m.symbol,
+                "a (Å)": m.lattice_parameter,
+                "structure type": m.structure_type,
+                "atoms per cell": round(m.atoms_per_cell(), 3),
+            }
+            for m in materials
+        ]
+    )
+
+
+def space_group_reflections(table: pd.DataFrame) -> pd.DataFrame:
+    """Per space group (rows) and {hkl} family (columns): the largest relative |F| over the group's
+    materials; 0 where every material of the group has the family extinct (a systematic absence)."""
+    pivot = table.pivot_table(index="space_group", columns="family", values="F", aggfunc="max")
+    present = table.pivot_table(index="space_group", columns="family", values="present", aggfunc="max")
+    families = list(dict.fromkeys(table["family"]))
+    return pivot.where(present.astype(bool), 0.0)[families]
+
+
+def distinguishing_families(table: pd.DataFrame) -> pd.DataFrame:
+    """The {hkl} families whose presence differs between the space groups: one row per family, one
+    column per space group, ``True`` where the family is present in (some material of) the group."""
+    present = table.pivot_table(index="family", columns="space_group", values="present", aggfunc="max").astype(bool)
+    present = present.loc[list(dict.fromkeys(table["family"]))]
+    return present[present.nunique(axis=1) > 1]

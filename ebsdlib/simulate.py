@@ -359,3 +359,24 @@ def simulate_patterns(
         }
     )
     return patterns, table
+
+
+def detector_model_examples(
+    material: Material,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """One orientation of ``material`` as the clean kinematical pattern and as recorded by the detector
+    model, good and with each degradation: ``{"clean", "good", "low_contrast", "partial", "overlap"}``."""
+    rng = np.random.default_rng(material_seed(seed, material))
+    rotations = random_rotations(2, rng)
+    mp = master_pattern(material, energy=geometry.energy)
+    clean = project_patterns(mp, rotations, geometry)
+    kinds = list(QUALITY_KINDS)
+    first = np.repeat(clean[:1], len(kinds), axis=0)
+    second = np.repeat(clean[1:], len(kinds), axis=0)
+    recorded = apply_detector_model(first, geometry, model, rng, quality=np.array(kinds), second=second)
+    out = {"clean": apply_detector_model(clean[:1], geometry, DetectorModel.clean(), rng)[0]}
+    out.update({kind: recorded[i] for i, kind in enumerate(kinds)})
+    return out

@@ -1,0 +1,216 @@
+"""The book pipeline: execute every chapter of ``_toc.yml`` with papermill for a profile, then build.
+
+Sources in ``book/`` keep no outputs. A build copies the book into ``_build/staging/``, executes each
+chapter there with the profile's parameters (the first failing chapter stops the build, naming the
+chapter and the failing cell), writes the build information into the intro, and runs
+``jupyter-book build`` with warnings as errors so that the website lands in ``_build/html/``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import __version__
+from .paths import BUILD_DIR, PROFILES_DIR, REPO_ROOT
+
+__all__ = [
+    "ChapterError",
+    "PROFILES",
+    "load_profile",
+    "read_toc",
+    "chapter_parameters",
+    "execute_chapter",
+    "build_book",
+]
+
+PROFILES = ("smoke", "default", "paper")
+BUILD_INFO_MARKER = "<!-- build-info -->"
+
+
+class ChapterError(RuntimeError):
+    """A chapter failed to execute; the message names the chapter and the failing cell."""
+
+
+def load_profile(name: str, profiles_dir: Path = PROFILES_DIR) -> dict:
+    """Read ``book/profiles/<name>.yml``: ``{"description", "shared": {...}, "chapters": {stem: {...}}}``."""
+    path = Path(profiles_dir) / f"{name}.yml"
+    if not path.is_file():
+        known = sorted(p.stem for p in Path(profiles_dir).glob("*.yml"))
+        raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(known)}")
+    profile = yaml.safe_load(path.read_text()) or {}
+    profile.setdefault("shared", {})
+    profile.setdefault("chapters", {})
+    profile["name"] = name
+    return profile
+
+
+def read_toc(root: Path = REPO_ROOT) -> list[str]:
+    """Files of ``_toc.yml`` in order (root first), without suffix, relative to ``root``."""
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            for part in entry.get("parts", []) or []:
+                walk(part.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []) or []:
+        walk(part.get("chapters"))
+    return files
+
+
+def _declared_parameters(notebook: Path) -> dict:
+    import papermill as pm
+
+    return pm.inspect_notebook(str(notebook))
+
+
+def chapter_parameters(profile: dict, notebook: Path) -> dict:
+    """Parameters papermill injects into ``notebook``: the profile's shared parameters that the chapter
+    declares, then the chapter's own overrides, plus ``profile`` (the profile's name).
+
+    Raises
+    ------
+    ValueError
+        When the profile overrides a parameter the chapter does not declare (a typo would otherwise be
+        ignored silently).
+    """
+    declared = _declared_parameters(notebook)
+    stem = Path(notebook).stem
+    params = {k: v for k, v in profile["shared"].items() if k in declared}
+    overrides = profile["chapters"].get(stem) or {}
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"profile {profile['name']!r} sets {unknown} for chapter {stem}, which declares no such "
+            "parameter in its parameters cell"
+        )
+    params.update(overrides)
+    if "profile" in declared:
+        params["profile"] = profile["name"]
+    return params
+
+
+def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None) -> float:
+    """Execute one chapter with papermill; returns the wall time in seconds.
+
+    Raises
+    ------
+    ChapterError
+        With the chapter's name, the failing cell's number and the error, when a cell raises.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(Path(output).parent),
+            progress_bar=False,
+            execution_timeout=execution_timeout,
+        )
+    except PapermillExecutionError as err:
+        first_line = (err.source or "").strip().splitlines()[0] if (err.source or "").strip() else ""
+        raise ChapterError(
+            f"chapter {Path(notebook).stem} failed in cell [{err.exec_count}] `{first_line}`: "
+            f"{err.ename}: {err.evalue}. The executed notebook is kept at {output}."
+        ) from None
+    return time.perf_counter() - start
+
+
+def _build_info_markdown(profile: dict, timings: dict[str, float]) -> str:
+    from importlib.metadata import version
+
+    lines = [
+        f"This build used the **{profile['name']}** profile ({profile.get('description', '').strip()}), "
+        f"on {_dt.date.today().isoformat()}, with ebsdlib {__version__}, Python {platform.python_version()}, "
+        f"TensorFlow {version('tensorflow')}, kikuchipy {version('kikuchipy')} and NumPy {version('numpy')}.",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+    ]
+    lines += [f"| `{k}` | `{json.dumps(v)}` |" for k, v in profile["shared"].items()]
+    for stem, overrides in (profile["chapters"] or {}).items():
+        lines += [f"| `{stem}: {k}` | `{json.dumps(v)}` |" for k, v in (overrides or {}).items()]
+    lines += ["", "| chapter | execution time (s) |", "|---|---|"]
+    lines += [f"| {stem} | {seconds:.0f} |" for stem, seconds in timings.items()]
+    return "\n".join(lines)
+
+
+def _stage(root: Path, staging: Path) -> None:
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, staging / name)
+    shutil.copytree(
+        root / "book", staging / "book",
+        ignore=shutil.ignore_patterns("profiles", ".ipynb_checkpoints", "__pycache__"),
+    )
+
+
+def build_book(
+    profile_name: str = "default",
+    root: Path = REPO_ROOT,
+    build_dir: Path = BUILD_DIR,
+    chapters: list[str] | None = None,
+    execution_timeout: int | None = None,
+    html: bool = True,
+) -> dict[str, float]:
+    """Execute the chapters of ``_toc.yml`` for a profile and build the website into ``_build/html``.
+
+    Parameters
+    ----------
+    chapters
+        Only these chapter stems (e.g. ``["01_data"]``); default all.
+    execution_timeout
+        Per-cell timeout in seconds passed to papermill (``None``: no limit).
+    html
+        Run ``jupyter-book build`` after executing (default True).
+
+    Returns the execution time of every chapter in seconds.
+    """
+    root, build_dir = Path(root), Path(build_dir)
+    profile = load_profile(profile_name, root / "book" / "profiles")
+    staging = build_dir / "staging"
+    _stage(root, staging)
+    timings: dict[str, float] = {}
+    notebooks = [f for f in read_toc(root) if (root / f"{f}.ipynb").is_file()]
+    if chapters:
+        notebooks = [f for f in notebooks if Path(f).stem in chapters]
+    for i, rel in enumerate(notebooks, 1):
+        source = root / f"{rel}.ipynb"
+        params = chapter_parameters(profile, source)
+        print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
+        seconds = execute_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout)
+        timings[source.stem] = seconds
+        print(f"[{i}/{len(notebooks)}] {source.stem} done in {seconds:.0f} s", flush=True)
+    intro = staging / f"{read_toc(root)[0]}.md"
+    if intro.is_file():
+        text = intro.read_text()
+        intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings)))
+    (build_dir / "timings.json").write_text(json.dumps({"profile": profile_name, "chapters": timings}, indent=2))
+    if html:
+        cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging), "--path-output", str(build_dir.parent), "-W", "--keep-going"]
+        result = subprocess.run(cmd, cwd=root)
+        if result.returncode != 0:
+            raise ChapterError(f"jupyter-book build failed (exit {result.returncode}); see the messages above")
+    return timings

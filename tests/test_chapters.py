@@ -1,0 +1,44 @@
+"""Every chapter runs through papermill in the smoke profile and produces its figures and numbers."""
+
+import json
+
+import nbformat
+import pytest
+
+from ebsdlib.paths import REPO_ROOT
+from ebsdlib.pipeline import chapter_parameters, execute_chapter, load_profile
+
+
+def _run(stem, tmp_path):
+    source = REPO_ROOT / "book" / f"{stem}.ipynb"
+    output = tmp_path / f"{stem}.ipynb"
+    execute_chapter(source, output, chapter_parameters(load_profile("smoke"), source), execution_timeout=600)
+    return nbformat.read(output, as_version=4)
+
+
+def _glued(nb):
+    values = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if key:
+                values[key] = out["data"].get("application/papermill.record/text/plain")
+    return values
+
+
+def _images(nb):
+    return sum("image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_chapter_01_data(tmp_path):
+    nb = _run("01_data", tmp_path)
+    glued = _glued(nb)
+    profile = load_profile("smoke")["shared"]
+    assert glued["n_materials"] == "18" and glued["n_space_groups"] == "6"
+    assert int(glued["n_test"]) == 18 * profile["test_per_material"]
+    assert int(glued["n_patterns"]) == 6 * (profile["train_per_space_group"] + profile["val_per_space_group"]) + int(glued["n_test"])
+    assert int(glued["n_separating"]) >= 10
+    assert _images(nb) >= 6
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors

@@ -1,0 +1,141 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from ebsdlib.materials import (
+    SPACE_GROUPS,
+    distinguishing_families,
+    dual_phase_materials,
+    hkl_families,
+    materials_by_space_group,
+    parse_space_group,
+    reflection_table,
+    space_group_reflections,
+    structure_factors,
+    training_materials,
+)
+
+HKL = np.array([hkl for hkl in itertools.product(range(-4, 5), repeat=3) if any(hkl)])
+
+
+def general_condition(space_group: int, h: int, k: int, l: int) -> bool:
+    """Reflection conditions of International Tables A for the six space groups (general position).
+
+    True if (h, k, l) may be present. Each condition is checked over all cubic permutations of the
+    indices, as the tables list them for one representative.
+    """
+    perms = set(itertools.permutations((h, k, l)))
+    if space_group == 221:
+        return True
+    if space_group == 223:  # hhl: l = 2n
+        return all(not (a == b and c % 2) for a, b, c in perms)
+    if space_group == 225:  # h, k, l all even or all odd
+        return len({h % 2, k % 2, l % 2}) == 1
+    if space_group == 227:
+        if len({h % 2, k % 2, l % 2}) != 1:
+            return False
+        for a, b, c in perms:
+            if a == 0 and (b + c) % 4:  # 0kl: k + l = 4n
+                return False
+            if a == b == 0 and c % 4:  # h00: h = 4n
+                return False
+        return True
+    if space_group == 229:  # h + k + l even
+        return (h + k + l) % 2 == 0
+    if space_group == 230:
+        if (h + k + l) % 2:
+            return False
+        for a, b, c in perms:
+            if a == 0 and (b % 2 or c % 2):  # 0kl: k, l = 2n
+                return False
+            if a == b and (2 * a + c) % 4:  # hhl: 2h + l = 4n
+                return False
+            if a == b == 0 and c % 4:  # h00: h = 4n
+                return False
+        return True
+    raise ValueError(space_group)
+
+
+class TestParseSpaceGroup:
+    @pytest.mark.parametrize("value, number", [(225, 225), ("225", 225), ("Fm-3m", 225), ("Fm3m", 225), ("Ia-3d", 230), ("Pm-3n", 223)])
+    def test_numbers_and_symbols(self, value, number):
+        assert parse_space_group(value) == number
+
+    @pytest.mark.parametrize("value", ["Xy-9", "231", "0", "steel"])
+    def test_bad_names_say_what_is_accepted(self, value):
+        with pytest.raises(ValueError, match="space group"):
+            parse_space_group(value)
+
+
+class TestMaterials:
+    def test_the_papers_18_materials_in_six_space_groups(self):
+        mats = training_materials()
+        assert len(mats) == 18
+        groups = materials_by_space_group(mats)
+        assert tuple(groups) == SPACE_GROUPS
+        assert {sg: len(m) for sg, m in groups.items()} == {221: 4, 223: 2, 225: 5, 227: 2, 229: 3, 230: 2}
+
+    @pytest.mark.parametrize(
+        "name, atoms", [("Ni", 4), ("W", 2), ("Si", 8), ("NbC", 8), ("Cr3Si", 8), ("Ni3Al", 4), ("FeAl", 2), ("Al4Ni3", 112)]
+    )
+    def test_sites_expand_to_full_cells(self, materials, name, atoms):
+        assert materials[name].atoms_per_cell() == pytest.approx(atoms)
+
+    def test_dual_phase_compositions(self):
+        matrix, precipitate = dual_phase_materials()
+        assert (matrix.space_group, precipitate.space_group) == (225, 221)
+        for material, al in ((matrix, 0.197), (precipitate, 0.257)):
+            atoms = material.phase().structure
+            share = sum(a.occupancy for a in atoms if a.element == "Al") / sum(a.occupancy for a in atoms)
+            assert share == pytest.approx(al, abs=1e-3)
+
+
+class TestReflectionConditions:
+    @pytest.mark.parametrize("name", [m.name for m in training_materials()])
+    def test_forbidden_reflections_vanish(self, materials, name):
+        """Every reflection the space group forbids has |F| = 0 in the structure factors."""
+        m = materials[name]
+        F = structure_factors(m, HKL)
+        forbidden = np.array([not general_condition(m.space_group, *hkl) for hkl in HKL])
+        assert forbidden.any() == (m.space_group != 221)
+        assert np.all(F[forbidden] < 1e-6 * F.max())
+
+    @pytest.mark.parametrize("name, space_group", [("Ni", 225), ("W", 229), ("NiAl", 221)])
+    def test_simple_structures_have_exactly_the_lattice_extinctions(self, materials, name, space_group):
+        F = structure_factors(materials[name], HKL)
+        allowed = np.array([general_condition(space_group, *hkl) for hkl in HKL])
+        np.testing.assert_array_equal(F > 1e-6 * F.max(), allowed)
+
+    def test_diamond_d_glide(self, materials):
+        F = dict(zip(["111", "200", "220", "222", "400", "420"], structure_factors(materials["Si"], [[1, 1, 1], [2, 0, 0], [2, 2, 0], [2, 2, 2], [4, 0, 0], [4, 2, 0]])))
+        assert F["200"] < 1e-6 and F["222"] < 1e-6 and F["420"] < 1e-6
+        assert min(F["111"], F["220"], F["400"]) > 1
+
+    def test_221_and_223_differ_on_hhl(self, materials):
+        hhl_odd_l = [[1, 1, 1], [2, 2, 1], [1, 1, 3]]
+        assert np.all(structure_factors(materials["NiAl"], hhl_odd_l) > 0.1)  # f(Ni) - f(Al), a superlattice band
+        assert np.all(structure_factors(materials["Cr3Si"], hhl_odd_l) < 1e-6)
+
+
+class TestReflectionTable:
+    def test_space_group_table_marks_absences(self):
+        table = reflection_table(max_sum_of_squares=8)
+        per_sg = space_group_reflections(table)
+        assert list(per_sg.index) == list(SPACE_GROUPS)
+        assert list(per_sg.columns) == ["{100}", "{110}", "{111}", "{200}", "{210}", "{211}", "{220}"]
+        assert per_sg.loc[225, "{100}"] == 0 and per_sg.loc[225, "{111}"] > 0
+        assert per_sg.loc[229, "{110}"] > 0 and per_sg.loc[229, "{111}"] == 0
+        assert per_sg.loc[227, "{200}"] == 0
+        assert (per_sg.loc[221] > 0).all()
+
+    def test_distinguishing_families_differ_between_groups(self):
+        table = reflection_table(max_sum_of_squares=8)
+        sep = distinguishing_families(table)
+        assert "{100}" in sep.index  # only primitive 221 has it
+        assert all(sep.loc[f].nunique() == 2 for f in sep.index)
+
+    def test_families_are_ordered_by_sum_of_squares(self):
+        fams = hkl_families(12)
+        assert fams[:4] == [(1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 0, 0)]
+        assert (2, 2, 2) in fams and (3, 2, 0) not in fams

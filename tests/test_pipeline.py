@@ -1,0 +1,59 @@
+import nbformat
+import pytest
+
+from ebsdlib.paths import BOOK_DIR, REPO_ROOT
+from ebsdlib.pipeline import ChapterError, chapter_parameters, execute_chapter, load_profile, read_toc
+
+
+def _notebook(path, parameters: str, body: str):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_toc_lists_intro_then_chapters():
+    files = read_toc(REPO_ROOT)
+    assert files[0] == "book/intro"
+    assert "book/01_data" in files
+    for f in files[1:]:
+        assert (REPO_ROOT / f"{f}.ipynb").is_file()
+
+
+def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
+    for path in BOOK_DIR.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), path
+
+
+@pytest.mark.parametrize("name", ["smoke", "default", "paper"])
+def test_profiles_only_set_declared_parameters(name):
+    profile = load_profile(name)
+    for rel in read_toc(REPO_ROOT)[1:]:
+        params = chapter_parameters(profile, REPO_ROOT / f"{rel}.ipynb")
+        assert params["profile"] == name
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError, match="unknown profile 'fast'.*smoke"):
+        load_profile("fast")
+
+
+def test_override_of_an_undeclared_parameter_is_an_error(tmp_path):
+    nb = _notebook(tmp_path / "01_x.ipynb", "alpha = 1", "pass")
+    profile = {"name": "t", "shared": {"alpha": 2, "beta": 3}, "chapters": {"01_x": {"gamma": 4}}}
+    with pytest.raises(ValueError, match="gamma"):
+        chapter_parameters(profile, nb)
+    profile["chapters"] = {"01_x": {"alpha": 5}}
+    assert chapter_parameters(profile, nb) == {"alpha": 5}
+
+
+def test_failing_chapter_names_the_chapter_and_cell(tmp_path):
+    nb = _notebook(tmp_path / "07_broken.ipynb", "size = 1", "raise ValueError(f'bad size {size}')")
+    with pytest.raises(ChapterError, match=r"07_broken failed in cell \[3\] `raise ValueError.*`: ValueError: bad size 3"):
+        execute_chapter(nb, tmp_path / "out.ipynb", {"size": 3})

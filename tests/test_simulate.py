@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from ebsdlib.simulate import (
+    DetectorGeometry,
+    DetectorModel,
+    apply_detector_model,
+    master_pattern,
+    project_patterns,
+    random_rotations,
+    simulate_patterns,
+)
+
+
+@pytest.fixture(scope="module")
+def ni(materials):
+    return materials["Ni"]
+
+
+class TestMasterPattern:
+    def test_lambert_projection_is_cached(self, ni):
+        from ebsdlib.simulate import _master_pattern_array
+
+        mp = master_pattern(ni, half_size=60)
+        assert mp.projection == "lambert" and mp.hemisphere == "upper"
+        assert mp.data.shape == (121, 121)
+        assert _master_pattern_array.is_cached(ni, 20.0, 60, 0.7, 0.05)
+        assert not _master_pattern_array.is_cached(ni, 20.0, 61, 0.7, 0.05)
+
+
+class TestSimulatePatterns:
+    def test_shape_dtype_and_table(self, ni, tiny_geometry):
+        patterns, table = simulate_patterns(ni, 12, tiny_geometry, DetectorModel(), seed=1)
+        assert patterns.shape == (12, 30, 36) and patterns.dtype == np.uint8
+        assert patterns.min() == 0 and patterns.max() == 255
+        assert len(table) == 12 and set(table["material"]) == {"Ni"} and set(table["space_group"]) == {225}
+        q = table[["qa", "qb", "qc", "qd"]].to_numpy()
+        np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1, atol=1e-6)
+
+    def test_same_seed_same_patterns(self, ni, tiny_geometry):
+        a, ta = simulate_patterns(ni, 5, tiny_geometry, seed=3)
+        b, tb = simulate_patterns(ni, 5, tiny_geometry, seed=3)
+        c, _ = simulate_patterns(ni, 5, tiny_geometry, seed=4)
+        np.testing.assert_array_equal(a, b)
+        assert ta.equals(tb)
+        assert not np.array_equal(a, c)
+
+    def test_pattern_centre_jitter(self, ni, tiny_geometry):
+        _, table = simulate_patterns(ni, 200, tiny_geometry, DetectorModel(pc_jitter=0.01, degraded_fraction=0), seed=0)
+        assert table["pcx"].std() == pytest.approx(0.01, rel=0.2)
+        assert table["pcz"].mean() == pytest.approx(tiny_geometry.pc[2], abs=0.003)
+
+    def test_degraded_share(self, ni, tiny_geometry):
+        _, table = simulate_patterns(ni, 300, tiny_geometry, DetectorModel(degraded_fraction=0.3), seed=0)
+        assert (table["quality"] != "good").mean() == pytest.approx(0.3, abs=0.08)
+        assert set(table["quality"]) == {"good", "low_contrast", "partial", "overlap"}
+
+    def test_rotations_are_uniform(self):
+        rot = random_rotations(20000, np.random.default_rng(0))
+        # For uniform SO(3), the rotation angle has density (1 - cos w) / pi: mean angle pi/2 + 2/pi.
+        assert rot.angle.mean() == pytest.approx(np.pi / 2 + 2 / np.pi, abs=0.02)
+
+
+class TestDetectorModel:
+    @pytest.fixture(scope="class")
+    def clean(self, materials):
+        geometry = DetectorGeometry(shape=(40, 48))
+        mp = master_pattern(materials["Ni"], half_size=60)
+        return geometry, project_patterns(mp, random_rotations(4, np.random.default_rng(0)), geometry)
+
+    def _corr(self, a, b):
+        return np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
+
+    def test_higher_dose_is_closer_to_clean(self, clean):
+        geometry, patterns = clean
+        rng = np.random.default_rng(0)
+        low = apply_detector_model(patterns, geometry, DetectorModel(dose=5, blur_sigma=0), rng)
+        high = apply_detector_model(patterns, geometry, DetectorModel(dose=5000, blur_sigma=0), rng)
+        assert self._corr(high, patterns) > self._corr(low, patterns) + 0.2
+
+    def test_low_contrast_pattern_is_noisier(self, clean):
+        geometry, patterns = clean
+        rng = np.random.default_rng(0)
+        out = apply_detector_model(patterns[:2], geometry, DetectorModel(), rng, quality=np.array(["good", "low_contrast"]))
+        assert self._corr(out[0], patterns[0]) > self._corr(out[1], patterns[1]) + 0.2
+
+    def test_partial_pattern_loses_its_bands_on_one_side(self, clean):
+        geometry, patterns = clean
+        model = DetectorModel(dose=np.inf, blur_sigma=0, partial_range=(0.5, 0.5))
+        out = apply_detector_model(patterns[:1], geometry, model, np.random.default_rng(0), quality=np.array(["partial"]))
+        # Without noise, the region without pattern is flat: many pixels share one grey level.
+        values, counts = np.unique(out[0], return_counts=True)
+        assert counts.max() > 0.3 * out[0].size
+
+    def test_overlap_needs_a_second_pattern(self, clean):
+        geometry, patterns = clean
+        with pytest.raises(ValueError, match="second orientation"):
+            apply_detector_model(patterns[:1], geometry, DetectorModel(), np.random.default_rng(0), quality=np.array(["overlap"]))
+
+    def test_bad_parameters(self):
+        with pytest.raises(ValueError, match="degraded kinds"):
+            DetectorModel(degraded_kinds=("scratched",))
+        with pytest.raises(ValueError, match="dose"):
+            DetectorModel(dose=0)
