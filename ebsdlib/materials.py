@@ -28,6 +28,7 @@ __all__ = [
     "training_materials",
     "dual_phase_materials",
     "materials_by_space_group",
+    "source_task_materials",
     "parse_space_group",
     "space_group_symbol",
     "hkl_families",
@@ -112,6 +113,11 @@ class Material:
     role: str = "training"
     source: str = ""
     formula: str = field(default="")
+    lattice: tuple[float, float, float, float, float, float] | None = None
+
+    @property
+    def is_cubic(self) -> bool:
+        return self.lattice is None
 
     @property
     def symbol(self) -> str:
@@ -123,8 +129,9 @@ class Material:
         from diffpy.structure import Atom, Lattice, Structure
 
         a = self.lattice_parameter
+        lattice = Lattice(*self.lattice) if self.lattice is not None else Lattice(a, a, a, 90, 90, 90)
         atoms = [Atom(s.element, list(s.xyz), occupancy=s.occupancy) for s in self.sites]
-        return Structure(atoms=atoms, lattice=Lattice(a, a, a, 90, 90, 90), title=self.name)
+        return Structure(atoms=atoms, lattice=lattice, title=self.name)
 
     def phase(self):
         """orix ``Phase`` with the asymmetric unit expanded to the full conventional cell."""
@@ -158,6 +165,7 @@ def _material_from_dict(name: str, entry: dict, role: str) -> Material:
             role=role,
             source=str(entry.get("source", "")),
             formula=str(entry.get("formula", name)),
+            lattice=tuple(float(v) for v in entry["lattice"]) if "lattice" in entry else None,
         )
     except KeyError as err:
         raise ValueError(f"material {name!r} in materials.yml lacks the field {err.args[0]!r}") from None
@@ -167,7 +175,7 @@ def _material_from_dict(name: str, entry: dict, role: str) -> Material:
 def _load(path: str) -> dict[str, Material]:
     raw = yaml.safe_load(Path(path).read_text())
     out: dict[str, Material] = {}
-    for role in ("training", "dual_phase"):
+    for role in ("training", "dual_phase", "source_task"):
         for name, entry in (raw.get(role) or {}).items():
             out[name] = _material_from_dict(name, entry, role)
     return out
@@ -187,6 +195,11 @@ def training_materials(path: str | Path | None = None) -> list[Material]:
 def dual_phase_materials(path: str | Path | None = None) -> list[Material]:
     """The two phases of the dual-phase Ni90Al10 sample (matrix, then precipitate)."""
     return [m for m in load_materials(path).values() if m.role == "dual_phase"]
+
+
+def source_task_materials(path: str | Path | None = None) -> list[Material]:
+    """Materials of the disjoint pretraining task (space groups outside the six target groups)."""
+    return [m for m in load_materials(path).values() if m.role == "source_task"]
 
 
 def materials_by_space_group(materials: list[Material] | None = None) -> dict[int, list[Material]]:

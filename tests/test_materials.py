@@ -139,3 +139,18 @@ class TestReflectionTable:
         fams = hkl_families(12)
         assert fams[:4] == [(1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 0, 0)]
         assert (2, 2, 2) in fams and (3, 2, 0) not in fams
+
+
+class TestSourceTask:
+    def test_disjoint_from_the_target_task(self):
+        from ebsdlib.materials import source_task_materials
+
+        source = source_task_materials()
+        target = {m.name for m in training_materials()} | {m.name for m in dual_phase_materials()}
+        assert len({m.space_group for m in source}) >= 5
+        assert not {m.space_group for m in source} & set(SPACE_GROUPS)
+        assert not {m.name for m in source} & target
+
+    @pytest.mark.parametrize("name, atoms", [("Mg", 2), ("Sn", 4), ("FeS2", 12), ("Cu2O", 6), ("ZnS", 8)])
+    def test_cells(self, materials, name, atoms):
+        assert materials[name].atoms_per_cell() == pytest.approx(atoms)
