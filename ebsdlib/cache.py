@@ -40,7 +40,8 @@ def source_hash(modules: Iterable[str], data_files: Iterable[str] = ()) -> str:
 
 
 def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callable:
-    """Decorator: cache ``func`` on disk, keyed also by the source of the modules it depends on.
+    """Decorator: cache ``func`` on disk, keyed also by the source of its own module and of the modules
+    it depends on.
 
     The decorated function gains the attributes ``is_cached(*args, **kwargs)`` (whether a call would be
     a cache hit) and ``uncached`` (the plain function).
@@ -49,6 +50,8 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
     data_files = tuple(data_files)
 
     def decorate(func: Callable) -> Callable:
+        modules = tuple(sorted(set(depends_on) | {func.__module__.rsplit(".", 1)[-1]}))
+
         def keyed(_code_version: str, *args, **kwargs):
             return func(*args, **kwargs)
 
@@ -61,10 +64,10 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            return _memoized()(source_hash(depends_on, data_files), *args, **kwargs)
+            return _memoized()(source_hash(modules, data_files), *args, **kwargs)
 
         def is_cached(*args, **kwargs) -> bool:
-            return _memoized().check_call_in_cache(source_hash(depends_on, data_files), *args, **kwargs)
+            return _memoized().check_call_in_cache(source_hash(modules, data_files), *args, **kwargs)
 
         wrapper.is_cached = is_cached
         wrapper.uncached = func

@@ -31,6 +31,7 @@ __all__ = [
     "simulate_dataset",
     "load_folder_tree",
     "load_pattern_file",
+    "simulated_book_dataset",
 ]
 
 SPLITS = ("train", "validation", "test", "unused")
@@ -185,7 +186,7 @@ def _simulate_dataset(
             per_material[m.name] = nt + nv + test_per_material
     patterns, tables = [], []
     start = time.perf_counter()
-    for m in tqdm(materials, desc="simulating materials", unit="material", leave=False):
+    for m in tqdm(materials, desc="simulating materials", unit="material", leave=False, disable=None):
         p, t = simulate_patterns(m, per_material[m.name], geometry, model, seed=seed)
         patterns.append(p)
         tables.append(t)
@@ -292,7 +293,7 @@ def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) ->
                 rows.append({"space_group": space_group, "material": mat_dir.name, "file": str(path.relative_to(root))})
     if not files:
         raise DatasetError(f"{root} holds no space-group folders with images")
-    images = [_read_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False)]
+    images = [_read_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False, disable=None)]
     shapes = Counter(im.shape for im in images)
     target = shapes.most_common(1)[0][0]
     notes = []
@@ -356,3 +357,30 @@ def load_pattern_file(
     meta = {"source": "file", "path": str(path), "notes": []}
     map_shape = tuple(int(s) for s in nav_shape) if len(nav_shape) == 2 else None
     return PatternDataset(data, table, meta, map_shape=map_shape)
+
+
+def simulated_book_dataset(
+    seed: int = 0,
+    detector_shape=(120, 146),
+    pattern_center=(0.50, 0.27, 0.60),
+    train_per_space_group: int = 400,
+    val_per_space_group: int = 100,
+    test_per_material: int = 100,
+    dose: float = 150.0,
+    contrast: float = 0.2,
+    blur_sigma: float = 0.7,
+    pc_jitter: float = 0.004,
+    degraded_fraction: float = 0.1,
+) -> tuple[PatternDataset, DetectorGeometry, DetectorModel]:
+    """The book's data set from a chapter's parameters: (data set, detector geometry, detector model).
+
+    Every chapter calls this with the profile's shared parameters, so all chapters share one cached
+    data set.
+    """
+    geometry = DetectorGeometry(shape=tuple(int(s) for s in detector_shape), pc=tuple(float(p) for p in pattern_center))
+    model = DetectorModel(
+        dose=float(dose), contrast=float(contrast), blur_sigma=float(blur_sigma), pc_jitter=float(pc_jitter),
+        degraded_fraction=float(degraded_fraction),
+    )
+    dataset = simulate_dataset(train_per_space_group, val_per_space_group, test_per_material, geometry, model, seed)
+    return dataset, geometry, model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -116,6 +117,8 @@ def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_ti
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    # The kernel inherits the environment: keep TensorFlow's C++ start-up logs out of the pages.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     start = time.perf_counter()
     try:
         pm.execute_notebook(

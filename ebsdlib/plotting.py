@@ -9,7 +9,7 @@ import seaborn as sns
 
 from .materials import space_group_latex
 
-__all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure"]
+__all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -76,5 +76,36 @@ def detector_geometry_figure(geometry, pattern=None):
     ax1.set_ylim(rows - 0.5, -0.5)
     ax1.set_title(f"detector {rows} × {cols} px, PC = ({geometry.pc[0]:.2f}, {geometry.pc[1]:.2f}, {geometry.pc[2]:.2f})")
     ax1.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves_figure(stats: pd.DataFrame):
+    """The paper's Fig. 1: (a) scratch training and validation loss per epoch, mean ± 1 std over trials;
+    (b) transfer on the same y axis as (a); (c) transfer on its own scale. The validation loss with Keras'
+    own BatchNorm statistics (before recalibration) is drawn dotted where it differs."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    colours = {"loss": "tab:blue", "val_loss": "tab:orange", "val_loss_keras": "tab:gray"}
+    labels = {"loss": "training", "val_loss": "validation", "val_loss_keras": "validation, Keras BN statistics"}
+
+    def draw(ax, arm, with_keras):
+        part = stats[stats["arm"] == arm]
+        for col in ("loss", "val_loss") + (("val_loss_keras",) if with_keras else ()):
+            if f"{col}_mean" not in part:
+                continue
+            mean, std = part[f"{col}_mean"], part[f"{col}_std"].fillna(0)
+            ax.errorbar(part["epoch"], mean, yerr=std, color=colours[col], label=labels[col], capsize=2,
+                        marker="o", ms=3, lw=1, ls=":" if col == "val_loss_keras" else "-")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("categorical cross-entropy")
+        ax.legend(fontsize=8)
+
+    draw(axes[0], "scratch", True)
+    axes[0].set_title("(a) trained from scratch (grayscale)")
+    draw(axes[1], "transfer", True)
+    axes[1].set_ylim(axes[0].get_ylim())
+    axes[1].set_title("(b) transfer learning (stacked), same scale as (a)")
+    draw(axes[2], "transfer", False)
+    axes[2].set_title("(c) transfer learning, own scale")
     fig.tight_layout()
     return fig

@@ -15,7 +15,8 @@ The chain is that of a real acquisition:
 
 from __future__ import annotations
 
-import time
+import contextlib
+import io
 import zlib
 from dataclasses import asdict, dataclass, field
 
@@ -152,6 +153,11 @@ def material_seed(seed: int, material: Material | str) -> np.random.SeedSequence
     return np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
 
 
+def _hemisphere(material: Material) -> str:
+    """Both hemispheres for point groups without inversion (e.g. zinc blende), else the upper one."""
+    return "upper" if material.phase().point_group.contains_inversion else "both"
+
+
 @cached(depends_on=["materials"])
 def _master_pattern_array(
     material: Material, energy: float, half_size: int, min_dspacing: float, min_relative_f: float
@@ -159,16 +165,17 @@ def _master_pattern_array(
     import kikuchipy as kp
     from diffsims.crystallography import ReciprocalLatticeVector
 
-    ref = ReciprocalLatticeVector.from_min_dspacing(material.phase(), min_dspacing=min_dspacing)
-    ref = ref[ref.allowed]
+    phase = material.phase()
+    ref = ReciprocalLatticeVector.from_min_dspacing(phase, min_dspacing=min_dspacing)
     ref.calculate_structure_factor()
     F = np.abs(ref.structure_factor)
     ref = ref[F >= min_relative_f * F.max()]
     ref.calculate_theta(energy * 1e3)
     simulator = kp.simulations.KikuchiPatternSimulator(ref)
-    mp = simulator.calculate_master_pattern(
-        half_size=half_size, hemisphere="upper", scaling="linear"
-    )
+    with contextlib.redirect_stderr(io.StringIO()):  # kikuchipy's own progress bar, one per master pattern
+        mp = simulator.calculate_master_pattern(
+            half_size=half_size, hemisphere=_hemisphere(material), scaling="linear"
+        )
     return np.asarray(mp.as_lambert(show_progressbar=False).data, dtype=np.float32)
 
 
@@ -179,7 +186,10 @@ def master_pattern(
     min_dspacing: float = 0.7,
     min_relative_f: float = 0.05,
 ):
-    """Kinematical master pattern of ``material`` in the Lambert projection (upper hemisphere), cached.
+    """Kinematical master pattern of ``material`` in the Lambert projection, cached.
+
+    The upper hemisphere suffices for centrosymmetric point groups (all six target space groups); both
+    hemispheres are computed otherwise.
 
     Parameters
     ----------
@@ -196,7 +206,7 @@ def master_pattern(
 
     data = _master_pattern_array(material, float(energy), int(half_size), float(min_dspacing), float(min_relative_f))
     mp = kp.signals.EBSDMasterPattern(
-        data, projection="lambert", hemisphere="upper", phase=material.phase()
+        data, projection="lambert", hemisphere=_hemisphere(material), phase=material.phase()
     )
     mp._energy = energy
     return mp

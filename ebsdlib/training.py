@@ -46,6 +46,9 @@ __all__ = [
     "train_trial",
     "run_trials",
     "trial_key",
+    "history_table",
+    "history_statistics",
+    "training_summary",
 ]
 
 ARMS = ("scratch", "transfer")
@@ -306,3 +309,66 @@ def run_trials(
         for trial in range(trials):
             results.append(train_trial(arm, dataset, image_size, config, source, trial, seed))
     return results
+
+
+def history_table(results: list[TrialResult]) -> pd.DataFrame:
+    """All histories in one long table with ``arm`` and ``trial`` columns."""
+    return pd.concat(
+        [r.history.assign(arm=r.arm, trial=r.trial) for r in results], ignore_index=True
+    )
+
+
+def history_statistics(results: list[TrialResult], columns=("loss", "val_loss")) -> pd.DataFrame:
+    """Mean and standard deviation over trials per approach and epoch (trials still running at that
+    epoch), as the error bars of the paper's Fig. 1."""
+    table = history_table(results)
+    stats = table.groupby(["arm", "epoch"])[list(columns)].agg(["mean", "std", "count"])
+    stats.columns = [f"{c}_{s}" for c, s in stats.columns]
+    return stats.reset_index()
+
+
+def _mean_std(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def training_summary(results: list[TrialResult], paper: dict | None = None) -> pd.DataFrame:
+    """Per approach: epochs to converge, time per epoch, first-epoch losses (mean ± std over trials),
+    best validation accuracy, how many trials stopped early — beside the paper's values when given
+    (``paper_values()["training"]``)."""
+    rows = []
+    for arm in ARMS:
+        arm_results = [r for r in results if r.arm == arm]
+        if not arm_results:
+            continue
+        epochs = _mean_std([r.epochs for r in arm_results])
+        first_train = _mean_std([r.history["loss"].iloc[0] for r in arm_results])
+        first_val = _mean_std([r.history["val_loss"].iloc[0] for r in arm_results])
+        first_val_keras = _mean_std([r.history["val_loss_keras"].iloc[0] for r in arm_results])
+        seconds = _mean_std([r.history["seconds"].iloc[1:].mean() if len(r.history) > 1 else r.history["seconds"].iloc[0] for r in arm_results])
+        best_acc = _mean_std([r.history.loc[r.history["val_loss"].idxmin(), "val_accuracy"] for r in arm_results])
+        row = {
+            "approach": arm,
+            "trials": len(arm_results),
+            "epochs to converge": f"{epochs[0]:.1f} ± {epochs[1]:.1f}",
+            "stopped early": f"{sum(r.info['stopped_early'] for r in arm_results)}/{len(arm_results)}",
+            "s per epoch": f"{seconds[0]:.0f} ± {seconds[1]:.0f}",
+            "first-epoch loss": f"{first_train[0]:.2f} ± {first_train[1]:.2f}",
+            "first-epoch val. loss": f"{first_val[0]:.2f} ± {first_val[1]:.2f}",
+            "first-epoch val. loss (Keras statistics)": f"{first_val_keras[0]:.2f} ± {first_val_keras[1]:.2f}",
+            "val. accuracy at best epoch": f"{best_acc[0]:.2f} ± {best_acc[1]:.2f}",
+        }
+        if paper is not None:
+            p = paper["training"]
+            e = p["epochs_to_converge"][arm]
+            f = p["first_epoch_loss"][arm]
+            row.update(
+                {
+                    "paper: epochs to converge": f"{e['mean']} ± {e['std']}",
+                    "paper: first-epoch loss": f"{f['train']['mean']} ± {f['train']['std']}",
+                    "paper: first-epoch val. loss": f"{f['validation']['mean']} ± {f['validation']['std']}",
+                    "paper: s per epoch": f"{60 * p['minutes_per_epoch']} (2400 patterns, GPU)",
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("approach")

@@ -42,3 +42,18 @@ def test_chapter_01_data(tmp_path):
     assert _images(nb) >= 6
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+@pytest.mark.slow
+def test_chapter_02_training(tmp_path):
+    nb = _run("02_training", tmp_path)
+    glued = _glued(nb)
+    profile = load_profile("smoke")["shared"]
+    assert glued["trials"] == str(profile["trials"])
+    assert glued["source_kind"].strip("'") in {"imagenet", "source-task", "file"}
+    assert 1 <= float(glued["scratch_epochs"]) <= profile["max_epochs"]
+    assert _images(nb) == 1
+    markdown = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    assert any("Pretrained source" in "".join(m) for m in markdown), "the page must say which source was used"
+    text = json.dumps(nb)
+    assert "paper: epochs to converge" in text and "50 ± 12" in text

@@ -1,0 +1,93 @@
+"""The disjoint source task: pretraining the transfer model's starting weights without ImageNet.
+
+Where Keras' ImageNet weights cannot be had (no network, no local file), the transfer model starts from
+an Xception that ebsdlib trains on a different simulated classification task: patterns of crystal
+structures in space groups outside the six target groups (zinc blende 216, pyrite 205, cuprite 224,
+hcp metals 194, indium 139, β-tin 141; ``source_task`` in ``data/materials.yml``). No target material or
+space group is seen. The pretrained base (everything but the classification head) is saved as a weights
+file in the cache and loaded by :func:`ebsdlib.models.build_transfer_model` exactly as the ImageNet file
+would be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from .cache import source_hash
+from .datasets import simulate_dataset
+from .materials import source_task_materials
+from .models import PretrainedSource, _xception
+from .paths import cache_dir
+from .simulate import DetectorGeometry, DetectorModel
+from .training import TrainingConfig, fit_model, prepare_split
+
+__all__ = ["pretrain_source_task", "ensure_source"]
+
+
+def pretrain_source_task(
+    source: PretrainedSource,
+    image_size: int,
+    patterns_per_class: int = 200,
+    epochs: int = 10,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    detector_model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+    config: TrainingConfig = TrainingConfig(),
+) -> PretrainedSource:
+    """Pretrain Xception (3 channels) on the source task and return ``source`` with its weights file.
+
+    Cached by all parameters and the code: a second call returns at once.
+    """
+    materials = source_task_materials()
+    classes = tuple(sorted({m.space_group for m in materials}))
+    val = max(len(classes), patterns_per_class // 4)
+    config = replace(config, max_epochs=int(epochs), patience=int(epochs))
+    payload = {
+        "image_size": int(image_size), "patterns_per_class": int(patterns_per_class), "epochs": int(epochs),
+        "geometry": geometry.__dict__, "detector_model": detector_model.as_dict(), "seed": int(seed),
+        "config": config.as_dict(),
+        "code": source_hash(["sourcetask", "models", "training", "preprocess", "simulate", "datasets", "materials"], ["materials.yml"]),
+    }
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    folder = cache_dir() / "source_task" / key
+    weights = folder / "xception_base.weights.h5"
+    note = (
+        f"{source.note} (source task: {len(classes)} space groups {', '.join(map(str, classes))}; "
+        f"{patterns_per_class} patterns per class, {epochs} epochs at {image_size} px)"
+    )
+    if not weights.is_file():
+        import keras
+
+        data = simulate_dataset(patterns_per_class, val, 0, geometry, detector_model, seed, materials=materials)
+        x_train, y_train = prepare_split(data, "train", image_size, 3, classes)
+        x_val, y_val = prepare_split(data, "validation", image_size, 3, classes)
+        keras.utils.set_random_seed(seed)
+        model = _xception(image_size, 3, None, len(classes), "source_task_model")
+        history = fit_model(model, x_train, y_train, x_val, y_val, config, seed=seed, label="source task")
+        base = keras.Model(model.input, model.layers[-2].output, name="xception_base")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
+        try:
+            base.save_weights(tmp / weights.name)
+            history.to_csv(tmp / "history.csv", index=False)
+            (tmp / "info.json").write_text(json.dumps({**payload, "classes": classes}, indent=2, default=str))
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return replace(source, weights=str(weights), note=note)
+
+
+def ensure_source(source: PretrainedSource, image_size: int, **pretrain_kwargs) -> PretrainedSource:
+    """``source`` unchanged when it has weights; a source task is pretrained (or read from cache) otherwise."""
+    if source.weights is not None:
+        return source
+    return pretrain_source_task(source, image_size, **pretrain_kwargs)

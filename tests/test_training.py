@@ -1,0 +1,148 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import ebsdlib.training as training
+from ebsdlib.datasets import PatternDataset
+from ebsdlib.training import (
+    TrainingConfig,
+    fit_model,
+    history_statistics,
+    labels_to_onehot,
+    recalibrate_batchnorm,
+    train_trial,
+    training_summary,
+)
+
+SIZE = 71
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset():
+    """Two patterns per space group per split, 24 × 24 px: enough to exercise the training path."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for sg in (221, 223, 225, 227, 229, 230):
+        for split, n in (("train", 2), ("validation", 1)):
+            rows += [{"space_group": sg, "material": f"m{sg}", "split": split}] * n
+    patterns = rng.integers(0, 255, (len(rows), 24, 24), dtype=np.uint8)
+    return PatternDataset(patterns, pd.DataFrame(rows))
+
+
+def _tiny_model(inputs=4, bn=False):
+    import keras
+
+    x = keras.Input((inputs,))
+    h = keras.layers.BatchNormalization()(x) if bn else x
+    return keras.Model(x, keras.layers.Dense(2, activation="softmax")(h))
+
+
+def test_onehot():
+    np.testing.assert_array_equal(labels_to_onehot([225, 221]), [[0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]])
+    with pytest.raises(ValueError, match="\\[999\\]"):
+        labels_to_onehot([225, 999])
+
+
+def test_a_training_step_lowers_the_loss():
+    import keras
+
+    from ebsdlib.models import build_scratch_model
+
+    keras.utils.set_random_seed(0)
+    model = build_scratch_model(SIZE)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-5), loss="categorical_crossentropy")
+    x = np.random.default_rng(0).random((6, SIZE, SIZE, 1)).astype("float32")
+    y = np.eye(6, dtype="float32")
+    first = float(model.train_on_batch(x, y))
+    for _ in range(4):
+        last = float(model.train_on_batch(x, y))
+    assert last < first
+
+
+def test_early_stopping_counts_the_patience_epochs():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 32)]
+    config = TrainingConfig(patience=3, min_delta=100.0, max_epochs=20, batch_size=8, bn_recalibration=False)
+    history = fit_model(_tiny_model(), x, y, x, y, config)
+    assert len(history) == 1 + 3  # the first epoch, then three without an improvement of min_delta
+    assert history.attrs["stopped_early"]
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+
+
+def test_batchnorm_recalibration_uses_the_data_statistics():
+    model = _tiny_model(bn=True)
+    x = np.random.default_rng(0).normal(5.0, 2.0, size=(512, 4)).astype("float32")
+    recalibrate_batchnorm(model, x, batch_size=64)
+    bn = model.layers[1]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=0), atol=0.05)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), x.var(axis=0), rtol=0.1)
+    assert bn.momentum == 0.99  # restored
+
+
+class TestTrialCache:
+    def test_second_call_reads_the_cache_and_a_changed_parameter_trains(self, tiny_dataset, monkeypatch):
+        import keras
+
+        calls = []
+        real_fit = keras.Model.fit
+
+        def counting_fit(self, *args, **kwargs):
+            calls.append(1)
+            return real_fit(self, *args, **kwargs)
+
+        monkeypatch.setattr(keras.Model, "fit", counting_fit)
+        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6)
+        first = train_trial("scratch", tiny_dataset, SIZE, config, trial=0)
+        assert len(calls) == 1
+        assert first.epochs == 1 and first.model_path.is_file()
+        assert set(first.history.columns) >= {"loss", "val_loss", "val_loss_keras", "seconds"}
+
+        again = train_trial("scratch", tiny_dataset, SIZE, config, trial=0)
+        assert len(calls) == 1, "an unchanged trial must come from the cache"
+        pd.testing.assert_frame_equal(again.history, first.history)
+        assert again.load_model().output_shape == (None, 6)
+
+        train_trial("scratch", tiny_dataset, SIZE, TrainingConfig(max_epochs=1, patience=1, batch_size=4, recalibration_patterns=6), trial=0)
+        assert len(calls) == 2, "a changed parameter must train again"
+
+    def test_interrupted_write_leaves_nothing_a_later_run_trusts(self, tiny_dataset, monkeypatch):
+        import keras
+
+        def failing_save(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(keras.Model, "save", failing_save)
+        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6, learning_rate=2e-3)
+        with pytest.raises(KeyboardInterrupt):
+            train_trial("scratch", tiny_dataset, SIZE, config, trial=5)
+        folders = list((training._models_dir()).iterdir())
+        assert not any(f.name.startswith(".") for f in folders), "the temporary folder must be removed"
+        key = training.trial_key("scratch", tiny_dataset, SIZE, config, None, 5)
+        assert not (training._models_dir() / f"scratch-{key}").exists()
+
+    def test_unknown_approach(self, tiny_dataset):
+        with pytest.raises(ValueError, match="unknown approach"):
+            train_trial("finetune", tiny_dataset, SIZE)
+
+
+def test_summary_and_statistics():
+    def result(arm, trial, losses):
+        n = len(losses)
+        history = pd.DataFrame({
+            "epoch": range(1, n + 1), "loss": losses, "accuracy": 0.5, "val_loss": losses,
+            "val_accuracy": 0.5, "val_loss_keras": losses, "val_accuracy_keras": 0.5,
+            "train_seconds": 1.0, "seconds": 2.0,
+        })
+        return training.TrialResult(arm, trial, history, None, {"stopped_early": True})
+
+    results = [result("scratch", 0, [3, 2, 1]), result("scratch", 1, [5, 4]), result("transfer", 0, [1.0, 0.5])]
+    stats = history_statistics(results)
+    row = stats[(stats["arm"] == "scratch") & (stats["epoch"] == 1)].iloc[0]
+    assert row["loss_mean"] == 4 and row["loss_std"] == pytest.approx(np.std([3, 5], ddof=1)) and row["loss_count"] == 2
+    assert stats[(stats["arm"] == "scratch") & (stats["epoch"] == 3)].iloc[0]["loss_count"] == 1
+    summary = training_summary(results, {"training": {
+        "epochs_to_converge": {"scratch": {"mean": 50, "std": 12}, "transfer": {"mean": 26, "std": 3}},
+        "first_epoch_loss": {a: {"train": {"mean": 1, "std": 0}, "validation": {"mean": 1, "std": 0}} for a in ("scratch", "transfer")},
+        "minutes_per_epoch": 2}})
+    assert summary.loc["scratch", "epochs to converge"] == "2.5 ± 0.7"
+    assert summary.loc["transfer", "paper: epochs to converge"] == "26 ± 3"
