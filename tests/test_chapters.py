@@ -55,5 +55,5 @@ def test_chapter_02_training(tmp_path):
     assert _images(nb) == 1
     markdown = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
     assert any("Pretrained source" in "".join(m) for m in markdown), "the page must say which source was used"
-    text = json.dumps(nb)
+    text = json.dumps(nb, ensure_ascii=False)
     assert "paper: epochs to converge" in text and "50 ± 12" in text
