@@ -32,6 +32,7 @@ __all__ = [
     "chapter_parameters",
     "execute_chapter",
     "build_book",
+    "glued_values",
 ]
 
 PROFILES = ("smoke", "default", "paper")
@@ -139,7 +140,21 @@ def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_ti
     return time.perf_counter() - start
 
 
-def _build_info_markdown(profile: dict, timings: dict[str, float]) -> str:
+def glued_values(notebook: Path) -> dict[str, str]:
+    """The values an executed notebook glued (``myst_nb.glue``), as their plain-text representation."""
+    import nbformat
+
+    values = {}
+    for cell in nbformat.read(str(notebook), as_version=4).cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name and text is not None:
+                values[name] = text.strip("'\"")
+    return values
+
+
+def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[str, str] | None = None) -> str:
     from importlib.metadata import version
 
     lines = [
@@ -150,6 +165,12 @@ def _build_info_markdown(profile: dict, timings: dict[str, float]) -> str:
         "| parameter | value |",
         "|---|---|",
     ]
+    facts = facts or {}
+    if "source_kind" in facts:
+        lines[0:0] = [
+            f"The transfer model started from the **{facts['source_kind']}** source: {facts.get('source_note', '')}",
+            "",
+        ]
     lines += [f"| `{k}` | `{json.dumps(v)}` |" for k, v in profile["shared"].items()]
     for stem, overrides in (profile["chapters"] or {}).items():
         lines += [f"| `{stem}: {k}` | `{json.dumps(v)}` |" for k, v in (overrides or {}).items()]
@@ -206,10 +227,13 @@ def build_book(
         seconds = execute_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout)
         timings[source.stem] = seconds
         print(f"[{i}/{len(notebooks)}] {source.stem} done in {seconds:.0f} s", flush=True)
+    facts: dict[str, str] = {}
+    for rel in notebooks:
+        facts.update(glued_values(staging / f"{rel}.ipynb"))
     intro = staging / f"{read_toc(root)[0]}.md"
     if intro.is_file():
         text = intro.read_text()
-        intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings)))
+        intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings, facts)))
     (build_dir / "timings.json").write_text(json.dumps({"profile": profile_name, "chapters": timings}, indent=2))
     if html:
         cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging), "--path-output", str(build_dir.parent), "-W", "--keep-going"]

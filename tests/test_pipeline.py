@@ -57,3 +57,16 @@ def test_failing_chapter_names_the_chapter_and_cell(tmp_path):
     nb = _notebook(tmp_path / "07_broken.ipynb", "size = 1", "raise ValueError(f'bad size {size}')")
     with pytest.raises(ChapterError, match=r"07_broken failed in cell \[3\] `raise ValueError.*`: ValueError: bad size 3"):
         execute_chapter(nb, tmp_path / "out.ipynb", {"size": 3})
+
+
+def test_build_info_names_the_profile_parameters_and_source(tmp_path):
+    from ebsdlib.pipeline import _build_info_markdown, glued_values
+
+    nb = _notebook(tmp_path / "02_x.ipynb", "x = 1", "from myst_nb import glue\nglue('source_kind', 'source-task', display=False)\nglue('source_note', 'fallback because offline', display=False)")
+    execute_chapter(nb, tmp_path / "02_x.out.ipynb", {})
+    facts = glued_values(tmp_path / "02_x.out.ipynb")
+    assert facts == {"source_kind": "source-task", "source_note": "fallback because offline"}
+    text = _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts)
+    assert "**smoke** profile" in text and "| `image_size` | `72` |" in text
+    assert "**source-task** source: fallback because offline" in text
+    assert "| 02_x | 3 |" in text
