@@ -9,7 +9,7 @@ import seaborn as sns
 
 from .materials import space_group_latex
 
-__all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure"]
+__all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -107,5 +107,31 @@ def training_curves_figure(stats: pd.DataFrame):
     axes[1].set_title("(b) transfer learning (stacked), same scale as (a)")
     draw(axes[2], "transfer", False)
     axes[2].set_title("(c) transfer learning, own scale")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmaps(matrices: dict[str, pd.DataFrame]):
+    """Row-normalised confusion matrices side by side (seaborn), space-group symbols on the axes."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices), 4.4), squeeze=False)
+    for ax, (title, matrix) in zip(axes[0], matrices.items()):
+        labels = [space_group_latex(sg) for sg in matrix.index]
+        sns.heatmap(matrix, ax=ax, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False,
+                    xticklabels=labels, yticklabels=labels, annot_kws={"fontsize": 8})
+        ax.set_xlabel("predicted space group")
+        ax.set_ylabel("true space group")
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def per_material_figure(accuracy: pd.DataFrame):
+    """Per-material test accuracy of each approach (columns of ``accuracy``), grouped by space group."""
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    accuracy.plot.bar(ax=ax, width=0.8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("test accuracy")
+    ax.set_xlabel("")
+    ax.legend(title="approach", fontsize=8)
     fig.tight_layout()
     return fig

@@ -70,3 +70,17 @@ def test_build_info_names_the_profile_parameters_and_source(tmp_path):
     assert "**smoke** profile" in text and "| `image_size` | `72` |" in text
     assert "**source-task** source: fallback because offline" in text
     assert "| 02_x | 3 |" in text
+
+
+def test_notebook_defaults_are_the_default_profile():
+    """A chapter run on its own (e.g. in Jupyter) uses the default profile's data and protocol, so it
+    shares the cache with `make book`."""
+    from ebsdlib.pipeline import _declared_parameters
+
+    profile = load_profile("default")
+    for rel in read_toc(REPO_ROOT)[1:]:
+        declared = _declared_parameters(REPO_ROOT / f"{rel}.ipynb")
+        for name, value in profile["shared"].items():
+            if name in declared:
+                default = eval(declared[name]["default"])  # noqa: S307 - our own notebook's literal
+                assert (list(default) if isinstance(value, list) else default) == value, (rel, name)

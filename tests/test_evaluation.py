@@ -1,0 +1,88 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ebsdlib.datasets import PatternDataset
+from ebsdlib.evaluation import (
+    PROBABILITY_COLUMNS,
+    best_trial,
+    confusion,
+    holdout_table,
+    per_material_accuracy,
+    per_space_group_report,
+    predict,
+    weighted_scores,
+)
+from ebsdlib.training import TrialResult
+
+
+@pytest.fixture
+def predictions():
+    """A fixed example: 221 (4 patterns, 1 wrong as 225), 225 (4, 2 wrong as 221), 229 (2, right)."""
+    true = [221, 221, 221, 221, 225, 225, 225, 225, 229, 229]
+    pred = [221, 221, 221, 225, 225, 225, 221, 221, 229, 229]
+    material = ["NiAl", "NiAl", "Ni3Al", "Ni3Al", "Ni", "Ni", "Al", "Al", "W", "W"]
+    return pd.DataFrame({"pattern_id": range(10), "material": material, "true_space_group": true, "predicted_space_group": pred})
+
+
+def test_weighted_scores_by_hand(predictions):
+    # 221: TP 3, FP 2, FN 1 -> P 3/5, R 3/4; 225: TP 2, FP 1, FN 2 -> P 2/3, R 1/2; 229: P 1, R 1.
+    precision = (4 * 3 / 5 + 4 * 2 / 3 + 2 * 1) / 10
+    recall = (4 * 3 / 4 + 4 * 1 / 2 + 2 * 1) / 10
+    scores = weighted_scores(predictions)
+    assert scores["precision"] == pytest.approx(precision)
+    assert scores["recall"] == pytest.approx(recall)
+    assert scores["accuracy"] == pytest.approx(0.7)
+
+
+def test_per_space_group_report(predictions):
+    report = per_space_group_report(predictions)
+    assert list(report.index) == [221, 223, 225, 227, 229, 230]
+    assert report.loc[221, "precision"] == pytest.approx(0.6) and report.loc[225, "recall"] == pytest.approx(0.5)
+    assert report.loc[221, "F1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+    assert report["support"].tolist() == [4, 0, 4, 0, 2, 0]
+
+
+def test_per_material_accuracy(predictions):
+    table = per_material_accuracy(predictions)
+    assert table.iloc[0]["material"] == "Al" and table.iloc[0]["accuracy"] == 0
+    assert table.set_index("material").loc["Ni3Al", "accuracy"] == 0.5
+    assert table["patterns"].sum() == 10
+
+
+def test_confusion(predictions):
+    matrix = confusion(predictions)
+    assert matrix.loc[225, 221] == 2 and matrix.loc[221, 225] == 1 and matrix.to_numpy().sum() == 10
+    assert confusion(predictions, normalize="true").loc[225, 221] == pytest.approx(0.5)
+
+
+def test_best_trial_and_table(predictions):
+    def result(arm, trial, val_losses):
+        history = pd.DataFrame({"val_loss": val_losses})
+        return TrialResult(arm, trial, history, None, {})
+
+    results = [result("scratch", 0, [2.0, 1.5]), result("scratch", 1, [1.2, 1.4]), result("transfer", 0, [0.5])]
+    assert best_trial(results, "scratch").trial == 1
+    with pytest.raises(ValueError, match="no trials"):
+        best_trial(results[:2], "transfer")
+    perfect = predictions.assign(predicted_space_group=predictions["true_space_group"])
+    paper = {"holdout": {"scratch": {"precision": 0.93, "recall": 0.92}}}
+    table = holdout_table({"scratch": [predictions, perfect]}, {"scratch": 1}, paper)
+    assert table.loc["scratch", "precision (best model)"] == 1.0
+    assert table.loc["scratch", "paper: precision"] == 0.93
+    assert table.loc["scratch", "accuracy (all trials)"].startswith("0.850 ± ")
+
+
+def test_predict_writes_one_row_per_pattern_in_random_order():
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(6, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    table = pd.DataFrame({"space_group": [221, 225, 229, 230, 223], "material": list("abcde")})
+    dataset = PatternDataset(np.random.default_rng(0).integers(0, 255, (5, 12, 12), dtype=np.uint8), table)
+    out = predict(model, dataset, image_size=8, channels=1, seed=1)
+    assert list(out.columns) == ["pattern_id", "material", "true_space_group", "predicted_space_group", *PROBABILITY_COLUMNS]
+    assert sorted(out["pattern_id"]) == [0, 1, 2, 3, 4] and list(out["pattern_id"]) != [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(out[PROBABILITY_COLUMNS].sum(axis=1), 1, atol=1e-5)
+    assert (out.set_index("pattern_id").loc[[0, 1], "true_space_group"] == [221, 225]).all()
