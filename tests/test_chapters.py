@@ -57,3 +57,19 @@ def test_chapter_02_training(tmp_path):
     assert any("Pretrained source" in "".join(m) for m in markdown), "the page must say which source was used"
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: epochs to converge" in text and "50 ± 12" in text
+
+
+@pytest.mark.slow
+def test_chapter_03_holdout(tmp_path):
+    nb = _run("03_holdout", tmp_path)
+    glued = _glued(nb)
+    profile = load_profile("smoke")["shared"]
+    assert int(glued["n_test"]) == 18 * profile["test_per_material"]
+    for arm in ("scratch", "transfer"):
+        assert 0 <= float(glued[f"{arm}_precision"]) <= 1
+        csv = tmp_path / f"predictions_{arm}.csv"
+        table = __import__("pandas").read_csv(csv)
+        assert len(table) == int(glued["n_test"])
+        assert list(table.columns[:4]) == ["pattern_id", "material", "true_space_group", "predicted_space_group"]
+    assert glued["paper_scratch_precision"] == "0.93"
+    assert _images(nb) == 2  # confusion matrices, per-material accuracy
