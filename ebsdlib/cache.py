@@ -27,8 +27,11 @@ def memory() -> joblib.Memory:
 
 
 def source_hash(modules: Iterable[str], data_files: Iterable[str] = ()) -> str:
-    """SHA-256 over the source of ebsdlib ``modules`` (e.g. ``"simulate"``) and files in ``data/``."""
-    h = hashlib.sha256()
+    """SHA-256 over the ebsdlib version, the source of ebsdlib ``modules`` (e.g. ``"simulate"``) and
+    files in ``data/``."""
+    from . import __version__
+
+    h = hashlib.sha256(__version__.encode())
     for name in sorted(modules):
         module = importlib.import_module(f"ebsdlib.{name}")
         h.update(name.encode())

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from . import __version__
 from .cache import source_hash
 from .datasets import simulate_dataset
 from .materials import source_task_materials
@@ -53,6 +54,7 @@ def pretrain_source_task(
         "geometry": geometry.__dict__, "detector_model": detector_model.as_dict(), "seed": int(seed),
         "config": config.as_dict(),
         "code": source_hash(["sourcetask", "models", "training", "preprocess", "simulate", "datasets", "materials"], ["materials.yml"]),
+        "version": __version__,
     }
     key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
     folder = cache_dir() / "source_task" / key

@@ -28,6 +28,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from . import __version__
 from .cache import source_hash
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
@@ -217,6 +218,7 @@ def trial_key(arm: str, dataset: PatternDataset, image_size: int, config: Traini
         "source": None if arm == "scratch" or source is None else {"kind": source.kind, "weights": source.weights},
         "seed": int(seed),
         "code": source_hash(["models", "training", "preprocess"]),
+        "version": __version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
