@@ -1,6 +1,6 @@
 """The book pipeline: execute every chapter of ``_toc.yml`` with papermill for a profile, then build.
 
-Sources in ``book/`` keep no outputs. A build copies the book into ``_build/staging/``, executes each
+Sources in ``book/`` keep no outputs. A build copies the book into ``_build/staging/<profile>/``, executes each
 chapter there with the profile's parameters (the first failing chapter stops the build, naming the
 chapter and the failing cell), writes the build information into the intro, and runs
 ``jupyter-book build`` with warnings as errors so that the website lands in ``_build/html/``.
@@ -214,7 +214,7 @@ def build_book(
     """
     root, build_dir = Path(root), Path(build_dir)
     profile = load_profile(profile_name, root / "book" / "profiles")
-    staging = build_dir / "staging"
+    staging = build_dir / "staging" / profile_name  # one per profile: builds of two profiles do not collide
     _stage(root, staging)
     timings: dict[str, float] = {}
     notebooks = [f for f in read_toc(root) if (root / f"{f}.ipynb").is_file()]
