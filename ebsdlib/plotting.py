@@ -9,7 +9,8 @@ import seaborn as sns
 
 from .materials import space_group_latex
 
-__all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure"]
+__all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure",
+           "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -133,5 +134,56 @@ def per_material_figure(accuracy: pd.DataFrame):
     ax.set_ylabel("test accuracy")
     ax.set_xlabel("")
     ax.legend(title="approach", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _kernel_axes(ax, kernel, title=None):
+    lim = np.abs(kernel).max() or 1
+    ax.imshow(kernel, cmap="gray", vmin=-lim, vmax=lim)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def kernel_pairs_figure(scratch_kernels, transfer_kernels, pairs: pd.DataFrame, n: int = 4):
+    """The paper's Fig. 2: the ``n`` most similar kernel pairs, scratch above transfer, most similar left."""
+    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
+    for col, (_, pair) in enumerate(pairs.head(n).iterrows()):
+        _kernel_axes(axes[0, col], scratch_kernels[int(pair["scratch"])], f"scratch #{int(pair['scratch'])}\nd = {pair['distance']:.3f}")
+        _kernel_axes(axes[1, col], transfer_kernels[int(pair["transfer"])], f"transfer #{int(pair['transfer'])}")
+    axes[0, 0].set_ylabel("scratch")
+    axes[1, 0].set_ylabel("transfer\n(summed over channels)")
+    fig.tight_layout()
+    return fig
+
+
+def distance_heatmap(distances: np.ndarray):
+    """Euclidean distance between every scratch (rows) and transfer (columns) first-layer kernel."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    sns.heatmap(distances, ax=ax, cmap="viridis_r", cbar_kws={"label": "Euclidean distance"}, square=True)
+    ax.set_xlabel("transfer kernel")
+    ax.set_ylabel("scratch kernel")
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps_figure(inputs, maps, row_labels, kernel_labels):
+    """The paper's Fig. 3: one input pattern per row with the feature maps of the chosen kernels."""
+    n_rows, n_maps = maps.shape[0], maps.shape[-1]
+    fig, axes = plt.subplots(n_rows, n_maps + 1, figsize=(1.9 * (n_maps + 1), 1.9 * n_rows), squeeze=False)
+    for r in range(n_rows):
+        axes[r, 0].imshow(inputs[r], cmap="gray")
+        axes[r, 0].set_ylabel(row_labels[r], fontsize=9)
+        for c in range(n_maps):
+            axes[r, c + 1].imshow(maps[r, :, :, c], cmap="gray")
+            if r == 0:
+                axes[r, c + 1].set_title(kernel_labels[c], fontsize=9)
+        if r == 0:
+            axes[r, 0].set_title("input", fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig

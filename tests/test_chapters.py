@@ -73,3 +73,15 @@ def test_chapter_03_holdout(tmp_path):
         assert list(table.columns[:4]) == ["pattern_id", "material", "true_space_group", "predicted_space_group"]
     assert glued["paper_scratch_precision"] == "0.93"
     assert _images(nb) == 2  # confusion matrices, per-material accuracy
+
+
+@pytest.mark.slow
+def test_chapter_04_filters(tmp_path):
+    nb = _run("04_filters", tmp_path)
+    glued = _glued(nb)
+    assert glued["n_kernels"] == "32"
+    assert float(glued["closest_distance"]) <= float(glued["median_distance"])
+    assert 0 <= float(glued["median_similarity"]) <= 1
+    assert _images(nb) == 4  # Fig. 2, distance heatmap, Fig. 3, kernel movement
+    text = json.dumps(nb, ensure_ascii=False)
+    assert "Sobel x" in text and "Gabor 135°" in text
