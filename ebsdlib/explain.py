@@ -16,10 +16,13 @@ share of the pattern's area those pixels cover.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 
 import joblib
@@ -41,6 +44,9 @@ __all__ = [
     "select_correct_inputs",
     "zone_axes_pixels",
     "zone_axis_attribution",
+    "ModelExplanation",
+    "explain_trial",
+    "zone_axis_table",
 ]
 
 
@@ -101,6 +107,16 @@ def _as_array(values, n_classes: int) -> np.ndarray:
     return values
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Silence what shap and Keras print on the way that says nothing to a reader (the functional model's
+    input-structure warning, tqdm's missing-widget notice)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        yield
+
+
 def explain(model, background: np.ndarray, inputs: np.ndarray, method: str = "deep") -> Explanation:
     """SHAP values of ``inputs`` (n, size, size, channels) against ``background``.
 
@@ -110,6 +126,11 @@ def explain(model, background: np.ndarray, inputs: np.ndarray, method: str = "de
         ``"deep"`` (DeepExplainer, the paper's; falls back to GradientExplainer if it fails, and says so)
         or ``"gradient"`` (GradientExplainer only).
     """
+    with _quiet():
+        return _explain(model, background, inputs, method)
+
+
+def _explain(model, background: np.ndarray, inputs: np.ndarray, method: str) -> Explanation:
     import shap
 
     outputs = np.asarray(model.predict(inputs, verbose=0))
@@ -188,23 +209,27 @@ def select_correct_inputs(model, dataset: PatternDataset, image_size: int, chann
 
 
 def zone_axes_pixels(
-    material: Material, quaternion, pc, geometry: DetectorGeometry, image_size: int | None = None, min_dspacing: float = 1.0
+    material: Material, quaternion, pc, geometry: DetectorGeometry, image_size: int | None = None, families: int = 4
 ) -> np.ndarray:
     """Pixel coordinates (x, y) of the main zone axes of ``material`` at one orientation on the detector,
-    scaled to the model input (``image_size``) when given. Zone axes are those of the reflectors with
-    d ≥ ``min_dspacing`` Å and a structure factor of at least 5 % of the strongest."""
+    scaled to the model input (``image_size``) when given. The main zone axes are the intersections of
+    the bands of the ``families`` {hkl} families with the largest interplanar spacings among those with a
+    structure factor of at least 5 % of the strongest."""
     import kikuchipy as kp
     from diffsims.crystallography import ReciprocalLatticeVector
     from orix.quaternion import Rotation
 
-    ref = ReciprocalLatticeVector.from_min_dspacing(material.phase(), min_dspacing=min_dspacing)
+    ref = ReciprocalLatticeVector.from_min_dspacing(material.phase(), min_dspacing=0.5)
     ref.calculate_structure_factor()
     F = np.abs(ref.structure_factor)
     ref = ref[F >= 0.05 * F.max()]
+    spacings = np.unique(np.round(ref.dspacing, 4))[::-1]
+    ref = ref[np.round(ref.dspacing, 4) >= spacings[min(families, len(spacings)) - 1]]
     ref.calculate_theta(geometry.energy * 1e3)
     simulator = kp.simulations.KikuchiPatternSimulator(ref)
     detector = geometry.detector(pc=tuple(float(p) for p in pc))
-    sim = simulator.on_detector(detector, Rotation(np.asarray(quaternion, dtype=float).reshape(1, 4)))
+    with contextlib.redirect_stdout(io.StringIO()):  # kikuchipy's dask progress bars
+        sim = simulator.on_detector(detector, Rotation(np.asarray(quaternion, dtype=float).reshape(1, 4)))
     xy = sim.zone_axes_coordinates(index=0, coordinates="pixel")
     if image_size is not None:
         rows, cols = geometry.shape
@@ -225,3 +250,51 @@ def zone_axis_attribution(values: np.ndarray, zone_xy: np.ndarray, radius: float
     shap_share = float(magnitude[mask].sum() / total) if total > 0 else 0.0
     area_share = float(mask.mean())
     return {"shap_share": shap_share, "area_share": area_share, "ratio": shap_share / area_share if area_share > 0 else np.nan}
+
+
+@dataclass
+class ModelExplanation:
+    """The explanation of one trained model on one input per space group."""
+
+    arm: str
+    explanation: Explanation
+    rows: np.ndarray
+    correct: np.ndarray
+    inputs: np.ndarray
+    labels: list[int]
+
+
+def explain_trial(result, dataset: PatternDataset, background_per_space_group: int, seed: int = 0, method: str = "deep") -> ModelExplanation:
+    """Explain a trained model (a :class:`~ebsdlib.training.TrialResult`) as the paper: a background of
+    training patterns per space group, one correctly classified test pattern per space group; cached."""
+    from .training import ARM_CHANNELS
+
+    image_size, channels = result.info["image_size"], ARM_CHANNELS[result.arm]
+    model = result.load_model()
+    rows, correct = select_correct_inputs(model, dataset, image_size, channels, seed)
+    background = prepare_patterns(dataset.patterns[background_indices(dataset, background_per_space_group, seed)], image_size, channels)
+    inputs = prepare_patterns(dataset.patterns[rows], image_size, channels)
+    explanation = explain_cached(result.info["key"], lambda: model, background, inputs, method)
+    labels = [int(sg) for sg in dataset.table.loc[rows, "space_group"]]
+    return ModelExplanation(result.arm, explanation, rows, correct, inputs[..., 0], labels)
+
+
+def zone_axis_table(me: ModelExplanation, dataset: PatternDataset, geometry: DetectorGeometry, radius: float = 3.0) -> "pd.DataFrame":
+    """Per explained input: the share of |SHAP| (correct class) within ``radius`` input pixels of the
+    projected zone axes, the share of area they cover, and the ratio."""
+    import pandas as pd
+
+    from .materials import load_materials
+
+    materials = load_materials()
+    image_size = me.inputs.shape[1]
+    out = []
+    for j, row in enumerate(me.rows):
+        info = dataset.table.loc[row]
+        q = info[["qa", "qb", "qc", "qd"]].to_numpy(dtype=float)
+        pc = info[["pcx", "pcy", "pcz"]].to_numpy(dtype=float)
+        xy = zone_axes_pixels(materials[info["material"]], q, pc, geometry, image_size)
+        column = SPACE_GROUPS.index(int(info["space_group"]))
+        shares = zone_axis_attribution(me.explanation.values[j, :, :, column], xy, radius)
+        out.append({"space_group": int(info["space_group"]), "material": info["material"], "zone_axes": len(xy), **shares})
+    return pd.DataFrame(out)

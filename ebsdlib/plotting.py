@@ -10,7 +10,8 @@ import seaborn as sns
 from .materials import space_group_latex
 
 __all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure",
-           "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure"]
+           "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure",
+           "shap_figure", "shap_all_classes_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -186,4 +187,66 @@ def feature_maps_figure(inputs, maps, row_labels, kernel_labels):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
+    return fig
+
+
+def _shap_axes(ax, pattern, values, vmax):
+    import warnings
+
+    with warnings.catch_warnings():  # shap imports tqdm.auto, which warns where no widgets are installed
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from shap.plots.colors import red_transparent_blue
+
+    ax.imshow(pattern, cmap="gray", alpha=0.3)
+    image = ax.imshow(values, cmap=red_transparent_blue, vmin=-vmax, vmax=vmax)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return image
+
+
+def shap_figure(inputs, values, outputs, true_labels, classes, title: str = ""):
+    """The paper's Fig. 4: columns are the inputs (one per space group); rows: the input, the SHAP values
+    for the correct class, and for the next most likely class; red raises, blue lowers the class
+    probability; one symmetric colour scale over the semi-transparent pattern."""
+    n = len(inputs)
+    vmax = np.percentile(np.abs(values), 99.9)
+    fig, axes = plt.subplots(3, n, figsize=(2.0 * n + 1, 6.6), squeeze=False, layout="constrained")
+    image = None
+    for j in range(n):
+        true = classes.index(true_labels[j])
+        ranked = [c for c in np.argsort(outputs[j])[::-1] if c != true]
+        axes[0, j].imshow(inputs[j], cmap="gray")
+        axes[0, j].set_xticks([])
+        axes[0, j].set_yticks([])
+        axes[0, j].set_title(space_group_latex(classes[true]), fontsize=10)
+        image = _shap_axes(axes[1, j], inputs[j], values[j, :, :, true], vmax)
+        axes[1, j].set_xlabel(f"{classes[true]}: p = {outputs[j, true]:.2f}", fontsize=8)
+        image = _shap_axes(axes[2, j], inputs[j], values[j, :, :, ranked[0]], vmax)
+        axes[2, j].set_xlabel(f"{classes[ranked[0]]}: p = {outputs[j, ranked[0]]:.2f}", fontsize=8)
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("correct class")
+    axes[2, 0].set_ylabel("next most likely")
+    fig.colorbar(image, ax=axes[1:, -1].tolist(), shrink=0.8, label="SHAP value")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def shap_all_classes_figure(inputs, values, outputs, classes, title: str = ""):
+    """Supp. Fig. S3: for every input (rows), the SHAP values of all classes ordered from most to least
+    likely."""
+    n, k = len(inputs), len(classes)
+    vmax = np.percentile(np.abs(values), 99.9)
+    fig, axes = plt.subplots(n, k + 1, figsize=(1.7 * (k + 1) + 1, 1.8 * n), squeeze=False, layout="constrained")
+    image = None
+    for i in range(n):
+        axes[i, 0].imshow(inputs[i], cmap="gray")
+        axes[i, 0].set_xticks([])
+        axes[i, 0].set_yticks([])
+        for rank, c in enumerate(np.argsort(outputs[i])[::-1]):
+            image = _shap_axes(axes[i, rank + 1], inputs[i], values[i, :, :, c], vmax)
+            axes[i, rank + 1].set_title(f"{classes[c]} ({outputs[i, c]:.2f})", fontsize=8)
+    fig.colorbar(image, ax=axes[:, -1].tolist(), shrink=0.6, label="SHAP value")
+    if title:
+        fig.suptitle(title)
     return fig

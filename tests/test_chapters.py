@@ -85,3 +85,16 @@ def test_chapter_04_filters(tmp_path):
     assert _images(nb) == 4  # Fig. 2, distance heatmap, Fig. 3, kernel movement
     text = json.dumps(nb, ensure_ascii=False)
     assert "Sobel x" in text and "Gabor 135°" in text
+
+
+@pytest.mark.slow
+def test_chapter_05_shap(tmp_path):
+    nb = _run("05_shap", tmp_path)
+    glued = _glued(nb)
+    for arm in ("scratch", "transfer"):
+        assert glued[f"{arm}_method"].strip("'") in {"DeepExplainer", "GradientExplainer"}
+        assert float(glued[f"{arm}_additivity"]) < 1e-2
+        assert float(glued[f"{arm}_zone_ratio"]) > 0
+    assert _images(nb) == 4  # Fig. 4 for both models, Supp. Fig. S3 for both models
+    stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not stderr, "warnings on the page"
