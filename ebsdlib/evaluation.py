@@ -63,9 +63,10 @@ def predict(model, dataset: PatternDataset, image_size: int, channels: int, seed
     return out
 
 
-def predict_trial(result: TrialResult, dataset: PatternDataset, split: str = "test", seed: int = 0) -> pd.DataFrame:
-    """Predictions of one trained model on one split, read from the cache when made before."""
-    part = dataset.subset(split)
+def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | None = "test", seed: int = 0) -> pd.DataFrame:
+    """Predictions of one trained model on one split (``None``: every pattern, e.g. of a map), read from
+    the cache when made before."""
+    part = dataset if split is None else dataset.subset(split)
     key = hashlib.sha256(
         json.dumps({"model": result.info["key"], "arm": result.arm, "data": _dataset_fingerprint(part), "seed": seed}).encode()
     ).hexdigest()[:20]

@@ -1,0 +1,110 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ebsdlib.phasemap import (
+    counts_table,
+    eds_al_map,
+    ensemble,
+    hough_phase_map,
+    ipf_colors,
+    make_microstructure,
+    map_scores,
+    rejection_curve,
+    simulate_dual_phase_map,
+)
+from ebsdlib.simulate import DetectorGeometry
+
+
+class TestMicrostructure:
+    def test_phase_fraction_and_boundaries(self):
+        micro = make_microstructure((69, 100), n_grains=10, precipitate_fraction=0.2, seed=1)
+        assert micro.grain.size == 6900
+        assert micro.precipitate_fraction() == pytest.approx(0.2, abs=0.02)
+        assert set(np.unique(micro.space_group)) == {221, 225}
+        # a boundary pixel has a 4-neighbour of another grain or phase; an interior one does not
+        g = micro.grain * 2 + (micro.space_group == 221)
+        r, c = np.argwhere(~micro.boundary)[len(np.argwhere(~micro.boundary)) // 2]
+        neighbours = [g[r + dr, c + dc] for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)) if 0 <= r + dr < 69 and 0 <= c + dc < 100]
+        assert all(n == g[r, c] for n in neighbours)
+
+    def test_cube_on_cube_orientation_relationship(self):
+        from orix.quaternion import Orientation
+        from orix.quaternion.symmetry import Oh
+
+        micro = make_microstructure((40, 60), n_grains=6, precipitate_fraction=0.25, seed=2)
+        flat_grain = micro.grain.ravel()
+        precipitates = np.flatnonzero(micro.space_group.ravel() == 221)
+        host = Orientation(micro.host_quaternions[flat_grain[precipitates]], symmetry=Oh)
+        own = Orientation(micro.quaternions[precipitates], symmetry=Oh)
+        assert np.rad2deg(own.angle_with(host)).max() < 1e-6
+        # precipitates never cross their host grain
+        assert all(len(set(micro.grain[micro.space_group == 221][micro.grain[micro.space_group == 221] == g])) == 1 for g in range(6))
+
+
+def test_eds_map_tells_the_phases_apart():
+    micro = make_microstructure((40, 60), n_grains=5, precipitate_fraction=0.3, seed=3)
+    counts = eds_al_map(micro, counts=400, seed=0)
+    inner_p = (micro.space_group == 221) & ~micro.boundary
+    inner_m = (micro.space_group == 225) & ~micro.boundary
+    ratio = counts[inner_p].mean() / counts[inner_m].mean()
+    assert ratio == pytest.approx(25.7 / 19.7, rel=0.08)
+
+
+def test_ipf_colours():
+    q = np.array([[1, 0, 0, 0], [np.cos(np.pi / 8), 0, 0, np.sin(np.pi / 8)]])
+    rgb = ipf_colors(q, (1, 2))
+    assert rgb.shape == (1, 2, 3) and 0 <= rgb.min() and rgb.max() <= 1
+    assert not np.allclose(rgb[0, 0], rgb[0, 1])
+
+
+def test_counts_table_on_fixed_predictions():
+    scratch = np.array([221] * 3 + [225] * 5 + [229])
+    transfer = np.array([221] * 5 + [225] * 4)
+    paper = {"dual_phase": {"counts": {"scratch": {221: 984, 223: 0, 225: 5822, 227: 10, 229: 72, 230: 12}}}}
+    table = counts_table({"scratch": scratch, "transfer": transfer}, paper)
+    assert table.loc["scratch"].tolist() == [3, 0, 5, 0, 1, 0]
+    assert table.loc["difference"].tolist() == [2, 0, -1, 0, -1, 0]
+    assert table.loc["paper: scratch", 225] == 5822 and "paper: transfer" not in table.index
+
+
+def test_map_scores():
+    true = np.array([225, 225, 221, 221])
+    scores = map_scores(true, np.array([225, 221, 221, -1]))
+    assert scores["accuracy"] == 0.5 and scores["no answer"] == 0.25
+    assert scores["Ni3Al fraction (true)"] == 0.5 and scores["Ni3Al fraction (predicted)"] == 0.5
+    assert map_scores(true, np.array([227, 225, 221, 221]))["absent space groups"] == 0.25
+
+
+def test_ensemble_uncertainty_and_rejection():
+    # two models, three pixels: agree and certain; agree but unsure; disagree
+    p = np.zeros((2, 3, 6))
+    p[:, 0, 2] = 1.0
+    p[:, 1] = 1 / 6
+    p[:, 1, 0] += 0.01
+    p[0, 2, 0], p[0, 2, 2] = 0.9, 0.1
+    p[1, 2, 0], p[1, 2, 2] = 0.2, 0.8
+    e = ensemble(p)
+    assert e["label"].tolist()[0] == 225 and e["confidence"][0] == 1.0
+    assert e["entropy"][0] == pytest.approx(0, abs=1e-9) and e["entropy"][1] > 0.99
+    assert e["disagreement"].tolist() == [0, 0, 0.5]
+    assert e["label"].tolist() == [225, 221, 221]
+    curve = rejection_curve(np.array([225, 225, 221]), e["label"], e["confidence"], thresholds=[0, 0.5, 0.99])
+    assert curve["rejected"].tolist() == pytest.approx([0, 1 / 3, 2 / 3])
+    assert curve["accuracy of accepted"].tolist()[0] == pytest.approx(2 / 3)
+    assert curve["accuracy of accepted"].tolist()[1:] == [1.0, 1.0]  # the unsure, wrong pixel is rejected first
+
+
+@pytest.mark.slow
+def test_simulated_map_and_hough_baseline():
+    geometry = DetectorGeometry(shape=(60, 73))
+    micro, data = simulate_dual_phase_map((10, 12), n_grains=2, precipitate_fraction=0.3, geometry=geometry, seed=0)
+    assert data.map_shape == (10, 12) and len(data) == 120
+    np.testing.assert_array_equal(data.labels.reshape(10, 12), micro.space_group)
+    assert set(data.table.loc[micro.boundary.ravel(), "quality"]) == {"overlap"}
+    hough = hough_phase_map(data, geometry)
+    indexed = hough["space_group"] != -1
+    assert indexed.mean() > 0.8
+    # Ni and Ni3Al have the same band angles: the Hough method cannot tell them apart
+    assert hough.loc[indexed, "tie"].mean() > 0.8
+    assert set(hough.loc[indexed, "space_group"]) == {225}
