@@ -23,7 +23,9 @@ def _import_tensorflow_quietly() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.get_logger().setLevel("ERROR")  # e.g. retracing notices when many models predict
     finally:
         os.dup2(saved, 2)
         os.close(saved)

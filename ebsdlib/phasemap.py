@@ -43,6 +43,7 @@ __all__ = [
     "map_scores",
     "ensemble",
     "rejection_curve",
+    "map_probabilities",
 ]
 
 
@@ -289,3 +290,15 @@ def rejection_curve(true: np.ndarray, predicted: np.ndarray, confidence: np.ndar
             "accuracy of accepted": float((predicted[accepted] == true[accepted]).mean()) if accepted.any() else np.nan,
         })
     return pd.DataFrame(rows)
+
+
+def map_probabilities(results, scan: PatternDataset, seed: int = 0) -> dict[str, np.ndarray]:
+    """Class probabilities of every pattern of a map for every trained model: per approach an array
+    (trials, pixels, classes) in pixel order (predictions are cached)."""
+    from .evaluation import PROBABILITY_COLUMNS, predict_trial
+
+    out: dict[str, list[np.ndarray]] = {}
+    for result in results:
+        predictions = predict_trial(result, scan, split=None, seed=seed).sort_values("pattern_id")
+        out.setdefault(result.arm, []).append(predictions[PROBABILITY_COLUMNS].to_numpy())
+    return {arm: np.stack(p) for arm, p in out.items()}

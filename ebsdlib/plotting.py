@@ -11,7 +11,8 @@ from .materials import space_group_latex
 
 __all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure",
            "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure",
-           "shap_figure", "shap_all_classes_figure"]
+           "shap_figure", "shap_all_classes_figure",
+           "phase_map_axes", "dual_phase_figure", "uncertainty_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -249,4 +250,67 @@ def shap_all_classes_figure(inputs, values, outputs, classes, title: str = ""):
     fig.colorbar(image, ax=axes[:, -1].tolist(), shrink=0.6, label="SHAP value")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+PHASE_COLOURS = {221: "tab:red", 223: "tab:orange", 225: "tab:blue", 227: "tab:green", 229: "tab:purple",
+                 230: "tab:brown", -1: "black", 0: "gold"}
+
+
+def phase_map_axes(ax, labels, title: str, tie_label: str = "tie"):
+    """A categorical phase map: one colour per space group, black for no answer, gold for a tie."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    keys = [k for k in PHASE_COLOURS if (labels == k).any()]
+    index = np.zeros(labels.shape, dtype=int)
+    for i, k in enumerate(keys):
+        index[labels == k] = i
+    ax.imshow(index, cmap=ListedColormap([PHASE_COLOURS[k] for k in keys]), vmin=-0.5, vmax=len(keys) - 0.5, interpolation="nearest")
+    names = {-1: "no answer", 0: tie_label}
+    handles = [Patch(color=PHASE_COLOURS[k], label=names.get(k, str(k))) for k in keys]
+    ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def dual_phase_figure(bse, hough_labels, ipf_rgb, truth, scratch_labels, eds, transfer_labels):
+    """The paper's Fig. 5 panel plus the ground truth: BSE image, Hough phase map, IPF-Y / ground truth,
+    scratch CNN map, Al EDS map, transfer CNN map."""
+    fig, axes = plt.subplots(2, 4, figsize=(17, 6.6))
+    axes[0, 0].imshow(bse, cmap="gray")
+    axes[0, 0].set_title("backscattered electrons (simulated)", fontsize=10)
+    phase_map_axes(axes[0, 1], hough_labels, "Hough (PyEBSDIndex)", tie_label="Ni or Ni3Al (tie)")
+    axes[0, 2].imshow(ipf_rgb)
+    axes[0, 2].set_title("IPF-Y (ground truth orientations)", fontsize=10)
+    phase_map_axes(axes[0, 3], truth, "ground truth")
+    phase_map_axes(axes[1, 0], scratch_labels, "CNN, trained from scratch")
+    image = axes[1, 1].imshow(eds, cmap="magma")
+    axes[1, 1].set_title("Al Kα counts (simulated EDS)", fontsize=10)
+    fig.colorbar(image, ax=axes[1, 1], shrink=0.8)
+    phase_map_axes(axes[1, 2], transfer_labels, "CNN, transfer learning")
+    axes[1, 3].axis("off")
+    for ax in (axes[0, 0], axes[0, 2], axes[1, 1]):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def uncertainty_figure(entropy, disagreement, curves: dict[str, pd.DataFrame]):
+    """Ensemble uncertainty maps (entropy, vote disagreement) and accuracy against rejected share."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    for ax, values, title in ((axes[0], entropy, "predictive entropy (transfer ensemble)"), (axes[1], disagreement, "vote disagreement (transfer ensemble)")):
+        image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    for name, curve in curves.items():
+        axes[2].plot(curve["rejected"], curve["accuracy of accepted"], marker="o", ms=3, label=name)
+    axes[2].set_xlabel("share of pixels answered 'no solution'")
+    axes[2].set_ylabel("accuracy of the answered pixels")
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
     return fig

@@ -98,3 +98,18 @@ def test_chapter_05_shap(tmp_path):
     assert _images(nb) == 4  # Fig. 4 for both models, Supp. Fig. S3 for both models
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert not stderr, "warnings on the page"
+
+
+@pytest.mark.slow
+def test_chapter_06_dual_phase(tmp_path):
+    nb = _run("06_dual_phase", tmp_path)
+    glued = _glued(nb)
+    rows, cols = load_profile("smoke")["shared"]["map_shape"]
+    assert int(glued["n_pixels"]) == rows * cols
+    assert float(glued["hough_tie"]) > 50, "Hough cannot tell Ni(Al) from Ni3Al"
+    for arm in ("scratch", "transfer"):
+        assert 0 <= float(glued[f"{arm}_map_accuracy"]) <= 100
+        assert 0 <= float(glued[f"{arm}_ensemble_accuracy"]) <= 100
+    assert _images(nb) == 2  # the Fig. 5 panel, the uncertainty figure
+    text = json.dumps(nb, ensure_ascii=False)
+    assert "paper: scratch" in text and "5822" in text
