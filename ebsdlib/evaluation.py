@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, precision_score, recall_score
 
+from .cache import source_hash
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
 from .paths import cache_dir
@@ -34,6 +35,8 @@ __all__ = [
     "per_material_accuracy",
     "confusion",
     "best_trial",
+    "best_trial_index",
+    "restored_epoch",
     "holdout_table",
 ]
 
@@ -68,7 +71,10 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
     the cache when made before."""
     part = dataset if split is None else dataset.subset(split)
     key = hashlib.sha256(
-        json.dumps({"model": result.info["key"], "arm": result.arm, "data": _dataset_fingerprint(part), "seed": seed}).encode()
+        json.dumps({
+            "model": result.info["key"], "arm": result.arm, "data": _dataset_fingerprint(part), "seed": seed,
+            "code": source_hash(["evaluation", "preprocess"]),
+        }).encode()
     ).hexdigest()[:20]
     folder = cache_dir() / "predictions"
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,12 +131,35 @@ def confusion(predictions: pd.DataFrame, normalize: str | None = None) -> pd.Dat
     return pd.DataFrame(matrix, index=pd.Index(SPACE_GROUPS, name="true"), columns=pd.Index(SPACE_GROUPS, name="predicted"))
 
 
+def restored_epoch(history: pd.DataFrame, min_delta: float) -> int:
+    """The epoch whose weights early stopping restored: the last one that improved the validation loss
+    by more than ``min_delta`` (Keras' rule), counted from 1."""
+    best, epoch = np.inf, 0
+    for i, value in enumerate(history["val_loss"]):
+        if value + min_delta < best:
+            best, epoch = value, i
+    return epoch + 1
+
+
+def restored_val_loss(result: TrialResult) -> float:
+    """Validation loss of the weights a trial's model holds (those early stopping restored)."""
+    min_delta = float(result.info.get("config", {}).get("min_delta", 0.0))
+    return float(result.history["val_loss"].iloc[restored_epoch(result.history, min_delta) - 1])
+
+
 def best_trial(results: list[TrialResult], arm: str) -> TrialResult:
-    """"The best performing model" of an approach: the trial with the lowest validation loss."""
+    """"The best performing model" of an approach: the trial whose saved model has the lowest
+    validation loss."""
     candidates = [r for r in results if r.arm == arm]
     if not candidates:
         raise ValueError(f"no trials of the approach {arm!r}")
-    return min(candidates, key=lambda r: r.best_val_loss)
+    return min(candidates, key=restored_val_loss)
+
+
+def best_trial_index(results: list[TrialResult], arm: str) -> int:
+    """Position of :func:`best_trial` among the trials of ``arm`` (in trial order)."""
+    trials = [r.trial for r in results if r.arm == arm]
+    return trials.index(best_trial(results, arm).trial)
 
 
 def holdout_table(predictions: dict[str, list[pd.DataFrame]], best: dict[str, int], paper: dict | None = None) -> pd.DataFrame:

@@ -57,12 +57,20 @@ def test_confusion(predictions):
 
 
 def test_best_trial_and_table(predictions):
-    def result(arm, trial, val_losses):
+    def result(arm, trial, val_losses, min_delta=0.0):
         history = pd.DataFrame({"val_loss": val_losses})
-        return TrialResult(arm, trial, history, None, {})
+        return TrialResult(arm, trial, history, None, {"config": {"min_delta": min_delta}})
 
     results = [result("scratch", 0, [2.0, 1.5]), result("scratch", 1, [1.2, 1.4]), result("transfer", 0, [0.5])]
     assert best_trial(results, "scratch").trial == 1
+    # Early stopping keeps the weights of the last improvement larger than min_delta: trial 3's model holds
+    # epoch 1 (1.20), not epoch 2 (1.1995, an improvement below min_delta), so trial 2 (1.199) is better.
+    tricky = [result("scratch", 2, [1.199], 0.001), result("scratch", 3, [1.20, 1.1995], 0.001)]
+    assert best_trial(tricky, "scratch").trial == 2
+    from ebsdlib.evaluation import best_trial_index, restored_epoch
+
+    assert restored_epoch(pd.DataFrame({"val_loss": [1.0, 0.5, 0.4995, 0.6]}), 0.001) == 2
+    assert best_trial_index(tricky, "scratch") == 0
     with pytest.raises(ValueError, match="no trials"):
         best_trial(results[:2], "transfer")
     perfect = predictions.assign(predicted_space_group=predictions["true_space_group"])
