@@ -156,8 +156,15 @@ def _explain(model, background: np.ndarray, inputs: np.ndarray, method: str) -> 
 
 def explain_cached(model_key: str, model_loader, background: np.ndarray, inputs: np.ndarray, method: str = "deep") -> Explanation:
     """:func:`explain`, cached by the model's key, the background, the inputs and the method."""
+    from importlib.metadata import version
+
+    from .cache import source_hash
+
     key = hashlib.sha256(
-        json.dumps({"model": model_key, "background": joblib.hash(background), "inputs": joblib.hash(inputs), "method": method}).encode()
+        json.dumps({
+            "model": model_key, "background": joblib.hash(background), "inputs": joblib.hash(inputs), "method": method,
+            "shap": version("shap"), "code": source_hash(["explain"]),
+        }).encode()
     ).hexdigest()[:20]
     folder = cache_dir() / "shap"
     folder.mkdir(parents=True, exist_ok=True)
@@ -185,13 +192,18 @@ def background_indices(dataset: PatternDataset, per_space_group: int, seed: int 
     return np.concatenate(picks)
 
 
-def select_correct_inputs(model, dataset: PatternDataset, image_size: int, channels: int, seed: int = 0, attempts: int = 50):
+def select_correct_inputs(
+    model, dataset: PatternDataset, image_size: int, channels: int, seed: int = 0, attempts: int = 50, quality: str | None = "good"
+):
     """The paper's "pseudo-random selection": per space group, test patterns drawn at random until the
     model classifies one correctly. Returns (row indices, correct flags); where none of ``attempts``
     patterns is classified correctly, the one with the highest probability of the true class is taken and
-    flagged ``False``."""
+    flagged ``False``. Only patterns of the given ``quality`` flag are drawn when the data set has one
+    (default ``"good"``: a partial or overlapping pattern has no single set of zone axes to measure)."""
     rng = np.random.default_rng(seed)
     test = dataset.table[dataset.table["split"] == "test"]
+    if quality is not None and "quality" in test:
+        test = test[test["quality"] == quality]
     picks, flags = [], []
     for sg, group in test.groupby("space_group", sort=True):
         candidates = rng.permutation(group.index.to_numpy())[:attempts]

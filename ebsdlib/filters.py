@@ -63,18 +63,19 @@ def ranked_pairs(distances: np.ndarray, one_to_one: bool = True) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _gabor3(theta_deg: float, frequency: float = 0.5, sigma: float = 1.0) -> np.ndarray:
-    """Real part of a 3 × 3 Gabor kernel (frequency in cycles per pixel) whose stripes run at
-    ``theta_deg`` from the horizontal; zero mean."""
-    y, x = np.mgrid[-1:2, -1:2].astype(float)
-    theta = np.deg2rad(theta_deg)
-    u = -x * np.sin(theta) + y * np.cos(theta)  # across the stripes
-    g = np.exp(-(x**2 + y**2) / (2 * sigma**2)) * np.cos(2 * np.pi * frequency * u)
-    return g - g.mean()
+def _gabor3(theta_deg: float, frequency: float = 0.5) -> np.ndarray:
+    """Real part of scikit-image's Gabor kernel at 3 × 3 pixels (σ = 1 px), zero mean. ``theta_deg`` is
+    scikit-image's orientation: 0° puts the harmonic along x (vertical stripes: a vertical-line detector)."""
+    from skimage.filters import gabor_kernel
+
+    kernel = np.real(gabor_kernel(frequency, theta=np.deg2rad(theta_deg), sigma_x=1.0, sigma_y=1.0, n_stds=1))
+    if kernel.shape != (3, 3):
+        raise RuntimeError(f"expected a 3 × 3 Gabor kernel, got {kernel.shape}")
+    return kernel - kernel.mean()
 
 
 def classical_operators() -> dict[str, np.ndarray]:
-    """Sobel x and y and 3 × 3 Gabor kernels at 0°, 45°, 90° and 135°."""
+    """Sobel x and y and 3 × 3 Gabor kernels at 0°, 45°, 90° and 135° (scikit-image's orientation)."""
     sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
     ops = {"Sobel x": sobel_x, "Sobel y": sobel_x.T}
     for angle in (0, 45, 90, 135):

@@ -87,6 +87,13 @@ def make_microstructure(
         disc = (y - cy) ** 2 + (x - cx) ** 2 <= r**2
         host = grain[int(min(cy, rows - 1)), int(min(cx, cols - 1))]
         precipitate |= disc & (grain == host)  # precipitates stay inside their host grain
+    if precipitate.mean() < precipitate_fraction - 0.01:
+        import warnings
+
+        warnings.warn(
+            f"the precipitates cover {precipitate.mean():.3f} of the map, less than the requested "
+            f"{precipitate_fraction}: use larger precipitates or a larger map", stacklevel=2,
+        )
     space_group = np.where(precipitate, 221, 225)
     host = random_rotations(n_grains, rng).data
     quaternions = host[grain.ravel()]

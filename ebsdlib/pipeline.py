@@ -220,6 +220,12 @@ def build_book(
     notebooks = [f for f in read_toc(root) if (root / f"{f}.ipynb").is_file()]
     if chapters:
         notebooks = [f for f in notebooks if Path(f).stem in chapters]
+    declared = set().union(*(_declared_parameters(root / f"{rel}.ipynb") for rel in notebooks)) if notebooks else set()
+    unused = sorted(set(profile["shared"]) - declared)
+    if unused and not chapters:
+        raise ValueError(
+            f"profile {profile_name!r} sets {unused}, which no chapter declares in its parameters cell (a typo?)"
+        )
     for i, rel in enumerate(notebooks, 1):
         source = root / f"{rel}.ipynb"
         params = chapter_parameters(profile, source)

@@ -12,7 +12,7 @@ from .materials import space_group_latex
 __all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure",
            "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure",
            "shap_figure", "shap_all_classes_figure",
-           "phase_map_axes", "dual_phase_figure", "uncertainty_figure"]
+           "phase_map_axes", "dual_phase_figure", "uncertainty_figure", "kernel_movement_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -312,5 +312,15 @@ def uncertainty_figure(entropy, disagreement, curves: dict[str, pd.DataFrame]):
     axes[2].set_xlabel("share of pixels answered 'no solution'")
     axes[2].set_ylabel("accuracy of the answered pixels")
     axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def kernel_movement_figure(movement: pd.DataFrame):
+    """Histogram of how far fine-tuning moved each first-layer kernel, relative to its pretrained norm."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(movement["relative change"], bins=16)
+    ax.set_xlabel("|after − before| / |before| per kernel")
+    ax.set_ylabel("kernels")
     fig.tight_layout()
     return fig

@@ -48,6 +48,10 @@ def test_matcher_recognises_a_rotated_scaled_sign_flipped_sobel():
 
 def test_gabor_orientations_differ():
     ops = classical_operators()
+    # scikit-image's convention: at 0° the harmonic runs along x, so the kernel is a vertical-line detector
+    assert (ops["Gabor 0°"][:, 1] > 0).all() and (ops["Gabor 0°"][:, [0, 2]] < 0).all()
+    assert (ops["Gabor 90°"][1, :] > 0).all() and (ops["Gabor 90°"][[0, 2], :] < 0).all()
+    np.testing.assert_allclose(ops["Gabor 135°"], np.fliplr(ops["Gabor 45°"]), atol=1e-12)
     assert operator_similarity(ops["Gabor 0°"], ops["Gabor 90°"]) < 0.6
     assert match_operators(ops["Gabor 135°"][None] * 2).iloc[0]["operator"] == "Gabor 135°"
 

@@ -84,3 +84,21 @@ def test_notebook_defaults_are_the_default_profile():
             if name in declared:
                 default = eval(declared[name]["default"])  # noqa: S307 - our own notebook's literal
                 assert (list(default) if isinstance(value, list) else default) == value, (rel, name)
+
+
+def test_a_shared_parameter_no_chapter_declares_is_an_error(tmp_path):
+    import shutil
+
+    from ebsdlib.pipeline import build_book
+
+    (tmp_path / "book" / "profiles").mkdir(parents=True)
+    _notebook(tmp_path / "book" / "01_x.ipynb", "alpha = 1", "pass")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_x\n")
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "book" / "intro.md").write_text("# t\n")
+    (tmp_path / "book" / "profiles" / "t.yml").write_text("shared:\n  alpha: 2\n  alhpa: 3\n")
+    with pytest.raises(ValueError, match="alhpa"):
+        build_book("t", root=tmp_path, build_dir=tmp_path / "_build", html=False)
+    (tmp_path / "book" / "profiles" / "t.yml").write_text("shared:\n  alpha: 2\n")
+    timings = build_book("t", root=tmp_path, build_dir=tmp_path / "_build", html=False)
+    assert list(timings) == ["01_x"]
