@@ -226,13 +226,16 @@ def project_patterns(mp, rotations, geometry: DetectorGeometry, pcs: np.ndarray 
     """Clean kinematical patterns (float32, (n, rows, cols)) of ``rotations`` on the detector."""
     n = rotations.size
     out = np.empty((n, *geometry.shape), dtype=np.float32)
+    # One dask block per call (kikuchipy fails when it splits the patterns of a large detector into
+    # several blocks), with at most about 200 MB of float32 patterns per call.
+    chunk = max(1, min(chunk, int(5e7 // (geometry.shape[0] * geometry.shape[1]))))
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         pc = None if pcs is None else pcs[start:stop]
         detector = geometry.detector(pc=pc)
         sim = mp.get_patterns(
             rotations[start:stop], detector, energy=geometry.energy, compute=True,
-            dtype_out=np.float32, show_progressbar=False,
+            dtype_out=np.float32, show_progressbar=False, chunk_shape=stop - start,
         )
         out[start:stop] = np.asarray(sim.data).reshape(stop - start, *geometry.shape)
     return out
