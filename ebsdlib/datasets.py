@@ -253,7 +253,7 @@ def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) ->
 
     The space-group folders are named by number (``225``) or Hermann–Mauguin symbol (``Fm-3m``).
     Images of different sizes are resized (scikit-image, anti-aliased) to the most common size, and
-    ``meta["notes"]`` says so (a warning too). Patterns keep their intensities as float32.
+    files of other types are skipped; ``meta["notes"]`` says so (a warning too). Patterns keep their intensities as float32.
 
     Raises
     ------
@@ -268,7 +268,7 @@ def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) ->
         raise DatasetError(
             f"the data folder {root} does not exist. Expected <root>/<space group>/<material>/*.tif"
         )
-    files, rows = [], []
+    files, rows, skipped = [], [], []
     for sg_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             space_group = parse_space_group(sg_dir.name)
@@ -284,6 +284,9 @@ def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) ->
             raise DatasetError(f"the space-group folder {sg_dir} holds no material folders")
         for mat_dir in material_dirs:
             images = sorted(p for p in mat_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            others = sorted(p.name for p in mat_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p not in images)
+            if others:
+                skipped.append(f"{len(others)} file(s) in {mat_dir} are not {'/'.join(IMAGE_SUFFIXES)} images and were skipped (first: {others[0]})")
             if not images:
                 raise DatasetError(
                     f"the material folder {mat_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
@@ -296,7 +299,9 @@ def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) ->
     images = [_read_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False, disable=None)]
     shapes = Counter(im.shape for im in images)
     target = shapes.most_common(1)[0][0]
-    notes = []
+    notes = list(skipped)
+    for note in skipped:
+        warnings.warn(note, stacklevel=2)
     if len(shapes) > 1:
         odd = [str(f.relative_to(root)) for f, im in zip(files, images) if im.shape != target]
         note = (
@@ -315,7 +320,6 @@ def load_pattern_file(
     path: str | Path,
     space_group: int | str | None = None,
     material: str | None = None,
-    lazy: bool = False,
 ) -> PatternDataset:
     """Load any pattern file kikuchipy reads (h5oina, up1/up2, ebsp, NORDIF .dat, h5ebsd, ...).
 
@@ -337,7 +341,7 @@ def load_pattern_file(
     if not path.is_file():
         raise DatasetError(f"the pattern file {path} does not exist")
     try:
-        signal = kp.load(path, lazy=lazy)
+        signal = kp.load(path)
     except Exception as err:  # noqa: BLE001 - reader errors vary by format
         raise DatasetError(
             f"kikuchipy cannot read {path} ({type(err).__name__}: {err}). Check that the file is complete "

@@ -208,6 +208,17 @@ def _dataset_fingerprint(dataset: PatternDataset) -> str:
     return joblib.hash((dataset.patterns, dataset.table[["space_group", "material", "split"]].to_numpy()))
 
 
+def _file_digest(path: str | None) -> str | None:
+    """SHA-256 of a weights file's content (not its path: moving the cache must not retrain)."""
+    if path is None:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def trial_key(arm: str, dataset: PatternDataset, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int) -> str:
     """Content address of one trained model: everything that determines it."""
     payload = {
@@ -215,7 +226,7 @@ def trial_key(arm: str, dataset: PatternDataset, image_size: int, config: Traini
         "data": _dataset_fingerprint(dataset),
         "image_size": int(image_size),
         "config": config.as_dict(),
-        "source": None if arm == "scratch" or source is None else {"kind": source.kind, "weights": source.weights},
+        "source": None if arm == "scratch" or source is None else {"kind": source.kind, "weights": _file_digest(source.weights)},
         "seed": int(seed),
         "code": source_hash(["models", "training", "preprocess"]),
         "version": __version__,

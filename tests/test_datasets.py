@@ -173,3 +173,11 @@ class TestPatternFile:
 def test_dataset_rejects_mismatched_table():
     with pytest.raises(DatasetError, match="must match"):
         PatternDataset(np.zeros((3, 4, 4)), pd.DataFrame({"space_group": [225, 225]}))
+
+
+def test_other_files_are_skipped_and_said_so(tmp_path):
+    _write_tree(tmp_path, {"225": {"Ni": 2}})
+    (tmp_path / "225" / "Ni" / "notes.txt").write_text("beam 20 kV")
+    with pytest.warns(UserWarning, match="notes.txt"):
+        ds = load_folder_tree(tmp_path)
+    assert len(ds) == 2 and "skipped" in ds.meta["notes"][0]

@@ -146,3 +146,15 @@ def test_summary_and_statistics():
         "minutes_per_epoch": 2}})
     assert summary.loc["scratch", "epochs to converge"] == "2.5 ± 0.7"
     assert summary.loc["transfer", "paper: epochs to converge"] == "26 ± 3"
+
+
+def test_transfer_key_follows_the_weights_content_not_the_path(tiny_dataset, tmp_path):
+    from ebsdlib.models import PretrainedSource
+    from ebsdlib.training import trial_key
+
+    a, b, c = tmp_path / "a.h5", tmp_path / "moved.h5", tmp_path / "other.h5"
+    a.write_bytes(b"weights-1")
+    b.write_bytes(b"weights-1")
+    c.write_bytes(b"weights-2")
+    key = lambda p: trial_key("transfer", tiny_dataset, SIZE, TrainingConfig(), PretrainedSource("x", "file", str(p), ""), 0)
+    assert key(a) == key(b) != key(c)
