@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -18,7 +21,7 @@ import joblib
 
 from .paths import DATA_DIR, cache_dir
 
-__all__ = ["memory", "source_hash", "cached"]
+__all__ = ["memory", "source_hash", "cached", "content_key", "cache_file", "atomic_write"]
 
 
 def memory() -> joblib.Memory:
@@ -77,3 +80,29 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
         return wrapper
 
     return decorate
+
+
+def content_key(payload: dict) -> str:
+    """Short SHA-256 of a JSON-serialisable description of everything that determines a result."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def cache_file(kind: str, name: str) -> Path:
+    """Path of a cached file ``<cache>/<kind>/<name>`` (the folder is created)."""
+    folder = cache_dir() / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary path)`` and rename the result to ``path``: an interrupted write never
+    leaves a file that a later run would trust."""
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

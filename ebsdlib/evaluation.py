@@ -9,17 +9,13 @@ like models, keyed by the trained model and the data.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, precision_score, recall_score
 
-from .cache import source_hash
+from .cache import atomic_write, cache_file, content_key, source_hash
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
 from .paths import cache_dir
@@ -70,22 +66,15 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
     """Predictions of one trained model on one split (``None``: every pattern, e.g. of a map), read from
     the cache when made before."""
     part = dataset if split is None else dataset.subset(split)
-    key = hashlib.sha256(
-        json.dumps({
-            "model": result.info["key"], "arm": result.arm, "data": _dataset_fingerprint(part), "seed": seed,
-            "code": source_hash(["evaluation", "preprocess"]),
-        }).encode()
-    ).hexdigest()[:20]
-    folder = cache_dir() / "predictions"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result.arm}-{key}.csv"
+    key = content_key({
+        "model": result.info["key"], "arm": result.arm, "data": _dataset_fingerprint(part), "seed": seed,
+        "code": source_hash(["evaluation", "preprocess"]),
+    })
+    path = cache_file("predictions", f"{result.arm}-{key}.csv")
     if path.is_file():
         return pd.read_csv(path)
     predictions = predict(result.load_model(), part, result.info["image_size"], ARM_CHANNELS[result.arm], seed)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".csv", dir=folder)
-    os.close(fd)
-    predictions.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: predictions.to_csv(tmp, index=False))
     return predictions
 
 

@@ -17,11 +17,7 @@ share of the pattern's area those pixels cover.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 
@@ -158,25 +154,18 @@ def explain_cached(model_key: str, model_loader, background: np.ndarray, inputs:
     """:func:`explain`, cached by the model's key, the background, the inputs and the method."""
     from importlib.metadata import version
 
-    from .cache import source_hash
+    from .cache import atomic_write, cache_file, content_key, source_hash
 
-    key = hashlib.sha256(
-        json.dumps({
-            "model": model_key, "background": joblib.hash(background), "inputs": joblib.hash(inputs), "method": method,
-            "shap": version("shap"), "code": source_hash(["explain"]),
-        }).encode()
-    ).hexdigest()[:20]
-    folder = cache_dir() / "shap"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.npz"
+    key = content_key({
+        "model": model_key, "background": joblib.hash(background), "inputs": joblib.hash(inputs), "method": method,
+        "shap": version("shap"), "code": source_hash(["explain"]),
+    })
+    path = cache_file("shap", f"{key}.npz")
     if path.is_file():
         with np.load(path) as data:
             return Explanation(data["values"], data["expected"], data["outputs"], str(data["method"]), str(data["note"]))
     e = explain(model_loader(), background, inputs, method)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npz", dir=folder)
-    os.close(fd)
-    np.savez(tmp, values=e.values, expected=e.expected, outputs=e.outputs, method=e.method, note=e.note)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez(tmp, values=e.values, expected=e.expected, outputs=e.outputs, method=e.method, note=e.note))
     return e
 
 

@@ -1,0 +1,24 @@
+import pytest
+
+from ebsdlib.cache import atomic_write, cache_file, content_key
+
+
+def test_content_key_ignores_order_and_sees_values():
+    assert content_key({"a": 1, "b": [2, 3]}) == content_key({"b": [2, 3], "a": 1})
+    assert content_key({"a": 1}) != content_key({"a": 2})
+
+
+def test_atomic_write_publishes_only_complete_files():
+    path = cache_file("test-atomic", "result.txt")
+    atomic_write(path, lambda tmp: tmp.write_text("done"))
+    assert path.read_text() == "done"
+
+    def interrupted(tmp):
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+
+    target = cache_file("test-atomic", "other.txt")
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, interrupted)
+    assert not target.exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["result.txt"], "no temporary file left behind"
