@@ -1,4 +1,4 @@
-# The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper]`.
+# The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper]`; `make bench` times training.
 # Each (re)creates .venv with Python 3.12 from the pinned lock when it is missing or stale.
 
 PROFILE ?= default
@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 PY312   ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
              $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; done)
 
-.PHONY: book test clean-book clean-cache
+.PHONY: book test bench clean-book clean-cache
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY312)" || { echo "error: Python 3.12 was not found. Install it, or run make PY312=/path/to/python3.12"; exit 1; }
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 book: $(STAMP)
 	$(VENV)/bin/python -m ebsdlib build --profile $(PROFILE)
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m ebsdlib bench --profile $(PROFILE)
 
 clean-book:
 	rm -rf _build

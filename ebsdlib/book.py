@@ -36,8 +36,8 @@ def book_models(
     seed: int, detector_shape, pattern_center, train_per_space_group: int, val_per_space_group: int,
     test_per_material: int, dose: float, contrast: float, blur_sigma: float, pc_jitter: float,
     degraded_fraction: float, image_size: int, trials: int, patience: int, max_epochs: int, min_delta: float,
-    learning_rate: float, weight_decay: float, batch_size: int, bn_recalibration: bool, pretrained_source: str,
-    source_patterns_per_class: int, source_epochs: int,
+    learning_rate: float, weight_decay: float, batch_size: int, bn_recalibration: bool,
+    validate_keras_statistics: bool, pretrained_source: str, source_patterns_per_class: int, source_epochs: int,
 ) -> BookModels:
     """Simulate (or read) the data set, resolve the pretrained source and train (or read) the trials."""
     dataset, geometry, detector_model = simulated_book_dataset(
@@ -47,6 +47,7 @@ def book_models(
     config = TrainingConfig(
         learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size, patience=patience,
         min_delta=min_delta, max_epochs=max_epochs, bn_recalibration=bn_recalibration,
+        validate_keras_statistics=validate_keras_statistics,
     )
     source = ensure_source(
         resolve_source(pretrained_source), image_size, patterns_per_class=source_patterns_per_class,

@@ -12,7 +12,8 @@ from .materials import space_group_latex
 __all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure",
            "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure",
            "shap_figure", "shap_all_classes_figure",
-           "phase_map_axes", "dual_phase_figure", "uncertainty_figure", "kernel_movement_figure"]
+           "phase_map_axes", "dual_phase_figure", "uncertainty_figure", "kernel_movement_figure",
+           "few_shot_figure", "input_size_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -322,5 +323,54 @@ def kernel_movement_figure(movement: pd.DataFrame):
     ax.hist(movement["relative change"], bins=16)
     ax.set_xlabel("|after − before| / |before| per kernel")
     ax.set_ylabel("kernels")
+    fig.tight_layout()
+    return fig
+
+
+ARM_COLOURS = {"scratch": "tab:blue", "transfer": "tab:red"}
+
+
+def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
+    for arm, part in summary.groupby("arm"):
+        part = part.sort_values(by)
+        ax.errorbar(part[by], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), marker="o", ms=4,
+                    capsize=3, color=ARM_COLOURS.get(arm), label=f"{arm} (this build)")
+        if paper and arm in paper:
+            ax.plot([paper[arm][0]], [paper[arm][1]], marker="*", ms=13, ls="none", color=ARM_COLOURS.get(arm),
+                    markeredgecolor="k", label=f"{arm} (the paper)")
+    if mark is not None:
+        ax.axvline(mark, color="0.5", ls=":", lw=1, label="this build's setting")
+    ax.set_ylabel(f"test {metric} (class-weighted)" if metric != "accuracy" else "test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def few_shot_figure(summary: pd.DataFrame, metric: str = "precision", paper: dict | None = None, mark: int | None = None):
+    """Test ``metric`` against training patterns per space group (log axis), mean ± 1 std over trials,
+    per approach; ``paper`` maps approach -> (patterns per space group, value) drawn as stars; ``mark``
+    the build's own count. Right: CPU time of each point."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    _curve_axes(axes[0], summary, "patterns_per_space_group", metric, paper, mark)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("training patterns per space group")
+    for arm, part in summary.groupby("arm"):
+        part = part.sort_values("patterns_per_space_group")
+        axes[1].plot(part["patterns_per_space_group"], part["cpu_seconds"] / 60 / part["trials"], marker="o",
+                     color=ARM_COLOURS.get(arm), label=arm)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("training patterns per space group")
+    axes[1].set_ylabel("CPU minutes per trained model")
+    axes[1].grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def input_size_figure(summary: pd.DataFrame, metric: str = "precision", paper: dict | None = None, mark: int | None = None):
+    """Test ``metric`` against the CNN input size in pixels, mean ± 1 std over trials, per approach."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _curve_axes(ax, summary, "image_size", metric, paper, mark)
+    ax.set_xlabel("CNN input size (px)")
     fig.tight_layout()
     return fig

@@ -113,3 +113,20 @@ def test_chapter_06_dual_phase(tmp_path):
     assert _images(nb) == 2  # the Fig. 5 panel, the uncertainty figure
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: scratch" in text and "5822" in text
+
+
+@pytest.mark.slow
+def test_chapter_07_few_shot(tmp_path):
+    nb = _run("07_few_shot", tmp_path)
+    glued = _glued(nb)
+    overrides = load_profile("smoke")["chapters"]["07_few_shot"]
+    arms = 2
+    assert int(glued["n_points"]) == arms * len(overrides["curve_counts"]) * overrides["curve_trials"]
+    assert float(glued["curve_cpu_minutes"]) >= 0
+    assert glued["target"] == "0.97"
+    assert _images(nb) == 2  # the few-shot curve, the input-size curve
+    markdown = "".join("".join(o["data"]["text/markdown"]) for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
+    assert "**scratch**" in markdown and "**transfer**" in markdown and "patterns per space group" in markdown
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not errors and not stderr

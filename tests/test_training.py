@@ -158,3 +158,42 @@ def test_transfer_key_follows_the_weights_content_not_the_path(tiny_dataset, tmp
     c.write_bytes(b"weights-2")
     key = lambda p: trial_key("transfer", tiny_dataset, SIZE, TrainingConfig(), PretrainedSource("x", "file", str(p), ""), 0)
     assert key(a) == key(b) != key(c)
+
+
+def test_weight_decay_is_an_l2_penalty_on_the_kernels():
+    import keras
+
+    from ebsdlib.models import build_scratch_model
+    from ebsdlib.training import apply_weight_decay
+
+    model = build_scratch_model(SIZE)
+    n = apply_weight_decay(model, 1e-3)
+    kernels = [v for v in model.trainable_weights if v.regularizer is not None]
+    assert n == len(kernels) > 40  # every convolution (depthwise and pointwise) and the dense head
+    assert all(("kernel" in v.path) for v in kernels), "biases and BatchNorm parameters are not penalised"
+    expected = 1e-3 * sum(float(np.sum(np.square(v.numpy()))) for v in kernels)
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
+    assert apply_weight_decay(_tiny_model(), 0) == 0
+    with pytest.raises(ValueError, match="weight_decay"):
+        apply_weight_decay(model, -1)
+
+
+def test_the_optimiser_has_no_decoupled_decay():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 16)]
+    model = _tiny_model()
+    fit_model(model, x, y, x, y, TrainingConfig(max_epochs=1, patience=1, batch_size=8, bn_recalibration=False, weight_decay=0.5))
+    assert model.optimizer.weight_decay is None
+    assert float(sum(model.losses)) > 0, "the L2 penalty is in the loss"
+
+
+@pytest.mark.parametrize("every_epoch", [True, False])
+def test_keras_statistics_validation_every_epoch_or_only_the_first(every_epoch):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 32)]
+    config = TrainingConfig(patience=3, min_delta=100.0, max_epochs=3, batch_size=8, recalibration_patterns=16,
+                            validate_keras_statistics=every_epoch)
+    history = fit_model(_tiny_model(bn=True), x, y, x, y, config)
+    assert np.isfinite(history["val_loss_keras"].iloc[0])
+    assert np.isfinite(history["val_loss_keras"].iloc[1:]).all() == every_epoch
+    assert np.isfinite(history["val_loss"]).all()

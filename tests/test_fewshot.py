@@ -1,0 +1,142 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ebsdlib.datasets import PatternDataset
+from ebsdlib.fewshot import (
+    convergence_table,
+    curve_findings,
+    curve_summary,
+    epochs_to_reach,
+    few_shot_curve,
+    patterns_needed,
+    subsample_training,
+    training_counts,
+)
+from ebsdlib.training import TrainingConfig, TrialResult, _dataset_fingerprint
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Six space groups, two materials each (one with three), 10 training, 2 validation and 3 test
+    patterns per space group."""
+    rows = []
+    for sg in (221, 223, 225, 227, 229, 230):
+        materials = [f"a{sg}", f"b{sg}"] + ([f"c{sg}"] if sg == 225 else [])
+        for i in range(10):
+            rows.append({"space_group": sg, "material": materials[i % len(materials)], "split": "train"})
+        rows += [{"space_group": sg, "material": materials[0], "split": "validation"}] * 2
+        rows += [{"space_group": sg, "material": materials[1], "split": "test"}] * 3
+    patterns = np.random.default_rng(0).integers(0, 255, (len(rows), 8, 8), dtype=np.uint8)
+    return PatternDataset(patterns, pd.DataFrame(rows))
+
+
+def _train_ids(dataset):
+    return set(dataset.table.loc[dataset.table["split"] == "train", "pattern_id"])
+
+
+class TestSubsample:
+    def test_counts_balance_and_untouched_splits(self, pool):
+        subset = subsample_training(pool, 4, seed=1)
+        assert (training_counts(subset) == 4).all()
+        train = subset.table[subset.table["split"] == "train"]
+        per_material = train.groupby("material").size()
+        assert per_material["a221"] == per_material["b221"] == 2
+        assert sorted(train[train["space_group"] == 225].groupby("material").size()) == [1, 1, 2]
+        for split in ("validation", "test"):
+            pd.testing.assert_frame_equal(subset.table[subset.table["split"] == split], pool.table[pool.table["split"] == split])
+        assert (subset.table["split"] == "unused").sum() == 6 * 6
+        assert subset.patterns is pool.patterns
+
+    def test_nested_for_one_seed_and_different_for_another(self, pool):
+        small, large = _train_ids(subsample_training(pool, 3, seed=7)), _train_ids(subsample_training(pool, 8, seed=7))
+        assert small < large
+        assert _train_ids(subsample_training(pool, 4, seed=1)) != _train_ids(subsample_training(pool, 4, seed=2))
+        assert _train_ids(subsample_training(pool, 4, seed=1)) == _train_ids(subsample_training(pool, 4, seed=1))
+
+    def test_the_full_count_is_the_data_set_itself(self, pool):
+        assert subsample_training(pool, 10, seed=3) is pool
+        assert _dataset_fingerprint(subsample_training(pool, 10)) == _dataset_fingerprint(pool)
+        assert _dataset_fingerprint(subsample_training(pool, 9)) != _dataset_fingerprint(pool)
+
+    def test_bad_counts(self, pool):
+        with pytest.raises(ValueError, match="11 training patterns.*221 has 10"):
+            subsample_training(pool, 11)
+        with pytest.raises(ValueError, match="positive"):
+            subsample_training(pool, 0)
+
+
+def _result(arm, trial, val_acc, val_loss, seconds=10.0):
+    n = len(val_acc)
+    history = pd.DataFrame({"epoch": range(1, n + 1), "val_accuracy": val_acc, "val_loss": val_loss, "seconds": seconds})
+    return TrialResult(arm, trial, history, None, {})
+
+
+def test_epochs_to_reach():
+    history = pd.DataFrame({"val_accuracy": [0.2, 0.6, 0.5, 0.9], "val_loss": [2, 1, 0.8, 0.5], "seconds": [10, 20, 30, 40]})
+    assert epochs_to_reach(history, "val_accuracy", 0.6) == (2.0, 30.0)
+    assert epochs_to_reach(history, "val_loss", 0.8, above=False) == (3.0, 60.0)
+    assert all(np.isnan(epochs_to_reach(history, "val_accuracy", 0.95)))
+
+
+def test_convergence_table_ignores_patience():
+    results = [
+        _result("scratch", 0, [0.3, 0.5, 0.7, 0.8, 0.79, 0.78], [2.0, 1.5, 1.0, 0.6, 0.7, 0.8]),
+        _result("transfer", 0, [0.6, 0.85, 0.9], [0.9, 0.4, 0.3]),
+    ]
+    table = convergence_table(results, 0.8).set_index("arm")
+    assert table.loc["scratch", "epochs to val. accuracy 0.80"] == 4
+    assert table.loc["transfer", "epochs to val. accuracy 0.80"] == 2
+    assert table.loc["scratch", "epochs run (early stopping)"] == 6
+    # transfer's best loss 0.3 is never reached by scratch; scratch's best 0.6 is reached by transfer at epoch 2
+    assert np.isnan(table.loc["scratch", "epochs to the other approach's best val. loss"])
+    assert table.loc["transfer", "epochs to the other approach's best val. loss"] == 2
+    assert table.loc["transfer", "seconds to the other approach's best val. loss"] == 20
+
+
+def _summary(values: dict[str, dict[int, float]]):
+    rows = [
+        {"arm": arm, "patterns_per_space_group": n, "trial": t, "precision": v + d, "recall": v, "f1": v,
+         "accuracy": v, "epochs": 5, "cpu_seconds": 60.0, "train_seconds": 30.0}
+        for arm, curve in values.items() for n, v in curve.items() for t, d in ((0, -0.01), (1, 0.01))
+    ]
+    return curve_summary(pd.DataFrame(rows))
+
+
+def test_summary_and_extrapolation_of_a_power_law():
+    # error = 2 n^-0.5: 0.2 at 100, 0.1 at 400 -> precision 0.97 (error 0.03) at n = (2/0.03)^2 = 4444
+    curve = {n: 1 - 2 * n ** -0.5 for n in (25, 100, 400)}
+    summary = _summary({"transfer": curve, "scratch": {25: 0.5, 100: 0.5}})
+    row = summary[(summary["arm"] == "transfer") & (summary["patterns_per_space_group"] == 100)].iloc[0]
+    assert row["precision_mean"] == pytest.approx(0.8) and row["precision_std"] == pytest.approx(np.std([-0.01, 0.01], ddof=1))
+    assert row["trials"] == 2 and row["cpu_seconds"] == 120
+    needed = patterns_needed(summary, 0.97, metric="recall")
+    assert needed.loc["transfer", "exponent"] == pytest.approx(-0.5)
+    assert needed.loc["transfer", "extrapolated count"] == pytest.approx((2 / 0.03) ** 2, rel=1e-6)
+    assert np.isnan(needed.loc["scratch", "extrapolated count"]), "a flat curve gives no extrapolation"
+    assert patterns_needed(summary, 0.85, metric="recall").loc["transfer", "reached at"] == 400
+    text = curve_findings(summary, None, needed, 0.97, "recall", 100, 96, 400, 299)
+    assert "transfer" in text and "0.80" in text and "4,444" in text and "extrapolation" in text
+
+
+def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, monkeypatch):
+    import ebsdlib.fewshot as fewshot
+
+    calls = []
+
+    def fake_train(arm, dataset, image_size, config, source, trial, seed):
+        calls.append((arm, _dataset_fingerprint(dataset), trial, seed))
+        history = pd.DataFrame({"epoch": [1], "val_accuracy": [0.5], "val_loss": [1.0], "seconds": [1.0]})
+        return TrialResult(arm, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "cpu_seconds": 2.0})
+
+    def fake_predict(result, dataset, split, seed):
+        test = dataset.subset(split).table
+        return pd.DataFrame({"true_space_group": test["space_group"], "predicted_space_group": test["space_group"]})
+
+    monkeypatch.setattr(fewshot, "train_trial", fake_train)
+    monkeypatch.setattr(fewshot, "predict_trial", fake_predict)
+    curve = few_shot_curve(pool, [10, 4], 71, TrainingConfig(), None, trials=2, seed=3, arms=("scratch",), progress=None)
+    assert list(curve["patterns_per_space_group"]) == [4, 4, 10, 10]
+    assert (curve["precision"] == 1).all() and (curve["cpu_seconds"] == 2).all()
+    full = [c for c in calls if c[1] == _dataset_fingerprint(pool)]
+    assert [(c[2], c[3]) for c in full] == [(0, 3), (1, 3)], "the full count trains as the chapter's trials 0 and 1"
