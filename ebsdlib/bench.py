@@ -111,7 +111,7 @@ def training_throughput(contender: Contender, image_size: int, patterns: int = 1
     def fit(callbacks, n):
         if contender.pipeline == "tf.data":
             data = tf.data.Dataset.from_tensor_slices((x[:n], y[:n])).shuffle(n, seed=seed).batch(contender.batch_size).prefetch(2)
-            model.fit(data, epochs=1, verbose=0, callbacks=callbacks)
+            model.fit(data, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)  # the pipeline shuffles
         elif contender.pipeline == "arrays":
             model.fit(x[:n], y[:n], batch_size=contender.batch_size, epochs=1, shuffle=True, verbose=0, callbacks=callbacks)
         else:
