@@ -59,7 +59,7 @@ def _bench(args) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format):
         print("\nTraining throughput (patterns/s)")
         print(throughput.to_string(index=False))
-        print("\nWhole epochs of the profile (training + validation + BatchNorm recalibration)")
+        print("\nWhole epochs of the profile, estimated (training + validation + BatchNorm recalibration)")
         print(epochs.T.to_string(header=False))
     if args.out:
         throughput.to_csv(f"{args.out}_throughput.csv", index=False)

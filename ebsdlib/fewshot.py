@@ -282,14 +282,17 @@ def curve_findings(
         part = part.sort_values("patterns_per_space_group")
         best = part.loc[part[f"{metric}_mean"].idxmax()]
         here = part[part["patterns_per_space_group"] == default_count]
+        first, last = part[f"{metric}_mean"].iloc[0], part[f"{metric}_mean"].iloc[-1]
         sentence = (
-            f"- **{arm}**: {metric} rises from {part[f'{metric}_mean'].iloc[0]:.2f} at "
-            f"{int(part['patterns_per_space_group'].iloc[0])} to {part[f'{metric}_mean'].iloc[-1]:.2f} at "
+            f"- **{arm}**: {metric} {'rises' if last > first else 'falls' if last < first else 'stays'} from {first:.2f} at "
+            f"{int(part['patterns_per_space_group'].iloc[0])} to {last:.2f} at "
             f"{int(part['patterns_per_space_group'].iloc[-1])} patterns per space group (best "
             f"{best[f'{metric}_mean']:.2f} at {int(best['patterns_per_space_group'])})"
         )
         if len(here):
-            sentence += f"; this build's models ({default_count} patterns at {default_size} px) sit at {here[f'{metric}_mean'].iloc[0]:.2f}"
+            trials = int(here["trials"].iloc[0])
+            which = "trial 0 of the training chapter" if trials == 1 else f"the training chapter's first {trials} trials"
+            sentence += f"; at this build's own setting ({default_count} patterns at {default_size} px, {which}) it is {here[f'{metric}_mean'].iloc[0]:.2f}"
         row = needed.loc[arm] if arm in needed.index else None
         if row is not None and not np.isnan(row["reached at"]):
             sentence += f". The target {target:.2f} is reached at {int(row['reached at'])} patterns per space group"

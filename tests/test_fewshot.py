@@ -140,3 +140,26 @@ def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, m
     assert (curve["precision"] == 1).all() and (curve["cpu_seconds"] == 2).all()
     full = [c for c in calls if c[1] == _dataset_fingerprint(pool)]
     assert [(c[2], c[3]) for c in full] == [(0, 3), (1, 3)], "the full count trains as the chapter's trials 0 and 1"
+
+
+def test_the_full_count_gives_the_same_trial_key_as_run_trials(pool, monkeypatch):
+    import ebsdlib.fewshot as fewshot
+    import ebsdlib.training as training
+
+    keys = {}
+
+    def recorder(name):
+        def fake_train(arm, dataset, image_size, config=TrainingConfig(), source=None, trial=0, seed=0):
+            keys.setdefault(name, []).append(training.trial_key(arm, dataset, image_size, config, source, seed * 1000 + trial))
+            history = pd.DataFrame({"epoch": [1], "val_accuracy": [0.5], "val_loss": [1.0], "seconds": [1.0]})
+            return TrialResult(arm, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "key": "k"})
+        return fake_train
+
+    config = TrainingConfig(max_epochs=3)
+    monkeypatch.setattr(training, "train_trial", recorder("chapter"))
+    training.run_trials(pool, 71, 2, config, None, seed=4, arms=("scratch",))
+    monkeypatch.setattr(fewshot, "train_trial", recorder("curve"))
+    monkeypatch.setattr(fewshot, "predict_trial", lambda r, d, s, seed: pd.DataFrame({"true_space_group": [221], "predicted_space_group": [221]}))
+    few_shot_curve(pool, [5, 10], 71, config, None, trials=2, seed=4, arms=("scratch",), progress=None)
+    assert keys["curve"][2:] == keys["chapter"], "the full count must be the training chapter's trials"
+    assert not set(keys["curve"][:2]) & set(keys["chapter"])

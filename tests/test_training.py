@@ -182,9 +182,16 @@ def test_the_optimiser_has_no_decoupled_decay():
     rng = np.random.default_rng(0)
     x, y = rng.random((16, 4)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 16)]
     model = _tiny_model()
-    fit_model(model, x, y, x, y, TrainingConfig(max_epochs=1, patience=1, batch_size=8, bn_recalibration=False, weight_decay=0.5))
+    history = fit_model(model, x, y, x, y, TrainingConfig(max_epochs=1, patience=1, batch_size=8, bn_recalibration=False, weight_decay=0.5))
     assert model.optimizer.weight_decay is None
-    assert float(sum(model.losses)) > 0, "the L2 penalty is in the loss"
+    penalty = float(sum(model.losses))
+    assert penalty > 0 and history["l2_penalty"].iloc[0] == pytest.approx(penalty, rel=1e-5)
+    # the loss Keras optimises is cross-entropy + penalty; the history's val_loss is the cross-entropy alone
+    total = model.evaluate(x, y, verbose=0, return_dict=True)
+    p = np.clip(model.predict(x, verbose=0), 1e-7, 1)
+    cross_entropy = float(-np.mean(np.sum(y * np.log(p), axis=1)))
+    assert total["loss"] == pytest.approx(cross_entropy + penalty, rel=1e-4)
+    assert history["val_loss"].iloc[0] == pytest.approx(cross_entropy, rel=1e-4)
 
 
 @pytest.mark.parametrize("every_epoch", [True, False])
