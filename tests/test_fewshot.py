@@ -119,6 +119,22 @@ def test_summary_and_extrapolation_of_a_power_law():
     assert "transfer" in text and "0.80" in text and "4,444" in text and "extrapolation" in text
 
 
+def test_few_shot_figure_shows_cpu_and_wall_minutes_per_model():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ebsdlib.plotting import few_shot_figure
+
+    summary = _summary({"transfer": {25: 0.6, 100: 0.7}, "scratch": {25: 0.5, 100: 0.6}})
+    fig = few_shot_figure(summary, mark=100)
+    lines = {line.get_label(): line for line in fig.axes[1].get_lines()}
+    assert set(lines) == {"transfer, CPU", "transfer, wall", "scratch, CPU", "scratch, wall"}
+    # two trials per point, 60 CPU s and 30 wall s each: 1 and 0.5 minutes per trained model
+    np.testing.assert_allclose(lines["transfer, CPU"].get_ydata(), [1.0, 1.0])
+    np.testing.assert_allclose(lines["scratch, wall"].get_ydata(), [0.5, 0.5])
+    assert lines["transfer, wall"].get_linestyle() == "--"
+
+
 def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, monkeypatch):
     import ebsdlib.fewshot as fewshot
 
