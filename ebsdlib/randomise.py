@@ -1,0 +1,243 @@
+"""Acquisition randomisation: patterns from many microscopes, and one canonical view of any pattern.
+
+A user's detector differs from the paper's: pattern size and aspect (square binned detectors are
+common), pattern centre, detector and sample tilt, beam energy, dose, contrast and blur, static or
+dynamic background correction, and the band profile of real (dynamical) diffraction against our
+kinematical one. :class:`AcquisitionRanges` draws each of these per chunk of patterns (pattern centre per
+pattern) over ranges wider than any one microscope; :func:`simulate_randomised` records patterns with
+them through :mod:`ebsdlib.simulate`'s projection and detector model.
+
+Patterns of different shapes meet in one canonical view (:func:`canonical_view`): the largest centred
+square of the detector, resized to a fixed side. A user's patterns, of whatever aspect, take the same
+path, so no pattern is squeezed into another detector's aspect.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from .cache import cached
+from .datasets import PatternDataset, assign_split, divide_evenly
+from .materials import Material
+from .preprocess import resize_patterns
+from .simulate import (
+    DetectorGeometry,
+    DetectorModel,
+    apply_detector_model,
+    master_pattern,
+    material_seed,
+    project_patterns,
+    random_rotations,
+)
+
+__all__ = [
+    "AcquisitionRanges",
+    "canonical_view",
+    "dynamic_background_correction",
+    "band_profile",
+    "simulate_randomised",
+    "randomised_dataset",
+]
+
+
+@dataclass(frozen=True)
+class AcquisitionRanges:
+    """Ranges of acquisition settings; each is drawn uniformly (or from the listed choices).
+
+    Parameters
+    ----------
+    shapes
+        Detector (rows, columns) choices: the paper's 1024 × 1244 aspect binned, square binned detectors,
+        a 4:3 camera.
+    pc
+        Pattern centre (PCx, PCy, PCz) about which each pattern's centre is drawn, ± ``pc_shift``.
+    sample_tilt, detector_tilt
+        Degrees.
+    energies
+        Beam energies (kV) to choose from; each costs one master pattern per material.
+    dose, contrast, blur_sigma
+        As :class:`ebsdlib.simulate.DetectorModel`.
+    dynamic_background
+        Share of chunks that get a dynamic background correction after the static one.
+    no_static_correction
+        Share of chunks exported without the static (flat-field) background correction.
+    band_gamma
+        Exponent applied to the clean pattern scaled to [0, 1]: below 1 widens bright bands, above 1
+        sharpens them (a crude stand-in for the band profiles of dynamical diffraction).
+    degraded_fraction
+        As :class:`ebsdlib.simulate.DetectorModel`.
+    chunk
+        Patterns that share one draw of the chunk-level settings (the projection runs per chunk).
+    """
+
+    shapes: tuple[tuple[int, int], ...] = ((120, 146), (120, 120), (96, 96), (120, 160))
+    pc: tuple[float, float, float] = (0.50, 0.27, 0.60)
+    pc_shift: float = 0.1
+    sample_tilt: tuple[float, float] = (65.0, 75.0)
+    detector_tilt: tuple[float, float] = (-10.0, 10.0)
+    energies: tuple[float, ...] = (15.0, 20.0, 30.0)
+    dose: tuple[float, float] = (40.0, 600.0)
+    contrast: tuple[float, float] = (0.08, 0.35)
+    blur_sigma: tuple[float, float] = (0.3, 1.5)
+    dynamic_background: float = 0.5
+    no_static_correction: float = 0.2
+    band_gamma: tuple[float, float] = (0.6, 1.6)
+    degraded_fraction: float = 0.1
+    chunk: int = 20
+
+    def __post_init__(self):
+        if not self.shapes or any(len(s) != 2 or min(s) < 16 for s in self.shapes):
+            raise ValueError("shapes must list (rows, columns) detector shapes of at least 16 pixels")
+        for name in ("sample_tilt", "detector_tilt", "dose", "contrast", "blur_sigma", "band_gamma"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"{name}: the lower end {lo} lies above the upper end {hi}")
+        for name in ("dynamic_background", "no_static_correction", "degraded_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a share and must lie between 0 and 1")
+        if self.dose[0] <= 0 or self.band_gamma[0] <= 0:
+            raise ValueError("dose and band_gamma must be positive")
+
+    @classmethod
+    def fixed(cls, geometry: DetectorGeometry = DetectorGeometry(), model: DetectorModel = DetectorModel()) -> "AcquisitionRanges":
+        """No randomisation: one detector and detector model (the book's default acquisition)."""
+        return cls(
+            shapes=(tuple(geometry.shape),), pc=tuple(geometry.pc), pc_shift=0.0,
+            sample_tilt=(geometry.sample_tilt,) * 2, detector_tilt=(geometry.tilt,) * 2, energies=(geometry.energy,),
+            dose=(model.dose,) * 2, contrast=(model.contrast,) * 2, blur_sigma=(model.blur_sigma,) * 2,
+            dynamic_background=0.0, no_static_correction=0.0 if model.background_correction else 1.0,
+            band_gamma=(1.0, 1.0), degraded_fraction=model.degraded_fraction,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def canonical_view(patterns: np.ndarray, size: int) -> np.ndarray:
+    """The largest centred square of each pattern, resized (anti-aliased) to ``size`` × ``size``:
+    patterns of any detector aspect in one view, none squeezed. Returns float32 (n, size, size)."""
+    patterns = np.asarray(patterns)
+    if patterns.ndim != 3:
+        raise ValueError(f"expected patterns of shape (n, rows, cols), got {patterns.shape}")
+    rows, cols = patterns.shape[1:]
+    side = min(rows, cols)
+    top, left = (rows - side) // 2, (cols - side) // 2
+    return resize_patterns(patterns[:, top : top + side, left : left + side], int(size))
+
+
+def dynamic_background_correction(patterns: np.ndarray, sigma_fraction: float = 0.08) -> np.ndarray:
+    """Subtract a Gaussian-blurred copy of each pattern (sigma a share of the pattern width), as
+    acquisition software and kikuchipy's ``remove_dynamic_background`` do; rescaled to uint8."""
+    x = np.asarray(patterns, dtype=np.float32)
+    sigma = max(1.0, sigma_fraction * x.shape[-1])
+    flat = x - ndimage.gaussian_filter(x, sigma=(0, sigma, sigma))
+    lo = np.percentile(flat, 0.5, axis=(1, 2), keepdims=True)
+    hi = np.percentile(flat, 99.5, axis=(1, 2), keepdims=True)
+    return np.round(np.clip((flat - lo) / np.where(hi > lo, hi - lo, 1), 0, 1) * 255).astype(np.uint8)
+
+
+def band_profile(clean: np.ndarray, gamma: float) -> np.ndarray:
+    """Clean patterns scaled to [0, 1] per pattern and raised to ``gamma``."""
+    x = np.asarray(clean, dtype=np.float32)
+    lo = x.min(axis=(1, 2), keepdims=True)
+    hi = x.max(axis=(1, 2), keepdims=True)
+    return ((x - lo) / np.where(hi > lo, hi - lo, 1)) ** float(gamma)
+
+
+def simulate_randomised(
+    material: Material, n: int, ranges: AcquisitionRanges, size: int, seed: int = 0
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """``n`` patterns of ``material`` under acquisition settings drawn from ``ranges``, in the canonical
+    view (uint8, (n, size, size)), and one table row per pattern with its orientation and settings."""
+    rng = np.random.default_rng(material_seed(seed, material))
+    rotations = random_rotations(n, rng)
+    out = np.empty((n, size, size), dtype=np.uint8)
+    rows = []
+    for start in range(0, n, ranges.chunk):
+        stop = min(start + ranges.chunk, n)
+        m = stop - start
+        shape = tuple(ranges.shapes[rng.integers(len(ranges.shapes))])
+        geometry = DetectorGeometry(
+            shape=shape, pc=ranges.pc, sample_tilt=float(rng.uniform(*ranges.sample_tilt)),
+            tilt=float(rng.uniform(*ranges.detector_tilt)), energy=float(rng.choice(ranges.energies)),
+        )
+        model = DetectorModel(
+            dose=float(rng.uniform(*ranges.dose)), contrast=float(rng.uniform(*ranges.contrast)),
+            blur_sigma=float(rng.uniform(*ranges.blur_sigma)), pc_jitter=0.0,
+            background_correction=bool(rng.random() >= ranges.no_static_correction),
+            degraded_fraction=ranges.degraded_fraction,
+        )
+        dynamic = bool(rng.random() < ranges.dynamic_background)
+        gamma = float(rng.uniform(*ranges.band_gamma))
+        pcs = np.asarray(ranges.pc) + rng.uniform(-ranges.pc_shift, ranges.pc_shift, size=(m, 3))
+        quality = np.full(m, "good", dtype=object)
+        degraded = rng.random(m) < model.degraded_fraction
+        quality[degraded] = rng.choice(list(model.degraded_kinds), size=int(degraded.sum()))
+        mp = master_pattern(material, energy=geometry.energy)
+        clean = band_profile(project_patterns(mp, rotations[start:stop], geometry, pcs), gamma)
+        second = None
+        if (quality == "overlap").any():
+            second = band_profile(project_patterns(mp, random_rotations(m, rng), geometry, pcs), gamma)
+        recorded = apply_detector_model(clean, geometry, model, rng, quality=quality.astype(str), second=second)
+        if dynamic:
+            recorded = dynamic_background_correction(recorded)
+        out[start:stop] = np.round(np.clip(canonical_view(recorded, size), 0, 255)).astype(np.uint8)
+        q = rotations[start:stop].data
+        rows.append(pd.DataFrame({
+            "material": material.name, "space_group": material.space_group,
+            "qa": q[:, 0], "qb": q[:, 1], "qc": q[:, 2], "qd": q[:, 3],
+            "pcx": pcs[:, 0], "pcy": pcs[:, 1], "pcz": pcs[:, 2],
+            "detector_rows": shape[0], "detector_cols": shape[1], "sample_tilt": geometry.sample_tilt,
+            "detector_tilt": geometry.tilt, "energy": geometry.energy, "dose": model.dose,
+            "contrast": model.contrast, "blur_sigma": model.blur_sigma,
+            "static_correction": model.background_correction, "dynamic_correction": dynamic,
+            "band_gamma": gamma, "quality": quality.astype(str),
+        }))
+    return out, pd.concat(rows, ignore_index=True)
+
+
+@cached(depends_on=["materials", "simulate", "datasets", "preprocess"])
+def _randomised_dataset(
+    materials: tuple[Material, ...], train_per_space_group: int, val_per_space_group: int,
+    test_per_material: int, ranges: AcquisitionRanges, size: int, seed: int,
+) -> PatternDataset:
+    per_material = {}
+    for space_group in sorted({m.space_group for m in materials}):
+        group = sorted((m for m in materials if m.space_group == space_group), key=lambda m: m.name)
+        for m, nt, nv in zip(group, divide_evenly(train_per_space_group, len(group)), divide_evenly(val_per_space_group, len(group))):
+            per_material[m.name] = nt + nv + test_per_material
+    patterns, tables = [], []
+    start = time.perf_counter()
+    for m in tqdm(materials, desc="simulating (randomised acquisition)", unit="material", leave=False, disable=None):
+        p, t = simulate_randomised(m, per_material[m.name], ranges, size, seed)
+        patterns.append(p)
+        tables.append(t)
+    table = pd.concat(tables, ignore_index=True)
+    table["split"] = assign_split(table, train_per_space_group, val_per_space_group, test_per_material, seed)
+    meta = {"source": "simulated, randomised acquisition", "seed": seed, "ranges": ranges.as_dict(),
+            "canonical_view": int(size), "simulation_seconds": time.perf_counter() - start}
+    return PatternDataset(np.concatenate(patterns), table, meta)
+
+
+def randomised_dataset(
+    materials: list[Material],
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int,
+    ranges: AcquisitionRanges = AcquisitionRanges(),
+    size: int = 96,
+    seed: int = 0,
+) -> PatternDataset:
+    """A data set split by the paper's protocol whose patterns come from randomised acquisitions, in the
+    canonical view of side ``size`` (the CNN resizes from there); cached by its parameters."""
+    return _randomised_dataset(
+        tuple(materials), int(train_per_space_group), int(val_per_space_group), int(test_per_material),
+        ranges, int(size), int(seed),
+    )
+

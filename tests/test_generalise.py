@@ -1,0 +1,109 @@
+from collections import Counter
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ebsdlib import generalise
+from ebsdlib.datasets import PatternDataset
+from ebsdlib.generalise import (
+    fold_datasets,
+    generated_dataset,
+    material_folds,
+    merge_datasets,
+    rejection_table,
+)
+from ebsdlib.materials import SPACE_GROUPS, training_materials
+from ebsdlib.simulate import DetectorModel
+
+
+def test_every_material_is_held_out_once_and_every_fold_trains_all_groups():
+    folds = material_folds()
+    held = [m.name for fold in folds for m in fold]
+    assert len(held) == len(set(held)) == 18, "the paper's groups all have two or more materials"
+    assert len(folds) == 5, "space group 225 has five materials"
+    names = {m.name for m in training_materials()}
+    for fold in folds:
+        groups = [m.space_group for m in fold]
+        assert len(groups) == len(set(groups)), "at most one material per group in a fold"
+        rest = [m for m in training_materials() if m.name not in {f.name for f in fold}]
+        assert {m.space_group for m in rest} == set(SPACE_GROUPS)
+        assert {m.name for m in fold} <= names
+
+
+def test_held_out_subset_and_bad_names():
+    (fold,) = material_folds(held_out=["Ni", "Fe"])
+    assert sorted(m.name for m in fold) == ["Fe", "Ni"]
+    with pytest.raises(ValueError, match="unknown material"):
+        material_folds(held_out=["Nickel"])
+    alone = [m for m in training_materials() if m.space_group != 225 or m.name == "Ni"]
+    with pytest.raises(ValueError, match="no other material of its space group"):
+        material_folds(alone, held_out=["Ni"])
+
+
+def test_fold_data_keeps_the_held_out_materials_apart(tiny_geometry):
+    fold = tuple(m for m in training_materials() if m.name in ("Ni", "Fe"))
+    train, test = fold_datasets(fold, 12, 6, 4, tiny_geometry, DetectorModel.clean(), seed=1)
+    assert not set(train.table["material"]) & {"Ni", "Fe"}
+    counts = train.table[train.table["split"] == "train"].groupby("space_group").size()
+    assert counts.to_dict() == {sg: 12 for sg in SPACE_GROUPS}, "the paper's count per group, without the fold"
+    assert set(test.table["material"]) == {"Ni", "Fe"}
+    assert (test.table["split"] == "test").sum() == 8
+
+
+def test_leave_one_out_scores_each_held_out_material(monkeypatch, tiny_geometry):
+    folds = material_folds(held_out=["Ni", "Fe", "Al"])  # two folds: (Al, Fe) and (Ni)
+    trained = []
+
+    def fake_train(arm, dataset, image_size, config, source, trial, seed):
+        trained.append(sorted(set(dataset.table["material"])))
+        return SimpleNamespace(arm=arm)
+
+    def fake_predict(result, dataset, split, seed):
+        table = dataset.subset(split).table
+        # Fe is always called 225 (fcc), the others are right
+        predicted = np.where(table["material"] == "Fe", 225, table["space_group"])
+        return pd.DataFrame({"material": table["material"], "true_space_group": table["space_group"],
+                             "predicted_space_group": predicted})
+
+    monkeypatch.setattr(generalise, "train_trial", fake_train)
+    monkeypatch.setattr(generalise, "predict_trial", fake_predict)
+    table = generalise.leave_one_out("scratch", folds, 12, 6, 3, 32, None, geometry=tiny_geometry,
+                                     detector_model=DetectorModel.clean(), progress=None)
+    assert len(trained) == len(folds) == 2
+    assert "Al" not in trained[0] and "Fe" not in trained[0] and "Ni" in trained[0]
+    assert "Ni" not in trained[1] and {"Al", "Fe"} <= set(trained[1])
+    rows = table.set_index("material")
+    assert rows.loc["Fe", "accuracy"] == 0 and rows.loc["Fe", "most_predicted"] == 225
+    assert rows.loc["Ni", "accuracy"] == 1 and rows.loc["Al", "patterns"] == 3
+    assert set(rows["arm"]) == {"scratch"}
+
+
+def test_generated_training_data_holds_no_paper_material(tiny_geometry):
+    data, rejected = generated_dataset(2, 12, 6, tiny_geometry, DetectorModel.clean(), seed=0, master_pattern_check=False)
+    materials = set(data.table["material"])
+    assert len(materials) == 12 and all(name.startswith("gen") for name in materials)
+    assert not materials & {m.name for m in training_materials()}
+    assert set(data.table["split"]) == {"train", "validation"}
+    table = rejection_table(rejected, 2)
+    assert list(table.index) == list(SPACE_GROUPS) and (table["accepted"] == 2).all()
+    assert table.drop(columns="accepted").to_numpy().sum() == sum(rejected.values())
+
+
+def test_generated_plus_paper_keeps_the_papers_test_split_unseen(tiny_geometry):
+    from ebsdlib.datasets import simulate_dataset
+
+    paper = simulate_dataset(12, 6, 3, tiny_geometry, DetectorModel.clean(), seed=0)
+    data, _ = generated_dataset(1, 12, 6, tiny_geometry, DetectorModel.clean(), seed=0, paper=paper, master_pattern_check=False)
+    assert "test" not in set(data.table["split"])
+    assert {m.name for m in training_materials()} <= set(data.table["material"])
+    assert data.table["pattern_id"].is_unique and len(data) == len(data.patterns)
+
+
+def test_merge_refuses_different_pattern_shapes():
+    a = PatternDataset(np.zeros((2, 4, 5), np.uint8), pd.DataFrame({"space_group": [221, 225]}))
+    b = PatternDataset(np.zeros((1, 4, 6), np.uint8), pd.DataFrame({"space_group": [229]}))
+    with pytest.raises(ValueError, match="same detector"):
+        merge_datasets(a, b)
+    assert rejection_table(Counter(), 0)["accepted"].tolist() == [0] * 6
