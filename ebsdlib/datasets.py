@@ -167,6 +167,19 @@ def assign_split(
     return split
 
 
+def patterns_per_material(materials, train_per_space_group: int, val_per_space_group: int, test_per_material: int) -> dict[str, int]:
+    """Patterns to simulate per material name: its share of its space group's training and validation
+    counts (divided evenly over the group's materials, by name) plus ``test_per_material``."""
+    per_material = {}
+    for space_group in sorted({m.space_group for m in materials}):
+        group = sorted((m for m in materials if m.space_group == space_group), key=lambda m: m.name)
+        n_train = divide_evenly(train_per_space_group, len(group))
+        n_val = divide_evenly(val_per_space_group, len(group))
+        for m, nt, nv in zip(group, n_train, n_val):
+            per_material[m.name] = nt + nv + test_per_material
+    return per_material
+
+
 @cached(depends_on=["materials", "simulate"])
 def _simulate_dataset(
     materials: tuple[Material, ...],
@@ -177,13 +190,7 @@ def _simulate_dataset(
     model: DetectorModel,
     seed: int,
 ) -> PatternDataset:
-    per_material = {}
-    for space_group in sorted({m.space_group for m in materials}):
-        group = sorted((m for m in materials if m.space_group == space_group), key=lambda m: m.name)
-        n_train = divide_evenly(train_per_space_group, len(group))
-        n_val = divide_evenly(val_per_space_group, len(group))
-        for m, nt, nv in zip(group, n_train, n_val):
-            per_material[m.name] = nt + nv + test_per_material
+    per_material = patterns_per_material(materials, train_per_space_group, val_per_space_group, test_per_material)
     patterns, tables = [], []
     start = time.perf_counter()
     for m in tqdm(materials, desc="simulating materials", unit="material", leave=False, disable=None):

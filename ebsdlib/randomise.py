@@ -23,7 +23,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from .cache import cached
-from .datasets import PatternDataset, assign_split, divide_evenly
+from .datasets import PatternDataset, assign_split, patterns_per_material
 from .materials import Material
 from .preprocess import resize_patterns
 from .simulate import (
@@ -207,11 +207,7 @@ def _randomised_dataset(
     materials: tuple[Material, ...], train_per_space_group: int, val_per_space_group: int,
     test_per_material: int, ranges: AcquisitionRanges, size: int, seed: int,
 ) -> PatternDataset:
-    per_material = {}
-    for space_group in sorted({m.space_group for m in materials}):
-        group = sorted((m for m in materials if m.space_group == space_group), key=lambda m: m.name)
-        for m, nt, nv in zip(group, divide_evenly(train_per_space_group, len(group)), divide_evenly(val_per_space_group, len(group))):
-            per_material[m.name] = nt + nv + test_per_material
+    per_material = patterns_per_material(materials, train_per_space_group, val_per_space_group, test_per_material)
     patterns, tables = [], []
     start = time.perf_counter()
     for m in tqdm(materials, desc="simulating (randomised acquisition)", unit="material", leave=False, disable=None):
