@@ -180,3 +180,16 @@ def holdout_table(predictions: dict[str, list[pd.DataFrame]], best: dict[str, in
         row["accuracy (all trials)"] = f"{scores['accuracy'].mean():.3f} ± {std['accuracy']:.3f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("approach")
+
+
+def trial_spread_note(trials_per_arm: int) -> str:
+    """What the "all trials" columns of Table 1 can say with ``trials_per_arm`` trained models per approach."""
+    if trials_per_arm < 1:
+        raise ValueError("trial_spread_note: no trained models; train at least one trial per approach")
+    if trials_per_arm == 1:
+        return ("This build trained one model per approach, so the columns over all trials repeat the best model "
+                "and give no spread (± 0): whether the difference between the approaches exceeds the spread "
+                "between trials needs a profile with several trials.")
+    return (f"The columns over all {trials_per_arm} trials show whether the difference between the approaches "
+            "exceeds the spread between trials.")
+

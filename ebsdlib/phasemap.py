@@ -284,6 +284,17 @@ def ensemble(probabilities: np.ndarray) -> dict[str, np.ndarray]:
             "entropy": entropy, "disagreement": disagreement}
 
 
+def ensemble_note(n_models: int) -> str:
+    """One sentence for the page on what the ensemble of ``n_models`` trained models per approach is."""
+    if n_models < 1:
+        raise ValueError("ensemble_note: no trained models; train at least one trial per approach")
+    if n_models > 1:
+        return f"The ensembles are soft votes over {n_models} trained models per approach."
+    return ('This build trained one model per approach, so each "ensemble" is that one model: the entropy is '
+            "its own uncertainty and the disagreement map is zero by construction (a profile with several "
+            "trials fills it).")
+
+
 def rejection_curve(true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, thresholds=None) -> pd.DataFrame:
     """Accuracy of the accepted pixels as a "no solution" threshold on the confidence rejects more."""
     thresholds = np.linspace(0, 1, 21) if thresholds is None else np.asarray(thresholds)

@@ -11,6 +11,7 @@ from ebsdlib.evaluation import (
     per_material_accuracy,
     per_space_group_report,
     predict,
+    trial_spread_note,
     weighted_scores,
 )
 from ebsdlib.training import TrialResult
@@ -94,3 +95,10 @@ def test_predict_writes_one_row_per_pattern_in_random_order():
     assert sorted(out["pattern_id"]) == [0, 1, 2, 3, 4] and list(out["pattern_id"]) != [0, 1, 2, 3, 4]
     np.testing.assert_allclose(out[PROBABILITY_COLUMNS].sum(axis=1), 1, atol=1e-5)
     assert (out.set_index("pattern_id").loc[[0, 1], "true_space_group"] == [221, 225]).all()
+
+
+def test_trial_spread_note_says_when_there_is_no_spread():
+    assert "no spread" in trial_spread_note(1) and "several trials" in trial_spread_note(1)
+    assert "all 5 trials" in trial_spread_note(5)
+    with pytest.raises(ValueError, match="at least one trial"):
+        trial_spread_note(0)

@@ -6,6 +6,7 @@ from ebsdlib.phasemap import (
     counts_table,
     eds_al_map,
     ensemble,
+    ensemble_note,
     hough_phase_map,
     ipf_colors,
     make_microstructure,
@@ -74,6 +75,17 @@ def test_map_scores():
     assert scores["accuracy"] == 0.5 and scores["no answer"] == 0.25
     assert scores["Ni3Al fraction (true)"] == 0.5 and scores["Ni3Al fraction (predicted)"] == 0.5
     assert map_scores(true, np.array([227, 225, 221, 221]))["absent space groups"] == 0.25
+
+
+def test_single_model_ensemble_has_no_disagreement_and_says_so():
+    p = np.random.default_rng(0).dirichlet(np.ones(6), size=(1, 20))
+    e = ensemble(p)
+    assert np.all(e["disagreement"] == 0)
+    assert np.allclose(e["mean"], p[0])
+    assert "one model" in ensemble_note(1) and "zero by construction" in ensemble_note(1)
+    assert "3 trained models" in ensemble_note(3)
+    with pytest.raises(ValueError, match="at least one trial"):
+        ensemble_note(0)
 
 
 def test_ensemble_uncertainty_and_rejection():
