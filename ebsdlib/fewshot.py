@@ -29,6 +29,7 @@ __all__ = [
     "training_counts",
     "subsample_training",
     "few_shot_curve",
+    "few_shot_point",
     "input_size_curve",
     "curve_summary",
     "epochs_to_reach",
@@ -117,6 +118,12 @@ def subsample_training(dataset: PatternDataset, per_space_group: int, seed: int 
     subset = PatternDataset(dataset.patterns, table.assign(split=split), dict(dataset.meta), dataset.map_shape)
     subset.meta["training_subset"] = {"per_space_group": per_space_group, "seed": int(seed)}
     return subset
+
+
+def few_shot_point(arm, dataset, n, image_size, config, source, trial: int = 0, seed: int = 0) -> CurvePoint:
+    """One point of the few-shot curve: the model trained on the nested subset of ``n`` training patterns
+    per space group (cached; chapter 7 and chapter 8 share it), scored on the test split."""
+    return _point(arm, dataset, n, image_size, config, source, trial, seed)
 
 
 def _point(arm, dataset, n, image_size, config, source, trial, seed) -> CurvePoint:

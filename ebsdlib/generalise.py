@@ -36,6 +36,13 @@ __all__ = [
     "generated_dataset",
     "merge_datasets",
     "rejection_table",
+    "accuracy_by_material",
+    "regime_summary",
+    "answers_table",
+    "phase_disjoint_datasets",
+    "generalisation_findings",
+    "phase_examples",
+    "acquisition_table",
 ]
 
 
@@ -185,3 +192,137 @@ def generated_dataset(
         known = paper.table["split"].isin(["train", "validation"]).to_numpy()
         data = merge_datasets(data, paper.subset(known))
     return data, rejected
+
+
+def accuracy_by_material(result, test: PatternDataset, regime: str, split: str | None = "test", seed: int = 0) -> pd.DataFrame:
+    """Per-material accuracy of one trained model on ``test`` (its ``split``), with the space group it
+    answered most often: columns ``regime, arm, material, space_group, accuracy, patterns, most_predicted``."""
+    predictions = predict_trial(result, test, split, seed)
+    table = per_material_accuracy(predictions)
+    common = predictions.groupby("material")["predicted_space_group"].agg(lambda p: int(p.mode().iloc[0]))
+    table["most_predicted"] = table["material"].map(common)
+    table.insert(0, "arm", result.arm)
+    table.insert(0, "regime", regime)
+    return table
+
+
+def regime_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per regime and approach: the mean of the per-material accuracies (every material counts once),
+    the accuracy over all patterns and the number of materials."""
+    weighted = rows.assign(correct=rows["accuracy"] * rows["patterns"])
+    out = weighted.groupby(["regime", "arm"], sort=False).agg(
+        materials=("material", "size"), mean_over_materials=("accuracy", "mean"),
+        correct=("correct", "sum"), patterns=("patterns", "sum"),
+    )
+    out["accuracy"] = out["correct"] / out["patterns"]
+    return out.drop(columns="correct").reset_index()
+
+
+def answers_table(predictions: pd.DataFrame) -> pd.Series:
+    """Share of the patterns given each space group (all six, in order)."""
+    counts = predictions["predicted_space_group"].value_counts(normalize=True)
+    return counts.reindex(SPACE_GROUPS, fill_value=0.0)
+
+
+def phase_disjoint_datasets(
+    generated_per_space_group: int, train_per_space_group: int, val_per_space_group: int,
+    book: PatternDataset, geometry: DetectorGeometry, detector_model: DetectorModel, seed: int = 0,
+    master_pattern_check: bool = True,
+) -> tuple[PatternDataset, PatternDataset, list[Material], Counter]:
+    """(generated phases only, generated phases plus the book's materials at the same count per space
+    group, the generated phases, the rejection counts). The book's training patterns are the nested subset
+    chapter 7 uses at ``train_per_space_group``; its test split is never added."""
+    from .fewshot import subsample_training
+
+    phases, rejected = generated_materials(generated_per_space_group, seed, master_pattern_check)
+    generated = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=phases)
+    paper = subsample_training(book, train_per_space_group, seed * 1000)
+    known = paper.table["split"].isin(["train", "validation"]).to_numpy()
+    both = merge_datasets(generated, paper.subset(known))
+    return generated, both, phases, rejected
+
+
+def phase_examples(phases: list[Material], per_space_group: int = 1, geometry: DetectorGeometry = DetectorGeometry(),
+                   detector_model: DetectorModel = DetectorModel(), seed: int = 0) -> pd.DataFrame:
+    """``per_space_group`` generated phases of each space group: one row per phase with its name, formula,
+    lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert) and one
+    simulated pattern (uint8) on ``geometry``."""
+    from .simulate import master_pattern, simulate_patterns
+
+    rows = []
+    for sg, group in materials_by_space_group(phases).items():
+        for material in sorted(group, key=lambda m: m.name)[:per_space_group]:
+            mp = np.asarray(master_pattern(material).data, dtype=np.float32)
+            pattern, _ = simulate_patterns(material, 1, geometry, detector_model, seed)
+            rows.append({
+                "name": material.name, "space_group": material.space_group, "formula": material.formula,
+                "lattice parameter (Å)": material.lattice_parameter,
+                "sites": ", ".join(f"{site.element} {site.wyckoff}" for site in material.sites),
+                "master_pattern": mp[0] if mp.ndim == 3 else mp, "pattern": pattern[0],
+            })
+    return pd.DataFrame(rows)
+
+
+def acquisition_table(models: dict, tests: dict[str, PatternDataset], seed: int = 0, column: str = "condition") -> pd.DataFrame:
+    """Accuracy of each model on each test set: ``models`` maps a label to ``(trained model, view)``,
+    where ``view`` is ``None`` (the patterns as recorded, resized whole to the input, as the book's models
+    were trained) or the side of the canonical view (:func:`ebsdlib.randomise.as_canonical`). One row per
+    test and model: ``column``, ``model``, ``accuracy``, ``most_predicted`` (space group and share),
+    ``patterns``."""
+    from .randomise import as_canonical
+
+    rows = []
+    for name, test in tests.items():
+        views: dict = {}
+        for label, (result, view) in models.items():
+            if view not in views:
+                views[view] = test if view is None else as_canonical(test, view)
+            predictions = predict_trial(result, views[view], "test", seed)
+            answers = answers_table(predictions)
+            rows.append({
+                column: name, "model": label,
+                "accuracy": float((predictions["true_space_group"] == predictions["predicted_space_group"]).mean()),
+                "most_predicted": f"{int(answers.idxmax())} ({100 * answers.max():.0f} %)",
+                "patterns": len(predictions),
+            })
+    return pd.DataFrame(rows)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def generalisation_findings(summary: pd.DataFrame, conditions: pd.DataFrame | None = None,
+                            sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:
+    """What the chapter's numbers say, in sentences (Markdown). ``summary`` comes from
+    :func:`regime_summary` (regimes ``in training``, ``leave-one-out``, ``generated only``, ...);
+    ``conditions``/``sources``: one row per test and model with an ``accuracy`` column and ``model``."""
+    lines = []
+    mean = summary.set_index(["regime", "arm"])["mean_over_materials"]
+    for arm in summary["arm"].unique():
+        parts = []
+        for regime in summary["regime"].unique():
+            if (regime, arm) in mean.index:
+                parts.append(f"{regime} {_pct(mean[(regime, arm)])}")
+        lines.append(f"- **{arm}**: mean accuracy over materials — " + "; ".join(parts) + f" (chance: {_pct(chance)}).")
+        if ("in training", arm) in mean.index and ("leave-one-out", arm) in mean.index:
+            drop = mean[("in training", arm)] - mean[("leave-one-out", arm)]
+            verb = "loses" if drop > 0 else "gains"
+            lines.append(f"  A material left out of training {verb} {abs(100 * drop):.0f} points against the same "
+                         "materials seen in training.")
+        if ("generated only", arm) in mean.index:
+            g = mean[("generated only", arm)]
+            verdict = "above" if g > chance + 0.05 else "at about"
+            lines.append(f"  Trained on generated phases alone, it scores {_pct(g)} on the paper's 18 materials, "
+                         f"{verdict} chance.")
+    if conditions is not None and len(conditions):
+        by_model = conditions.groupby("model")["accuracy"].mean()
+        lines.append("- Outside the training ranges of acquisition, the mean accuracy over the test acquisitions is "
+                     + "; ".join(f"{m} {_pct(a)}" for m, a in by_model.items()) + ".")
+    if sources is not None and len(sources):
+        for source, part in sources.groupby("source", sort=False):
+            lines.append(f"- On {source} (face-centred cubic, 225): "
+                         + "; ".join(f"{r.model} {_pct(r.accuracy)} (most often {r.most_predicted})" for r in part.itertuples())
+                         + ".")
+    return "\n".join(lines)
+

@@ -13,7 +13,8 @@ __all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "tr
            "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure",
            "shap_figure", "shap_all_classes_figure",
            "phase_map_axes", "dual_phase_figure", "uncertainty_figure", "kernel_movement_figure",
-           "few_shot_figure", "input_size_figure"]
+           "few_shot_figure", "input_size_figure", "generalisation_heatmap", "phase_examples_figure",
+           "conditions_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -378,3 +379,51 @@ def input_size_figure(summary: pd.DataFrame, metric: str = "precision", paper: d
     ax.set_xlabel("CNN input size (px)")
     fig.tight_layout()
     return fig
+
+
+def generalisation_heatmap(rows: pd.DataFrame):
+    """Accuracy per material (rows, by space group) and regime/approach (columns); blank where a regime
+    did not test that material."""
+    table = rows.assign(column=rows["regime"] + "\n" + rows["arm"]).pivot_table(
+        index=["space_group", "material"], columns="column", values="accuracy", sort=False)
+    table = table.sort_index(level=[0, 1])
+    order = list(dict.fromkeys(rows["regime"] + "\n" + rows["arm"]))
+    table = table[[c for c in order if c in table.columns]]
+    fig, ax = plt.subplots(figsize=(1.15 * table.shape[1] + 3, 0.32 * table.shape[0] + 1.6))
+    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "accuracy"},
+                annot_kws={"fontsize": 7}, ax=ax)
+    ax.set_yticklabels([f"{m} ({sg})" for sg, m in table.index], fontsize=8)
+    ax.set_ylabel("")
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def phase_examples_figure(examples: pd.DataFrame):
+    """Generated phases: master pattern (upper hemisphere, Lambert projection) above one simulated pattern."""
+    n = len(examples)
+    fig, axes = plt.subplots(2, n, figsize=(2.1 * n, 4.4), squeeze=False)
+    for i, row in enumerate(examples.itertuples()):
+        axes[0, i].imshow(row.master_pattern, cmap="gray")
+        axes[0, i].set_title(f"{row.formula} ({row.space_group})", fontsize=9)
+        axes[1, i].imshow(row.pattern, cmap="gray")
+        for ax in axes[:, i]:
+            ax.axis("off")
+    axes[0, 0].text(-0.08, 0.5, "master pattern", transform=axes[0, 0].transAxes, rotation=90, va="center", ha="right")
+    axes[1, 0].text(-0.08, 0.5, "pattern", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right")
+    fig.tight_layout()
+    return fig
+
+
+def conditions_figure(table: pd.DataFrame):
+    """Accuracy per test acquisition (rows of ``table``: ``condition``, ``model``, ``accuracy``)."""
+    fig, ax = plt.subplots(figsize=(8, 0.45 * table["condition"].nunique() + 1.4))
+    sns.barplot(data=table, y="condition", x="accuracy", hue="model", ax=ax, orient="h")
+    ax.axvline(1 / 6, color="k", ls=":", lw=1, label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylabel("")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+

@@ -43,6 +43,9 @@ __all__ = [
     "band_profile",
     "simulate_randomised",
     "randomised_dataset",
+    "out_of_range_conditions",
+    "condition_datasets",
+    "as_canonical",
 ]
 
 
@@ -151,13 +154,24 @@ def band_profile(clean: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def simulate_randomised(
-    material: Material, n: int, ranges: AcquisitionRanges, size: int, seed: int = 0
+    material: Material, n: int, ranges: AcquisitionRanges, size: int, seed: int = 0, view: str = "canonical"
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """``n`` patterns of ``material`` under acquisition settings drawn from ``ranges``, in the canonical
-    view (uint8, (n, size, size)), and one table row per pattern with its orientation and settings."""
+    """``n`` patterns of ``material`` under acquisition settings drawn from ``ranges``, and one table row
+    per pattern with its orientation and settings.
+
+    ``view="canonical"``: uint8 (n, size, size) in the canonical view. ``view="native"``: the patterns as
+    the detector recorded them, uint8 (n, rows, cols); needs ranges with a single detector shape (``size``
+    is then unused).
+    """
+    if view not in ("canonical", "native"):
+        raise ValueError(f"view must be 'canonical' or 'native', not {view!r}")
+    if view == "native" and len(set(ranges.shapes)) != 1:
+        raise ValueError("view='native' needs ranges with one detector shape; patterns of several shapes "
+                         "only meet in the canonical view")
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(n, rng)
-    out = np.empty((n, size, size), dtype=np.uint8)
+    out_shape = tuple(ranges.shapes[0]) if view == "native" else (size, size)
+    out = np.empty((n, *out_shape), dtype=np.uint8)
     rows = []
     for start in range(0, n, ranges.chunk):
         stop = min(start + ranges.chunk, n)
@@ -187,7 +201,8 @@ def simulate_randomised(
         recorded = apply_detector_model(clean, geometry, model, rng, quality=quality.astype(str), second=second)
         if dynamic:
             recorded = dynamic_background_correction(recorded)
-        out[start:stop] = np.round(np.clip(canonical_view(recorded, size), 0, 255)).astype(np.uint8)
+        view_of = canonical_view(recorded, size) if view == "canonical" else recorded
+        out[start:stop] = np.round(np.clip(view_of, 0, 255)).astype(np.uint8)
         q = rotations[start:stop].data
         rows.append(pd.DataFrame({
             "material": material.name, "space_group": material.space_group,
@@ -205,19 +220,20 @@ def simulate_randomised(
 @cached(depends_on=["materials", "simulate", "datasets", "preprocess"])
 def _randomised_dataset(
     materials: tuple[Material, ...], train_per_space_group: int, val_per_space_group: int,
-    test_per_material: int, ranges: AcquisitionRanges, size: int, seed: int,
+    test_per_material: int, ranges: AcquisitionRanges, size: int, seed: int, view: str = "canonical",
 ) -> PatternDataset:
     per_material = patterns_per_material(materials, train_per_space_group, val_per_space_group, test_per_material)
     patterns, tables = [], []
     start = time.perf_counter()
     for m in tqdm(materials, desc="simulating (randomised acquisition)", unit="material", leave=False, disable=None):
-        p, t = simulate_randomised(m, per_material[m.name], ranges, size, seed)
+        p, t = simulate_randomised(m, per_material[m.name], ranges, size, seed, view)
         patterns.append(p)
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     table["split"] = assign_split(table, train_per_space_group, val_per_space_group, test_per_material, seed)
     meta = {"source": "simulated, randomised acquisition", "seed": seed, "ranges": ranges.as_dict(),
-            "canonical_view": int(size), "simulation_seconds": time.perf_counter() - start}
+            "view": view, "canonical_view": int(size) if view == "canonical" else None,
+            "simulation_seconds": time.perf_counter() - start}
     return PatternDataset(np.concatenate(patterns), table, meta)
 
 
@@ -229,11 +245,89 @@ def randomised_dataset(
     ranges: AcquisitionRanges = AcquisitionRanges(),
     size: int = 96,
     seed: int = 0,
+    view: str = "canonical",
 ) -> PatternDataset:
     """A data set split by the paper's protocol whose patterns come from randomised acquisitions, in the
-    canonical view of side ``size`` (the CNN resizes from there); cached by its parameters."""
+    canonical view of side ``size`` (the CNN resizes from there) or, for ranges with one detector shape,
+    as recorded (``view="native"``); cached by its parameters."""
+    if view == "native" and len(set(ranges.shapes)) != 1:
+        raise ValueError("view='native' needs ranges with one detector shape")
     return _randomised_dataset(
         tuple(materials), int(train_per_space_group), int(val_per_space_group), int(test_per_material),
-        ranges, int(size), int(seed),
+        ranges, int(size), int(seed), view,
     )
+
+
+def as_canonical(dataset: PatternDataset, size: int) -> PatternDataset:
+    """The data set with its patterns in the canonical view of side ``size`` (rows unchanged)."""
+    view = np.round(np.clip(canonical_view(dataset.patterns, size), 0, 255)).astype(np.uint8)
+    out = PatternDataset(view, dataset.table.copy(),
+                         {**dataset.meta, "view": "canonical", "canonical_view": int(size)}, dataset.map_shape)
+    return out
+
+
+def out_of_range_conditions(
+    training: AcquisitionRanges = AcquisitionRanges(),
+    geometry: DetectorGeometry = DetectorGeometry(),
+    model: DetectorModel = DetectorModel(),
+) -> dict[str, AcquisitionRanges]:
+    """Test acquisitions, each with one setting outside ``training``'s ranges and the rest at the book's
+    fixed settings (``geometry``, ``model``), by a name that says which setting and how far.
+
+    Raises ``ValueError`` if a condition would fall inside the training ranges (the ranges were widened
+    past the conditions; choose conditions further out).
+    """
+    from dataclasses import replace
+
+    base = AcquisitionRanges.fixed(geometry, model)
+    smallest = min(min(s) for s in training.shapes)
+    side = max(16, smallest // 2)
+    pc_out = training.pc_shift + 0.05
+    lo_tilt, hi_tilt = training.sample_tilt
+    conditions = {
+        f"{side} × {side} px detector (training: {smallest} px and up)": replace(base, shapes=((side, side),)),
+        f"pattern centre shifted by {pc_out:.2f} (training: ± {training.pc_shift:.2f})": replace(
+            base, pc=(base.pc[0], base.pc[1] + pc_out, base.pc[2] + pc_out)),
+        f"sample tilt {lo_tilt - 5:.0f}° (training: {lo_tilt:.0f}–{hi_tilt:.0f}°)": replace(
+            base, sample_tilt=(lo_tilt - 5,) * 2),
+        f"detector tilt {training.detector_tilt[1] + 5:.0f}° (training: {training.detector_tilt[0]:.0f} to {training.detector_tilt[1]:.0f}°)": replace(
+            base, detector_tilt=(training.detector_tilt[1] + 5,) * 2),
+        f"{min(training.energies) - 5:.0f} kV (training: {', '.join(f'{e:.0f}' for e in training.energies)} kV)": replace(
+            base, energies=(min(training.energies) - 5,)),
+        f"dose {training.dose[0] / 2:.0f} counts (training: {training.dose[0]:.0f}–{training.dose[1]:.0f})": replace(
+            base, dose=(training.dose[0] / 2,) * 2),
+        f"contrast {training.contrast[0] / 2:.2f} (training: {training.contrast[0]:.2f}–{training.contrast[1]:.2f})": replace(
+            base, contrast=(training.contrast[0] / 2,) * 2),
+        f"blur {training.blur_sigma[1] + 1:.1f} px (training: {training.blur_sigma[0]:.1f}–{training.blur_sigma[1]:.1f})": replace(
+            base, blur_sigma=(training.blur_sigma[1] + 1,) * 2),
+        f"band exponent {training.band_gamma[1] + 0.6:.1f} (training: {training.band_gamma[0]:.1f}–{training.band_gamma[1]:.1f})": replace(
+            base, band_gamma=(training.band_gamma[1] + 0.6,) * 2),
+    }
+    for name, c in conditions.items():
+        inside = (
+            (c.shapes[0] in training.shapes)
+            and abs(c.pc[1] - training.pc[1]) <= training.pc_shift
+            and training.sample_tilt[0] <= c.sample_tilt[0] <= training.sample_tilt[1]
+            and training.detector_tilt[0] <= c.detector_tilt[0] <= training.detector_tilt[1]
+            and c.energies[0] in training.energies
+            and training.dose[0] <= c.dose[0] <= training.dose[1]
+            and training.contrast[0] <= c.contrast[0] <= training.contrast[1]
+            and training.blur_sigma[0] <= c.blur_sigma[0] <= training.blur_sigma[1]
+            and training.band_gamma[0] <= c.band_gamma[0] <= training.band_gamma[1]
+        )
+        if inside:
+            raise ValueError(f"the test condition {name!r} lies inside the training ranges; choose it further out")
+    return conditions
+
+
+def condition_datasets(
+    materials: list[Material], per_material: int, conditions: dict[str, AcquisitionRanges], size: int = 96,
+    seed: int = 0, view: str = "native",
+) -> dict[str, PatternDataset]:
+    """Test patterns (``per_material`` of each material) for every condition, as recorded by default
+    (each condition has one detector shape); :func:`as_canonical` gives the canonical view."""
+    return {
+        name: randomised_dataset(materials, 0, 0, per_material, ranges, size, seed, view)
+        for name, ranges in tqdm(conditions.items(), desc="test acquisitions", unit="condition", leave=False, disable=None)
+    }
 

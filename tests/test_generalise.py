@@ -8,10 +8,14 @@ import pytest
 from ebsdlib import generalise
 from ebsdlib.datasets import PatternDataset
 from ebsdlib.generalise import (
+    acquisition_table,
+    answers_table,
     fold_datasets,
+    generalisation_findings,
     generated_dataset,
     material_folds,
     merge_datasets,
+    regime_summary,
     rejection_table,
 )
 from ebsdlib.materials import SPACE_GROUPS, training_materials
@@ -107,3 +111,45 @@ def test_merge_refuses_different_pattern_shapes():
     with pytest.raises(ValueError, match="same detector"):
         merge_datasets(a, b)
     assert rejection_table(Counter(), 0)["accepted"].tolist() == [0] * 6
+
+
+def _rows():
+    return pd.DataFrame({
+        "regime": ["in training"] * 2 + ["leave-one-out"] * 2,
+        "arm": "transfer",
+        "material": ["Ni", "Fe"] * 2,
+        "space_group": [225, 229] * 2,
+        "accuracy": [1.0, 0.5, 0.5, 0.0],
+        "patterns": [10, 30, 10, 30],
+    })
+
+
+def test_regime_summary_counts_every_material_once_and_every_pattern_once():
+    summary = regime_summary(_rows()).set_index("regime")
+    assert summary.loc["in training", "mean_over_materials"] == pytest.approx(0.75)
+    assert summary.loc["in training", "accuracy"] == pytest.approx((10 + 15) / 40)
+    assert summary.loc["leave-one-out", "accuracy"] == pytest.approx(5 / 40)
+    assert (summary["materials"] == 2).all()
+
+
+def test_findings_give_the_drop_from_training_to_left_out():
+    text = generalisation_findings(regime_summary(_rows()))
+    assert "loses 50 points" in text and "in training 75 %" in text and "leave-one-out 25 %" in text
+
+
+def test_answers_and_acquisition_table(monkeypatch):
+    seen = []
+
+    def fake_predict(result, dataset, split, seed):
+        seen.append((result, dataset.pattern_shape))
+        n = len(dataset)
+        return pd.DataFrame({"true_space_group": 225, "predicted_space_group": [225] * (n - 1) + [229]})
+
+    monkeypatch.setattr(generalise, "predict_trial", fake_predict)
+    test = PatternDataset(np.zeros((4, 20, 30), np.uint8), pd.DataFrame({"space_group": 225, "split": "test"}, index=range(4)))
+    table = acquisition_table({"book": ("m1", None), "canonical": ("m2", 8)}, {"wide": test}, column="source")
+    assert seen == [("m1", (20, 30)), ("m2", (8, 8))]  # the canonical model sees the centred square, resized
+    assert table["accuracy"].tolist() == [0.75, 0.75] and table["most_predicted"].iloc[0] == "225 (75 %)"
+    shares = answers_table(fake_predict(None, test, None, 0))
+    assert list(shares.index) == list(SPACE_GROUPS) and shares.sum() == pytest.approx(1) and shares[229] == 0.25
+

@@ -4,8 +4,11 @@ import pytest
 from ebsdlib.materials import load_materials
 from ebsdlib.randomise import (
     AcquisitionRanges,
+    as_canonical,
     canonical_view,
+    condition_datasets,
     dynamic_background_correction,
+    out_of_range_conditions,
     randomised_dataset,
     simulate_randomised,
 )
@@ -79,3 +82,51 @@ def test_randomised_dataset_follows_the_papers_split():
     counts = data.table.groupby(["space_group", "split"]).size()
     assert counts[(225, "train")] == 8 and counts[(229, "validation")] == 4 and counts[(229, "test")] == 3
     assert data.pattern_shape == (24, 24) and data.meta["canonical_view"] == 24
+
+
+def _outside(ranges: AcquisitionRanges, condition: AcquisitionRanges) -> list[str]:
+    """The settings of a single-valued ``condition`` that lie outside ``ranges``."""
+    out = []
+    if condition.shapes[0] not in ranges.shapes:
+        out.append("shapes")
+    if abs(condition.pc[1] - ranges.pc[1]) > ranges.pc_shift or abs(condition.pc[2] - ranges.pc[2]) > ranges.pc_shift:
+        out.append("pc")
+    for name in ("sample_tilt", "detector_tilt", "dose", "contrast", "blur_sigma", "band_gamma"):
+        lo, hi = getattr(ranges, name)
+        if not lo <= getattr(condition, name)[0] <= hi:
+            out.append(name)
+    if condition.energies[0] not in ranges.energies:
+        out.append("energies")
+    return out
+
+
+def test_each_out_of_range_condition_moves_exactly_one_setting_outside_training():
+    training = AcquisitionRanges()
+    conditions = out_of_range_conditions(training)
+    moved = [_outside(training, c) for c in conditions.values()]
+    assert all(len(m) == 1 for m in moved), moved
+    assert sorted(m[0] for m in moved) == sorted(
+        ["shapes", "pc", "sample_tilt", "detector_tilt", "energies", "dose", "contrast", "blur_sigma", "band_gamma"])
+    # the names say how far: the detector condition names its side, the energy its kV
+    assert any(name.startswith("48 × 48 px") for name in conditions)
+    assert any(name.startswith("10 kV") for name in conditions)
+    # and they follow the training ranges when those are widened
+    wider = AcquisitionRanges(dose=(10.0, 600.0))
+    assert any(name.startswith("dose 5 counts") for name in out_of_range_conditions(wider))
+
+
+def test_native_view_keeps_the_detector_and_needs_one_shape():
+    ni = load_materials()["Ni"]
+    one = AcquisitionRanges(shapes=((20, 28),), energies=(20.0,), chunk=5)
+    patterns, _ = simulate_randomised(ni, 4, one, 16, seed=0, view="native")
+    assert patterns.shape == (4, 20, 28) and patterns.dtype == np.uint8
+    with pytest.raises(ValueError, match="one detector shape"):
+        simulate_randomised(ni, 4, SMALL, 16, seed=0, view="native")
+    with pytest.raises(ValueError, match="canonical' or 'native"):
+        simulate_randomised(ni, 4, one, 16, seed=0, view="squeezed")
+    tests = condition_datasets([ni], 3, {"narrow": one}, 16, seed=0)
+    assert tests["narrow"].patterns.shape == (3, 20, 28) and set(tests["narrow"].table["split"]) == {"test"}
+    canonical = as_canonical(tests["narrow"], 12)
+    assert canonical.patterns.shape == (3, 12, 12) and canonical.patterns.dtype == np.uint8
+    assert canonical.table["pattern_id"].tolist() == tests["narrow"].table["pattern_id"].tolist()
+
