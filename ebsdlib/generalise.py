@@ -292,31 +292,32 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
-def generalisation_findings(summary: pd.DataFrame, conditions: pd.DataFrame | None = None,
+def generalisation_findings(rows: pd.DataFrame, conditions: pd.DataFrame | None = None,
                             sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:
-    """What the chapter's numbers say, in sentences (Markdown). ``summary`` comes from
-    :func:`regime_summary` (regimes ``in training``, ``leave-one-out``, ``generated only``, ...);
-    ``conditions``/``sources``: one row per test and model with an ``accuracy`` column and ``model``."""
+    """What the chapter's numbers say, in sentences (Markdown). ``rows``: per-material accuracies of every
+    regime (:func:`accuracy_by_material`; regimes ``in training``, ``leave-one-out``, ``generated only``,
+    ...); ``conditions``/``sources``: one row per test and model with ``model`` and ``accuracy``."""
     lines = []
-    mean = summary.set_index(["regime", "arm"])["mean_over_materials"]
-    for arm in summary["arm"].unique():
-        parts = []
-        for regime in summary["regime"].unique():
-            if (regime, arm) in mean.index:
-                parts.append(f"{regime} {_pct(mean[(regime, arm)])}")
+    mean = regime_summary(rows).set_index(["regime", "arm"])["mean_over_materials"]
+    for arm in rows["arm"].unique():
+        parts = [f"{regime} {_pct(mean[(regime, arm)])}" for regime in rows["regime"].unique() if (regime, arm) in mean.index]
         lines.append(f"- **{arm}**: mean accuracy over materials — " + "; ".join(parts) + f" (chance: {_pct(chance)}).")
-        if ("in training", arm) in mean.index and ("leave-one-out", arm) in mean.index:
-            drop = mean[("in training", arm)] - mean[("leave-one-out", arm)]
+        mine = rows[rows["arm"] == arm]
+        left_out = mine[mine["regime"] == "leave-one-out"]
+        seen = mine[(mine["regime"] == "in training") & mine["material"].isin(left_out["material"])]
+        if len(left_out) and len(seen):
+            drop = seen["accuracy"].mean() - left_out["accuracy"].mean()
             verb = "loses" if drop > 0 else "gains"
-            lines.append(f"  A material left out of training {verb} {abs(100 * drop):.0f} points against the same "
-                         "materials seen in training.")
+            lines.append(f"  The {len(left_out)} material(s) left out of training score {_pct(left_out['accuracy'].mean())}, "
+                         f"against {_pct(seen['accuracy'].mean())} when they were in training: a material the model "
+                         f"never saw {verb} {abs(100 * drop):.0f} points.")
         if ("generated only", arm) in mean.index:
             g = mean[("generated only", arm)]
             verdict = "above" if g > chance + 0.05 else "at about"
             lines.append(f"  Trained on generated phases alone, it scores {_pct(g)} on the paper's 18 materials, "
                          f"{verdict} chance.")
     if conditions is not None and len(conditions):
-        by_model = conditions.groupby("model")["accuracy"].mean()
+        by_model = conditions.groupby("model", sort=False)["accuracy"].mean()
         lines.append("- Outside the training ranges of acquisition, the mean accuracy over the test acquisitions is "
                      + "; ".join(f"{m} {_pct(a)}" for m, a in by_model.items()) + ".")
     if sources is not None and len(sources):

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .cache import cached
 from .datasets import PatternDataset, assign_split, patterns_per_material

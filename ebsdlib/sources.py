@@ -35,9 +35,23 @@ SOURCE_NOTES = {
 }
 
 
+def _kikuchipy():
+    """kikuchipy, with its data module's downloader imported quietly: pooch imports ``tqdm.auto``, which
+    warns on stderr inside a notebook without ipywidgets (nothing is downloaded here)."""
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)
+        import pooch.downloaders  # noqa: F401
+        import kikuchipy as kp
+    return kp
+
+
 def recorded_nickel() -> PatternDataset:
     """kikuchipy's recorded Ni patterns, background-corrected as kikuchipy's tutorials do; labelled 225."""
-    import kikuchipy as kp
+    kp = _kikuchipy()
 
     signal = kp.data.nickel_ebsd_small()
     signal.remove_static_background(show_progressbar=False)
@@ -51,7 +65,7 @@ def recorded_nickel() -> PatternDataset:
 
 @cached(depends_on=["simulate"])
 def _dynamical_nickel(n: int, geometry: DetectorGeometry, model: DetectorModel, seed: int) -> PatternDataset:
-    import kikuchipy as kp
+    kp = _kikuchipy()
 
     mp = kp.data.nickel_ebsd_master_pattern_small(projection="lambert", hemisphere="both")
     geometry = replace(geometry, energy=20.0)

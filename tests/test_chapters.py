@@ -130,3 +130,21 @@ def test_chapter_07_few_shot(tmp_path):
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert not errors and not stderr
+
+
+@pytest.mark.slow
+def test_chapter_08_generalisation(tmp_path):
+    nb = _run("08_generalisation", tmp_path)
+    glued = _glued(nb)
+    overrides = load_profile("smoke")["chapters"]["08_generalisation"]
+    assert overrides["lomo_materials"] == ["Ni"]
+    assert int(glued["n_folds"]) == 1 and int(glued["n_held_out"]) == 1
+    assert int(glued["n_generated"]) == 6 * overrides["generated_per_space_group"]
+    assert 0 <= float(glued["map_generated_accuracy"]) <= 100
+    assert _images(nb) == 3  # generated phases, accuracy per test acquisition, per-material heatmap
+    markdown = "".join("".join(o["data"]["text/markdown"]) for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
+    assert "**transfer**" in markdown and "leave-one-out" in markdown and "generated only" in markdown
+    assert "Outside the training ranges" in markdown and "recorded Ni" in markdown and "dynamical Ni" in markdown
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not errors and not stderr

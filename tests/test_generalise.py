@@ -132,9 +132,14 @@ def test_regime_summary_counts_every_material_once_and_every_pattern_once():
     assert (summary["materials"] == 2).all()
 
 
-def test_findings_give_the_drop_from_training_to_left_out():
-    text = generalisation_findings(regime_summary(_rows()))
+def test_findings_compare_left_out_materials_with_the_same_materials_in_training():
+    rows = _rows()
+    text = generalisation_findings(rows)
     assert "loses 50 points" in text and "in training 75 %" in text and "leave-one-out 25 %" in text
+    # only Fe left out: compared with Fe in training (0.5), not with the mean over all materials (0.75)
+    only_fe = rows[(rows["regime"] == "in training") | (rows["material"] == "Fe")]
+    text = generalisation_findings(only_fe)
+    assert "1 material(s) left out of training score 0 %, against 50 %" in text and "loses 50 points" in text
 
 
 def test_answers_and_acquisition_table(monkeypatch):
