@@ -296,6 +296,16 @@ def curve_findings(
             f"{int(part['patterns_per_space_group'].iloc[-1])} patterns per space group (best "
             f"{best[f'{metric}_mean']:.2f} at {int(best['patterns_per_space_group'])})"
         )
+        values = part[f"{metric}_mean"].to_numpy()
+        counts = part["patterns_per_space_group"].to_numpy()
+        drops = [i for i in range(1, len(values)) if values[i] < values[i - 1] - 0.02]
+        if drops:
+            i = drops[0]
+            sentence += (
+                f"; it is not monotonic: {values[i - 1]:.2f} at {int(counts[i - 1])} but {values[i]:.2f} at {int(counts[i])}"
+            )
+            if int(part["trials"].min()) == 1:
+                sentence += " (one trial per point, so the spread between trials, which may explain it, is not measured)"
         if len(here):
             trials = int(here["trials"].iloc[0])
             which = "trial 0 of the training chapter" if trials == 1 else f"the training chapter's first {trials} trials"
