@@ -36,6 +36,7 @@ __all__ = [
 
 SPLITS = ("train", "validation", "test", "unused")
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".bmp")
+VIEWS = ("native", "canonical")
 UNLABELLED = -1
 
 
@@ -255,21 +256,50 @@ def _read_image(path: Path) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) -> PatternDataset:
+def _check_view(view: str, size: int | None) -> None:
+    if view not in VIEWS:
+        raise DatasetError(f"view must be one of {VIEWS}, not {view!r}")
+    if size is not None and (view != "canonical" or int(size) < 16):
+        raise DatasetError("size applies to view='canonical' only and must be at least 16 pixels")
+
+
+def _canonical(patterns: np.ndarray, size: int) -> np.ndarray:
+    from .preprocess import canonical_view
+
+    return canonical_view(patterns, size)
+
+
+def load_folder_tree(
+    root: str | Path, space_groups: list[int] | None = None, view: str = "native", size: int | None = None
+) -> PatternDataset:
     """Load a folder tree ``<root>/<space group>/<material>/*.tif|tiff|png|bmp`` as a labelled data set.
 
     The space-group folders are named by number (``225``) or Hermann–Mauguin symbol (``Fm-3m``).
-    Images of different sizes are resized (scikit-image, anti-aliased) to the most common size, and
-    files of other types are skipped; ``meta["notes"]`` says so (a warning too). Patterns keep their intensities as float32.
+    Files of other types are skipped; ``meta["notes"]`` says so (a warning too). Patterns keep their
+    intensities as float32.
+
+    Parameters
+    ----------
+    view
+        ``"native"`` (default): the patterns as recorded. Images of the most common aspect but another
+        size are resized to the most common size (said in ``meta["notes"]`` and a warning); an image of
+        another aspect stops the load, since resizing it would squeeze its bands.
+        ``"canonical"``: the largest centred square of every image, resized to ``size`` (default: the
+        smallest square side among the images), as :func:`ebsdlib.preprocess.canonical_view` and the
+        acquisition-randomised training data of :mod:`ebsdlib.randomise`. Detectors of any aspect
+        (square binned, 4:3, 1244:1024) then meet in one view and no pattern is squeezed.
+    size
+        Side of the canonical view in pixels.
 
     Raises
     ------
     DatasetError
-        For a missing root, a folder name that is not a space group, an empty material folder, or an
-        unreadable image — naming the folder or file.
+        For a missing root, a folder name that is not a space group, an empty material folder, an
+        unreadable image, or (native view) images of different aspects — naming the folder or file.
     """
     from skimage.transform import resize
 
+    _check_view(view, size)
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(
@@ -309,6 +339,26 @@ def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) ->
     notes = list(skipped)
     for note in skipped:
         warnings.warn(note, stacklevel=2)
+    table = pd.DataFrame(rows)
+    if view == "canonical":
+        side = int(size) if size is not None else min(min(shape) for shape in shapes)
+        patterns = np.concatenate([_canonical(im[None], side) for im in images])
+        note = (
+            f"canonical view: the centred square of each pattern ({', '.join(f'{r}×{c}' for r, c in sorted(shapes))}) "
+            f"resized to {side}×{side}"
+        )
+        meta = {"source": "folder", "root": str(root), "notes": [*notes, note], "view": "canonical", "canonical_view": side}
+        return PatternDataset(patterns.astype(np.float32), table, meta)
+    aspect = target[1] / target[0]
+    other_aspect = [(f, im.shape) for f, im in zip(files, images) if abs(im.shape[1] / im.shape[0] / aspect - 1) > 0.01]
+    if other_aspect:
+        first, (odd_rows, odd_cols) = other_aspect[0]
+        raise DatasetError(
+            f"{len(other_aspect)} of {len(images)} images have another aspect than the most common "
+            f"{target[0]}×{target[1]} pixels (first: {first.relative_to(root)}, {odd_rows}×{odd_cols}); "
+            "resizing them would squeeze their bands. Export every pattern with one detector shape, or load "
+            "with view='canonical' to take the centred square of each pattern."
+        )
     if len(shapes) > 1:
         odd = [str(f.relative_to(root)) for f, im in zip(files, images) if im.shape != target]
         note = (
@@ -318,8 +368,7 @@ def load_folder_tree(root: str | Path, space_groups: list[int] | None = None) ->
         warnings.warn(note, stacklevel=2)
         notes.append(note)
         images = [im if im.shape == target else resize(im, target, anti_aliasing=True, preserve_range=True) for im in images]
-    table = pd.DataFrame(rows)
-    meta = {"source": "folder", "root": str(root), "notes": notes}
+    meta = {"source": "folder", "root": str(root), "notes": notes, "view": "native"}
     return PatternDataset(np.stack(images).astype(np.float32), table, meta)
 
 
@@ -327,6 +376,8 @@ def load_pattern_file(
     path: str | Path,
     space_group: int | str | None = None,
     material: str | None = None,
+    view: str = "native",
+    size: int | None = None,
 ) -> PatternDataset:
     """Load any pattern file kikuchipy reads (h5oina, up1/up2, ebsp, NORDIF .dat, h5ebsd, ...).
 
@@ -334,6 +385,9 @@ def load_pattern_file(
     ----------
     space_group, material
         Labels for every pattern of the file when known; unlabelled patterns get ``space_group = -1``.
+    view, size
+        ``"native"``: the patterns as recorded; ``"canonical"``: the centred square of each pattern,
+        resized to ``size`` (default: the pattern's shorter side), as for :func:`load_folder_tree`.
 
     The scan's map shape is kept in ``map_shape`` (for phase maps).
 
@@ -344,6 +398,7 @@ def load_pattern_file(
     """
     import kikuchipy as kp
 
+    _check_view(view, size)
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"the pattern file {path} does not exist")
@@ -365,7 +420,12 @@ def load_pattern_file(
     if len(nav_shape) == 2:
         rows, cols = np.unravel_index(np.arange(len(data)), nav_shape)
         table["row"], table["col"] = rows, cols
-    meta = {"source": "file", "path": str(path), "notes": []}
+    meta = {"source": "file", "path": str(path), "notes": [], "view": view}
+    if view == "canonical":
+        side = int(size) if size is not None else min(data.shape[1:])
+        meta["notes"].append(f"canonical view: the centred square of each {data.shape[1]}×{data.shape[2]} pattern resized to {side}×{side}")
+        meta["canonical_view"] = side
+        data = _canonical(data, side)
     map_shape = tuple(int(s) for s in nav_shape) if len(nav_shape) == 2 else None
     return PatternDataset(data, table, meta, map_shape=map_shape)
 

@@ -138,6 +138,34 @@ class TestFolderTree:
         assert ds.patterns[ds.table["file"].str.endswith("big.tif").to_numpy()].mean() == pytest.approx(100)
 
 
+    def test_another_aspect_stops_the_native_view(self, tmp_path):
+        _write_tree(tmp_path, {"225": {"Ni": 3}})
+        tifffile.imwrite(tmp_path / "225" / "Ni" / "square.tif", np.full((20, 20), 100, np.uint8))
+        with pytest.raises(DatasetError, match=r"1 of 4 images.*square.tif, 20×20.*view='canonical'"):
+            load_folder_tree(tmp_path)
+
+    def test_canonical_view_takes_the_centred_square_of_every_detector(self, tmp_path):
+        _write_tree(tmp_path, {"225": {"Ni": 2}})
+        wide = np.zeros((20, 24), np.uint8)
+        wide[:, 2:22] = np.arange(20, dtype=np.uint8)[None, :] * 10   # the centred square holds a ramp
+        tifffile.imwrite(tmp_path / "225" / "Ni" / "wide.tif", wide)
+        tifffile.imwrite(tmp_path / "225" / "Ni" / "square.tif", np.full((40, 40), 100, np.uint8))
+        ds = load_folder_tree(tmp_path, view="canonical")
+        assert ds.patterns.shape == (4, 20, 20) and ds.meta["view"] == "canonical" and ds.meta["canonical_view"] == 20
+        files = ds.table["file"].to_numpy()
+        np.testing.assert_allclose(ds.patterns[np.char.endswith(files.astype(str), "wide.tif")][0], np.tile(np.arange(20) * 10.0, (20, 1)))
+        assert ds.patterns[np.char.endswith(files.astype(str), "square.tif")].mean() == pytest.approx(100)
+        assert "20×24" in ds.meta["notes"][-1] and "40×40" in ds.meta["notes"][-1]
+        assert load_folder_tree(tmp_path, view="canonical", size=16).patterns.shape == (4, 16, 16)
+
+    def test_unknown_view_or_size_without_canonical(self, tmp_path):
+        _write_tree(tmp_path, {"225": {"Ni": 1}})
+        with pytest.raises(DatasetError, match="view must be one of"):
+            load_folder_tree(tmp_path, view="square")
+        with pytest.raises(DatasetError, match="size applies to view='canonical'"):
+            load_folder_tree(tmp_path, size=64)
+
+
 class TestPatternFile:
     @pytest.fixture
     def h5_file(self, tmp_path):
@@ -154,6 +182,13 @@ class TestPatternFile:
         assert ds.map_shape == (3, 4) and len(ds) == 12
         np.testing.assert_array_equal(ds.patterns, data.reshape(12, 20, 24))
         assert set(ds.labels) == {225} and ds.table.loc[5, ["row", "col"]].tolist() == [1, 1]
+
+    def test_canonical_view_of_a_scan(self, h5_file):
+        path, data = h5_file
+        ds = load_pattern_file(path, view="canonical")
+        assert ds.patterns.shape == (12, 20, 20) and ds.map_shape == (3, 4)
+        np.testing.assert_allclose(ds.patterns, data.reshape(12, 20, 24)[:, :, 2:22])
+        assert ds.meta["view"] == "canonical" and "20×24" in ds.meta["notes"][0]
 
     def test_unlabelled(self, h5_file):
         ds = load_pattern_file(h5_file[0])
