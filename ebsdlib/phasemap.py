@@ -217,11 +217,23 @@ def hough_phase_map(
     phase listed first among the best; ``-1`` when not indexed: fewer than ``min_bands`` matched bands or
     a fit worse than ``max_fit`` degrees), ``fit``, ``nmatch``, and ``tie`` — the phases matched the same
     number of bands with fits within ``tie_tolerance`` degrees, so that only the order of the phase list
-    decides, as the paper found for Ni and Ni3Al.
+    decides, as the paper found for Ni and Ni3Al. Results are cached (see :func:`_hough_index`).
     """
+    from importlib.metadata import version
+
+    phases = tuple(dual_phase_materials() if phases is None else phases)
+    return _hough_index(
+        np.asarray(dataset.patterns), geometry, phases, int(n_bands), float(max_fit), int(min_bands),
+        float(tie_tolerance), version("pyebsdindex"),
+    )
+
+
+@cached(depends_on=("materials", "simulate"))
+def _hough_index(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_tolerance, _pyebsdindex_version) -> pd.DataFrame:
+    """Hough indexing of ``patterns``, cached by their content, the geometry, the phases and settings,
+    and the PyEBSDIndex version: a rebuild with nothing changed indexes nothing."""
     from pyebsdindex import ebsd_index, tripletvote
 
-    phases = dual_phase_materials() if phases is None else phases
     library = [
         tripletvote.addphase(phasename=m.name, spacegroup=m.space_group, latticeparameter=[m.lattice_parameter] * 3 + [90] * 3, nband_earlyexit=100)
         for m in phases
@@ -230,7 +242,7 @@ def hough_phase_map(
         phaselist=library, vendor="BRUKER", PC=geometry.pc, sampleTilt=geometry.sample_tilt,
         camElev=geometry.tilt, patDim=geometry.shape, nBands=n_bands,
     )
-    data, *_ = indexer.index_pats(patsin=np.asarray(dataset.patterns, dtype=np.float32), verbose=0)
+    data, *_ = indexer.index_pats(patsin=np.asarray(patterns, dtype=np.float32), verbose=0)
     best = data[-1]
     per_phase_fit = np.stack([data[i]["fit"] for i in range(len(phases))])
     per_phase_nmatch = np.stack([data[i]["nmatch"] for i in range(len(phases))])

@@ -19,8 +19,8 @@ otherwise:
     spglib, given the expanded cell, finds another space group than the one intended: a decoration can
     add symmetry (B2 with the same element on both sites is bcc, 229).
 ``weak band contrast``
-    The kinematical master pattern has less contrast than ``MIN_CONTRAST`` (optional; it costs a master
-    pattern).
+    The kinematical master pattern has less than half the band contrast of the weakest of the paper's
+    materials (``MIN_CONTRAST``; optional, it costs a master pattern).
 
 Positions are those of the International Tables in the settings ``diffpy.structure`` uses (227
 Fd-3m: origin choice 1), as in ``data/materials.yml``.
@@ -123,8 +123,10 @@ A_RANGE = (2.5, 14.0)
 MAX_GAP = 1.5
 #: Smallest accepted packing fraction (volume of the atoms' spheres over the cell's volume).
 MIN_PACKING = 0.3
-#: Smallest accepted band contrast of the master pattern (standard deviation over mean).
-MIN_CONTRAST = 0.02
+#: Smallest accepted band contrast of the master pattern (:func:`band_contrast`, standard deviation over
+#: mean): half that of the weakest of the paper's 18 materials (Mo3Si 0.23; the others 0.25 to 0.56).
+#: Generated phases of 223 and 230 reach down to 0.09 (seed 0, ten per group).
+MIN_CONTRAST = 0.11
 #: Free coordinates are drawn from this interval; the symmetry check catches special values.
 FREE_RANGE = (0.03, 0.47)
 

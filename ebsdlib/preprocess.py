@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
-__all__ = ["resize_patterns", "canonical_view", "normalize_patterns", "to_channels", "prepare_patterns"]
+__all__ = ["resize_patterns", "normalize_patterns", "to_channels", "prepare_patterns"]
 
 NORMALIZATIONS = ("minmax", "standard", "uint8")
 
@@ -26,18 +26,6 @@ def resize_patterns(patterns: np.ndarray, size: int | tuple[int, int]) -> np.nda
     for i, p in enumerate(patterns):
         out[i] = resize(p.astype(np.float32), shape, anti_aliasing=True, preserve_range=True)
     return out
-
-
-def canonical_view(patterns: np.ndarray, size: int) -> np.ndarray:
-    """The largest centred square of each pattern, resized (anti-aliased) to ``size`` × ``size``:
-    patterns of any detector aspect in one view, none squeezed. Returns float32 (n, size, size)."""
-    patterns = np.asarray(patterns)
-    if patterns.ndim != 3:
-        raise ValueError(f"expected patterns of shape (n, rows, cols), got {patterns.shape}")
-    rows, cols = patterns.shape[1:]
-    side = min(rows, cols)
-    top, left = (rows - side) // 2, (cols - side) // 2
-    return resize_patterns(patterns[:, top : top + side, left : left + side], int(size))
 
 
 def normalize_patterns(patterns: np.ndarray, method: str = "minmax") -> np.ndarray:

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ebsdlib.materials import dual_phase_materials
 from ebsdlib.phasemap import (
     counts_table,
     eds_al_map,
@@ -120,3 +121,11 @@ def test_simulated_map_and_hough_baseline():
     # Ni and Ni3Al have the same band angles: the Hough method cannot tell them apart
     assert hough.loc[indexed, "tie"].mean() > 0.8
     assert set(hough.loc[indexed, "space_group"]) == {225}
+    # a second call reads the cache; another setting indexes again
+    from importlib.metadata import version
+
+    from ebsdlib.phasemap import _hough_index
+
+    args = (data.patterns, geometry, tuple(dual_phase_materials()), 12, 2.0, 6, 0.05, version("pyebsdindex"))
+    assert _hough_index.is_cached(*args) and not _hough_index.is_cached(*args[:3], 10, *args[4:])
+    pd.testing.assert_frame_equal(hough_phase_map(data, geometry), hough)
