@@ -9,6 +9,7 @@ like models, keyed by the trained model and the data.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -62,9 +63,18 @@ def predict(model, dataset: PatternDataset, image_size: int, channels: int, seed
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _loaded_model(path: str, modified_ns: int):
+    """A trained model loaded once per process (and again only when its file changes): a chapter that
+    classifies many test sets with the same models does not reload and retrace them for each."""
+    import keras
+
+    return keras.models.load_model(path)
+
+
 def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | None = "test", seed: int = 0) -> pd.DataFrame:
     """Predictions of one trained model on one split (``None``: every pattern, e.g. of a map), read from
-    the cache when made before."""
+    the cache when made before. The last few models used stay loaded in memory."""
     part = dataset if split is None else dataset.subset(split)
     key = content_key({
         "model": result.info["key"], "arm": result.arm, "data": _dataset_fingerprint(part), "seed": seed,
@@ -73,7 +83,9 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
     path = cache_file("predictions", f"{result.arm}-{key}.csv")
     if path.is_file():
         return pd.read_csv(path)
-    predictions = predict(result.load_model(), part, result.info["image_size"], ARM_CHANNELS[result.arm], seed)
+    model_file = Path(result.model_path)
+    model = _loaded_model(str(model_file.resolve()), model_file.stat().st_mtime_ns)
+    predictions = predict(model, part, result.info["image_size"], ARM_CHANNELS[result.arm], seed)
     atomic_write(path, lambda tmp: predictions.to_csv(tmp, index=False))
     return predictions
 

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,3 +104,32 @@ def test_trial_spread_note_says_when_there_is_no_spread():
     assert "all 5 trials" in trial_spread_note(5)
     with pytest.raises(ValueError, match="at least one trial"):
         trial_spread_note(0)
+
+
+def test_a_model_is_loaded_once_for_many_test_sets(tmp_path, monkeypatch):
+    import keras
+
+    from ebsdlib import evaluation
+    from ebsdlib.training import TrialResult
+
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(keras.layers.Flatten()(inputs)))
+    model.save(tmp_path / "model.keras")
+    result = TrialResult("scratch", 0, pd.DataFrame(), tmp_path / "model.keras", {"key": "tiny", "image_size": 8})
+    loads = []
+    real_load = keras.models.load_model
+    monkeypatch.setattr(keras.models, "load_model", lambda path: loads.append(path) or real_load(path))
+    evaluation._loaded_model.cache_clear()
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"space_group": [221, 225, 229], "material": list("abc"), "split": "test"})
+    first = PatternDataset(rng.integers(0, 255, (3, 12, 12), dtype=np.uint8), table)
+    second = PatternDataset(rng.integers(0, 255, (3, 12, 12), dtype=np.uint8), table)
+    a = evaluation.predict_trial(result, first)
+    b = evaluation.predict_trial(result, second)
+    assert len(loads) == 1, "a second test set must reuse the loaded model"
+    assert not np.allclose(a.sort_values("pattern_id")[PROBABILITY_COLUMNS], b.sort_values("pattern_id")[PROBABILITY_COLUMNS])
+    model.save(tmp_path / "model.keras")  # a rewritten file is loaded again
+    stat = (tmp_path / "model.keras").stat()
+    os.utime(tmp_path / "model.keras", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # coarse clocks
+    evaluation.predict_trial(result, PatternDataset(rng.integers(0, 255, (3, 12, 12), dtype=np.uint8), table))
+    assert len(loads) == 2
