@@ -1,4 +1,4 @@
-# The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper]`; `make bench` times training.
+# The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper] [RERUN=1]`; `make bench` times training.
 # Each (re)creates .venv with Python 3.12 from the pinned lock when it is missing or stale.
 
 PROFILE ?= default
@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 book: $(STAMP)
-	$(VENV)/bin/python -m ebsdlib build --profile $(PROFILE)
+	$(VENV)/bin/python -m ebsdlib build --profile $(PROFILE) $(if $(RERUN),--rerun)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m ebsdlib bench --profile $(PROFILE)

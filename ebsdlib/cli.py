@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--chapter", action="append", help="only this chapter stem (repeatable)")
     build.add_argument("--execution-timeout", type=int, default=None, help="per-cell timeout in seconds")
     build.add_argument("--no-html", action="store_true", help="execute the chapters only")
+    build.add_argument("--rerun", action="store_true",
+                       help="execute every chapter again, even those whose inputs have not changed since their last execution")
     bench = sub.add_parser(
         "bench", help="time training (precision, input pipeline, batch size, per-epoch costs) and print a table",
         description="Time both approaches' training at a profile's input size and print a table; "
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         start = time.perf_counter()
         try:
-            build_book(args.profile, chapters=args.chapter, execution_timeout=args.execution_timeout, html=not args.no_html)
+            build_book(args.profile, chapters=args.chapter, execution_timeout=args.execution_timeout, html=not args.no_html, reuse=not args.rerun)
         except (ChapterError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

@@ -9,12 +9,14 @@ chapter and the failing cell), writes the build information into the intro, and 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ __all__ = [
     "read_toc",
     "chapter_parameters",
     "execute_chapter",
+    "chapter_key",
+    "run_chapter",
     "build_book",
     "glued_values",
 ]
@@ -140,6 +144,97 @@ def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_ti
     return time.perf_counter() - start
 
 
+#: Packages whose version changes what a chapter shows; a new version executes the chapters again.
+KEY_PACKAGES = (
+    "tensorflow", "keras", "kikuchipy", "orix", "diffpy.structure", "numpy", "scipy", "scikit-image",
+    "scikit-learn", "pandas", "shap", "pyebsdindex", "spglib", "matplotlib", "seaborn", "myst-nb", "papermill",
+)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def chapter_key(notebook: Path, parameters: dict) -> str:
+    """Content address of one executed chapter: the notebook, its parameters (and the content of any
+    parameter that names a file), every ebsdlib module and data file, the versions of the packages in
+    :data:`KEY_PACKAGES`, Python's version, and the ImageNet weights Keras would find (they decide the
+    pretrained source). Anything else a chapter reads comes from the cache, which is keyed the same way."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .cache import content_key
+    from .models import IMAGENET_FILE, keras_home
+    from .paths import DATA_DIR
+
+    def package_version(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    package = Path(__file__).parent
+    weights = keras_home() / "models" / IMAGENET_FILE
+    files = {str(v): _digest(Path(v)) for v in parameters.values() if isinstance(v, str) and Path(v).is_file()}
+    return content_key({
+        "notebook": _digest(Path(notebook)),
+        "parameters": parameters,
+        "parameter_files": files,
+        "code": {p.name: _digest(p) for p in sorted(package.glob("*.py"))},
+        "data": {p.name: _digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
+        "packages": {name: package_version(name) for name in KEY_PACKAGES},
+        "python": platform.python_version(),
+        "imagenet_weights": _digest(weights) if weights.is_file() else None,
+    })
+
+
+def run_chapter(
+    notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None, reuse: bool = True,
+) -> tuple[float, bool]:
+    """Execute a chapter (:func:`execute_chapter`), or reuse its executed notebook when nothing it
+    depends on has changed (:func:`chapter_key`). Returns (seconds, reused); a reused chapter's seconds
+    are those of the execution it reuses.
+
+    Executed chapters are kept in the cache (``<cache>/chapters``) with the files they wrote beside
+    themselves (for example chapter 3's prediction CSVs), written atomically, so that an interrupted
+    execution is never reused.
+    """
+    from .cache import cache_file
+
+    notebook, output = Path(notebook), Path(output)
+    entry = cache_file("chapters", f"{notebook.stem}-{chapter_key(notebook, parameters)}")
+    if reuse and (entry / "info.json").is_file():
+        shutil.copy2(entry / "notebook.ipynb", output)
+        for item in sorted((entry / "files").iterdir()):
+            shutil.copy2(item, output.parent / item.name)
+        return float(json.loads((entry / "info.json").read_text())["seconds"]), True
+    before = {p.name: p.stat().st_mtime_ns for p in output.parent.iterdir() if p.is_file()} if output.parent.is_dir() else {}
+    seconds = execute_chapter(notebook, output, parameters, execution_timeout)
+    written = [
+        p for p in sorted(output.parent.iterdir())
+        if p.is_file() and p != output and before.get(p.name) != p.stat().st_mtime_ns and not p.name.startswith(".")
+    ]
+    tmp = Path(tempfile.mkdtemp(prefix=".", dir=entry.parent))
+    try:
+        (tmp / "files").mkdir()
+        shutil.copy2(output, tmp / "notebook.ipynb")
+        for p in written:
+            shutil.copy2(p, tmp / "files" / p.name)
+        (tmp / "info.json").write_text(json.dumps({
+            "chapter": notebook.stem, "seconds": seconds, "executed": _dt.datetime.now().isoformat(timespec="seconds"),
+        }))
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return seconds, False
+
+
 def glued_values(notebook: Path) -> dict[str, str]:
     """The values an executed notebook glued (``myst_nb.glue``), as their plain-text representation."""
     import nbformat
@@ -154,7 +249,8 @@ def glued_values(notebook: Path) -> dict[str, str]:
     return values
 
 
-def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[str, str] | None = None) -> str:
+def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[str, str] | None = None,
+                         reused: list[str] | None = None) -> str:
     from importlib.metadata import version
 
     lines = [
@@ -174,8 +270,12 @@ def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[s
     lines += [f"| `{k}` | `{json.dumps(v)}` |" for k, v in profile["shared"].items()]
     for stem, overrides in (profile["chapters"] or {}).items():
         lines += [f"| `{stem}: {k}` | `{json.dumps(v)}` |" for k, v in (overrides or {}).items()]
-    lines += ["", "| chapter | execution time (s) |", "|---|---|"]
-    lines += [f"| {stem} | {seconds:.0f} |" for stem, seconds in timings.items()]
+    reused = reused or []
+    lines += ["", "| chapter | execution time (s) | executed |", "|---|---|---|"]
+    lines += [
+        f"| {stem} | {seconds:.0f} | {'earlier (nothing it depends on changed since)' if stem in reused else 'in this build'} |"
+        for stem, seconds in timings.items()
+    ]
     return "\n".join(lines)
 
 
@@ -198,6 +298,7 @@ def build_book(
     chapters: list[str] | None = None,
     execution_timeout: int | None = None,
     html: bool = True,
+    reuse: bool = True,
 ) -> dict[str, float]:
     """Execute the chapters of ``_toc.yml`` for a profile and build the website into ``_build/html``.
 
@@ -209,6 +310,9 @@ def build_book(
         Per-cell timeout in seconds passed to papermill (``None``: no limit).
     html
         Run ``jupyter-book build`` after executing (default True).
+    reuse
+        Reuse a chapter's executed notebook when nothing it depends on has changed (:func:`run_chapter`);
+        ``False`` executes every chapter again.
 
     Returns the execution time of every chapter in seconds.
     """
@@ -217,6 +321,7 @@ def build_book(
     staging = build_dir / "staging" / profile_name  # one per profile: builds of two profiles do not collide
     _stage(root, staging)
     timings: dict[str, float] = {}
+    reused: list[str] = []
     notebooks = [f for f in read_toc(root) if (root / f"{f}.ipynb").is_file()]
     if chapters:
         notebooks = [f for f in notebooks if Path(f).stem in chapters]
@@ -230,17 +335,22 @@ def build_book(
         source = root / f"{rel}.ipynb"
         params = chapter_parameters(profile, source)
         print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
-        seconds = execute_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout)
+        seconds, was_reused = run_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout, reuse)
         timings[source.stem] = seconds
-        print(f"[{i}/{len(notebooks)}] {source.stem} done in {seconds:.0f} s", flush=True)
+        if was_reused:
+            reused.append(source.stem)
+            print(f"[{i}/{len(notebooks)}] {source.stem} unchanged: reused its execution of {seconds:.0f} s", flush=True)
+        else:
+            print(f"[{i}/{len(notebooks)}] {source.stem} done in {seconds:.0f} s", flush=True)
     facts: dict[str, str] = {}
     for rel in notebooks:
         facts.update(glued_values(staging / f"{rel}.ipynb"))
     intro = staging / f"{read_toc(root)[0]}.md"
     if intro.is_file():
         text = intro.read_text()
-        intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings, facts)))
-    (build_dir / "timings.json").write_text(json.dumps({"profile": profile_name, "chapters": timings}, indent=2))
+        intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings, facts, reused)))
+    (build_dir / "timings.json").write_text(
+        json.dumps({"profile": profile_name, "chapters": timings, "reused": reused}, indent=2))
     if html:
         cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging), "--path-output", str(build_dir.parent), "-W", "--keep-going"]
         result = subprocess.run(cmd, cwd=root)

@@ -6,13 +6,16 @@ import nbformat
 import pytest
 
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.pipeline import chapter_parameters, execute_chapter, load_profile
+from ebsdlib.pipeline import chapter_parameters, load_profile, run_chapter
 
 
 def _run(stem, tmp_path):
+    """Execute a chapter as the smoke build does; the executed notebook is kept in the session's cache,
+    so a smoke build from that cache (CI) reuses it."""
     source = REPO_ROOT / "book" / f"{stem}.ipynb"
     output = tmp_path / f"{stem}.ipynb"
-    execute_chapter(source, output, chapter_parameters(load_profile("smoke"), source), execution_timeout=600)
+    _, reused = run_chapter(source, output, chapter_parameters(load_profile("smoke"), source), execution_timeout=600)
+    assert not reused, "each test session starts from an empty cache"
     return nbformat.read(output, as_version=4)
 
 

@@ -69,7 +69,8 @@ def test_build_info_names_the_profile_parameters_and_source(tmp_path):
     text = _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts)
     assert "**smoke** profile" in text and "| `image_size` | `72` |" in text
     assert "**source-task** source: fallback because offline" in text
-    assert "| 02_x | 3 |" in text
+    assert "| 02_x | 3 | in this build |" in text
+    assert "| 02_x | 3 | earlier" in _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts, ["02_x"])
 
 
 def test_notebook_defaults_are_the_default_profile():
@@ -102,3 +103,47 @@ def test_a_shared_parameter_no_chapter_declares_is_an_error(tmp_path):
     (tmp_path / "book" / "profiles" / "t.yml").write_text("shared:\n  alpha: 2\n")
     timings = build_book("t", root=tmp_path, build_dir=tmp_path / "_build", html=False)
     assert list(timings) == ["01_x"]
+
+
+def test_an_unchanged_chapter_is_reused_with_the_files_it_wrote(tmp_path, monkeypatch):
+    from ebsdlib import pipeline
+
+    nb = _notebook(tmp_path / "03_x.ipynb", "n = 1", "open('table.csv', 'w').write(str(n))\nprint(n)")
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir(), second_dir.mkdir()
+    seconds, reused = pipeline.run_chapter(nb, first_dir / "03_x.ipynb", {"n": 7})
+    assert not reused and (first_dir / "table.csv").read_text() == "7"
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("an unchanged chapter must not be executed again")
+
+    monkeypatch.setattr(pipeline, "execute_chapter", no_kernel)
+    again, reused = pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 7})
+    assert reused and again == seconds
+    assert (second_dir / "table.csv").read_text() == "7"
+    assert (second_dir / "03_x.ipynb").read_bytes() == (first_dir / "03_x.ipynb").read_bytes()
+    with pytest.raises(AssertionError, match="must not be executed"):
+        pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 8})  # a changed parameter executes
+    with pytest.raises(AssertionError, match="must not be executed"):
+        pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 7}, reuse=False)
+
+
+def test_chapter_key_follows_code_data_notebook_and_weights(tmp_path, monkeypatch):
+    from ebsdlib import pipeline
+
+    weights = tmp_path / "keras" / "models"
+    weights.mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    nb = _notebook(tmp_path / "01_x.ipynb", "n = 1", "print(n)")
+    key = pipeline.chapter_key(nb, {"n": 1})
+    assert pipeline.chapter_key(nb, {"n": 1}) == key and pipeline.chapter_key(nb, {"n": 2}) != key
+    (weights / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"weights")
+    assert pipeline.chapter_key(nb, {"n": 1}) != key, "ImageNet weights change the pretrained source"
+    (weights / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5").unlink()
+    _notebook(nb, "n = 1", "print(n + 1)")
+    assert pipeline.chapter_key(nb, {"n": 1}) != key
+    source = tmp_path / "weights.h5"
+    source.write_bytes(b"a")
+    with_file = pipeline.chapter_key(nb, {"pretrained_source": str(source)})
+    source.write_bytes(b"b")
+    assert pipeline.chapter_key(nb, {"pretrained_source": str(source)}) != with_file
