@@ -11,6 +11,7 @@ from ebsdlib.generalise import (
     acquisition_table,
     answers_table,
     fold_datasets,
+    generalisation_answer,
     generalisation_findings,
     generated_dataset,
     material_folds,
@@ -158,3 +159,24 @@ def test_answers_and_acquisition_table(monkeypatch):
     shares = answers_table(fake_predict(None, test, None, 0))
     assert list(shares.index) == list(SPACE_GROUPS) and shares.sum() == pytest.approx(1) and shares[229] == 0.25
 
+
+
+def test_the_answer_follows_the_numbers():
+    def rows(generated):
+        return pd.DataFrame({
+            "regime": ["in training"] * 2 + ["leave-one-out"] * 2 + ["generated only"] * 2,
+            "arm": "transfer", "material": ["Ni", "Fe"] * 3, "space_group": [225, 229] * 3,
+            "accuracy": [0.6, 0.4, 0.55, 0.35, generated, generated], "patterns": 10,
+        })
+
+    sources = pd.DataFrame({"source": ["recorded Ni", "dynamical Ni"], "model": "m", "accuracy": [0.0, 0.12],
+                            "most_predicted": ["223 (67 %)", "229 (78 %)"]})
+    text = generalisation_answer(rows(0.2), sources)
+    assert "knows the materials and the simulator it was trained on, not the space groups" in text
+    assert "scores 20 % on the paper's materials" in text and "12 % at best" in text and "50 % on the materials it trained on" in text
+    assert "changes its accuracy by only 5 points" in text
+    assert "some of the symmetry" in generalisation_answer(rows(0.5), sources)
+    learnt = generalisation_answer(rows(0.9), sources.assign(accuracy=[0.85, 0.9]))
+    assert "it has learnt their symmetry" in learnt
+    assert generalisation_answer(rows(0.2).query("regime != 'generated only'")) == ""
+    assert generalisation_findings(rows(0.2), sources=sources).endswith(text)
