@@ -8,11 +8,13 @@ temporary name and renames it into place, so an interrupted run never leaves a h
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -21,7 +23,7 @@ import joblib
 
 from .paths import DATA_DIR, cache_dir
 
-__all__ = ["memory", "source_hash", "cached", "content_key", "cache_file", "atomic_write"]
+__all__ = ["memory", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder"]
 
 
 def memory() -> joblib.Memory:
@@ -106,3 +108,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path):
+    """Yield a temporary folder beside ``path`` to fill; when the block ends without error it replaces
+    ``path`` by a rename, otherwise it is removed: an interrupted write never leaves a folder that a later
+    run would trust."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -16,7 +16,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +201,7 @@ def run_chapter(
     themselves (for example chapter 3's prediction CSVs), written atomically, so that an interrupted
     execution is never reused.
     """
-    from .cache import cache_file
+    from .cache import atomic_folder, cache_file
 
     notebook, output = Path(notebook), Path(output)
     entry = cache_file("chapters", f"{notebook.stem}-{chapter_key(notebook, parameters)}")
@@ -217,8 +216,7 @@ def run_chapter(
         p for p in sorted(output.parent.iterdir())
         if p.is_file() and p != output and before.get(p.name) != p.stat().st_mtime_ns and not p.name.startswith(".")
     ]
-    tmp = Path(tempfile.mkdtemp(prefix=".", dir=entry.parent))
-    try:
+    with atomic_folder(entry) as tmp:
         (tmp / "files").mkdir()
         shutil.copy2(output, tmp / "notebook.ipynb")
         for p in written:
@@ -226,12 +224,6 @@ def run_chapter(
         (tmp / "info.json").write_text(json.dumps({
             "chapter": notebook.stem, "seconds": seconds, "executed": _dt.datetime.now().isoformat(timespec="seconds"),
         }))
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return seconds, False
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ebsdlib.cache import atomic_write, cache_file, content_key
+from ebsdlib.cache import atomic_folder, atomic_write, cache_file, content_key
 
 
 def test_content_key_ignores_order_and_sees_values():
@@ -22,3 +22,19 @@ def test_atomic_write_publishes_only_complete_files():
         atomic_write(target, interrupted)
     assert not target.exists()
     assert sorted(p.name for p in path.parent.iterdir()) == ["result.txt"], "no temporary file left behind"
+
+
+def test_atomic_folder_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "entry"
+    with atomic_folder(target) as folder:
+        (folder / "a.txt").write_text("first")
+    assert (target / "a.txt").read_text() == "first"
+    with atomic_folder(target) as folder:
+        (folder / "b.txt").write_text("second")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"], "a finished write replaces the old folder"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(target) as folder:
+            (folder / "c.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry"], "no temporary folder left behind"
