@@ -23,7 +23,7 @@ import joblib
 
 from .paths import DATA_DIR, cache_dir
 
-__all__ = ["memory", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder"]
+__all__ = ["memory", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder", "file_digest"]
 
 
 def memory() -> joblib.Memory:
@@ -126,3 +126,12 @@ def atomic_folder(path: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -293,6 +293,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+def _left_out_against_seen(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(leave-one-out rows, the same materials' in-training rows of the same approaches)."""
+    left_out = rows[rows["regime"] == "leave-one-out"]
+    seen = rows[(rows["regime"] == "in training") & rows["material"].isin(left_out["material"])
+                & rows["arm"].isin(left_out["arm"])]
+    return left_out, seen
+
+
 def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:
     """The chapter's question answered from its numbers (one Markdown paragraph): does the classifier
     recognise the space groups of phases and pattern sources it never saw, or only its training
@@ -319,9 +327,7 @@ def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = Non
     else:
         verdict = "it has learnt some of the symmetry beyond its training materials, far from all of it"
     text = f"**The answer in this build:** {verdict}: {evidence}."
-    left_out = rows[rows["regime"] == "leave-one-out"]
-    seen = rows[(rows["regime"] == "in training") & rows["material"].isin(left_out["material"])
-                & rows["arm"].isin(left_out["arm"])]
+    left_out, seen = _left_out_against_seen(rows)
     if len(left_out) and len(seen):
         gap = 100 * (seen["accuracy"].mean() - left_out["accuracy"].mean())
         if abs(gap) <= 10:
@@ -344,9 +350,7 @@ def generalisation_findings(rows: pd.DataFrame, conditions: pd.DataFrame | None 
     for arm in rows["arm"].unique():
         parts = [f"{regime} {_pct(mean[(regime, arm)])}" for regime in rows["regime"].unique() if (regime, arm) in mean.index]
         lines.append(f"- **{arm}**: mean accuracy over materials — " + "; ".join(parts) + f" (chance: {_pct(chance)}).")
-        mine = rows[rows["arm"] == arm]
-        left_out = mine[mine["regime"] == "leave-one-out"]
-        seen = mine[(mine["regime"] == "in training") & mine["material"].isin(left_out["material"])]
+        left_out, seen = _left_out_against_seen(rows[rows["arm"] == arm])
         if len(left_out) and len(seen):
             drop = seen["accuracy"].mean() - left_out["accuracy"].mean()
             verb = "loses" if drop > 0 else "gains"

@@ -9,7 +9,6 @@ chapter and the failing cell), writes the build information into the intro, and 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -150,14 +149,6 @@ KEY_PACKAGES = (
 )
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def chapter_key(notebook: Path, parameters: dict) -> str:
     """Content address of one executed chapter: the notebook, its parameters (and the content of any
     parameter that names a file), every ebsdlib module and data file, the versions of the packages in
@@ -165,7 +156,7 @@ def chapter_key(notebook: Path, parameters: dict) -> str:
     pretrained source). Anything else a chapter reads comes from the cache, which is keyed the same way."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .cache import content_key
+    from .cache import content_key, file_digest
     from .models import IMAGENET_FILE, keras_home
     from .paths import DATA_DIR
 
@@ -177,16 +168,16 @@ def chapter_key(notebook: Path, parameters: dict) -> str:
 
     package = Path(__file__).parent
     weights = keras_home() / "models" / IMAGENET_FILE
-    files = {str(v): _digest(Path(v)) for v in parameters.values() if isinstance(v, str) and Path(v).is_file()}
+    files = {str(v): file_digest(Path(v)) for v in parameters.values() if isinstance(v, str) and Path(v).is_file()}
     return content_key({
-        "notebook": _digest(Path(notebook)),
+        "notebook": file_digest(Path(notebook)),
         "parameters": parameters,
         "parameter_files": files,
-        "code": {p.name: _digest(p) for p in sorted(package.glob("*.py"))},
-        "data": {p.name: _digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
+        "code": {p.name: file_digest(p) for p in sorted(package.glob("*.py"))},
+        "data": {p.name: file_digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
         "packages": {name: package_version(name) for name in KEY_PACKAGES},
         "python": platform.python_version(),
-        "imagenet_weights": _digest(weights) if weights.is_file() else None,
+        "imagenet_weights": file_digest(weights) if weights.is_file() else None,
     })
 
 
