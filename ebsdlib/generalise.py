@@ -4,8 +4,9 @@ The paper tests on new patterns of the materials it trained on. A user with a ne
 accuracy on a material the classifier never saw; this module measures it two ways.
 
 Leave-one-material-out (:func:`material_folds`, :func:`leave_one_out`)
-    Fold ``k`` holds out the ``k``-th material (by name) of every space group that has two or more, so
-    every fold still trains all six groups and every such material is held out exactly once. The
+    The materials of every space group that has two or more are dealt by name to the folds in turn, so
+    every fold still trains all six groups and every such material is held out exactly once (with five
+    folds, one material of each group per fold; with fewer, more of a group at once). The
     fold's training set is simulated from the remaining materials with the same patterns per space
     group as the paper's protocol; the held-out materials are tested on patterns of their own.
 
@@ -30,6 +31,7 @@ from .training import TrainingConfig, train_trial
 
 __all__ = [
     "material_folds",
+    "most_held_out_per_group",
     "fold_datasets",
     "leave_one_out",
     "generated_materials",
@@ -47,16 +49,26 @@ __all__ = [
 ]
 
 
-def material_folds(materials: list[Material] | None = None, held_out: list[str] | None = None) -> list[tuple[Material, ...]]:
-    """Folds of held-out materials: fold ``k`` holds out the ``k``-th material (by name) of every space
-    group with two or more materials, so each training set keeps all six groups.
+def material_folds(materials: list[Material] | None = None, held_out: list[str] | None = None,
+                   n_folds: int | None = None) -> list[tuple[Material, ...]]:
+    """Folds of held-out materials, each fold keeping at least one material of every space group.
 
-    ``held_out`` restricts the folds to those material names (a smaller budget); each named material
-    must belong to a group with another material to train on.
+    The materials of every space group with two or more materials are sorted by name; the ``i``-th goes
+    to fold ``i mod n_folds``. With ``n_folds`` unset (or at least the largest group's size) fold ``k``
+    holds out the ``k``-th material of every such group: leave one material of each group out. With
+    fewer folds each fold holds out more materials of a group at once, so fewer models test every
+    material while it is unseen, each trained on fewer materials (the harder test).
+
+    ``held_out`` restricts the folds to those material names (a smaller budget; the ``i``-th named
+    material of a group goes to fold ``i``); each named material must belong to a group with another
+    material to train on.
     """
     materials = training_materials() if materials is None else list(materials)
     groups = {sg: sorted(ms, key=lambda m: m.name) for sg, ms in materials_by_space_group(materials).items()}
     eligible = {sg: ms for sg, ms in groups.items() if len(ms) >= 2}
+    if n_folds is not None and (isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2):
+        raise ValueError(f"n_folds must be a whole number of at least 2 (or unset for one fold per material "
+                         f"of the largest group), not {n_folds!r}.")
     if held_out is not None:
         names = {m.name: m for m in materials}
         unknown = [n for n in held_out if n not in names]
@@ -71,8 +83,14 @@ def material_folds(materials: list[Material] | None = None, held_out: list[str] 
         eligible = {sg: ms for sg, ms in eligible.items() if ms}
     if not eligible:
         return []
-    n = max(len(ms) for ms in eligible.values())
-    return [tuple(ms[k] for ms in eligible.values() if k < len(ms)) for k in range(n)]
+    largest = max(len(ms) for ms in eligible.values())
+    n = largest if n_folds is None else min(n_folds, largest)
+    return [tuple(m for ms in eligible.values() for i, m in enumerate(ms) if i % n == k) for k in range(n)]
+
+
+def most_held_out_per_group(folds: list[tuple[Material, ...]]) -> int:
+    """The most materials of one space group that any fold holds out at once (0 without folds)."""
+    return max((max(Counter(m.space_group for m in fold).values()) for fold in folds if fold), default=0)
 
 
 def fold_datasets(

@@ -15,6 +15,7 @@ from ebsdlib.generalise import (
     generalisation_findings,
     generated_dataset,
     material_folds,
+    most_held_out_per_group,
     merge_datasets,
     regime_summary,
     rejection_table,
@@ -35,6 +36,27 @@ def test_every_material_is_held_out_once_and_every_fold_trains_all_groups():
         rest = [m for m in training_materials() if m.name not in {f.name for f in fold}]
         assert {m.space_group for m in rest} == set(SPACE_GROUPS)
         assert {m.name for m in fold} <= names
+
+
+def test_two_folds_hold_out_every_material_once_and_keep_every_group():
+    folds = material_folds(n_folds=2)
+    assert len(folds) == 2
+    held = [m.name for fold in folds for m in fold]
+    assert len(held) == len(set(held)) == 18
+    by_name = {m.name: m for m in training_materials()}
+    for fold in folds:
+        rest = [m for m in training_materials() if m.name not in {f.name for f in fold}]
+        assert {m.space_group for m in rest} == set(SPACE_GROUPS), "each fold still trains all six groups"
+    # group 225 (Al, NbC, Ni, TaC, TiC by name) alternates between the folds; 229 (Fe, Ta, W) likewise
+    assert sorted(m.name for m in folds[0] if m.space_group == 225) == ["Al", "Ni", "TiC"]
+    assert sorted(m.name for m in folds[1] if m.space_group == 229) == ["Ta"]
+    assert {by_name[n].space_group for n in ("Al", "Ni", "TiC")} == {225}
+    assert most_held_out_per_group(folds) == 3 and most_held_out_per_group(material_folds()) == 1
+    assert most_held_out_per_group([]) == 0
+    assert material_folds(n_folds=9) == material_folds(), "more folds than the largest group: one per material"
+    for bad in (1, 0, 2.5, True, "2"):
+        with pytest.raises(ValueError, match="n_folds must be a whole number"):
+            material_folds(n_folds=bad)
 
 
 def test_held_out_subset_and_bad_names():
