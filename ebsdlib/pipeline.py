@@ -29,6 +29,7 @@ __all__ = [
     "PROFILES",
     "load_profile",
     "read_toc",
+    "chapter_notebooks",
     "chapter_parameters",
     "execute_chapter",
     "chapter_key",
@@ -39,6 +40,7 @@ __all__ = [
 
 PROFILES = ("smoke", "default", "paper")
 BUILD_INFO_MARKER = "<!-- build-info -->"
+CLAIMS_MARKER = "<!-- claims -->"
 
 
 class ChapterError(RuntimeError):
@@ -75,6 +77,11 @@ def read_toc(root: Path = REPO_ROOT) -> list[str]:
     for part in toc.get("parts", []) or []:
         walk(part.get("chapters"))
     return files
+
+
+def chapter_notebooks(root: Path = REPO_ROOT) -> list[str]:
+    """The executed chapters: the notebooks of ``_toc.yml`` in order (Markdown pages are not executed)."""
+    return [f for f in read_toc(root) if (Path(root) / f"{f}.ipynb").is_file()]
 
 
 def _declared_parameters(notebook: Path) -> dict:
@@ -262,6 +269,17 @@ def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[s
     return "\n".join(lines)
 
 
+def _write_claims(staging: Path, toc: list[str], facts: dict[str, str]) -> None:
+    """Fill the claims page (the Markdown page of the table of contents holding ``CLAIMS_MARKER``) with
+    :func:`ebsdlib.claims.claims_markdown` of the chapters' glued values."""
+    from .claims import claims_markdown
+
+    for rel in toc:
+        page = staging / f"{rel}.md"
+        if page.is_file() and CLAIMS_MARKER in (text := page.read_text()):
+            page.write_text(text.replace(CLAIMS_MARKER, claims_markdown(facts)))
+
+
 def _stage(root: Path, staging: Path) -> None:
     if staging.exists():
         shutil.rmtree(staging)
@@ -305,7 +323,7 @@ def build_book(
     _stage(root, staging)
     timings: dict[str, float] = {}
     reused: list[str] = []
-    notebooks = [f for f in read_toc(root) if (root / f"{f}.ipynb").is_file()]
+    notebooks = chapter_notebooks(root)
     if chapters:
         notebooks = [f for f in notebooks if Path(f).stem in chapters]
     declared = set().union(*(_declared_parameters(root / f"{rel}.ipynb") for rel in notebooks)) if notebooks else set()
@@ -332,6 +350,7 @@ def build_book(
     if intro.is_file():
         text = intro.read_text()
         intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings, facts, reused)))
+    _write_claims(staging, read_toc(root), facts)
     (build_dir / "timings.json").write_text(
         json.dumps({"profile": profile_name, "chapters": timings, "reused": reused}, indent=2))
     if html:

@@ -2,7 +2,7 @@ import nbformat
 import pytest
 
 from ebsdlib.paths import BOOK_DIR, REPO_ROOT
-from ebsdlib.pipeline import ChapterError, chapter_parameters, execute_chapter, load_profile, read_toc
+from ebsdlib.pipeline import ChapterError, chapter_notebooks, chapter_parameters, execute_chapter, load_profile, read_toc
 
 
 def _notebook(path, parameters: str, body: str):
@@ -20,7 +20,10 @@ def test_toc_lists_intro_then_chapters():
     assert files[0] == "book/intro"
     assert "book/01_data" in files
     for f in files[1:]:
-        assert (REPO_ROOT / f"{f}.ipynb").is_file()
+        assert (REPO_ROOT / f"{f}.ipynb").is_file() or (REPO_ROOT / f"{f}.md").is_file(), f
+    chapters = chapter_notebooks(REPO_ROOT)
+    assert chapters[0] == "book/01_data" and "book/claims" not in chapters
+    assert chapters == sorted(chapters), "the chapters are executed in their numbered order"
 
 
 def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
@@ -34,7 +37,7 @@ def test_committed_notebooks_have_no_outputs_and_one_parameters_cell():
 @pytest.mark.parametrize("name", ["smoke", "default", "paper"])
 def test_profiles_only_set_declared_parameters(name):
     profile = load_profile(name)
-    for rel in read_toc(REPO_ROOT)[1:]:
+    for rel in chapter_notebooks(REPO_ROOT):
         params = chapter_parameters(profile, REPO_ROOT / f"{rel}.ipynb")
         assert params["profile"] == name
 
@@ -79,7 +82,7 @@ def test_notebook_defaults_are_the_default_profile():
     from ebsdlib.pipeline import _declared_parameters
 
     profile = load_profile("default")
-    for rel in read_toc(REPO_ROOT)[1:]:
+    for rel in chapter_notebooks(REPO_ROOT):
         declared = _declared_parameters(REPO_ROOT / f"{rel}.ipynb")
         for name, value in profile["shared"].items():
             if name in declared:

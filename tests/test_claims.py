@@ -1,0 +1,107 @@
+"""The claims page: verdicts from the chapters' glued values, links to the chapters, missing chapters."""
+
+from pathlib import Path
+
+import pytest
+
+from ebsdlib.claims import VERDICTS, check_claims, claims_markdown, claims_table, first_epoch_facts
+from ebsdlib.pipeline import CLAIMS_MARKER, _write_claims, read_toc
+from ebsdlib.paths import REPO_ROOT
+
+# Glued values as the pipeline reads them (strings), shaped like a default build's.
+FACTS = {
+    "scratch_precision": "0.593", "scratch_recall": "0.592", "transfer_precision": "0.687", "transfer_recall": "0.683",
+    "scratch_epochs": "4.0", "transfer_epochs": "4.0", "max_epochs": "4",
+    "scratch_stopped_early": "0", "transfer_stopped_early": "0",
+    "scratch_first_val_keras": "8.85", "transfer_first_val_keras": "1.30",
+    "scratch_first_loss": "1.60", "transfer_first_loss": "1.75",
+    "scratch_top_operator": "Sobel y (kernel #0, similarity 0.85)",
+    "transfer_top_operator": "Sobel x (kernel #9, similarity 0.62)",
+    "scratch_zone_ratio": "1.79", "transfer_zone_ratio": "0.95",
+    "true_fraction": "20.5", "scratch_map_fraction": "0.99", "transfer_map_fraction": "24.0",
+    "scratch_map_accuracy": "79.9", "transfer_map_accuracy": "85.0", "hough_accuracy": "78.1", "first_phase_share": "79.5",
+}
+
+
+def _verdicts(facts):
+    return {c.claim: c.verdict for c in check_claims(facts)}
+
+
+def test_verdicts_follow_the_numbers():
+    v = _verdicts(FACTS)
+    assert v["Table 1, scratch: class-weighted precision and recall on held-out patterns"] == "not reproduced"
+    assert v["Transfer learning scores higher than training from scratch on held-out patterns"] == "reproduced"
+    assert v["Transfer learning converges in fewer epochs than training from scratch"] == "not testable here"
+    assert v["After one epoch the scratch model's validation loss is far above the transfer model's"] == "reproduced"
+    assert v["The first epoch's training loss is lower with transfer learning"] == "not reproduced"
+    assert v["Kernels of the first layer converge to classical edge operators (Sobel x, Gabor 135°)"] == "partly"
+    assert v["SHAP values cluster near zone axes"] == "partly"
+    assert v["Table 2, scratch: the share of the dual-phase map called Ni3Al (221)"] == "not reproduced"
+    assert v["Table 2, transfer: the share of the dual-phase map called Ni3Al (221)"] == "reproduced"
+    # above Hough only by calling (almost) every pixel the matrix: partly; above both: reproduced
+    assert v["The scratch CNN's phase map improves on Hough indexing"] == "partly"
+    assert v["The transfer CNN's phase map improves on Hough indexing"] == "reproduced"
+
+
+def test_verdicts_change_with_the_numbers():
+    close = dict(FACTS, transfer_precision="0.95", transfer_recall="0.945", transfer_stopped_early="1",
+                 transfer_epochs="3.0", transfer_map_accuracy="70.0")
+    v = _verdicts(close)
+    assert v["Table 1, transfer: class-weighted precision and recall on held-out patterns"] == "reproduced"
+    assert v["Transfer learning converges in fewer epochs than training from scratch"] == "reproduced"
+    assert v["The transfer CNN's phase map improves on Hough indexing"] == "not reproduced"
+    capped = {k: v for k, v in FACTS.items() if not k.endswith("stopped_early")}  # a build without those facts
+    assert _verdicts(capped)["Transfer learning converges in fewer epochs than training from scratch"] == "not testable here"
+    mixed = dict(FACTS, transfer_recall="0.50")
+    assert _verdicts(mixed)["Transfer learning scores higher than training from scratch on held-out patterns"] == "partly"
+    partly = dict(FACTS, scratch_precision="0.88", scratch_recall="0.95")
+    assert _verdicts(partly)["Table 1, scratch: class-weighted precision and recall on held-out patterns"] == "partly"
+
+
+def test_a_chapter_that_did_not_run_is_named_not_guessed():
+    facts = {k: v for k, v in FACTS.items() if not k.endswith("zone_ratio")}
+    claims = {c.claim: c for c in check_claims(facts)}
+    shap = claims["SHAP values cluster near zone axes"]
+    assert shap.verdict == "not measured in this build" and "05_shap" in shap.why
+    assert all(c.verdict == "not measured in this build" for c in check_claims({}))
+    assert set(claims_table(FACTS)["verdict"]) <= set(VERDICTS)
+
+
+def test_the_page_links_every_claim_to_a_chapter_of_the_book():
+    text = claims_markdown(FACTS)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| claim")]
+    assert len(rows) == len(check_claims(FACTS))
+    chapters = {Path(f).name for f in read_toc()}
+    for row in rows:
+        link = row.rsplit("](", 1)[1].split(")")[0]
+        assert link.endswith(".ipynb") and link[: -len(".ipynb")] in chapters
+    tally = text.rsplit("Of ", 1)[1]
+    assert tally.startswith(f"{len(rows)} claims:")
+    counted = sum(int(part.split()[0]) for part in tally.split(":", 1)[1].rstrip(".").split(","))
+    assert counted == len(rows)
+
+
+def test_first_epoch_facts_average_the_trials():
+    import pandas as pd
+    from types import SimpleNamespace
+
+    def trial(arm, loss, keras, stopped):
+        history = pd.DataFrame({"loss": [loss, 0.1], "val_loss_keras": [keras, float("nan")]})
+        return SimpleNamespace(arm=arm, history=history, info={"stopped_early": stopped})
+
+    facts = first_epoch_facts([trial("scratch", 1.0, 10.0, False), trial("scratch", 2.0, 12.0, True),
+                               trial("transfer", 0.5, 0.6, False)])
+    assert facts["scratch_first_loss"] == pytest.approx(1.5)
+    assert facts["scratch_first_val_keras"] == pytest.approx(11.0)
+    assert facts["scratch_stopped_early"] == 1 and facts["transfer_stopped_early"] == 0
+
+
+def test_the_build_fills_the_claims_page(tmp_path):
+    page = tmp_path / "book" / "claims.md"
+    page.parent.mkdir()
+    source = (REPO_ROOT / "book" / "claims.md").read_text()
+    assert CLAIMS_MARKER in source and "book/claims" in read_toc()
+    page.write_text(source)
+    _write_claims(tmp_path, ["book/intro", "book/claims"], FACTS)
+    text = page.read_text()
+    assert CLAIMS_MARKER not in text and "| claim | paper | this build | verdict | chapter |" in text
