@@ -7,8 +7,13 @@ runs alone and none repeats another's work.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .datasets import PatternDataset, simulated_book_dataset
 from .models import PretrainedSource, resolve_source
@@ -16,7 +21,7 @@ from .simulate import DetectorGeometry, DetectorModel
 from .sourcetask import ensure_source
 from .training import TrainingConfig, TrialResult, run_trials
 
-__all__ = ["BookModels", "book_models", "book_parameters", "source_admonition"]
+__all__ = ["BookModels", "book_models", "book_parameters", "source_admonition", "reader_note", "settings_markdown"]
 
 
 @dataclass
@@ -49,8 +54,10 @@ def book_models(
         min_delta=min_delta, max_epochs=max_epochs, bn_recalibration=bn_recalibration,
         validate_keras_statistics=validate_keras_statistics,
     )
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..." line: the
+        resolved = resolve_source(pretrained_source)  # source's note says what happened, on the page
     source = ensure_source(
-        resolve_source(pretrained_source), image_size, patterns_per_class=source_patterns_per_class,
+        resolved, image_size, patterns_per_class=source_patterns_per_class,
         epochs=source_epochs, geometry=geometry, detector_model=detector_model, seed=seed,
     )
     results = run_trials(dataset, image_size, trials, config, source, seed)
@@ -66,9 +73,84 @@ def book_parameters(namespace: dict) -> dict:
     return {n: namespace[n] for n in names}
 
 
+def reader_note(note: str) -> str:
+    """A source's note as a reader should see it: without the raw exception text and with the home
+    folder of the machine that built the book written as ``~``."""
+    note = re.sub(r" \([A-Za-z_.]*(?:Error|Exception|Unavailable)[^:]*: .*?\)(?=\. )", "", note, flags=re.S)
+    return note.replace(str(Path.home()), "~")
+
+
 def source_admonition(source: PretrainedSource):
     """A visible box for the page saying which pretrained source the transfer model used."""
     from IPython.display import Markdown
 
     kind = "note" if source.kind == "imagenet" else "warning"
-    return Markdown(f":::{{{kind}}} Pretrained source of the transfer model: {source.kind}\n{source.note}\n:::")
+    return Markdown(f":::{{{kind}}} Pretrained source of the transfer model: {source.kind}\n{reader_note(source.note)}\n:::")
+
+
+def _paper_settings() -> dict[str, str]:
+    """How the paper's value of each parameter that has one reads in a settings table."""
+    from .paper import paper_values
+
+    p = paper_values()["protocol"]
+    return {
+        "image_size": f"{p['image_size']} px",
+        "train_per_space_group": str(p["train_per_space_group"]),
+        "val_per_space_group": str(p["val_per_space_group"]),
+        "test_per_material": f"all the rest ({p['test_patterns']:,} recorded patterns)",
+        "detector_shape": " × ".join(str(n) for n in p["detector_pixels"]) + " px",
+        "patience": str(p["patience"]),
+        "max_epochs": "none" if p.get("max_epochs") is None else str(p["max_epochs"]),
+        "min_delta": str(p["min_delta"]),
+        "learning_rate": str(p["learning_rate"]),
+        "weight_decay": str(p["weight_decay"]),
+        "trials": str(p["trials"]),
+        "pretrained_source": {"imagenet": "ImageNet"}.get(p["pretrained_source"], p["pretrained_source"]),
+    }
+
+
+#: Labels for parameters whose comment in the parameters cell lists choices rather than saying what they are.
+_LABELS = {"pretrained_source": "pretrained source of the transfer model"}
+
+
+def settings_markdown(parameters: dict, declared: dict, own: list[str] | tuple[str, ...] = ()) -> str:
+    """A compact table for a chapter's page: the settings the paper also fixed (input size, patterns
+    per space group, patience, trials, pretrained source, ...) beside the paper's values, then the
+    chapter's own settings (``own``: the parameters no other chapter declares).
+
+    ``parameters``: the values that built the page; ``declared``: the notebook's parameters as
+    ``papermill.inspect_notebook`` gives them (their ``help`` comments describe them).
+    """
+    paper = _paper_settings()
+
+    def described(name: str) -> str:
+        if name in _LABELS:
+            return f"{_LABELS[name]} (`{name}`)"
+        text = re.sub(r"\s*\(the paper:[^)]*\)", "", (declared.get(name) or {}).get("help") or "").strip()
+        text = text.replace("|", "\\|")
+        return f"{text} (`{name}`)" if text else f"`{name}`"
+
+    def value(name: str) -> str:
+        v = parameters.get(name, (declared.get(name) or {}).get("default"))
+        if name in parameters:
+            v = json.dumps(v) if not isinstance(v, str) else v
+        return str(v).strip("'\"").replace("|", "\\|")
+
+    def same(name: str) -> bool:
+        try:
+            return float(value(name)) == float(paper[name])
+        except ValueError:
+            return value(name) == paper[name]
+
+    compared = [n for n in declared if n in paper]
+    lines = ["| setting | this build | the paper |", "|---|---|---|"]
+    lines += [f"| {described(n)} | {value(n)} | {paper[n]} |" for n in compared if not same(n)]
+    equal = [f"`{n}` {value(n)}" for n in compared if same(n)]
+    if equal:
+        lines += ["", "As the paper: " + ", ".join(equal) + "."]
+    own = [n for n in declared if n in own and n not in paper and n != "profile"]
+    text = "**This build's settings beside the paper's** (every parameter: the hidden cell below)\n\n" + "\n".join(lines)
+    if own:
+        text += "\n\n**This chapter's own settings**\n\n| setting | this build |\n|---|---|\n"
+        text += "\n".join(f"| {described(n)} | {value(n)} |" for n in own)
+    return text

@@ -34,6 +34,7 @@ __all__ = [
     "execute_chapter",
     "chapter_key",
     "run_chapter",
+    "prepare_for_reading",
     "build_book",
     "glued_values",
 ]
@@ -225,6 +226,60 @@ def run_chapter(
     return seconds, False
 
 
+def _visible(output: dict) -> bool:
+    if output.get("output_type") in ("stream", "error"):
+        return True
+    return any(not key.startswith("application/papermill.record") for key in output.get("data", {}))
+
+
+def _imports_only(source: str) -> bool:
+    lines = [line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return bool(lines) and all(
+        line.startswith(("import ", "from ")) or line in (")",) or line.endswith(",") for line in lines
+    )
+
+
+def prepare_for_reading(notebook: Path, parameters: dict, declared: dict, own=()) -> None:
+    """Make an executed chapter read as a page: its settings as a compact table beside the paper's
+    (:func:`ebsdlib.book.settings_markdown`) where the parameters were, the code one click away.
+
+    Cell tags (MyST-NB): the notebook's own defaults (``parameters``) are removed, since they did not
+    build the page; papermill's injected values (``injected-parameters``) are hidden; cells of imports
+    only are removed; every other code cell has its input hidden (its outputs show), or is hidden
+    whole when it shows nothing. Running it again on the same notebook changes nothing.
+    """
+    import nbformat
+
+    from .book import settings_markdown
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb.cells = [c for c in nb.cells if not c.metadata.get("ebsdlib_settings")]
+    anchor = None
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if any(t in tags for t in ("remove-cell", "hide-cell", "hide-input", "remove-input")):
+            pass
+        elif "parameters" in tags:
+            tags.append("remove-cell")
+        elif "injected-parameters" in tags:
+            tags.append("hide-cell")
+        elif _imports_only(cell.source):
+            tags.append("remove-cell")
+        elif any(_visible(o) for o in cell.get("outputs", [])):
+            tags.append("hide-input")
+        else:
+            tags.append("hide-cell")
+        if "parameters" in tags or "injected-parameters" in tags:
+            anchor = i
+    if anchor is not None:
+        table = nbformat.v4.new_markdown_cell(settings_markdown(parameters, declared, list(own)))
+        table.metadata["ebsdlib_settings"] = True
+        nb.cells.insert(anchor + 1, table)
+    nbformat.write(nb, str(notebook))
+
+
 def glued_values(notebook: Path) -> dict[str, str]:
     """The values an executed notebook glued (``myst_nb.glue``), as their plain-text representation."""
     import nbformat
@@ -326,7 +381,8 @@ def build_book(
     notebooks = chapter_notebooks(root)
     if chapters:
         notebooks = [f for f in notebooks if Path(f).stem in chapters]
-    declared = set().union(*(_declared_parameters(root / f"{rel}.ipynb") for rel in notebooks)) if notebooks else set()
+    declared_by = {rel: _declared_parameters(root / f"{rel}.ipynb") for rel in chapter_notebooks(root)}
+    declared = set().union(*(declared_by[rel] for rel in notebooks)) if notebooks else set()
     unused = sorted(set(profile["shared"]) - declared)
     if unused and not chapters:
         raise ValueError(
@@ -337,6 +393,8 @@ def build_book(
         params = chapter_parameters(profile, source)
         print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
         seconds, was_reused = run_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout, reuse)
+        others = set().union(*(d for r, d in declared_by.items() if r != rel))
+        prepare_for_reading(staging / f"{rel}.ipynb", params, declared_by[rel], set(declared_by[rel]) - others)
         timings[source.stem] = seconds
         if was_reused:
             reused.append(source.stem)

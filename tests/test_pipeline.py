@@ -5,11 +5,11 @@ from ebsdlib.paths import BOOK_DIR, REPO_ROOT
 from ebsdlib.pipeline import ChapterError, chapter_notebooks, chapter_parameters, execute_chapter, load_profile, read_toc
 
 
-def _notebook(path, parameters: str, body: str):
+def _notebook(path, parameters: str, *bodies: str):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell(parameters)
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nb.cells = [cell] + [nbformat.v4.new_code_cell(body) for body in bodies]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
@@ -150,3 +150,74 @@ def test_chapter_key_follows_code_data_notebook_and_weights(tmp_path, monkeypatc
     with_file = pipeline.chapter_key(nb, {"pretrained_source": str(source)})
     source.write_bytes(b"b")
     assert pipeline.chapter_key(nb, {"pretrained_source": str(source)}) != with_file
+
+
+def test_executed_chapter_reads_as_a_page_with_its_settings_beside_the_papers(tmp_path):
+    import nbformat
+    import papermill as pm
+
+    from ebsdlib.pipeline import prepare_for_reading
+
+    nb = _notebook(
+        tmp_path / "05_x.ipynb",
+        "image_size = 96  # CNN input size in pixels (the paper: 299)\nlearning_rate = 0.001  # Adam learning rate\n"
+        "shap_count = 3  # patterns explained",
+        "import numpy as np\nfrom myst_nb import glue",
+        "glue('n', 3, display=False)",
+        "print('epoch 1')",
+    )
+    out = tmp_path / "05_x.out.ipynb"
+    execute_chapter(nb, out, {"image_size": 72, "shap_count": 5})
+    declared = pm.inspect_notebook(str(nb))
+    prepare_for_reading(out, {"image_size": 72, "shap_count": 5}, declared, own={"shap_count"})
+    prepare_for_reading(out, {"image_size": 72, "shap_count": 5}, declared, own={"shap_count"})  # idempotent
+    cells = nbformat.read(str(out), as_version=4).cells
+    tags = {c.source.splitlines()[0]: c.metadata.get("tags", []) for c in cells if c.cell_type == "code"}
+    assert "remove-cell" in tags["image_size = 96  # CNN input size in pixels (the paper: 299)"], "defaults did not build the page"
+    assert "hide-cell" in tags["# Parameters"], "the values that built it stay one click away"
+    assert tags["import numpy as np"] == ["remove-cell"]
+    assert tags["glue('n', 3, display=False)"] == ["hide-cell"], "nothing visible: hidden whole"
+    assert tags["print('epoch 1')"] == ["hide-input"], "its output shows"
+    tables = [c for c in cells if c.cell_type == "markdown" and "beside the paper's" in c.source]
+    assert len(tables) == 1
+    injected = next(i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", []))
+    assert cells[injected + 1] is tables[0]
+    text = tables[0].source
+    assert "| CNN input size in pixels (`image_size`) | 72 | 299 px |" in text
+    assert "As the paper: `learning_rate` 0.001." in text
+    assert "| patterns explained (`shap_count`) | 5 |" in text
+
+
+def test_source_note_for_readers_drops_the_raw_exception_and_the_home_folder():
+    from pathlib import Path
+
+    from ebsdlib.book import reader_note
+
+    note = (f"ImageNet weights could not be had (Exception: URL fetch failure on https://x/y.h5: None -- [Errno -3] "
+            f"Temporary failure in name resolution). Without network access, put the file y.h5 into "
+            f"{Path.home()}/.keras/models (Keras checks its md5).")
+    text = reader_note(note)
+    assert text == "ImageNet weights could not be had. Without network access, put the file y.h5 into ~/.keras/models (Keras checks its md5)."
+    assert reader_note("weights file w.h5") == "weights file w.h5"
+
+
+def test_book_models_keeps_keras_download_chatter_off_the_page(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from ebsdlib import book
+
+    def noisy_resolve(requested):
+        print("Downloading data from https://storage.googleapis.com/tensorflow/keras-applications/xception/...")
+        return SimpleNamespace(kind="source-task", note="offline")
+
+    monkeypatch.setattr(book, "simulated_book_dataset", lambda *a: ("data", "geometry", "detector"))
+    monkeypatch.setattr(book, "resolve_source", noisy_resolve)
+    monkeypatch.setattr(book, "ensure_source", lambda source, *a, **k: source)
+    monkeypatch.setattr(book, "run_trials", lambda *a: ["trial"])
+    profile = load_profile("smoke")["shared"]
+    names = book.book_parameters({**profile, "pattern_center": [0.5, 0.27, 0.6], "min_delta": 1e-3,
+                                  "learning_rate": 1e-3, "weight_decay": 1e-5, "batch_size": 16,
+                                  "bn_recalibration": True})
+    trained = book.book_models(**names)
+    assert trained.source.kind == "source-task" and trained.results == ["trial"]
+    assert "Downloading" not in capsys.readouterr().out
