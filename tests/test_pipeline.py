@@ -221,3 +221,17 @@ def test_book_models_keeps_keras_download_chatter_off_the_page(monkeypatch, caps
     trained = book.book_models(**names)
     assert trained.source.kind == "source-task" and trained.results == ["trial"]
     assert "Downloading" not in capsys.readouterr().out
+
+
+def test_the_site_serves_its_own_mathjax():
+    """Math must render with no network: the MathJax the pages load is copied into the site."""
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    assert "sphinx-mathjax-offline" in config["sphinx"]["extra_extensions"]
+    extension = importlib.import_module("sphinx-mathjax-offline")
+    assert (Path(extension.__file__).parent / "static" / "mathjax" / "tex-chtml.js").stat().st_size > 500_000
+    assert "mathjax_path" not in config["sphinx"]["config"], "a CDN path here would override the local copy"
