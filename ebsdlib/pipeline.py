@@ -117,8 +117,11 @@ def chapter_parameters(profile: dict, notebook: Path) -> dict:
     return params
 
 
-def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None) -> float:
-    """Execute one chapter with papermill; returns the wall time in seconds.
+def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None,
+                    echo: bool = False) -> float:
+    """Execute one chapter with papermill; returns the wall time in seconds. With ``echo`` the chapter's
+    printed output (the training's line per epoch, the simulations' progress) is streamed to the terminal
+    as it comes, besides going into the page.
 
     Raises
     ------
@@ -140,6 +143,7 @@ def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_ti
             cwd=str(Path(output).parent),
             progress_bar=False,
             execution_timeout=execution_timeout,
+            **({"stdout_file": sys.stdout, "stderr_file": sys.stderr} if echo else {}),
         )
     except PapermillExecutionError as err:
         first_line = (err.source or "").strip().splitlines()[0] if (err.source or "").strip() else ""
@@ -191,6 +195,7 @@ def chapter_key(notebook: Path, parameters: dict) -> str:
 
 def run_chapter(
     notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None, reuse: bool = True,
+    echo: bool = False,
 ) -> tuple[float, bool]:
     """Execute a chapter (:func:`execute_chapter`), or reuse its executed notebook when nothing it
     depends on has changed (:func:`chapter_key`). Returns (seconds, reused); a reused chapter's seconds
@@ -210,7 +215,7 @@ def run_chapter(
             shutil.copy2(item, output.parent / item.name)
         return float(json.loads((entry / "info.json").read_text())["seconds"]), True
     before = {p.name: p.stat().st_mtime_ns for p in output.parent.iterdir() if p.is_file()} if output.parent.is_dir() else {}
-    seconds = execute_chapter(notebook, output, parameters, execution_timeout)
+    seconds = execute_chapter(notebook, output, parameters, execution_timeout, echo)
     written = [
         p for p in sorted(output.parent.iterdir())
         if p.is_file() and p != output and before.get(p.name) != p.stat().st_mtime_ns and not p.name.startswith(".")
@@ -392,7 +397,7 @@ def build_book(
         source = root / f"{rel}.ipynb"
         params = chapter_parameters(profile, source)
         print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
-        seconds, was_reused = run_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout, reuse)
+        seconds, was_reused = run_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout, reuse, echo=True)
         others = set().union(*(d for r, d in declared_by.items() if r != rel))
         prepare_for_reading(staging / f"{rel}.ipynb", params, declared_by[rel], set(declared_by[rel]) - others)
         timings[source.stem] = seconds

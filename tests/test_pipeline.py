@@ -235,3 +235,14 @@ def test_the_site_serves_its_own_mathjax():
     extension = importlib.import_module("sphinx-mathjax-offline")
     assert (Path(extension.__file__).parent / "static" / "mathjax" / "tex-chtml.js").stat().st_size > 500_000
     assert "mathjax_path" not in config["sphinx"]["config"], "a CDN path here would override the local copy"
+
+
+def test_a_chapter_can_stream_its_progress_to_the_terminal(tmp_path, capfd):
+    nb = _notebook(tmp_path / "02_x.ipynb", "n = 1", "for epoch in range(n):\n    print(f'trial 0 epoch {epoch + 1}/{n}', flush=True)")
+    execute_chapter(nb, tmp_path / "quiet.ipynb", {"n": 2})
+    assert "epoch 2/2" not in capfd.readouterr().out
+    execute_chapter(nb, tmp_path / "loud.ipynb", {"n": 2}, echo=True)
+    out = capfd.readouterr().out
+    assert "trial 0 epoch 1/2" in out and "trial 0 epoch 2/2" in out
+    page = "".join(o.get("text", "") for o in nbformat.read(str(tmp_path / "loud.ipynb"), as_version=4).cells[-1].outputs)
+    assert "trial 0 epoch 2/2" in page, "the page keeps the output too"
