@@ -232,8 +232,11 @@ def run_chapter(
 
 
 def _visible(output: dict) -> bool:
+    """Whether an output shows where its cell is (glued values show where the text pastes them)."""
     if output.get("output_type") in ("stream", "error"):
         return True
+    if output.get("metadata", {}).get("scrapbook"):
+        return False
     return any(not key.startswith("application/papermill.record") for key in output.get("data", {}))
 
 
@@ -303,6 +306,8 @@ def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[s
                          reused: list[str] | None = None) -> str:
     from importlib.metadata import version
 
+    from .book import reader_note
+
     lines = [
         f"This build used the **{profile['name']}** profile ({profile.get('description', '').strip()}), "
         f"on {_dt.date.today().isoformat()}, with ebsdlib {__version__}, Python {platform.python_version()}, "
@@ -314,7 +319,7 @@ def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[s
     facts = facts or {}
     if "source_kind" in facts:
         lines[0:0] = [
-            f"The transfer model started from the **{facts['source_kind']}** source: {facts.get('source_note', '')}",
+            f"The transfer model started from the **{facts['source_kind']}** source: {reader_note(facts.get('source_note', ''))}",
             "",
         ]
     lines += [f"| `{k}` | `{json.dumps(v)}` |" for k, v in profile["shared"].items()]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -72,6 +74,8 @@ def test_build_info_names_the_profile_parameters_and_source(tmp_path):
     text = _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts)
     assert "**smoke** profile" in text and "| `image_size` | `72` |" in text
     assert "**source-task** source: fallback because offline" in text
+    home = _build_info_markdown(load_profile("smoke"), {}, {"source_kind": "source-task", "source_note": f"put it into {Path.home()}/.keras"})
+    assert f"{Path.home()}/" not in home and "put it into ~/.keras" in home
     assert "| 02_x | 3 | in this build |" in text
     assert "| 02_x | 3 | earlier" in _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts, ["02_x"])
 

@@ -1,0 +1,90 @@
+"""The smoke book as a reader meets it: every page opened in headless Chromium.
+
+The chapters are those the chapter tests executed (the build reuses them from the test cache), so this
+costs the jupyter-book step and a browser. It needs a Chromium: ``chromium`` (Debian), ``chromium-browser``
+or ``google-chrome`` on the PATH, or ``$EBSDLIB_CHROMIUM``. Without one it is skipped, except in CI
+(``$CI`` set), where that is an error. Screenshots of every page go to ``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ebsdlib.paths import REPO_ROOT
+from ebsdlib.pipeline import build_book, read_toc
+
+pytestmark = pytest.mark.slow
+
+
+def _chromium() -> str | None:
+    named = os.environ.get("EBSDLIB_CHROMIUM")
+    if named:
+        return named
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    chromium = _chromium()
+    if chromium is None:
+        message = ("no Chromium found: install Debian's `chromium` (apt install chromium) or name one with "
+                   "EBSDLIB_CHROMIUM=/path/to/chrome")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    build = tmp_path_factory.mktemp("site") / "_build"
+    build_book("smoke", build_dir=build, execution_timeout=900)
+    return build / "html", chromium
+
+
+JS_BROKEN_IMAGES = "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+
+
+def check_pages(html: Path, chromium: str, shots: Path) -> list[str]:
+    """Open every page of the table of contents; return what a reader would find wrong, page by page."""
+    from playwright.sync_api import sync_playwright
+
+    shots.mkdir(parents=True, exist_ok=True)
+    pages = [html / f"{rel}.html" for rel in read_toc()]
+    problems = [f"{p.relative_to(html)}: missing" for p in pages if not p.is_file()]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        for path in (p for p in pages if p.is_file()):
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            errors, requests = [], []
+            page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.on("request", lambda r, requests=requests: r.url.startswith("http") and requests.append(r.url))
+            page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_timeout(300)
+            name = path.relative_to(html).with_suffix("").as_posix().replace("/", "_")
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+            text = page.inner_text("article") if page.query_selector("article") else page.inner_text("body")
+            for what, found in [
+                ("broken images", page.evaluate(JS_BROKEN_IMAGES)),
+                ("console errors", errors),
+                ("requests to the network", requests),
+                ("unresolved glue", [s for s in ("{glue", "glue:text") if s in text]),
+                ("unresolved references", page.query_selector_all(".problematic")),
+                ("error output", page.query_selector_all(".output.traceback, .output.error, .cell_output .stderr")),
+                ("tracebacks", ["Traceback"] if "Traceback (most recent call last)" in text else []),
+                ("download chatter", ["Downloading data from"] if "Downloading data from" in text else []),
+                ("the build machine's home folder", [str(Path.home())] if f"{Path.home()}/" in text else []),
+            ]:
+                if found:
+                    problems.append(f"{path.relative_to(html)}: {what}: {found}")
+            page.close()
+        browser.close()
+    return problems
+
+
+def test_every_page_reads_cleanly_in_a_browser(site):
+    html, chromium = site
+    shots = REPO_ROOT / "_build" / "screenshots"
+    problems = check_pages(html, chromium, shots)
+    assert not problems, "\n".join(problems)
+    assert len(list(shots.glob("*.png"))) >= len(read_toc())
