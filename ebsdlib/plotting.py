@@ -1,4 +1,5 @@
-"""Figures of the book (matplotlib/seaborn). Functions return the figure; notebooks display it."""
+"""Figures of the book (matplotlib/seaborn). Functions return the figure; notebooks glue it
+(:func:`glue_figure`) and show it as a numbered figure with a caption (MyST-NB's ``glue:figure``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ __all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "tr
            "shap_figure", "shap_all_classes_figure",
            "phase_map_axes", "dual_phase_figure", "uncertainty_figure", "kernel_movement_figure",
            "few_shot_figure", "input_size_figure", "generalisation_heatmap", "phase_examples_figure",
-           "conditions_figure"]
+           "conditions_figure", "glue_figure"]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -427,3 +428,11 @@ def conditions_figure(table: pd.DataFrame):
     fig.tight_layout()
     return fig
 
+
+def glue_figure(name: str, fig) -> None:
+    """Glue ``fig`` under ``name`` for a ``{glue:figure}`` directive (a numbered figure with a caption)
+    and close it, so that the notebook's inline backend does not show it a second time in place."""
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
