@@ -21,7 +21,8 @@ from .simulate import DetectorGeometry, DetectorModel
 from .sourcetask import ensure_source
 from .training import TrainingConfig, TrialResult, run_trials
 
-__all__ = ["BookModels", "book_models", "book_parameters", "source_admonition", "reader_note", "settings_markdown"]
+__all__ = ["BookModels", "book_models", "book_parameters", "source_admonition", "reader_note", "settings_markdown",
+           "show_table"]
 
 
 @dataclass
@@ -154,3 +155,16 @@ def settings_markdown(parameters: dict, declared: dict, own: list[str] | tuple[s
         text += "\n\n**This chapter's own settings**\n\n| setting | this build |\n|---|---|\n"
         text += "\n".join(f"| {described(n)} | {value(n)} |" for n in own)
     return text
+
+
+def show_table(table, name: str, folder: str | Path = ".") -> None:
+    """Show ``table`` (a DataFrame) on the page with a link to download it as ``<name>.csv``, written
+    beside the chapter (the build keeps the files a chapter writes with its executed notebook)."""
+    from IPython.display import Markdown, display
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"table name {name!r}: use letters, digits, '_' or '-' (it names the CSV file)")
+    path = Path(folder) / f"{name}.csv"
+    table.to_csv(path)
+    display(table)
+    display(Markdown(f"Download this table: {{download}}`{path.name}`"))

@@ -250,3 +250,20 @@ def test_a_chapter_can_stream_its_progress_to_the_terminal(tmp_path, capfd):
     assert "trial 0 epoch 1/2" in out and "trial 0 epoch 2/2" in out
     page = "".join(o.get("text", "") for o in nbformat.read(str(tmp_path / "loud.ipynb"), as_version=4).cells[-1].outputs)
     assert "trial 0 epoch 2/2" in page, "the page keeps the output too"
+
+
+def test_show_table_writes_the_csv_it_links(tmp_path, monkeypatch):
+    import pandas as pd
+    from IPython.display import Markdown
+
+    from ebsdlib import book
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    table = pd.DataFrame({"precision": [0.59, 0.69]}, index=pd.Index(["scratch", "transfer"], name="approach"))
+    assert book.show_table(table, "table1", tmp_path) is None
+    again = pd.read_csv(tmp_path / "table1.csv", index_col="approach")
+    pd.testing.assert_frame_equal(again, table)
+    assert shown[0] is table and isinstance(shown[1], Markdown) and "{download}`table1.csv`" in shown[1].data
+    with pytest.raises(ValueError, match="names the CSV file"):
+        book.show_table(table, "../table 1", tmp_path)
