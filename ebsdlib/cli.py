@@ -49,9 +49,9 @@ def _bench(args) -> int:
     import pandas as pd
 
     from .bench import cpu_description, run_training_benchmark
-    from .pipeline import load_profile
+    from .settings import shared_settings
 
-    shared = load_profile(args.profile)["shared"]
+    shared = shared_settings(args.profile)
     size = int(args.image_size or shared["image_size"])
     print(f"training benchmark, {args.profile} profile ({size} px); {cpu_description()}", flush=True)
     throughput, epochs = run_training_benchmark(

@@ -23,6 +23,7 @@ import yaml
 
 from . import __version__
 from .paths import BUILD_DIR, PROFILES_DIR, REPO_ROOT
+from .settings import setting_defaults, setting_help, shared_settings
 
 __all__ = [
     "ChapterError",
@@ -92,8 +93,8 @@ def _declared_parameters(notebook: Path) -> dict:
 
 
 def chapter_parameters(profile: dict, notebook: Path) -> dict:
-    """Parameters papermill injects into ``notebook``: the profile's shared parameters that the chapter
-    declares, then the chapter's own overrides, plus ``profile`` (the profile's name).
+    """Parameters papermill injects into ``notebook``: ``profile`` (the profile's name; the chapter reads
+    the shared settings with :func:`ebsdlib.settings.shared_settings`) and the chapter's own overrides.
 
     Raises
     ------
@@ -103,7 +104,7 @@ def chapter_parameters(profile: dict, notebook: Path) -> dict:
     """
     declared = _declared_parameters(notebook)
     stem = Path(notebook).stem
-    params = {k: v for k, v in profile["shared"].items() if k in declared}
+    params = {}
     overrides = profile["chapters"].get(stem) or {}
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
@@ -161,9 +162,9 @@ KEY_PACKAGES = (
 )
 
 
-def chapter_key(notebook: Path, parameters: dict) -> str:
-    """Content address of one executed chapter: the notebook, its parameters (and the content of any
-    parameter that names a file), every ebsdlib module and data file, the versions of the packages in
+def chapter_key(notebook: Path, parameters: dict, profiles_dir: Path = PROFILES_DIR) -> str:
+    """Content address of one executed chapter: the notebook, its parameters and the shared settings of its
+    profile (read from ``profiles_dir``), the content of any of them that names a file, every ebsdlib module and data file, the versions of the packages in
     :data:`KEY_PACKAGES`, Python's version, and the ImageNet weights Keras would find (they decide the
     pretrained source). Anything else a chapter reads comes from the cache, which is keyed the same way."""
     from importlib.metadata import PackageNotFoundError, version
@@ -180,10 +181,13 @@ def chapter_key(notebook: Path, parameters: dict) -> str:
 
     package = Path(__file__).parent
     weights = keras_home() / "models" / IMAGENET_FILE
-    files = {str(v): file_digest(Path(v)) for v in parameters.values() if isinstance(v, str) and Path(v).is_file()}
+    shared = shared_settings(parameters["profile"], profiles_dir) if "profile" in parameters else {}
+    values = [*parameters.values(), *shared.values()]
+    files = {str(v): file_digest(Path(v)) for v in values if isinstance(v, str) and Path(v).is_file()}
     return content_key({
         "notebook": file_digest(Path(notebook)),
         "parameters": parameters,
+        "shared": shared or None,
         "parameter_files": files,
         "code": {p.name: file_digest(p) for p in sorted(package.glob("*.py"))},
         "data": {p.name: file_digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
@@ -195,7 +199,7 @@ def chapter_key(notebook: Path, parameters: dict) -> str:
 
 def run_chapter(
     notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None, reuse: bool = True,
-    echo: bool = False,
+    echo: bool = False, profiles_dir: Path = PROFILES_DIR,
 ) -> tuple[float, bool]:
     """Execute a chapter (:func:`execute_chapter`), or reuse its executed notebook when nothing it
     depends on has changed (:func:`chapter_key`). Returns (seconds, reused); a reused chapter's seconds
@@ -208,7 +212,7 @@ def run_chapter(
     from .cache import atomic_folder, cache_file
 
     notebook, output = Path(notebook), Path(output)
-    entry = cache_file("chapters", f"{notebook.stem}-{chapter_key(notebook, parameters)}")
+    entry = cache_file("chapters", f"{notebook.stem}-{chapter_key(notebook, parameters, profiles_dir)}")
     if reuse and (entry / "info.json").is_file():
         shutil.copy2(entry / "notebook.ipynb", output)
         for item in sorted((entry / "files").iterdir()):
@@ -322,7 +326,7 @@ def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[s
             f"The transfer model started from the **{facts['source_kind']}** source: {reader_note(facts.get('source_note', ''))}",
             "",
         ]
-    lines += [f"| `{k}` | `{json.dumps(v)}` |" for k, v in profile["shared"].items()]
+    lines += [f"| `{k}` | `{json.dumps(v)}` |" for k, v in shared_settings(profile).items()]
     for stem, overrides in (profile["chapters"] or {}).items():
         lines += [f"| `{stem}: {k}` | `{json.dumps(v)}` |" for k, v in (overrides or {}).items()]
     reused = reused or []
@@ -384,27 +388,29 @@ def build_book(
     """
     root, build_dir = Path(root), Path(build_dir)
     profile = load_profile(profile_name, root / "book" / "profiles")
+    settings = shared_settings(profile)  # checked before anything runs or is deleted
+    notebooks = chapter_notebooks(root)
+    if chapters:
+        unknown = sorted(set(chapters) - {Path(f).stem for f in notebooks})
+        if unknown:
+            raise ValueError(f"no chapter {unknown}; the chapters are {[Path(f).stem for f in notebooks]}")
+        notebooks = [f for f in notebooks if Path(f).stem in chapters]
+    declared_by = {rel: _declared_parameters(root / f"{rel}.ipynb") for rel in chapter_notebooks(root)}
+    params_by = {rel: chapter_parameters(profile, root / f"{rel}.ipynb") for rel in chapter_notebooks(root)}
     staging = build_dir / "staging" / profile_name  # one per profile: builds of two profiles do not collide
     _stage(root, staging)
     timings: dict[str, float] = {}
     reused: list[str] = []
-    notebooks = chapter_notebooks(root)
-    if chapters:
-        notebooks = [f for f in notebooks if Path(f).stem in chapters]
-    declared_by = {rel: _declared_parameters(root / f"{rel}.ipynb") for rel in chapter_notebooks(root)}
-    declared = set().union(*(declared_by[rel] for rel in notebooks)) if notebooks else set()
-    unused = sorted(set(profile["shared"]) - declared)
-    if unused and not chapters:
-        raise ValueError(
-            f"profile {profile_name!r} sets {unused}, which no chapter declares in its parameters cell (a typo?)"
-        )
+    shared_help = {name: {"help": setting_help(name), "default": value} for name, value in setting_defaults().items()}
     for i, rel in enumerate(notebooks, 1):
         source = root / f"{rel}.ipynb"
-        params = chapter_parameters(profile, source)
+        params = params_by[rel]
         print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
-        seconds, was_reused = run_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout, reuse, echo=True)
+        seconds, was_reused = run_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout, reuse, echo=True,
+                                          profiles_dir=root / "book" / "profiles")
         others = set().union(*(d for r, d in declared_by.items() if r != rel))
-        prepare_for_reading(staging / f"{rel}.ipynb", params, declared_by[rel], set(declared_by[rel]) - others)
+        prepare_for_reading(staging / f"{rel}.ipynb", {**settings, **params}, {**shared_help, **declared_by[rel]},
+                            set(declared_by[rel]) - others)
         timings[source.stem] = seconds
         if was_reused:
             reused.append(source.stem)

@@ -80,36 +80,61 @@ def test_build_info_names_the_profile_parameters_and_source(tmp_path):
     assert "| 02_x | 3 | earlier" in _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts, ["02_x"])
 
 
-def test_notebook_defaults_are_the_default_profile():
-    """A chapter run on its own (e.g. in Jupyter) uses the default profile's data and protocol, so it
-    shares the cache with `make book`."""
+def test_chapters_declare_only_the_profile_and_their_own_settings():
+    """One source of truth: the shared settings live in data/settings.yml and the profiles, never copied
+    into a parameters cell; a chapter's own settings default to the default profile's values for it, so a
+    chapter run on its own (e.g. in Jupyter) shares the cache with `make book`."""
     from ebsdlib.pipeline import _declared_parameters
+    from ebsdlib.settings import setting_defaults
 
     profile = load_profile("default")
+    shared = set(setting_defaults())
     for rel in chapter_notebooks(REPO_ROOT):
         declared = _declared_parameters(REPO_ROOT / f"{rel}.ipynb")
-        for name, value in profile["shared"].items():
-            if name in declared:
-                default = eval(declared[name]["default"])  # noqa: S307 - our own notebook's literal
-                assert (list(default) if isinstance(value, list) else default) == value, (rel, name)
+        assert "profile" in declared and eval(declared["profile"]["default"]) == "default"  # noqa: S307
+        assert not shared & set(declared), (rel, sorted(shared & set(declared)))
+        for name, value in (profile["chapters"].get(Path(rel).stem) or {}).items():
+            default = eval(declared[name]["default"])  # noqa: S307 - our own notebook's literal
+            assert (list(default) if isinstance(value, list) else default) == value, (rel, name)
 
 
-def test_a_shared_parameter_no_chapter_declares_is_an_error(tmp_path):
-    import shutil
-
+def test_a_profile_is_checked_before_anything_runs(tmp_path):
     from ebsdlib.pipeline import build_book
 
     (tmp_path / "book" / "profiles").mkdir(parents=True)
-    _notebook(tmp_path / "book" / "01_x.ipynb", "alpha = 1", "pass")
+    _notebook(tmp_path / "book" / "01_x.ipynb", "profile = 't'", "pass")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_x\n")
     (tmp_path / "_config.yml").write_text("title: t\n")
     (tmp_path / "book" / "intro.md").write_text("# t\n")
-    (tmp_path / "book" / "profiles" / "t.yml").write_text("shared:\n  alpha: 2\n  alhpa: 3\n")
-    with pytest.raises(ValueError, match="alhpa"):
-        build_book("t", root=tmp_path, build_dir=tmp_path / "_build", html=False)
-    (tmp_path / "book" / "profiles" / "t.yml").write_text("shared:\n  alpha: 2\n")
+    staged = tmp_path / "_build" / "staging" / "t"
+    staged.mkdir(parents=True)
+    (staged / "last-good.txt").write_text("kept")
+    for text, message in [
+        ("shared:\n  image_size: 72\n  imgae_size: 96\n", "imgae_size"),
+        ("shared:\n  image_size: big\n", "image_size: 'big'"),
+        ("shared:\n  image_size: 72.5\n", "image_size: 72.5"),
+        ("shared:\n  detector_shape: [60]\n", "detector_shape"),
+        ("shared:\n  bn_recalibration: 1\n", "bn_recalibration"),
+    ]:
+        (tmp_path / "book" / "profiles" / "t.yml").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            build_book("t", root=tmp_path, build_dir=tmp_path / "_build", html=False)
+        assert (staged / "last-good.txt").is_file(), "nothing deleted before the profile was checked"
+    (tmp_path / "book" / "profiles" / "t.yml").write_text("shared:\n  image_size: 96\n")
+    with pytest.raises(ValueError, match=r"no chapter \['02_y'\]"):
+        build_book("t", root=tmp_path, build_dir=tmp_path / "_build", html=False, chapters=["02_y"])
     timings = build_book("t", root=tmp_path, build_dir=tmp_path / "_build", html=False)
     assert list(timings) == ["01_x"]
+
+
+def test_shared_settings_are_the_defaults_under_the_profile():
+    from ebsdlib.settings import setting_defaults, shared_settings
+
+    smoke = shared_settings("smoke")
+    assert set(smoke) == set(setting_defaults())
+    assert smoke["image_size"] == load_profile("smoke")["shared"]["image_size"]
+    assert smoke["learning_rate"] == setting_defaults()["learning_rate"], "not in the profile: the default"
+    assert shared_settings("default") == {**setting_defaults(), **load_profile("default")["shared"]}
 
 
 def test_an_unchanged_chapter_is_reused_with_the_files_it_wrote(tmp_path, monkeypatch):
@@ -218,10 +243,9 @@ def test_book_models_keeps_keras_download_chatter_off_the_page(monkeypatch, caps
     monkeypatch.setattr(book, "resolve_source", noisy_resolve)
     monkeypatch.setattr(book, "ensure_source", lambda source, *a, **k: source)
     monkeypatch.setattr(book, "run_trials", lambda *a: ["trial"])
-    profile = load_profile("smoke")["shared"]
-    names = book.book_parameters({**profile, "pattern_center": [0.5, 0.27, 0.6], "min_delta": 1e-3,
-                                  "learning_rate": 1e-3, "weight_decay": 1e-5, "batch_size": 16,
-                                  "bn_recalibration": True})
+    from ebsdlib.settings import shared_settings
+
+    names = book.book_parameters(shared_settings("smoke"))
     trained = book.book_models(**names)
     assert trained.source.kind == "source-task" and trained.results == ["trial"]
     assert "Downloading" not in capsys.readouterr().out

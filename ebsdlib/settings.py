@@ -1,0 +1,75 @@
+"""The settings the chapters share, in one place: defaults and meanings in ``data/settings.yml``, a profile's
+``shared:`` section over them.
+
+A chapter's parameters cell holds ``profile`` and the settings only that chapter owns; it reads the rest with
+:func:`shared_settings`. A profile is checked before anything runs: an unknown name or a value of the wrong
+type is an error that names the profile file and the setting.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from .paths import DATA_DIR, PROFILES_DIR
+
+__all__ = ["setting_defaults", "setting_help", "shared_settings", "check_shared"]
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    return yaml.safe_load((DATA_DIR / "settings.yml").read_text())
+
+
+def setting_defaults() -> dict:
+    """Every shared setting's default value."""
+    return {name: entry["default"] for name, entry in _table().items()}
+
+
+def setting_help(name: str) -> str:
+    """What a shared setting means (empty for a name that is not a shared setting)."""
+    return (_table().get(name) or {}).get("help", "")
+
+
+def _kind_ok(default, value) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, list):
+        return isinstance(value, list) and len(value) == len(default) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    return True
+
+
+def check_shared(shared: dict, source: str = "the profile") -> None:
+    """Raise ``ValueError`` naming ``source`` when ``shared`` sets an unknown setting or a value of another
+    type than its default (a whole number where one is expected, a list of the default's length, ...)."""
+    defaults = setting_defaults()
+    if not isinstance(shared, dict):
+        raise ValueError(f"{source}: `shared:` must map setting names to values, not {type(shared).__name__}")
+    unknown = sorted(set(shared) - set(defaults))
+    if unknown:
+        raise ValueError(f"{source} sets {unknown} under `shared:`, which is no shared setting (a typo?); "
+                         f"the shared settings are listed in data/settings.yml")
+    wrong = [f"{k}: {v!r} (expected like {defaults[k]!r})" for k, v in shared.items() if not _kind_ok(defaults[k], v)]
+    if wrong:
+        raise ValueError(f"{source}: wrong type under `shared:`: " + "; ".join(wrong))
+
+
+def shared_settings(profile: str | dict = "default", profiles_dir: Path = PROFILES_DIR) -> dict:
+    """The shared settings of a profile: the defaults of ``data/settings.yml`` with the profile's ``shared:``
+    section over them. ``profile`` is a profile's name (``book/profiles/<name>.yml``) or a loaded profile."""
+    if isinstance(profile, str):
+        from .pipeline import load_profile
+
+        profile = load_profile(profile, profiles_dir)
+    shared = profile.get("shared") or {}
+    check_shared(shared, f"profile {profile.get('name', '?')!r}")
+    return {**setting_defaults(), **shared}
