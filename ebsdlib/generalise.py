@@ -46,6 +46,7 @@ __all__ = [
     "generalisation_findings",
     "phase_examples",
     "acquisition_table",
+    "map_comparison",
 ]
 
 
@@ -392,3 +393,21 @@ def generalisation_findings(rows: pd.DataFrame, conditions: pd.DataFrame | None 
     answer = generalisation_answer(rows, sources, chance)
     return "\n".join(lines) + (f"\n\n{answer}" if answer else "")
 
+
+def map_comparison(truth: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per phase map (Hough, a CNN, ...) scored against the dual-phase map's ground truth
+    (:func:`ebsdlib.phasemap.map_scores`: accuracy, true and predicted Ni3Al fraction, absent space groups,
+    no answer), in the order given.
+
+    Raises
+    ------
+    ValueError
+        When a map does not have one label per pixel of ``truth``.
+    """
+    from .phasemap import map_scores
+
+    truth = np.asarray(truth).ravel()
+    wrong = {name: np.size(labels) for name, labels in maps.items() if np.size(labels) != truth.size}
+    if wrong:
+        raise ValueError(f"maps {wrong} do not have one label per pixel of the {truth.size}-pixel ground truth")
+    return pd.DataFrame({name: map_scores(truth, np.asarray(labels).ravel()) for name, labels in maps.items()}).T

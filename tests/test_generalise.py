@@ -202,3 +202,17 @@ def test_the_answer_follows_the_numbers():
     assert "it has learnt their symmetry" in learnt
     assert generalisation_answer(rows(0.2).query("regime != 'generated only'")) == ""
     assert generalisation_findings(rows(0.2), sources=sources).endswith(text)
+
+
+def test_map_comparison_scores_every_map_against_the_truth():
+    from ebsdlib.generalise import map_comparison
+
+    truth = np.array([[225, 225, 221, 221]])
+    table = map_comparison(truth, {"Hough": np.array([225, 225, 225, 225]), "CNN": np.array([225, 221, 221, 227]),
+                                   "none": np.array([-1, -1, 221, 221])})
+    assert list(table.index) == ["Hough", "CNN", "none"]
+    assert table.loc["Hough", "accuracy"] == 0.5 and table.loc["CNN", "accuracy"] == 0.5
+    assert table.loc["CNN", "absent space groups"] == 0.25 and table.loc["none", "no answer"] == 0.5
+    assert table.loc["none", "accuracy"] == 0.5 and table.loc["Hough", "Ni3Al fraction (predicted)"] == 0.0
+    with pytest.raises(ValueError, match="one label per pixel"):
+        map_comparison(truth, {"short": np.array([225, 221])})
