@@ -13,7 +13,6 @@ from ebsdlib.datasets import (
     load_pattern_file,
     simulate_dataset,
 )
-from ebsdlib.materials import training_materials
 from ebsdlib.simulate import DetectorGeometry, DetectorModel
 
 

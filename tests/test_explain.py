@@ -7,7 +7,6 @@ from ebsdlib.explain import (
     Explanation,
     background_indices,
     explain,
-    restore_record_gradient,
     select_correct_inputs,
     zone_axes_pixels,
     zone_axis_attribution,

@@ -161,8 +161,6 @@ def test_transfer_key_follows_the_weights_content_not_the_path(tiny_dataset, tmp
 
 
 def test_weight_decay_is_an_l2_penalty_on_the_kernels():
-    import keras
-
     from ebsdlib.models import build_scratch_model
     from ebsdlib.training import apply_weight_decay
 
