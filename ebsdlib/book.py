@@ -157,14 +157,24 @@ def settings_markdown(parameters: dict, declared: dict, own: list[str] | tuple[s
     return text
 
 
-def show_table(table, name: str, folder: str | Path = ".") -> None:
-    """Show ``table`` (a DataFrame) on the page with a link to download it as ``<name>.csv``, written
-    beside the chapter (the build keeps the files a chapter writes with its executed notebook)."""
+def show_table(table, name: str, caption: str, folder: str | Path = ".") -> None:
+    """Show ``table`` (a DataFrame) as a numbered table with ``caption`` (a MyST ``table`` directive,
+    labelled ``tab-<name>``) and a link to download it as ``<name>.csv``, written beside the chapter (the
+    build keeps the files a chapter writes with its executed notebook)."""
+    import pandas as pd
     from IPython.display import Markdown, display
 
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise ValueError(f"table name {name!r}: use letters, digits, '_' or '-' (it names the CSV file)")
     path = Path(folder) / f"{name}.csv"
     table.to_csv(path)
-    display(table)
-    display(Markdown(f"Download this table: {{download}}`{path.name}`"))
+    shown = table.copy()
+    shown = shown.apply(lambda column: column.map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v))
+    if isinstance(shown.columns, pd.MultiIndex):
+        shown.columns = [" · ".join(str(level) for level in column) for column in shown.columns]
+    if isinstance(shown.index, pd.MultiIndex):
+        shown.index = [" · ".join(str(level) for level in row) for row in shown.index]
+    body = shown.to_markdown().replace("{", "\\{")
+    label = "tab-" + name.replace("_", "-")
+    display(Markdown(f":::{{table}} {caption}\n:name: {label}\n\n{body}\n:::\n\n"
+                     f"Download this table: {{download}}`{path.name}`"))

@@ -276,7 +276,7 @@ def test_a_chapter_can_stream_its_progress_to_the_terminal(tmp_path, capfd):
     assert "trial 0 epoch 2/2" in page, "the page keeps the output too"
 
 
-def test_show_table_writes_the_csv_it_links(tmp_path, monkeypatch):
+def test_show_table_writes_the_csv_it_links_and_numbers_the_table(tmp_path, monkeypatch):
     import pandas as pd
     from IPython.display import Markdown
 
@@ -284,10 +284,14 @@ def test_show_table_writes_the_csv_it_links(tmp_path, monkeypatch):
 
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
-    table = pd.DataFrame({"precision": [0.59, 0.69]}, index=pd.Index(["scratch", "transfer"], name="approach"))
-    assert book.show_table(table, "table1", tmp_path) is None
-    again = pd.read_csv(tmp_path / "table1.csv", index_col="approach")
-    pd.testing.assert_frame_equal(again, table)
-    assert shown[0] is table and isinstance(shown[1], Markdown) and "{download}`table1.csv`" in shown[1].data
+    table = pd.DataFrame({("scratch", "precision"): [0.59, 0.69], ("scratch", "note"): ["a|b", "{x}"]},
+                         index=pd.Index(["221", "225"], name="space group"))
+    assert book.show_table(table, "table_s1", "Per space group.", tmp_path) is None
+    again = pd.read_csv(tmp_path / "table_s1.csv", header=[0, 1], index_col=0)
+    assert again.shape == table.shape and again.iloc[1, 0] == 0.69
+    (text,) = [s.data for s in shown if isinstance(s, Markdown)]
+    assert text.startswith(":::{table} Per space group.\n:name: tab-table-s1\n")
+    assert "scratch · precision" in text and "a\\|b" in text and "\\{x}" in text
+    assert "{download}`table_s1.csv`" in text
     with pytest.raises(ValueError, match="names the CSV file"):
-        book.show_table(table, "../table 1", tmp_path)
+        book.show_table(table, "../table 1", "c", tmp_path)
