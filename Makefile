@@ -19,6 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check ebsdlib tests book
 	$(VENV)/bin/python -m pytest
 
 book: $(STAMP)

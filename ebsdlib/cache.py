@@ -8,6 +8,7 @@ temporary name and renames it into place, so an interrupted run never leaves a h
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import hashlib
@@ -16,14 +17,14 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import joblib
 
 from .paths import DATA_DIR, cache_dir
 
-__all__ = ["memory", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder", "file_digest"]
+__all__ = ["memory", "code_fingerprint", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder", "file_digest"]
 
 
 def memory() -> joblib.Memory:
@@ -31,16 +32,29 @@ def memory() -> joblib.Memory:
     return joblib.Memory(cache_dir() / "joblib", verbose=0)
 
 
+def code_fingerprint(source: str) -> str:
+    """A module's code as Python sees it: its syntax tree without docstrings, comments, line numbers or
+    layout, so that editing prose or formatting a module leaves the cached results it made valid."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
 def source_hash(modules: Iterable[str], data_files: Iterable[str] = ()) -> str:
-    """SHA-256 over the ebsdlib version, the source of ebsdlib ``modules`` (e.g. ``"simulate"``) and
-    files in ``data/``."""
+    """SHA-256 over the ebsdlib version, the code of ebsdlib ``modules`` (e.g. ``"simulate"``; see
+    :func:`code_fingerprint`) and files in ``data/``."""
     from . import __version__
 
     h = hashlib.sha256(__version__.encode())
     for name in sorted(modules):
         module = importlib.import_module(f"ebsdlib.{name}")
         h.update(name.encode())
-        h.update(Path(module.__file__).read_bytes())
+        h.update(code_fingerprint(Path(module.__file__).read_text()).encode())
     for name in sorted(data_files):
         h.update(name.encode())
         h.update((DATA_DIR / name).read_bytes())

@@ -19,9 +19,8 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, p
 from .cache import atomic_write, cache_file, content_key, source_hash
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
-from .paths import cache_dir
 from .preprocess import prepare_patterns
-from .training import ARM_CHANNELS, TrialResult, _dataset_fingerprint
+from .training import ARM_CHANNELS, TrialResult, dataset_fingerprint
 
 __all__ = [
     "PROBABILITY_COLUMNS",
@@ -77,7 +76,7 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
     the cache when made before. The last few models used stay loaded in memory."""
     part = dataset if split is None else dataset.subset(split)
     key = content_key({
-        "model": result.info["key"], "arm": result.arm, "data": _dataset_fingerprint(part), "seed": seed,
+        "model": result.info["key"], "arm": result.arm, "data": dataset_fingerprint(part), "seed": seed,
         "code": source_hash(["evaluation", "preprocess"]),
     })
     path = cache_file("predictions", f"{result.arm}-{key}.csv")

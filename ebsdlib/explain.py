@@ -26,7 +26,6 @@ import numpy as np
 
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS, Material
-from .paths import cache_dir
 from .preprocess import prepare_patterns
 from .simulate import DetectorGeometry
 
@@ -280,7 +279,7 @@ def explain_trial(result, dataset: PatternDataset, background_per_space_group: i
     return ModelExplanation(result.arm, explanation, rows, correct, inputs[..., 0], labels)
 
 
-def zone_axis_table(me: ModelExplanation, dataset: PatternDataset, geometry: DetectorGeometry, radius: float = 3.0) -> "pd.DataFrame":
+def zone_axis_table(me: ModelExplanation, dataset: PatternDataset, geometry: DetectorGeometry, radius: float = 3.0):
     """Per explained input: the share of |SHAP| (correct class) within ``radius`` input pixels of the
     projected zone axes, the share of area they cover, and the ratio."""
     import pandas as pd

@@ -270,7 +270,7 @@ def phase_examples(phases: list[Material], per_space_group: int = 1, geometry: D
     from .simulate import master_pattern, simulate_patterns
 
     rows = []
-    for sg, group in materials_by_space_group(phases).items():
+    for group in materials_by_space_group(phases).values():
         for material in sorted(group, key=lambda m: m.name)[:per_space_group]:
             mp = np.asarray(master_pattern(material).data, dtype=np.float32)
             pattern, _ = simulate_patterns(material, 1, geometry, detector_model, seed)

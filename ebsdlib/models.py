@@ -26,6 +26,7 @@ from pathlib import Path
 from .materials import SPACE_GROUPS
 
 __all__ = [
+    "xception_classifier",
     "IMAGENET_FILE",
     "IMAGENET_MD5",
     "PretrainedSource",
@@ -81,7 +82,10 @@ def _check_size(input_size: int) -> None:
         raise ValueError(f"Xception needs inputs of at least {MIN_INPUT_SIZE} px; got image_size={input_size}")
 
 
-def _xception(input_size: int, channels: int, weights, n_classes: int, name: str):
+def xception_classifier(input_size: int, channels: int, weights, n_classes: int, name: str):
+    """Xception (no top) on ``channels`` input channels scaled to Xception's [-1, 1], ``weights`` as
+    Keras takes them (``None``, ``"imagenet"`` or a file), global average pooling and an ``n_classes``
+    softmax head named ``space_group``."""
     import keras
     from keras import layers
 
@@ -95,7 +99,7 @@ def _xception(input_size: int, channels: int, weights, n_classes: int, name: str
 
 def build_scratch_model(input_size: int, n_classes: int = len(SPACE_GROUPS)):
     """Xception from random weights on one grayscale channel, with the six-way softmax head."""
-    return _xception(input_size, 1, None, n_classes, "scratch_model")
+    return xception_classifier(input_size, 1, None, n_classes, "scratch_model")
 
 
 def build_transfer_model(input_size: int, source: PretrainedSource, n_classes: int = len(SPACE_GROUPS)):
@@ -106,7 +110,7 @@ def build_transfer_model(input_size: int, source: PretrainedSource, n_classes: i
     if source.kind == "imagenet":
         weights = "imagenet"  # Keras' own loading path: md5-checked file in $KERAS_HOME/models
     try:
-        return _xception(input_size, 3, weights, n_classes, "transfer_model")
+        return xception_classifier(input_size, 3, weights, n_classes, "transfer_model")
     except (OSError, ValueError) as err:
         raise SourceUnavailable(
             f"cannot load the Xception weights {source.weights} ({err}). Give a weights file of Keras' "

@@ -9,6 +9,7 @@ chapter and the failing cell), writes the build information into the intro, and 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -168,7 +169,7 @@ def chapter_key(notebook: Path, parameters: dict, profiles_dir: Path = PROFILES_
     pretrained source). Anything else a chapter reads comes from the cache, which is keyed the same way."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .cache import content_key, file_digest
+    from .cache import code_fingerprint, content_key, file_digest
     from .models import IMAGENET_FILE, keras_home
     from .paths import DATA_DIR
 
@@ -188,7 +189,7 @@ def chapter_key(notebook: Path, parameters: dict, profiles_dir: Path = PROFILES_
         "parameters": parameters,
         "shared": shared or None,
         "parameter_files": files,
-        "code": {p.name: file_digest(p) for p in sorted(package.glob("*.py"))},
+        "code": {p.name: hashlib.sha256(code_fingerprint(p.read_text()).encode()).hexdigest() for p in sorted(package.glob("*.py"))},
         "data": {p.name: file_digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
         "packages": {name: package_version(name) for name in KEY_PACKAGES},
         "python": platform.python_version(),

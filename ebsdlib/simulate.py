@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd

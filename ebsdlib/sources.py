@@ -44,8 +44,8 @@ def _kikuchipy():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TqdmWarning)
-        import pooch.downloaders  # noqa: F401
         import kikuchipy as kp
+        import pooch.downloaders  # noqa: F401
     return kp
 
 

@@ -23,7 +23,7 @@ from . import __version__
 from .cache import source_hash
 from .datasets import simulate_dataset
 from .materials import source_task_materials
-from .models import PretrainedSource, _xception
+from .models import PretrainedSource, xception_classifier
 from .paths import cache_dir
 from .simulate import DetectorGeometry, DetectorModel
 from .training import TrainingConfig, fit_model, prepare_split
@@ -70,7 +70,7 @@ def pretrain_source_task(
         x_train, y_train = prepare_split(data, "train", image_size, 3, classes)
         x_val, y_val = prepare_split(data, "validation", image_size, 3, classes)
         keras.utils.set_random_seed(seed)
-        model = _xception(image_size, 3, None, len(classes), "source_task_model")
+        model = xception_classifier(image_size, 3, None, len(classes), "source_task_model")
         history = fit_model(model, x_train, y_train, x_val, y_val, config, seed=seed, label="source task")
         base = keras.Model(model.input, model.layers[-2].output, name="xception_base")
         folder.parent.mkdir(parents=True, exist_ok=True)

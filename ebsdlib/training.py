@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .cache import source_hash
+from .cache import file_digest, source_hash
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
 from .models import PretrainedSource, build_scratch_model, build_transfer_model
@@ -55,6 +55,7 @@ __all__ = [
     "train_trial",
     "run_trials",
     "trial_key",
+    "dataset_fingerprint",
     "history_table",
     "history_statistics",
     "training_summary",
@@ -260,29 +261,19 @@ def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, see
     return history
 
 
-def _dataset_fingerprint(dataset: PatternDataset) -> str:
+def dataset_fingerprint(dataset: PatternDataset) -> str:
+    """Content hash of a data set's patterns and labels (what a trained model or a prediction depends on)."""
     return joblib.hash((dataset.patterns, dataset.table[["space_group", "material", "split"]].to_numpy()))
-
-
-def _file_digest(path: str | None) -> str | None:
-    """SHA-256 of a weights file's content (not its path: moving the cache must not retrain)."""
-    if path is None:
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def trial_key(arm: str, dataset: PatternDataset, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int) -> str:
     """Content address of one trained model: everything that determines it."""
     payload = {
         "arm": arm,
-        "data": _dataset_fingerprint(dataset),
+        "data": dataset_fingerprint(dataset),
         "image_size": int(image_size),
         "config": config.as_dict(),
-        "source": None if arm == "scratch" or source is None else {"kind": source.kind, "weights": _file_digest(source.weights)},
+        "source": None if arm == "scratch" or source is None else {"kind": source.kind, "weights": file_digest(source.weights) if source.weights else None},
         "seed": int(seed),
         "code": source_hash(["models", "training", "preprocess"]),
         "version": __version__,

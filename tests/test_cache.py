@@ -38,3 +38,15 @@ def test_atomic_folder_replaces_only_when_complete(tmp_path):
             raise KeyboardInterrupt
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entry"], "no temporary folder left behind"
+
+
+def test_code_fingerprint_sees_code_not_prose_or_layout():
+    from ebsdlib.cache import code_fingerprint
+
+    base = 'def f(x):\n    """Doc."""\n    return x + 1\n'
+    same = '# a comment\ndef f(x):\n    """Another docstring,\n    longer."""\n\n    return (x\n            + 1)\n'
+    other = 'def f(x):\n    """Doc."""\n    return x + 2\n'
+    assert code_fingerprint(base) == code_fingerprint(same)
+    assert code_fingerprint(base) != code_fingerprint(other)
+    assert code_fingerprint('"""Module doc."""\nA = 1\n') == code_fingerprint("A = 1\n")
+    assert code_fingerprint('def g():\n    """Only a docstring."""\n') == code_fingerprint("def g():\n    pass\n")

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from ebsdlib.claims import VERDICTS, check_claims, claims_markdown, claims_table, first_epoch_facts
-from ebsdlib.pipeline import CLAIMS_MARKER, _write_claims, read_toc
 from ebsdlib.paths import REPO_ROOT
+from ebsdlib.pipeline import CLAIMS_MARKER, _write_claims, read_toc
 
 # Glued values as the pipeline reads them (strings), shaped like a default build's.
 FACTS = {
@@ -82,8 +82,9 @@ def test_the_page_links_every_claim_to_a_chapter_of_the_book():
 
 
 def test_first_epoch_facts_average_the_trials():
-    import pandas as pd
     from types import SimpleNamespace
+
+    import pandas as pd
 
     def trial(arm, loss, keras, stopped):
         history = pd.DataFrame({"loss": [loss, 0.1], "val_loss_keras": [keras, float("nan")]})

@@ -13,7 +13,7 @@ from ebsdlib.fewshot import (
     subsample_training,
     training_counts,
 )
-from ebsdlib.training import TrainingConfig, TrialResult, _dataset_fingerprint
+from ebsdlib.training import TrainingConfig, TrialResult, dataset_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ class TestSubsample:
 
     def test_the_full_count_is_the_data_set_itself(self, pool):
         assert subsample_training(pool, 10, seed=3) is pool
-        assert _dataset_fingerprint(subsample_training(pool, 10)) == _dataset_fingerprint(pool)
-        assert _dataset_fingerprint(subsample_training(pool, 9)) != _dataset_fingerprint(pool)
+        assert dataset_fingerprint(subsample_training(pool, 10)) == dataset_fingerprint(pool)
+        assert dataset_fingerprint(subsample_training(pool, 9)) != dataset_fingerprint(pool)
 
     def test_bad_counts(self, pool):
         with pytest.raises(ValueError, match="11 training patterns.*221 has 10"):
@@ -152,7 +152,7 @@ def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, m
     calls = []
 
     def fake_train(arm, dataset, image_size, config, source, trial, seed):
-        calls.append((arm, _dataset_fingerprint(dataset), trial, seed))
+        calls.append((arm, dataset_fingerprint(dataset), trial, seed))
         history = pd.DataFrame({"epoch": [1], "val_accuracy": [0.5], "val_loss": [1.0], "seconds": [1.0]})
         return TrialResult(arm, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "cpu_seconds": 2.0})
 
@@ -165,7 +165,7 @@ def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, m
     curve = few_shot_curve(pool, [10, 4], 71, TrainingConfig(), None, trials=2, seed=3, arms=("scratch",), progress=None)
     assert list(curve["patterns_per_space_group"]) == [4, 4, 10, 10]
     assert (curve["precision"] == 1).all() and (curve["cpu_seconds"] == 2).all()
-    full = [c for c in calls if c[1] == _dataset_fingerprint(pool)]
+    full = [c for c in calls if c[1] == dataset_fingerprint(pool)]
     assert [(c[2], c[3]) for c in full] == [(0, 3), (1, 3)], "the full count trains as the chapter's trials 0 and 1"
 
 

@@ -15,8 +15,8 @@ from ebsdlib.generalise import (
     generalisation_findings,
     generated_dataset,
     material_folds,
-    most_held_out_per_group,
     merge_datasets,
+    most_held_out_per_group,
     regime_summary,
     rejection_table,
 )
