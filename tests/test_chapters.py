@@ -30,7 +30,8 @@ def _glued(nb):
 
 
 def _images(nb):
-    return sum("image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", []))
+    """Figures of a chapter: shown in place, or glued for a numbered figure (``glue:figure``)."""
+    return sum(any(k.endswith("image/png") for k in out.get("data", {})) for c in nb.cells for out in c.get("outputs", []))
 
 
 @pytest.mark.slow
