@@ -40,8 +40,8 @@ class TestMicrostructure:
         host = Orientation(micro.host_quaternions[flat_grain[precipitates]], symmetry=Oh)
         own = Orientation(micro.quaternions[precipitates], symmetry=Oh)
         assert np.rad2deg(own.angle_with(host)).max() < 1e-6
-        # precipitates never cross their host grain
-        assert all(len(set(micro.grain[micro.space_group == 221][micro.grain[micro.space_group == 221] == g])) == 1 for g in range(6))
+        # the precipitates cover the requested share of the map, no more than one disc beyond it
+        assert 0.25 <= (micro.space_group == 221).mean() < 0.25 + np.pi * 4.0**2 / (40 * 60)
 
 
 def test_eds_map_tells_the_phases_apart():
