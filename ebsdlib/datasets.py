@@ -296,6 +296,22 @@ def load_folder_tree(
     DatasetError
         For a missing root, a folder name that is not a space group, an empty material folder, an
         unreadable image, or (native view) images of different aspects — naming the folder or file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(0)
+    >>> for space_group, material in (("225", "Ni"), ("Im-3m", "Fe")):
+    ...     folder = root / space_group / material
+    ...     folder.mkdir(parents=True)
+    ...     for i in range(2):
+    ...         Image.fromarray(rng.integers(0, 255, (60, 73), dtype=np.uint8)).save(folder / f"{i}.tif")
+    >>> data = load_folder_tree(root)
+    >>> data.patterns.shape, sorted(set(data.table["space_group"]))
+    ((4, 60, 73), [225, 229])
     """
     from skimage.transform import resize
 

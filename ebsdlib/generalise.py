@@ -63,6 +63,13 @@ def material_folds(materials: list[Material] | None = None, held_out: list[str] 
     ``held_out`` restricts the folds to those material names (a smaller budget; the ``i``-th named
     material of a group goes to fold ``i``); each named material must belong to a group with another
     material to train on.
+
+    Examples
+    --------
+    >>> [sorted(m.name for m in fold) for fold in material_folds(held_out=["Ni", "Al", "Fe"])]
+    [['Al', 'Fe'], ['Ni']]
+    >>> len(material_folds()), len(material_folds(n_folds=2))
+    (5, 2)
     """
     materials = training_materials() if materials is None else list(materials)
     groups = {sg: sorted(ms, key=lambda m: m.name) for sg, ms in materials_by_space_group(materials).items()}
@@ -403,6 +410,13 @@ def map_comparison(truth: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFra
     ------
     ValueError
         When a map does not have one label per pixel of ``truth``.
+
+    Examples
+    --------
+    >>> truth = np.array([225, 225, 221, 221])
+    >>> table = map_comparison(truth, {"Hough": np.array([225, 225, 225, 225]), "CNN": np.array([225, 221, 221, 221])})
+    >>> table["accuracy"].tolist()
+    [0.5, 0.75]
     """
     from .phasemap import map_scores
 

@@ -65,7 +65,18 @@ def check_shared(shared: dict, source: str = "the profile") -> None:
 
 def shared_settings(profile: str | dict = "default", profiles_dir: Path = PROFILES_DIR) -> dict:
     """The shared settings of a profile: the defaults of ``data/settings.yml`` with the profile's ``shared:``
-    section over them. ``profile`` is a profile's name (``book/profiles/<name>.yml``) or a loaded profile."""
+    section over them. ``profile`` is a profile's name (``book/profiles/<name>.yml``) or a loaded profile.
+
+    Examples
+    --------
+    >>> smoke = shared_settings("smoke")
+    >>> smoke["image_size"], smoke["learning_rate"] == setting_defaults()["learning_rate"]
+    (72, True)
+    >>> shared_settings({"name": "mine", "shared": {"image_size": "big"}})
+    Traceback (most recent call last):
+    ...
+    ValueError: profile 'mine': wrong type under `shared:`: image_size: 'big' (expected like 72)
+    """
     if isinstance(profile, str):
         from .pipeline import load_profile
 

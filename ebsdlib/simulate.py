@@ -343,6 +343,13 @@ def simulate_patterns(
         One row per pattern: ``material``, ``space_group``, orientation as a unit quaternion
         (``qa, qb, qc, qd``) and Bunge Euler angles in degrees (``phi1, Phi, phi2``), the pattern centre
         (``pcx, pcy, pcz``) and the ``quality`` flag.
+
+    Examples
+    --------
+    >>> from ebsdlib.materials import load_materials
+    >>> patterns, table = simulate_patterns(load_materials()["Ni"], 2, DetectorGeometry(shape=(60, 73)), seed=1)
+    >>> patterns.shape, patterns.dtype.name, table["space_group"].tolist()
+    ((2, 60, 73), 'uint8', [225, 225])
     """
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(n, rng)

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated cache folder and tiny detector settings."""
+"""Shared fixtures of the tests and the doctests: an isolated cache folder and tiny detector settings."""
 
 from __future__ import annotations
 
