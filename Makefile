@@ -19,7 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check ebsdlib tests book
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 
 book: $(STAMP)
