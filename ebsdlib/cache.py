@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,7 +25,8 @@ import joblib
 
 from .paths import DATA_DIR, cache_dir
 
-__all__ = ["memory", "code_fingerprint", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder", "file_digest"]
+__all__ = ["memory", "code_fingerprint", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder", "file_digest",
+           "verified_file", "verified_folder", "DamagedEntry", "MANIFEST"]
 
 
 def memory() -> joblib.Memory:
@@ -110,36 +112,120 @@ def cache_file(kind: str, name: str) -> Path:
     return folder / name
 
 
+MANIFEST = "MANIFEST.json"
+
+
+class DamagedEntry(UserWarning):
+    """A cache entry whose files do not match what was recorded when it was written (recomputed)."""
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _record(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": file_digest(path)}
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary path)`` and rename the result to ``path``: an interrupted write never
-    leaves a file that a later run would trust."""
+    """Call ``write(temporary path)``, flush it to disk and rename it to ``path``, recording its size and
+    SHA-256 in ``<path>.sha256`` (written the same way, last): an interrupted write never leaves a file
+    that a later run would trust, and :func:`verified_file` detects a file damaged afterwards."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    record = path.with_name(path.name + ".sha256")
     try:
         write(Path(tmp))
+        _fsync(Path(tmp))
+        entry = _record(Path(tmp))
         os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".sha256", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(entry, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, record)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
+def verified_file(path: Path) -> bool:
+    """Whether ``path`` exists as :func:`atomic_write` left it. A file that differs from its record (or
+    lacks one) is reported with a :class:`DamagedEntry` warning naming it and removed, so that the caller
+    recomputes it; a missing file is simply ``False``."""
+    path = Path(path)
+    record = path.with_name(path.name + ".sha256")
+    if not path.is_file():
+        return False
+    try:
+        expected = json.loads(record.read_text())
+        ok = expected == _record(path)
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        warnings.warn(f"cache entry {path} is damaged (it does not match what was written); it is computed again",
+                      DamagedEntry, stacklevel=2)
+        path.unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
+    return ok
+
+
 @contextlib.contextmanager
 def atomic_folder(path: Path):
-    """Yield a temporary folder beside ``path`` to fill; when the block ends without error it replaces
-    ``path`` by a rename, otherwise it is removed: an interrupted write never leaves a folder that a later
-    run would trust."""
+    """Yield a temporary folder beside ``path`` to fill; when the block ends without error its files are
+    flushed to disk, their sizes and SHA-256 recorded in ``MANIFEST.json``, and the folder replaces
+    ``path`` by a rename; otherwise it is removed. An interrupted write never leaves a folder that a later
+    run would trust, and :func:`verified_folder` detects one damaged afterwards."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".", dir=path.parent))
     try:
         yield tmp
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        for p in files:
+            _fsync(p)
+        manifest = {p.relative_to(tmp).as_posix(): _record(p) for p in files}
+        with open(tmp / MANIFEST, "w") as f:
+            json.dump(manifest, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def verified_folder(path: Path) -> bool:
+    """Whether ``path`` holds every file its ``MANIFEST.json`` records, unchanged. A folder that does not
+    (a truncated or missing file, no manifest) is reported with a :class:`DamagedEntry` warning naming
+    the file and removed, so that the caller recomputes it; a missing folder is simply ``False``."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    problem = None
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        for name, expected in manifest.items():
+            f = path / name
+            if not f.is_file():
+                problem = f"{name} is missing"
+            elif _record(f) != expected:
+                problem = f"{name} differs from what was written"
+            if problem:
+                break
+    except (OSError, ValueError):
+        problem = f"{MANIFEST} is missing or unreadable"
+    if problem:
+        warnings.warn(f"cache entry {path} is damaged ({problem}); it is computed again", DamagedEntry, stacklevel=2)
+        shutil.rmtree(path, ignore_errors=True)
+        return False
+    return True
 
 
 def file_digest(path: Path) -> str:

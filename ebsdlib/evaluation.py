@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, precision_score, recall_score
 
-from .cache import atomic_write, cache_file, content_key, source_hash
+from .cache import atomic_write, cache_file, content_key, source_hash, verified_file
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
 from .preprocess import prepare_patterns
@@ -80,7 +80,7 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
         "code": source_hash(["evaluation", "preprocess"]),
     })
     path = cache_file("predictions", f"{result.arm}-{key}.csv")
-    if path.is_file():
+    if verified_file(path):
         return pd.read_csv(path)
     model_file = Path(result.model_path)
     model = _loaded_model(str(model_file.resolve()), model_file.stat().st_mtime_ns)

@@ -153,14 +153,14 @@ def explain_cached(model_key: str, model_loader, background: np.ndarray, inputs:
     """:func:`explain`, cached by the model's key, the background, the inputs and the method."""
     from importlib.metadata import version
 
-    from .cache import atomic_write, cache_file, content_key, source_hash
+    from .cache import atomic_write, cache_file, content_key, source_hash, verified_file
 
     key = content_key({
         "model": model_key, "background": joblib.hash(background), "inputs": joblib.hash(inputs), "method": method,
         "shap": version("shap"), "code": source_hash(["explain"]),
     })
     path = cache_file("shap", f"{key}.npz")
-    if path.is_file():
+    if verified_file(path):
         with np.load(path) as data:
             return Explanation(data["values"], data["expected"], data["outputs"], str(data["method"]), str(data["note"]))
     e = explain(model_loader(), background, inputs, method)

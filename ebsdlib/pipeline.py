@@ -209,11 +209,11 @@ def run_chapter(
     themselves (for example chapter 3's prediction CSVs), written atomically, so that an interrupted
     execution is never reused.
     """
-    from .cache import atomic_folder, cache_file
+    from .cache import atomic_folder, cache_file, verified_folder
 
     notebook, output = Path(notebook), Path(output)
     entry = cache_file("chapters", f"{notebook.stem}-{chapter_key(notebook, parameters, profiles_dir)}")
-    if reuse and (entry / "info.json").is_file():
+    if reuse and verified_folder(entry):
         shutil.copy2(entry / "notebook.ipynb", output)
         for item in sorted((entry / "files").iterdir()):
             shutil.copy2(item, output.parent / item.name)

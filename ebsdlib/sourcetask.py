@@ -11,16 +11,11 @@ would be.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 from . import __version__
-from .cache import source_hash
+from .cache import atomic_folder, content_key, source_hash, verified_folder
 from .datasets import simulate_dataset
 from .materials import source_task_materials
 from .models import PretrainedSource, xception_classifier
@@ -56,14 +51,14 @@ def pretrain_source_task(
         "code": source_hash(["sourcetask", "models", "training", "preprocess", "simulate", "datasets", "materials"], ["materials.yml"]),
         "version": __version__,
     }
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    key = content_key(payload)
     folder = cache_dir() / "source_task" / key
     weights = folder / "xception_base.weights.h5"
     note = (
         f"{source.note} (source task: {len(classes)} space groups {', '.join(map(str, classes))}; "
         f"{patterns_per_class} patterns per class, {epochs} epochs at {image_size} px)"
     )
-    if not weights.is_file():
+    if not verified_folder(folder):
         import keras
 
         data = simulate_dataset(patterns_per_class, val, 0, geometry, detector_model, seed, materials=materials)
@@ -73,18 +68,10 @@ def pretrain_source_task(
         model = xception_classifier(image_size, 3, None, len(classes), "source_task_model")
         history = fit_model(model, x_train, y_train, x_val, y_val, config, seed=seed, label="source task")
         base = keras.Model(model.input, model.layers[-2].output, name="xception_base")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
-        try:
+        with atomic_folder(folder) as tmp:
             base.save_weights(tmp / weights.name)
             history.to_csv(tmp / "history.csv", index=False)
             (tmp / "info.json").write_text(json.dumps({**payload, "classes": classes}, indent=2, default=str))
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return replace(source, weights=str(weights), note=note)
 
 

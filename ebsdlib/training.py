@@ -22,11 +22,7 @@ covers every parameter, the data, the pretrained source and the code of the modu
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .cache import file_digest, source_hash
+from .cache import atomic_folder, content_key, file_digest, source_hash, verified_folder
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
 from .models import PretrainedSource, build_scratch_model, build_transfer_model
@@ -278,7 +274,7 @@ def trial_key(arm: str, dataset: PatternDataset, image_size: int, config: Traini
         "code": source_hash(["models", "training", "preprocess"]),
         "version": __version__,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    return content_key(payload)
 
 
 def _models_dir() -> Path:
@@ -316,7 +312,7 @@ def train_trial(
     trial_seed = int(seed) * 1000 + int(trial)
     key = trial_key(arm, dataset, image_size, config, source, trial_seed)
     folder = _models_dir() / f"{arm}-{key}"
-    if (folder / "info.json").is_file():
+    if verified_folder(folder):
         return _read_trial(folder)
 
     channels = ARM_CHANNELS[arm]
@@ -343,15 +339,10 @@ def train_trial(
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{arm}-{key}-", dir=_models_dir()))
-    try:
+    with atomic_folder(folder) as tmp:
         model.save(tmp / "model.keras")
         history.to_csv(tmp / "history.csv", index=False)
         (tmp / "info.json").write_text(json.dumps(info, indent=2))
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return _read_trial(folder)
 
 

@@ -158,6 +158,14 @@ def test_an_unchanged_chapter_is_reused_with_the_files_it_wrote(tmp_path, monkey
         pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 8})  # a changed parameter executes
     with pytest.raises(AssertionError, match="must not be executed"):
         pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 7}, reuse=False)
+    # a damaged stored chapter (a truncated file it wrote) is reported and executed again
+    from ebsdlib.cache import DamagedEntry, cache_file
+
+    entry = cache_file("chapters", f"03_x-{pipeline.chapter_key(nb, {'n': 7})}")
+    (entry / "files" / "table.csv").write_text("")
+    with pytest.warns(DamagedEntry, match="table.csv differs"):
+        with pytest.raises(AssertionError, match="must not be executed"):
+            pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 7})
 
 
 def test_chapter_key_follows_code_data_notebook_and_weights(tmp_path, monkeypatch):

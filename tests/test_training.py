@@ -105,6 +105,15 @@ class TestTrialCache:
         train_trial("scratch", tiny_dataset, SIZE, TrainingConfig(max_epochs=1, patience=1, batch_size=4, recalibration_patterns=6), trial=0)
         assert len(calls) == 2, "a changed parameter must train again"
 
+        # a damaged entry (a truncated history) is reported and trained again, never read as a shorter result
+        history = first.model_path.parent / "history.csv"
+        history.write_text(history.read_text().splitlines()[0] + "\n")
+        from ebsdlib.cache import DamagedEntry
+
+        with pytest.warns(DamagedEntry, match="history.csv differs"):
+            repaired = train_trial("scratch", tiny_dataset, SIZE, config, trial=0)
+        assert len(calls) == 3 and len(repaired.history) == 1
+
     def test_interrupted_write_leaves_nothing_a_later_run_trusts(self, tiny_dataset, monkeypatch):
         import keras
 
