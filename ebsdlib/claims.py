@@ -118,17 +118,19 @@ def _table1(facts: dict, paper: dict) -> list[Claim]:
     return rows
 
 
-def _training(facts: dict, paper: dict) -> list[Claim]:
-    rows = []
-    t = paper["training"]
-    e = t["epochs_to_converge"]
-    claim = "Transfer learning converges in fewer epochs than training from scratch"
-    reported = f"{e['transfer']['mean']} ± {e['transfer']['std']} vs {e['scratch']['mean']} ± {e['scratch']['std']}"
-    keys = ("scratch_epochs", "transfer_epochs")
+def _judged(claim: str, chapter: str, reported: str, facts: dict, keys: tuple[str, ...], judge) -> Claim:
+    """A claim judged by ``judge(*values of keys) -> (this build's value, verdict[, why])``, or "not
+    measured in this build" when a key is missing."""
     if not _have(facts, *keys):
-        rows.append(_missing(claim, "02_training", reported))
-    else:
-        scratch, transfer = (_num(facts, k) for k in keys)
+        return _missing(claim, chapter, reported)
+    return Claim(claim, chapter, reported, *judge(*(_num(facts, k) for k in keys)))
+
+
+def _training(facts: dict, paper: dict) -> list[Claim]:
+    t = paper["training"]
+    e, f = t["epochs_to_converge"], t["first_epoch_loss"]
+
+    def epochs(scratch, transfer):
         ours = f"{transfer:.1f} vs {scratch:.1f}"
         stopped = [_num(facts, f"{arm}_stopped_early") for arm in ("scratch", "transfer")]
         cap = _num(facts, "max_epochs")
@@ -136,33 +138,29 @@ def _training(facts: dict, paper: dict) -> list[Claim]:
         both_capped = cap is not None and min(scratch, transfer) >= cap
         if none_stopped or both_capped:
             cap_text = f" of {cap:.0f} epochs" if cap is not None else ""
-            rows.append(Claim(claim, "02_training", reported, ours, "not testable here",
-                              f"no trial stopped early: every one ran into the cap{cap_text}"))
-        else:
-            rows.append(Claim(claim, "02_training", reported, ours,
-                              "reproduced" if transfer < scratch else "not reproduced"))
-    f = t["first_epoch_loss"]
-    claim = "After one epoch the scratch model's validation loss is far above the transfer model's"
-    reported = f"{f['scratch']['validation']['mean']} vs {f['transfer']['validation']['mean']}"
-    keys = ("scratch_first_val_keras", "transfer_first_val_keras")
-    if not _have(facts, *keys):
-        rows.append(_missing(claim, "02_training", reported))
-    else:
-        scratch, transfer = (_num(facts, k) for k in keys)
+            return ours, "not testable here", f"no trial stopped early: every one ran into the cap{cap_text}"
+        return ours, "reproduced" if transfer < scratch else "not reproduced"
+
+    def first_validation(scratch, transfer):
         ratio = scratch / transfer if transfer > 0 else np.inf
         verdict = "reproduced" if ratio >= 5 else "partly" if ratio > 1 else "not reproduced"
-        rows.append(Claim(claim, "02_training", reported, f"{scratch:.2f} vs {transfer:.2f}", verdict,
-                          "Keras' own BatchNorm statistics, as the paper; scratch at least 5× transfer: reproduced; above: partly"))
-    claim = "The first epoch's training loss is lower with transfer learning"
-    reported = f"{f['transfer']['train']['mean']} vs {f['scratch']['train']['mean']}"
-    keys = ("scratch_first_loss", "transfer_first_loss")
-    if not _have(facts, *keys):
-        rows.append(_missing(claim, "02_training", reported))
-    else:
-        scratch, transfer = (_num(facts, k) for k in keys)
-        rows.append(Claim(claim, "02_training", reported, f"{transfer:.2f} vs {scratch:.2f}",
-                          "reproduced" if transfer < scratch else "not reproduced"))
-    return rows
+        return (f"{scratch:.2f} vs {transfer:.2f}", verdict,
+                "Keras' own BatchNorm statistics, as the paper; scratch at least 5× transfer: reproduced; above: partly")
+
+    def first_training(scratch, transfer):
+        return f"{transfer:.2f} vs {scratch:.2f}", "reproduced" if transfer < scratch else "not reproduced"
+
+    return [
+        _judged("Transfer learning converges in fewer epochs than training from scratch", "02_training",
+                f"{e['transfer']['mean']} ± {e['transfer']['std']} vs {e['scratch']['mean']} ± {e['scratch']['std']}",
+                facts, ("scratch_epochs", "transfer_epochs"), epochs),
+        _judged("After one epoch the scratch model's validation loss is far above the transfer model's", "02_training",
+                f"{f['scratch']['validation']['mean']} vs {f['transfer']['validation']['mean']}",
+                facts, ("scratch_first_val_keras", "transfer_first_val_keras"), first_validation),
+        _judged("The first epoch's training loss is lower with transfer learning", "02_training",
+                f"{f['transfer']['train']['mean']} vs {f['scratch']['train']['mean']}",
+                facts, ("scratch_first_loss", "transfer_first_loss"), first_training),
+    ]
 
 
 def _similarity(text: str | None) -> float | None:
