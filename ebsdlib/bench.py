@@ -14,7 +14,7 @@ and the per-epoch costs around training: one validation pass, the BatchNorm reca
 made twice (every epoch with Keras' statistics and after recalibration) and once (Keras' statistics
 after the first epoch only). The epoch figures are estimates from the median training step (robust to
 a busy machine), the validation pass and the recalibration, each timed once; "after" picks the fastest
-contender that :func:`ebsdlib.training.fit_model` can run (float32 on arrays, any batch size).
+contender that :func:`ebsdlib.training.fit_model` can run (float32 through ``tf.data``, any batch size).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def run_training_benchmark(
         rate = "train patterns/s (median step)"
         baseline = part[(part["precision"] == "float32") & (part["pipeline"] == "arrays") & (part["batch size"] == 16)]
         base_rate = float(baseline[rate].iloc[0]) if len(baseline) else float(part[rate].iloc[0])
-        runnable = part[(part["precision"] == "float32") & (part["pipeline"] == "arrays")]  # what fit_model runs
+        runnable = part[(part["precision"] == "float32") & (part["pipeline"] == "tf.data")]  # what fit_model runs
         best = runnable.loc[runnable[rate].idxmax()] if len(runnable) else part.loc[part[rate].idxmax()]
         before = epoch_throughput(train_patterns, base_rate, costs["validation s"], costs["recalibration s"], 2)
         after = epoch_throughput(train_patterns, float(best[rate]), costs["validation s"], costs["recalibration s"], 1)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +49,9 @@ __all__ = [
     "prepare_split",
     "recalibrate_batchnorm",
     "fit_model",
+    "batches",
+    "compile_for_training",
+    "training_model",
     "train_trial",
     "run_trials",
     "trial_key",
@@ -169,8 +173,75 @@ def apply_weight_decay(model, coefficient: float) -> int:
     return kernels
 
 
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None):
+    """``(x, y)`` as a ``tf.data`` pipeline of batches, reshuffled every epoch when ``shuffle_seed`` is given.
+
+    The batch dimension is left unknown, so Keras traces its train and test step once for full and
+    partial batches alike (with NumPy arrays it traces the last, partial batch a second time: about 13 s
+    for Xception on this project's 2-core CPU, more than a smoke trial's training)."""
+    import tensorflow as tf
+
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} patterns but {len(y)} labels")
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(x), seed=int(shuffle_seed), reshuffle_each_iteration=True)
+    return data.batch(int(batch_size)).prefetch(1)
+
+
+def compile_for_training(model, config: TrainingConfig) -> None:
+    """Attach the L2 weight decay and compile ``model`` with the paper's optimiser, loss and metrics."""
+    import keras
+
+    apply_weight_decay(model, config.weight_decay)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name="cross_entropy")],
+    )
+
+
+_REUSABLE: OrderedDict = OrderedDict()  # compiled models kept for reuse in this process, oldest first
+_REUSABLE_SIZE = 2
+
+
+def training_model(arm: str, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int):
+    """A compiled model of ``arm`` whose weights are those a new model gets with ``seed``, ready to fit.
+
+    Keras traces a model's train and test steps on its first ``fit``, and the traced functions belong
+    to the model object: for Xception that takes about 30 s on this project's 2-core CPU, longer than a
+    small trial trains. So the last two compiled models (by arm, input size, pretrained source,
+    learning rate and weight decay) are kept in this process and reused: a new model is built with the
+    seed as before (its random initialisation or the source's weights), its weights, BatchNorm
+    statistics included, are copied into the kept model, and the optimiser's state (step count,
+    moments) is reset to that of a new Adam. Training then starts from exactly the state a new model
+    would, without tracing again.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    fresh = build_scratch_model(image_size) if arm == "scratch" else build_transfer_model(image_size, source)
+    weights = None if arm == "scratch" or source is None else file_digest(source.weights)
+    key = (arm, int(image_size), weights, float(config.learning_rate), float(config.weight_decay))
+    model = _REUSABLE.pop(key, None)
+    if model is None:
+        model = fresh
+        compile_for_training(model, config)
+    else:
+        model.set_weights(fresh.get_weights())
+        for variable in model.optimizer.variables:
+            variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+        model.optimizer.learning_rate = config.learning_rate
+    _REUSABLE[key] = model
+    while len(_REUSABLE) > _REUSABLE_SIZE:
+        _REUSABLE.popitem(last=False)
+    return model
+
+
 def _make_monitor(x_val, y_val, x_recal, config: TrainingConfig, label: str, records: list):
     import keras
+
+    validation = batches(x_val, y_val, 64)
 
     class EpochMonitor(keras.callbacks.Callback):
         """Validation after optional BatchNorm recalibration; one compact line per epoch."""
@@ -183,7 +254,7 @@ def _make_monitor(x_val, y_val, x_recal, config: TrainingConfig, label: str, rec
             train_seconds = time.perf_counter() - self._start
 
             def validate():
-                scores = self.model.evaluate(x_val, y_val, batch_size=64, verbose=0, return_dict=True)
+                scores = self.model.evaluate(validation, verbose=0, return_dict=True)
                 return scores["cross_entropy"], scores["accuracy"]
 
             if config.validate_keras_statistics or not config.bn_recalibration or epoch == 0:
@@ -230,15 +301,13 @@ def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, see
     ``loss`` and ``val_loss`` in the history are the categorical cross-entropy alone, the quantity the
     paper reports and the same for both approaches; the L2 penalty (which depends on each model's
     weights) is kept apart in ``l2_penalty``, the optimised training loss in ``loss_with_penalty``.
-    Early stopping monitors the validation cross-entropy."""
+    Early stopping monitors the validation cross-entropy. A model that is already compiled (one that
+    :func:`training_model` reuses) is fitted as it is; any other is compiled first
+    (:func:`compile_for_training`)."""
     import keras
 
-    apply_weight_decay(model, config.weight_decay)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="categorical_crossentropy",
-        metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name="cross_entropy")],
-    )
+    if not model.compiled:
+        compile_for_training(model, config)
     rng = np.random.default_rng(seed)
     recal = x_train[rng.permutation(len(x_train))[: config.recalibration_patterns]]
     records: list[dict] = []
@@ -249,8 +318,8 @@ def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, see
         ),
     ]
     model.fit(
-        x_train, y_train, batch_size=config.batch_size, epochs=config.max_epochs, shuffle=True,
-        callbacks=callbacks, verbose=0,
+        batches(x_train, y_train, config.batch_size, shuffle_seed=seed), epochs=config.max_epochs,
+        shuffle=False, callbacks=callbacks, verbose=0,  # the pipeline reshuffles every epoch
     )
     history = pd.DataFrame(records)
     history.attrs["stopped_early"] = len(history) < config.max_epochs
@@ -303,7 +372,6 @@ def train_trial(
     The result folder is written under a temporary name and renamed into place when complete, so an
     interrupted run never leaves a model that a later run trusts.
     """
-    import keras
 
     if arm not in ARMS:
         raise ValueError(f"unknown approach {arm!r}; choose from {ARMS}")
@@ -318,8 +386,7 @@ def train_trial(
     channels = ARM_CHANNELS[arm]
     x_train, y_train = prepare_split(dataset, "train", image_size, channels)
     x_val, y_val = prepare_split(dataset, "validation", image_size, channels)
-    keras.utils.set_random_seed(trial_seed)
-    model = build_scratch_model(image_size) if arm == "scratch" else build_transfer_model(image_size, source)
+    model = training_model(arm, image_size, config, source, trial_seed)
     start, cpu_start = time.perf_counter(), time.process_time()
     history = fit_model(model, x_train, y_train, x_val, y_val, config, seed=trial_seed, label=f"{arm} trial {trial}")
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start

@@ -44,19 +44,11 @@ def test_onehot():
 
 
 def test_a_training_step_lowers_the_loss():
-    import keras
-
-    from ebsdlib.models import build_scratch_model
-
-    keras.utils.set_random_seed(0)
-    model = build_scratch_model(SIZE)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-5), loss="categorical_crossentropy")
+    model = training.training_model("scratch", SIZE, TrainingConfig(), None, seed=0)
     x = np.random.default_rng(0).random((6, SIZE, SIZE, 1)).astype("float32")
     y = np.eye(6, dtype="float32")
-    first = float(model.train_on_batch(x, y))
-    for _ in range(4):
-        last = float(model.train_on_batch(x, y))
-    assert last < first
+    losses = model.fit(training.batches(x, y, 6), epochs=5, shuffle=False, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
 
 
 def test_early_stopping_counts_the_patience_epochs():
@@ -121,7 +113,7 @@ class TestTrialCache:
             raise KeyboardInterrupt
 
         monkeypatch.setattr(keras.Model, "save", failing_save)
-        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6, learning_rate=2e-3)
+        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6)
         with pytest.raises(KeyboardInterrupt):
             train_trial("scratch", tiny_dataset, SIZE, config, trial=5)
         folders = list((training._models_dir()).iterdir())
@@ -211,3 +203,46 @@ def test_keras_statistics_validation_every_epoch_or_only_the_first(every_epoch):
     assert np.isfinite(history["val_loss_keras"].iloc[0])
     assert np.isfinite(history["val_loss_keras"].iloc[1:]).all() == every_epoch
     assert np.isfinite(history["val_loss"]).all()
+
+
+def test_a_reused_model_starts_from_the_state_of_a_new_one():
+    """Within a process a compiled model is reused (its traced train step kept), with the weights a new
+    model of that seed gets and a new optimiser's state."""
+    import keras
+
+    from ebsdlib.models import build_scratch_model
+
+    config = TrainingConfig(learning_rate=3e-3)
+    first = training.training_model("scratch", SIZE, config, None, seed=1)
+    assert first.compiled and first.optimizer.learning_rate.numpy() == pytest.approx(3e-3)
+    # as after training: weights, statistics and optimiser state moved, a traced step kept
+    first.set_weights([w + 1.0 for w in first.get_weights()])
+    for variable in first.optimizer.variables:
+        variable.assign(np.ones(variable.shape, dtype=variable.dtype))
+    first.train_function = traced = object()
+
+    again = training.training_model("scratch", SIZE, config, None, seed=2)
+    assert again is first and again.train_function is traced, "the compiled model and its traced step are reused"
+    keras.utils.set_random_seed(2)
+    new = build_scratch_model(SIZE)
+    for mine, reference in zip(again.get_weights(), new.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, reference)
+    assert int(again.optimizer.iterations.numpy()) == 0
+    assert again.optimizer.learning_rate.numpy() == pytest.approx(3e-3)
+    assert all(not np.any(v.numpy()) for v in again.optimizer.variables if "learning_rate" not in v.path)
+
+    other = training.training_model("scratch", SIZE, TrainingConfig(learning_rate=1e-4), None, seed=2)
+    assert other is not first, "another optimiser setting is another compiled model"
+    other.train_function = None  # nothing traced here: leave no sentinel for later tests
+    first.train_function = None
+
+
+def test_batches_have_an_open_batch_size_and_reshuffle():
+    x, y = np.arange(10, dtype="float32")[:, None], np.eye(2, dtype="float32")[np.arange(10) % 2]
+    data = training.batches(x, y, 4, shuffle_seed=0)
+    assert data.element_spec[0].shape.as_list() == [None, 1], "one traced step serves the last, partial batch"
+    epochs = [np.concatenate([b[0].numpy()[:, 0] for b in data]) for _ in range(2)]
+    assert [len(b[0]) for b in data] == [4, 4, 2]
+    assert sorted(epochs[0]) == list(range(10)) and not np.array_equal(epochs[0], epochs[1])
+    with pytest.raises(ValueError, match="10 patterns but 3 labels"):
+        training.batches(x, y[:3], 4)
