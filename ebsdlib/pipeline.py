@@ -349,12 +349,26 @@ def _write_claims(staging: Path, toc: list[str], facts: dict[str, str]) -> None:
             page.write_text(text.replace(CLAIMS_MARKER, claims_markdown(facts)))
 
 
+def staged_config(text: str) -> str:
+    """The book's ``_config.yml`` as the staged build reads it: with MyST substitutions of the paper's
+    numbers (:func:`ebsdlib.paper.paper_substitutions`, written ``{{ paper_<name> }}`` on the Markdown pages)."""
+    from .paper import paper_substitutions
+
+    config = yaml.safe_load(text)
+    parse = config.setdefault("parse", {})
+    extensions = parse.setdefault("myst_enable_extensions", [])
+    if "substitution" not in extensions:
+        extensions.append("substitution")
+    parse["myst_substitutions"] = {**parse.get("myst_substitutions", {}), **paper_substitutions()}
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
 def _stage(root: Path, staging: Path) -> None:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(root / name, staging / name)
+    shutil.copy2(root / "_toc.yml", staging / "_toc.yml")
+    (staging / "_config.yml").write_text(staged_config((root / "_config.yml").read_text()))
     shutil.copytree(
         root / "book", staging / "book",
         ignore=shutil.ignore_patterns("profiles", ".ipynb_checkpoints", "__pycache__"),

@@ -303,3 +303,29 @@ def test_show_table_writes_the_csv_it_links_and_numbers_the_table(tmp_path, monk
     assert "{download}`table_s1.csv`" in text
     with pytest.raises(ValueError, match="names the CSV file"):
         book.show_table(table, "../table 1", "c", tmp_path)
+
+def test_the_pages_read_the_papers_numbers_from_paper_yml(tmp_path, monkeypatch):
+    """Every ``{{ name }}`` on a Markdown page of the book is a substitution the staged config defines, and
+    its value is data/paper.yml's (changing the file changes the page)."""
+    import re
+
+    import yaml
+
+    from ebsdlib import paper
+    from ebsdlib.pipeline import staged_config
+
+    config = yaml.safe_load(staged_config((REPO_ROOT / "_config.yml").read_text()))
+    subs = config["parse"]["myst_substitutions"]
+    assert "substitution" in config["parse"]["myst_enable_extensions"]
+    used = {name for page in BOOK_DIR.glob("*.md") for name in re.findall(r"\{\{\s*(\w+)\s*\}\}", page.read_text())}
+    assert used, "the intro reads the paper's numbers through substitutions"
+    assert used <= set(subs), f"undefined on the pages: {sorted(used - set(subs))}"
+    assert subs["paper_train_per_space_group"] == "400" and subs["paper_transfer_epochs"] == "26 ± 3"
+    intro = (BOOK_DIR / "intro.md").read_text()
+    assert " 400 patterns" not in intro and "half the" not in intro, "no number of the paper typed by hand"
+
+    values = paper.paper_values()
+    changed = {**values, "protocol": {**values["protocol"], "train_per_space_group": 123}}
+    monkeypatch.setattr(paper, "paper_values", lambda: changed)
+    assert yaml.safe_load(staged_config((REPO_ROOT / "_config.yml").read_text()))["parse"]["myst_substitutions"][
+        "paper_train_per_space_group"] == "123"
