@@ -20,6 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
 
 book: $(STAMP)

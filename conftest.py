@@ -25,8 +25,9 @@ def isolated_cache(tmp_path_factory):
         path = Path(named)
         path.mkdir(parents=True, exist_ok=True)
         if any(path.iterdir()):
-            raise pytest.UsageError(f"EBSDLIB_TEST_CACHE={named} is not empty; tests need a fresh cache. "
-                                    "Empty the folder or name a new one.")
+            raise pytest.UsageError(
+                f"EBSDLIB_TEST_CACHE={named} is not empty; tests need a fresh cache. Empty the folder or name a new one."
+            )
     else:
         path = tmp_path_factory.mktemp("ebsdlib-cache")
     old = os.environ.get("EBSDLIB_CACHE")

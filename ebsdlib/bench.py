@@ -112,7 +112,9 @@ def training_throughput(contender: Contender, image_size: int, patterns: int = 1
 
     def fit(callbacks, n):
         if contender.pipeline == "tf.data":
-            data = tf.data.Dataset.from_tensor_slices((x[:n], y[:n])).shuffle(n, seed=seed).batch(contender.batch_size).prefetch(2)
+            data = (
+                tf.data.Dataset.from_tensor_slices((x[:n], y[:n])).shuffle(n, seed=seed).batch(contender.batch_size).prefetch(2)
+            )
             model.fit(data, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)  # the pipeline shuffles
         elif contender.pipeline == "arrays":
             model.fit(x[:n], y[:n], batch_size=contender.batch_size, epochs=1, shuffle=True, verbose=0, callbacks=callbacks)
@@ -154,7 +156,9 @@ def epoch_costs(arm: str, image_size: int, validation_patterns: int, recalibrati
     return {"validation s": validation, "recalibration s": time.perf_counter() - start}
 
 
-def epoch_throughput(train_patterns: int, train_rate: float, validation_s: float, recalibration_s: float, validations: int) -> float:
+def epoch_throughput(
+    train_patterns: int, train_rate: float, validation_s: float, recalibration_s: float, validations: int
+) -> float:
     """Patterns per second of a whole epoch: training, ``validations`` validation passes, recalibration."""
     seconds = train_patterns / train_rate + validations * validation_s + recalibration_s
     return train_patterns / seconds
@@ -179,7 +183,9 @@ def run_training_benchmark(
             Contender(arm, precision, pipeline, batch)
             for arm in ("scratch", "transfer")
             for precision, pipeline, batch in (
-                ("float32", "arrays", 16), ("float32", "tf.data", 16), ("float32", "arrays", 32),
+                ("float32", "arrays", 16),
+                ("float32", "tf.data", 16),
+                ("float32", "arrays", 32),
                 ("mixed_bfloat16", "arrays", 16),
             )
         ]
@@ -202,14 +208,18 @@ def run_training_benchmark(
         best = runnable.loc[runnable[rate].idxmax()] if len(runnable) else part.loc[part[rate].idxmax()]
         before = epoch_throughput(train_patterns, base_rate, costs["validation s"], costs["recalibration s"], 2)
         after = epoch_throughput(train_patterns, float(best[rate]), costs["validation s"], costs["recalibration s"], 1)
-        epochs.append({
-            "arm": arm,
-            "fastest contender that ebsdlib.training runs": f"{best['precision']}, {best['pipeline']}, batch {best['batch size']}",
-            "fastest contender overall": (lambda b: f"{b['precision']}, {b['pipeline']}, batch {b['batch size']}")(part.loc[part[rate].idxmax()]),
-            "validation pass (s)": costs["validation s"],
-            "recalibration (s)": costs["recalibration s"],
-            "epoch patterns/s (estimate), before: float32, arrays, batch 16, two validations": before,
-            "epoch patterns/s (estimate), after: fastest runnable, one validation": after,
-            "speed-up": after / before,
-        })
+        epochs.append(
+            {
+                "arm": arm,
+                "fastest contender that ebsdlib.training runs": f"{best['precision']}, {best['pipeline']}, batch {best['batch size']}",
+                "fastest contender overall": (lambda b: f"{b['precision']}, {b['pipeline']}, batch {b['batch size']}")(
+                    part.loc[part[rate].idxmax()]
+                ),
+                "validation pass (s)": costs["validation s"],
+                "recalibration (s)": costs["recalibration s"],
+                "epoch patterns/s (estimate), before: float32, arrays, batch 16, two validations": before,
+                "epoch patterns/s (estimate), after: fastest runnable, one validation": after,
+                "speed-up": after / before,
+            }
+        )
     return throughput, pd.DataFrame(epochs)

@@ -21,8 +21,7 @@ from .simulate import DetectorGeometry, DetectorModel
 from .sourcetask import ensure_source
 from .training import TrainingConfig, TrialResult, run_trials
 
-__all__ = ["BookModels", "book_models", "book_parameters", "source_admonition", "reader_note", "settings_markdown",
-           "show_table"]
+__all__ = ["BookModels", "book_models", "book_parameters", "source_admonition", "reader_note", "settings_markdown", "show_table"]
 
 
 @dataclass
@@ -39,27 +38,65 @@ class BookModels:
 
 
 def book_models(
-    seed: int, detector_shape, pattern_center, train_per_space_group: int, val_per_space_group: int,
-    test_per_material: int, dose: float, contrast: float, blur_sigma: float, pc_jitter: float,
-    degraded_fraction: float, image_size: int, trials: int, patience: int, max_epochs: int, min_delta: float,
-    learning_rate: float, weight_decay: float, batch_size: int, bn_recalibration: bool,
-    validate_keras_statistics: bool, pretrained_source: str, source_patterns_per_class: int, source_epochs: int,
+    seed: int,
+    detector_shape,
+    pattern_center,
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int,
+    dose: float,
+    contrast: float,
+    blur_sigma: float,
+    pc_jitter: float,
+    degraded_fraction: float,
+    image_size: int,
+    trials: int,
+    patience: int,
+    max_epochs: int,
+    min_delta: float,
+    learning_rate: float,
+    weight_decay: float,
+    batch_size: int,
+    bn_recalibration: bool,
+    validate_keras_statistics: bool,
+    pretrained_source: str,
+    source_patterns_per_class: int,
+    source_epochs: int,
 ) -> BookModels:
     """Simulate (or read) the data set, resolve the pretrained source and train (or read) the trials."""
     dataset, geometry, detector_model = simulated_book_dataset(
-        seed, detector_shape, pattern_center, train_per_space_group, val_per_space_group, test_per_material,
-        dose, contrast, blur_sigma, pc_jitter, degraded_fraction,
+        seed,
+        detector_shape,
+        pattern_center,
+        train_per_space_group,
+        val_per_space_group,
+        test_per_material,
+        dose,
+        contrast,
+        blur_sigma,
+        pc_jitter,
+        degraded_fraction,
     )
     config = TrainingConfig(
-        learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size, patience=patience,
-        min_delta=min_delta, max_epochs=max_epochs, bn_recalibration=bn_recalibration,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        patience=patience,
+        min_delta=min_delta,
+        max_epochs=max_epochs,
+        bn_recalibration=bn_recalibration,
         validate_keras_statistics=validate_keras_statistics,
     )
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..." line: the
         resolved = resolve_source(pretrained_source)  # source's note says what happened, on the page
     source = ensure_source(
-        resolved, image_size, patterns_per_class=source_patterns_per_class,
-        epochs=source_epochs, geometry=geometry, detector_model=detector_model, seed=seed,
+        resolved,
+        image_size,
+        patterns_per_class=source_patterns_per_class,
+        epochs=source_epochs,
+        geometry=geometry,
+        detector_model=detector_model,
+        seed=seed,
     )
     results = run_trials(dataset, image_size, trials, config, source, seed)
     return BookModels(dataset, geometry, detector_model, config, source, results, image_size)
@@ -176,5 +213,4 @@ def show_table(table, name: str, caption: str, folder: str | Path = ".") -> None
         shown.index = [" · ".join(str(level) for level in row) for row in shown.index]
     body = shown.to_markdown().replace("{", "\\{")
     label = "tab-" + name.replace("_", "-")
-    display(Markdown(f":::{{table}} {caption}\n:name: {label}\n\n{body}\n:::\n\n"
-                     f"Download this table: {{download}}`{path.name}`"))
+    display(Markdown(f":::{{table}} {caption}\n:name: {label}\n\n{body}\n:::\n\nDownload this table: {{download}}`{path.name}`"))

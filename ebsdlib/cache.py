@@ -25,8 +25,21 @@ import joblib
 
 from .paths import DATA_DIR, cache_dir
 
-__all__ = ["memory", "code_fingerprint", "source_hash", "cached", "content_key", "cache_file", "atomic_write", "atomic_folder", "file_digest",
-           "verified_file", "verified_folder", "DamagedEntry", "MANIFEST"]
+__all__ = [
+    "memory",
+    "code_fingerprint",
+    "source_hash",
+    "cached",
+    "content_key",
+    "cache_file",
+    "atomic_write",
+    "atomic_folder",
+    "file_digest",
+    "verified_file",
+    "verified_folder",
+    "DamagedEntry",
+    "MANIFEST",
+]
 
 
 def memory() -> joblib.Memory:
@@ -40,9 +53,13 @@ def code_fingerprint(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
@@ -167,8 +184,11 @@ def verified_file(path: Path) -> bool:
     except (OSError, ValueError):
         ok = False
     if not ok:
-        warnings.warn(f"cache entry {path} is damaged (it does not match what was written); it is computed again",
-                      DamagedEntry, stacklevel=2)
+        warnings.warn(
+            f"cache entry {path} is damaged (it does not match what was written); it is computed again",
+            DamagedEntry,
+            stacklevel=2,
+        )
         path.unlink(missing_ok=True)
         record.unlink(missing_ok=True)
     return ok

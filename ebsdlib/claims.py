@@ -101,11 +101,21 @@ def _table1(facts: dict, paper: dict) -> list[Claim]:
             (_closeness(precision, p[arm]["precision"], 0.03, 0.10), _closeness(recall, p[arm]["recall"], 0.03, 0.10)),
             key=VERDICTS.index,
         )
-        rows.append(Claim(claim, "03_holdout", reported, f"{precision:.2f} / {recall:.2f}", verdict,
-                          "within 0.03 of the paper: reproduced; within 0.10: partly"))
+        rows.append(
+            Claim(
+                claim,
+                "03_holdout",
+                reported,
+                f"{precision:.2f} / {recall:.2f}",
+                verdict,
+                "within 0.03 of the paper: reproduced; within 0.10: partly",
+            )
+        )
     claim = "Transfer learning scores higher than training from scratch on held-out patterns"
-    reported = (f"precision {p['transfer']['precision']:.2f} > {p['scratch']['precision']:.2f}, "
-                f"recall {p['transfer']['recall']:.2f} > {p['scratch']['recall']:.2f}")
+    reported = (
+        f"precision {p['transfer']['precision']:.2f} > {p['scratch']['precision']:.2f}, "
+        f"recall {p['transfer']['recall']:.2f} > {p['scratch']['recall']:.2f}"
+    )
     keys = ("scratch_precision", "transfer_precision", "scratch_recall", "transfer_recall")
     if not _have(facts, *keys):
         rows.append(_missing(claim, "03_holdout", reported))
@@ -113,8 +123,7 @@ def _table1(facts: dict, paper: dict) -> list[Claim]:
         sp, tp, sr, tr = (_num(facts, k) for k in keys)
         wins = (tp > sp) + (tr > sr)
         verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[wins]
-        rows.append(Claim(claim, "03_holdout", reported,
-                          f"precision {tp:.2f} vs {sp:.2f}, recall {tr:.2f} vs {sr:.2f}", verdict))
+        rows.append(Claim(claim, "03_holdout", reported, f"precision {tp:.2f} vs {sp:.2f}, recall {tr:.2f} vs {sr:.2f}", verdict))
     return rows
 
 
@@ -144,22 +153,40 @@ def _training(facts: dict, paper: dict) -> list[Claim]:
     def first_validation(scratch, transfer):
         ratio = scratch / transfer if transfer > 0 else np.inf
         verdict = "reproduced" if ratio >= 5 else "partly" if ratio > 1 else "not reproduced"
-        return (f"{scratch:.2f} vs {transfer:.2f}", verdict,
-                "Keras' own BatchNorm statistics, as the paper; scratch at least 5× transfer: reproduced; above: partly")
+        return (
+            f"{scratch:.2f} vs {transfer:.2f}",
+            verdict,
+            "Keras' own BatchNorm statistics, as the paper; scratch at least 5× transfer: reproduced; above: partly",
+        )
 
     def first_training(scratch, transfer):
         return f"{transfer:.2f} vs {scratch:.2f}", "reproduced" if transfer < scratch else "not reproduced"
 
     return [
-        _judged("Transfer learning converges in fewer epochs than training from scratch", "02_training",
-                f"{e['transfer']['mean']} ± {e['transfer']['std']} vs {e['scratch']['mean']} ± {e['scratch']['std']}",
-                facts, ("scratch_epochs", "transfer_epochs"), epochs),
-        _judged("After one epoch the scratch model's validation loss is far above the transfer model's", "02_training",
-                f"{f['scratch']['validation']['mean']} vs {f['transfer']['validation']['mean']}",
-                facts, ("scratch_first_val_keras", "transfer_first_val_keras"), first_validation),
-        _judged("The first epoch's training loss is lower with transfer learning", "02_training",
-                f"{f['transfer']['train']['mean']} vs {f['scratch']['train']['mean']}",
-                facts, ("scratch_first_loss", "transfer_first_loss"), first_training),
+        _judged(
+            "Transfer learning converges in fewer epochs than training from scratch",
+            "02_training",
+            f"{e['transfer']['mean']} ± {e['transfer']['std']} vs {e['scratch']['mean']} ± {e['scratch']['std']}",
+            facts,
+            ("scratch_epochs", "transfer_epochs"),
+            epochs,
+        ),
+        _judged(
+            "After one epoch the scratch model's validation loss is far above the transfer model's",
+            "02_training",
+            f"{f['scratch']['validation']['mean']} vs {f['transfer']['validation']['mean']}",
+            facts,
+            ("scratch_first_val_keras", "transfer_first_val_keras"),
+            first_validation,
+        ),
+        _judged(
+            "The first epoch's training loss is lower with transfer learning",
+            "02_training",
+            f"{f['transfer']['train']['mean']} vs {f['scratch']['train']['mean']}",
+            facts,
+            ("scratch_first_loss", "transfer_first_loss"),
+            first_training,
+        ),
     ]
 
 
@@ -178,8 +205,16 @@ def _filters(facts: dict) -> list[Claim]:
     close = sum(s is not None and s >= 0.8 for s in similar)
     verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[close]
     ours = f"scratch: {texts[0]}; transfer: {texts[1]}"
-    return [Claim(claim, "04_filters", reported, ours, verdict,
-                  "the best-matching operator of each model at cosine similarity 0.8 or more: reproduced")]
+    return [
+        Claim(
+            claim,
+            "04_filters",
+            reported,
+            ours,
+            verdict,
+            "the best-matching operator of each model at cosine similarity 0.8 or more: reproduced",
+        )
+    ]
 
 
 def _shap(facts: dict) -> list[Claim]:
@@ -191,9 +226,16 @@ def _shap(facts: dict) -> list[Claim]:
     ratios = [_num(facts, k) for k in keys]
     above = sum(r > 1.0 for r in ratios)
     verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[above]
-    return [Claim(claim, "05_shap", reported,
-                  f"|SHAP| near zone axes / elsewhere: {ratios[0]:.2f} (scratch), {ratios[1]:.2f} (transfer)", verdict,
-                  "median ratio of mean |SHAP| within the zone-axis radius to the rest, above 1 for a model: it clusters")]
+    return [
+        Claim(
+            claim,
+            "05_shap",
+            reported,
+            f"|SHAP| near zone axes / elsewhere: {ratios[0]:.2f} (scratch), {ratios[1]:.2f} (transfer)",
+            verdict,
+            "median ratio of mean |SHAP| within the zone-axis radius to the rest, above 1 for a model: it clusters",
+        )
+    ]
 
 
 def _map(facts: dict, paper: dict) -> list[Claim]:
@@ -209,9 +251,16 @@ def _map(facts: dict, paper: dict) -> list[Claim]:
             rows.append(_missing(claim, "06_dual_phase", reported))
             continue
         share = _num(facts, key)
-        rows.append(Claim(claim, "06_dual_phase", reported, f"{share:.1f} % (true: {true:.1f} %)",
-                          _closeness(share, true, 5.0, 15.0),
-                          "against this map's ground truth: within 5 points: reproduced; within 15: partly"))
+        rows.append(
+            Claim(
+                claim,
+                "06_dual_phase",
+                reported,
+                f"{share:.1f} % (true: {true:.1f} %)",
+                _closeness(share, true, 5.0, 15.0),
+                "against this map's ground truth: within 5 points: reproduced; within 15: partly",
+            )
+        )
     for arm in ("scratch", "transfer"):
         claim = f"The {arm} CNN's phase map improves on Hough indexing"
         reported = "Hough: one phase everywhere (Ni and Ni3Al tie); CNNs: both phases"

@@ -20,10 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--chapter", action="append", help="only this chapter stem (repeatable)")
     build.add_argument("--execution-timeout", type=int, default=None, help="per-cell timeout in seconds")
     build.add_argument("--no-html", action="store_true", help="execute the chapters only")
-    build.add_argument("--rerun", action="store_true",
-                       help="execute every chapter again, even those whose inputs have not changed since their last execution")
+    build.add_argument(
+        "--rerun",
+        action="store_true",
+        help="execute every chapter again, even those whose inputs have not changed since their last execution",
+    )
     bench = sub.add_parser(
-        "bench", help="time training (precision, input pipeline, batch size, per-epoch costs) and print a table",
+        "bench",
+        help="time training (precision, input pipeline, batch size, per-epoch costs) and print a table",
         description="Time both approaches' training at a profile's input size and print a table; "
         "example: ebsdlib bench --profile default --out bench_training.csv",
     )
@@ -37,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         start = time.perf_counter()
         try:
-            build_book(args.profile, chapters=args.chapter, execution_timeout=args.execution_timeout, html=not args.no_html, reuse=not args.rerun)
+            build_book(
+                args.profile,
+                chapters=args.chapter,
+                execution_timeout=args.execution_timeout,
+                html=not args.no_html,
+                reuse=not args.rerun,
+            )
         except (ChapterError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -55,7 +65,9 @@ def _bench(args) -> int:
     size = int(args.image_size or shared["image_size"])
     print(f"training benchmark, {args.profile} profile ({size} px); {cpu_description()}", flush=True)
     throughput, epochs = run_training_benchmark(
-        size, 6 * int(shared["train_per_space_group"]), 6 * int(shared["val_per_space_group"]),
+        size,
+        6 * int(shared["train_per_space_group"]),
+        6 * int(shared["val_per_space_group"]),
         patterns=args.patterns,
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format):

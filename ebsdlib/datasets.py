@@ -68,9 +68,7 @@ class PatternDataset:
 
     def __post_init__(self):
         if len(self.patterns) != len(self.table):
-            raise DatasetError(
-                f"{len(self.patterns)} patterns but {len(self.table)} table rows: they must match"
-            )
+            raise DatasetError(f"{len(self.patterns)} patterns but {len(self.table)} table rows: they must match")
         self.table = self.table.reset_index(drop=True)
         for column, default in (("split", "unused"), ("material", ""), ("space_group", UNLABELLED)):
             if column not in self.table:
@@ -112,9 +110,7 @@ class PatternDataset:
 
     def counts(self) -> pd.DataFrame:
         """Patterns per space group and material in each split (rows) — the analogue of Table S1."""
-        counts = pd.crosstab(
-            [self.table["space_group"], self.table["material"]], self.table["split"]
-        )
+        counts = pd.crosstab([self.table["space_group"], self.table["material"]], self.table["split"])
         return counts.reindex(columns=[s for s in SPLITS if s in counts.columns], fill_value=0)
 
 
@@ -168,7 +164,9 @@ def assign_split(
     return split
 
 
-def patterns_per_material(materials, train_per_space_group: int, val_per_space_group: int, test_per_material: int) -> dict[str, int]:
+def patterns_per_material(
+    materials, train_per_space_group: int, val_per_space_group: int, test_per_material: int
+) -> dict[str, int]:
     """Patterns to simulate per material name: its share of its space group's training and validation
     counts (divided evenly over the group's materials, by name) plus ``test_per_material``."""
     per_material = {}
@@ -229,8 +227,13 @@ def simulate_dataset(
     """
     materials = tuple(training_materials() if materials is None else materials)
     return _simulate_dataset(
-        materials, int(train_per_space_group), int(val_per_space_group), int(test_per_material),
-        geometry, model, int(seed),
+        materials,
+        int(train_per_space_group),
+        int(val_per_space_group),
+        int(test_per_material),
+        geometry,
+        model,
+        int(seed),
     )
 
 
@@ -246,9 +249,7 @@ def _read_image(path: Path) -> np.ndarray:
     try:
         image = io.imread(path)
     except Exception as err:  # noqa: BLE001 - every reader error means the same to the user
-        raise DatasetError(
-            f"cannot read the image {path}: {type(err).__name__}: {err}. Replace or remove the file."
-        ) from None
+        raise DatasetError(f"cannot read the image {path}: {type(err).__name__}: {err}. Replace or remove the file.") from None
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         image = rgb2gray(rgba2rgb(image) if image.shape[-1] == 4 else image)
     if image.ndim != 2:
@@ -318,9 +319,7 @@ def load_folder_tree(
     _check_view(view, size)
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(
-            f"the data folder {root} does not exist. Expected <root>/<space group>/<material>/*.tif"
-        )
+        raise DatasetError(f"the data folder {root} does not exist. Expected <root>/<space group>/<material>/*.tif")
     files, rows, skipped = [], [], []
     for sg_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
@@ -339,11 +338,11 @@ def load_folder_tree(
             images = sorted(p for p in mat_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             others = sorted(p.name for p in mat_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p not in images)
             if others:
-                skipped.append(f"{len(others)} file(s) in {mat_dir} are not {'/'.join(IMAGE_SUFFIXES)} images and were skipped (first: {others[0]})")
-            if not images:
-                raise DatasetError(
-                    f"the material folder {mat_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                skipped.append(
+                    f"{len(others)} file(s) in {mat_dir} are not {'/'.join(IMAGE_SUFFIXES)} images and were skipped (first: {others[0]})"
                 )
+            if not images:
+                raise DatasetError(f"the material folder {mat_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             for path in images:
                 files.append(path)
                 rows.append({"space_group": space_group, "material": mat_dir.name, "file": str(path.relative_to(root))})
@@ -378,8 +377,7 @@ def load_folder_tree(
     if len(shapes) > 1:
         odd = [str(f.relative_to(root)) for f, im in zip(files, images) if im.shape != target]
         note = (
-            f"{len(odd)} of {len(images)} images were not {target[0]}×{target[1]} pixels and were "
-            f"resized to it (first: {odd[0]})"
+            f"{len(odd)} of {len(images)} images were not {target[0]}×{target[1]} pixels and were resized to it (first: {odd[0]})"
         )
         warnings.warn(note, stacklevel=2)
         notes.append(note)
@@ -439,7 +437,9 @@ def load_pattern_file(
     meta = {"source": "file", "path": str(path), "notes": [], "view": view}
     if view == "canonical":
         side = int(size) if size is not None else min(data.shape[1:])
-        meta["notes"].append(f"canonical view: the centred square of each {data.shape[1]}×{data.shape[2]} pattern resized to {side}×{side}")
+        meta["notes"].append(
+            f"canonical view: the centred square of each {data.shape[1]}×{data.shape[2]} pattern resized to {side}×{side}"
+        )
         meta["canonical_view"] = side
         data = _canonical(data, side)
     map_shape = tuple(int(s) for s in nav_shape) if len(nav_shape) == 2 else None
@@ -466,7 +466,10 @@ def simulated_book_dataset(
     """
     geometry = DetectorGeometry(shape=tuple(int(s) for s in detector_shape), pc=tuple(float(p) for p in pattern_center))
     model = DetectorModel(
-        dose=float(dose), contrast=float(contrast), blur_sigma=float(blur_sigma), pc_jitter=float(pc_jitter),
+        dose=float(dose),
+        contrast=float(contrast),
+        blur_sigma=float(blur_sigma),
+        pc_jitter=float(pc_jitter),
         degraded_fraction=float(degraded_fraction),
     )
     dataset = simulate_dataset(train_per_space_group, val_per_space_group, test_per_material, geometry, model, seed)

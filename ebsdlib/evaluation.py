@@ -75,10 +75,15 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
     """Predictions of one trained model on one split (``None``: every pattern, e.g. of a map), read from
     the cache when made before. The last few models used stay loaded in memory."""
     part = dataset if split is None else dataset.subset(split)
-    key = content_key({
-        "model": result.info["key"], "arm": result.arm, "data": dataset_fingerprint(part), "seed": seed,
-        "code": source_hash(["evaluation", "preprocess"]),
-    })
+    key = content_key(
+        {
+            "model": result.info["key"],
+            "arm": result.arm,
+            "data": dataset_fingerprint(part),
+            "seed": seed,
+            "code": source_hash(["evaluation", "preprocess"]),
+        }
+    )
     path = cache_file("predictions", f"{result.arm}-{key}.csv")
     if verified_file(path):
         return pd.read_csv(path)
@@ -148,7 +153,7 @@ def restored_val_loss(result: TrialResult) -> float:
 
 
 def best_trial(results: list[TrialResult], arm: str) -> TrialResult:
-    """"The best performing model" of an approach: the trial whose saved model has the lowest
+    """ "The best performing model" of an approach: the trial whose saved model has the lowest
     validation loss."""
     candidates = [r for r in results if r.arm == arm]
     if not candidates:
@@ -198,9 +203,12 @@ def trial_spread_note(trials_per_arm: int) -> str:
     if trials_per_arm < 1:
         raise ValueError("trial_spread_note: no trained models; train at least one trial per approach")
     if trials_per_arm == 1:
-        return ("This build trained one model per approach, so the columns over all trials repeat the best model "
-                "and give no spread (± 0): whether the difference between the approaches exceeds the spread "
-                "between trials needs a profile with several trials.")
-    return (f"The columns over all {trials_per_arm} trials show whether the difference between the approaches "
-            "exceeds the spread between trials.")
-
+        return (
+            "This build trained one model per approach, so the columns over all trials repeat the best model "
+            "and give no spread (± 0): whether the difference between the approaches exceeds the spread "
+            "between trials needs a profile with several trials."
+        )
+    return (
+        f"The columns over all {trials_per_arm} trials show whether the difference between the approaches "
+        "exceeds the spread between trials."
+    )

@@ -155,16 +155,24 @@ def explain_cached(model_key: str, model_loader, background: np.ndarray, inputs:
 
     from .cache import atomic_write, cache_file, content_key, source_hash, verified_file
 
-    key = content_key({
-        "model": model_key, "background": joblib.hash(background), "inputs": joblib.hash(inputs), "method": method,
-        "shap": version("shap"), "code": source_hash(["explain"]),
-    })
+    key = content_key(
+        {
+            "model": model_key,
+            "background": joblib.hash(background),
+            "inputs": joblib.hash(inputs),
+            "method": method,
+            "shap": version("shap"),
+            "code": source_hash(["explain"]),
+        }
+    )
     path = cache_file("shap", f"{key}.npz")
     if verified_file(path):
         with np.load(path) as data:
             return Explanation(data["values"], data["expected"], data["outputs"], str(data["method"]), str(data["note"]))
     e = explain(model_loader(), background, inputs, method)
-    atomic_write(path, lambda tmp: np.savez(tmp, values=e.values, expected=e.expected, outputs=e.outputs, method=e.method, note=e.note))
+    atomic_write(
+        path, lambda tmp: np.savez(tmp, values=e.values, expected=e.expected, outputs=e.outputs, method=e.method, note=e.note)
+    )
     return e
 
 
@@ -175,13 +183,21 @@ def background_indices(dataset: PatternDataset, per_space_group: int, seed: int 
     picks = []
     for _, group in train.groupby("space_group", sort=True):
         if len(group) < per_space_group:
-            raise ValueError(f"space group {group['space_group'].iloc[0]} has {len(group)} training patterns, fewer than {per_space_group}")
+            raise ValueError(
+                f"space group {group['space_group'].iloc[0]} has {len(group)} training patterns, fewer than {per_space_group}"
+            )
         picks.append(rng.choice(group.index.to_numpy(), per_space_group, replace=False))
     return np.concatenate(picks)
 
 
 def select_correct_inputs(
-    model, dataset: PatternDataset, image_size: int, channels: int, seed: int = 0, attempts: int = 50, quality: str | None = "good"
+    model,
+    dataset: PatternDataset,
+    image_size: int,
+    channels: int,
+    seed: int = 0,
+    attempts: int = 50,
+    quality: str | None = "good",
 ):
     """The paper's "pseudo-random selection": per space group, test patterns drawn at random until the
     model classifies one correctly. Returns (row indices, correct flags); where none of ``attempts``
@@ -264,7 +280,9 @@ class ModelExplanation:
     labels: list[int]
 
 
-def explain_trial(result, dataset: PatternDataset, background_per_space_group: int, seed: int = 0, method: str = "deep") -> ModelExplanation:
+def explain_trial(
+    result, dataset: PatternDataset, background_per_space_group: int, seed: int = 0, method: str = "deep"
+) -> ModelExplanation:
     """Explain a trained model (a :class:`~ebsdlib.training.TrialResult`) as the paper: a background of
     training patterns per space group, one correctly classified test pattern per space group; cached."""
     from .training import ARM_CHANNELS
@@ -272,7 +290,9 @@ def explain_trial(result, dataset: PatternDataset, background_per_space_group: i
     image_size, channels = result.info["image_size"], ARM_CHANNELS[result.arm]
     model = result.load_model()
     rows, correct = select_correct_inputs(model, dataset, image_size, channels, seed)
-    background = prepare_patterns(dataset.patterns[background_indices(dataset, background_per_space_group, seed)], image_size, channels)
+    background = prepare_patterns(
+        dataset.patterns[background_indices(dataset, background_per_space_group, seed)], image_size, channels
+    )
     inputs = prepare_patterns(dataset.patterns[rows], image_size, channels)
     explanation = explain_cached(result.info["key"], lambda: model, background, inputs, method)
     labels = [int(sg) for sg in dataset.table.loc[rows, "space_group"]]

@@ -110,8 +110,7 @@ def subsample_training(dataset: PatternDataset, per_space_group: int, seed: int 
             index = np.sort(group.index[group["material"] == material].to_numpy())
             if n > len(index):
                 raise ValueError(
-                    f"material {material!r} has {len(index)} training patterns, fewer than its share {n} of "
-                    f"{per_space_group}"
+                    f"material {material!r} has {len(index)} training patterns, fewer than its share {n} of {per_space_group}"
                 )
             keep[rng.permutation(index)[:n]] = True  # a prefix of one permutation per material: nested
     split = table["split"].where(~((table["split"] == "train") & ~keep), "unused")
@@ -131,7 +130,9 @@ def _point(arm, dataset, n, image_size, config, source, trial, seed) -> CurvePoi
     result = train_trial(arm, subset, image_size, config, source, trial=trial, seed=seed)
     predictions = predict_trial(result, subset, "test", seed)
     scores = weighted_scores(predictions)
-    scores["f1"] = float(f1_score(predictions["true_space_group"], predictions["predicted_space_group"], average="weighted", zero_division=0))
+    scores["f1"] = float(
+        f1_score(predictions["true_space_group"], predictions["predicted_space_group"], average="weighted", zero_division=0)
+    )
     return CurvePoint(arm, n, image_size, trial, result, scores)
 
 
@@ -186,7 +187,9 @@ def input_size_curve(
     return pd.DataFrame(rows)
 
 
-def curve_summary(curve: pd.DataFrame, by: str = "patterns_per_space_group", metrics=("precision", "recall", "f1", "accuracy")) -> pd.DataFrame:
+def curve_summary(
+    curve: pd.DataFrame, by: str = "patterns_per_space_group", metrics=("precision", "recall", "f1", "accuracy")
+) -> pd.DataFrame:
     """Mean and standard deviation over trials per arm and ``by``, with the summed CPU time of the point."""
     metrics = [m for m in metrics if m in curve]
     grouped = curve.groupby(["arm", by])
@@ -239,7 +242,9 @@ def convergence_table(results: list[TrialResult], target_accuracy: float) -> pd.
     return pd.DataFrame(rows)
 
 
-def patterns_needed(summary: pd.DataFrame, target: float, metric: str = "f1", by: str = "patterns_per_space_group") -> pd.DataFrame:
+def patterns_needed(
+    summary: pd.DataFrame, target: float, metric: str = "f1", by: str = "patterns_per_space_group"
+) -> pd.DataFrame:
     """Per arm, a power law fitted to the error (1 − ``metric``) against ``by`` (least squares in
     log–log) and the count at which it would reach ``target``.
 
@@ -253,8 +258,13 @@ def patterns_needed(summary: pd.DataFrame, target: float, metric: str = "f1", by
         x = part[by].to_numpy(dtype=float)
         error = np.clip(1 - part[f"{metric}_mean"].to_numpy(dtype=float), 1e-6, None)
         reached = part.loc[part[f"{metric}_mean"] >= target, by]
-        row = {"arm": arm, "largest measured": int(x.max()), "reached at": int(reached.min()) if len(reached) else np.nan,
-               "exponent": np.nan, "extrapolated count": np.nan}
+        row = {
+            "arm": arm,
+            "largest measured": int(x.max()),
+            "reached at": int(reached.min()) if len(reached) else np.nan,
+            "exponent": np.nan,
+            "extrapolated count": np.nan,
+        }
         if len(x) >= 2 and len(np.unique(x)) >= 2:
             slope, intercept = np.polyfit(np.log(x), np.log(error), 1)
             row["exponent"] = float(slope)
@@ -333,6 +343,10 @@ def curve_findings(
     lines.append(
         f"\nThe paper trained on {paper_count} patterns per space group at {paper_size} px; this build's curves "
         f"end at {int(summary['patterns_per_space_group'].max())} patterns and "
-        + (f"{int(size_summary['image_size'].max())} px." if size_summary is not None and len(size_summary) else f"{default_size} px.")
+        + (
+            f"{int(size_summary['image_size'].max())} px."
+            if size_summary is not None and len(size_summary)
+            else f"{default_size} px."
+        )
     )
     return "\n".join(lines)

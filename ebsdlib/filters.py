@@ -124,5 +124,11 @@ def kernel_movement(before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
     distance = np.linalg.norm((after - before).reshape(len(before), -1), axis=1)
     norm = np.linalg.norm(before.reshape(len(before), -1), axis=1)
     similarity = [operator_similarity(a, b) for a, b in zip(after, before)]
-    return pd.DataFrame({"kernel": np.arange(len(before)), "distance": distance,
-                         "relative change": distance / np.where(norm > 0, norm, 1), "similarity": similarity})
+    return pd.DataFrame(
+        {
+            "kernel": np.arange(len(before)),
+            "distance": distance,
+            "relative change": distance / np.where(norm > 0, norm, 1),
+            "similarity": similarity,
+        }
+    )

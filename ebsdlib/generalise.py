@@ -52,8 +52,9 @@ __all__ = [
 ]
 
 
-def material_folds(materials: list[Material] | None = None, held_out: list[str] | None = None,
-                   n_folds: int | None = None) -> list[tuple[Material, ...]]:
+def material_folds(
+    materials: list[Material] | None = None, held_out: list[str] | None = None, n_folds: int | None = None
+) -> list[tuple[Material, ...]]:
     """Folds of held-out materials, each fold keeping at least one material of every space group.
 
     The materials of every space group with two or more materials are sorted by name; the ``i``-th goes
@@ -77,8 +78,10 @@ def material_folds(materials: list[Material] | None = None, held_out: list[str] 
     groups = {sg: sorted(ms, key=lambda m: m.name) for sg, ms in materials_by_space_group(materials).items()}
     eligible = {sg: ms for sg, ms in groups.items() if len(ms) >= 2}
     if n_folds is not None and (isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2):
-        raise ValueError(f"n_folds must be a whole number of at least 2 (or unset for one fold per material "
-                         f"of the largest group), not {n_folds!r}.")
+        raise ValueError(
+            f"n_folds must be a whole number of at least 2 (or unset for one fold per material "
+            f"of the largest group), not {n_folds!r}."
+        )
     if held_out is not None:
         names = {m.name: m for m in materials}
         unknown = [n for n in held_out if n not in names]
@@ -86,9 +89,7 @@ def material_folds(materials: list[Material] | None = None, held_out: list[str] 
             raise ValueError(f"unknown material(s) {unknown}; choose from {sorted(names)}.")
         alone = [n for n in held_out if names[n].space_group not in eligible]
         if alone:
-            raise ValueError(
-                f"{alone} cannot be held out: no other material of its space group would be left to train on."
-            )
+            raise ValueError(f"{alone} cannot be held out: no other material of its space group would be left to train on.")
         eligible = {sg: [m for m in ms if m.name in held_out] for sg, ms in eligible.items()}
         eligible = {sg: ms for sg, ms in eligible.items() if ms}
     if not eligible:
@@ -155,11 +156,13 @@ def leave_one_out(
     for k, fold in enumerate(folds):
         if progress:
             progress(f"leave-one-material-out: {arm}, fold {k + 1}/{len(folds)} without {', '.join(m.name for m in fold)}")
-        train, test = fold_datasets(fold, train_per_space_group, val_per_space_group, test_per_material,
-                                    geometry, detector_model, seed)
+        train, test = fold_datasets(
+            fold, train_per_space_group, val_per_space_group, test_per_material, geometry, detector_model, seed
+        )
         held = {m.name for m in fold}
-        seen = simulate_dataset(0, 0, test_per_material, geometry, detector_model, seed + 1,
-                                materials=[m for m in everything if m.name not in held])
+        seen = simulate_dataset(
+            0, 0, test_per_material, geometry, detector_model, seed + 1, materials=[m for m in everything if m.name not in held]
+        )
         result = train_trial(arm, train, image_size, config, source, trial=0, seed=seed)
         for patterns, held_out in ((test, True), (seen, False)):
             predictions = predict_trial(result, patterns, "test", seed)
@@ -170,8 +173,12 @@ def leave_one_out(
             table["arm"] = arm
             table["held_out"] = held_out
             rows.append(table)
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["material", "space_group", "accuracy", "patterns", "most_predicted", "fold", "arm", "held_out"]
+    return (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(
+            columns=["material", "space_group", "accuracy", "patterns", "most_predicted", "fold", "arm", "held_out"]
+        )
     )
 
 
@@ -185,10 +192,15 @@ def lomo_regimes(lomo: pd.DataFrame) -> pd.DataFrame:
     seen = lomo[~lomo["held_out"].astype(bool)].assign(correct=lambda t: t["accuracy"] * t["patterns"])
     if not len(seen):
         return left.reset_index(drop=True)
-    pooled = seen.groupby(["arm", "material", "space_group"], sort=False).agg(
-        correct=("correct", "sum"), patterns=("patterns", "sum"),
-        most_predicted=("most_predicted", lambda p: int(p.mode().iloc[0])),
-    ).reset_index()
+    pooled = (
+        seen.groupby(["arm", "material", "space_group"], sort=False)
+        .agg(
+            correct=("correct", "sum"),
+            patterns=("patterns", "sum"),
+            most_predicted=("most_predicted", lambda p: int(p.mode().iloc[0])),
+        )
+        .reset_index()
+    )
     pooled["accuracy"] = pooled["correct"] / pooled["patterns"]
     pooled["regime"] = SEEN_BY_FOLD_MODELS
     return pd.concat([left, pooled[columns]], ignore_index=True)
@@ -270,8 +282,10 @@ def regime_summary(rows: pd.DataFrame) -> pd.DataFrame:
     the accuracy over all patterns and the number of materials."""
     weighted = rows.assign(correct=rows["accuracy"] * rows["patterns"])
     out = weighted.groupby(["regime", "arm"], sort=False).agg(
-        materials=("material", "size"), mean_over_materials=("accuracy", "mean"),
-        correct=("correct", "sum"), patterns=("patterns", "sum"),
+        materials=("material", "size"),
+        mean_over_materials=("accuracy", "mean"),
+        correct=("correct", "sum"),
+        patterns=("patterns", "sum"),
     )
     out["accuracy"] = out["correct"] / out["patterns"]
     return out.drop(columns="correct").reset_index()
@@ -284,8 +298,13 @@ def answers_table(predictions: pd.DataFrame) -> pd.Series:
 
 
 def phase_disjoint_datasets(
-    generated_per_space_group: int, train_per_space_group: int, val_per_space_group: int,
-    book: PatternDataset, geometry: DetectorGeometry, detector_model: DetectorModel, seed: int = 0,
+    generated_per_space_group: int,
+    train_per_space_group: int,
+    val_per_space_group: int,
+    book: PatternDataset,
+    geometry: DetectorGeometry,
+    detector_model: DetectorModel,
+    seed: int = 0,
     master_pattern_check: bool = True,
 ) -> tuple[PatternDataset, PatternDataset, list[Material], Counter]:
     """(generated phases only, generated phases plus the book's materials at the same count per space
@@ -301,8 +320,13 @@ def phase_disjoint_datasets(
     return generated, both, phases, rejected
 
 
-def phase_examples(phases: list[Material], per_space_group: int = 1, geometry: DetectorGeometry = DetectorGeometry(),
-                   detector_model: DetectorModel = DetectorModel(), seed: int = 0) -> pd.DataFrame:
+def phase_examples(
+    phases: list[Material],
+    per_space_group: int = 1,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    detector_model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+) -> pd.DataFrame:
     """``per_space_group`` generated phases of each space group: one row per phase with its name, formula,
     lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert) and one
     simulated pattern (uint8) on ``geometry``."""
@@ -313,12 +337,17 @@ def phase_examples(phases: list[Material], per_space_group: int = 1, geometry: D
         for material in sorted(group, key=lambda m: m.name)[:per_space_group]:
             mp = np.asarray(master_pattern(material).data, dtype=np.float32)
             pattern, _ = simulate_patterns(material, 1, geometry, detector_model, seed)
-            rows.append({
-                "name": material.name, "space_group": material.space_group, "formula": material.formula,
-                "lattice parameter (Å)": material.lattice_parameter,
-                "sites": ", ".join(f"{site.element} {site.wyckoff}" for site in material.sites),
-                "master_pattern": mp[0] if mp.ndim == 3 else mp, "pattern": pattern[0],
-            })
+            rows.append(
+                {
+                    "name": material.name,
+                    "space_group": material.space_group,
+                    "formula": material.formula,
+                    "lattice parameter (Å)": material.lattice_parameter,
+                    "sites": ", ".join(f"{site.element} {site.wyckoff}" for site in material.sites),
+                    "master_pattern": mp[0] if mp.ndim == 3 else mp,
+                    "pattern": pattern[0],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -338,12 +367,15 @@ def acquisition_table(models: dict, tests: dict[str, PatternDataset], seed: int 
                 views[view] = test if view is None else as_canonical(test, view)
             predictions = predict_trial(result, views[view], "test", seed)
             answers = answers_table(predictions)
-            rows.append({
-                column: name, "model": label,
-                "accuracy": float((predictions["true_space_group"] == predictions["predicted_space_group"]).mean()),
-                "most_predicted": f"{int(answers.idxmax())} ({100 * answers.max():.0f} %)",
-                "patterns": len(predictions),
-            })
+            rows.append(
+                {
+                    column: name,
+                    "model": label,
+                    "accuracy": float((predictions["true_space_group"] == predictions["predicted_space_group"]).mean()),
+                    "most_predicted": f"{int(answers.idxmax())} ({100 * answers.max():.0f} %)",
+                    "patterns": len(predictions),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -364,8 +396,9 @@ def _left_out_against_seen(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     same = rows[(rows["regime"] == SEEN_BY_FOLD_MODELS) & rows["arm"].isin(left_out["arm"])]
     if len(same):
         return left_out, same, True
-    seen = rows[(rows["regime"] == "in training") & rows["material"].isin(left_out["material"])
-                & rows["arm"].isin(left_out["arm"])]
+    seen = rows[
+        (rows["regime"] == "in training") & rows["material"].isin(left_out["material"]) & rows["arm"].isin(left_out["arm"])
+    ]
     return left_out, seen, False
 
 
@@ -398,20 +431,21 @@ def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = Non
     left_out, seen, same_models = _left_out_against_seen(rows)
     if len(left_out) and len(seen):
         gap = 100 * (seen["accuracy"].mean() - left_out["accuracy"].mean())
-        reference = ("the materials the same models trained on" if same_models
-                     else "its own accuracy when it was in training")
+        reference = "the materials the same models trained on" if same_models else "its own accuracy when it was in training"
         if abs(gap) <= 10:
-            text += (f" A material left out of a space group the model otherwise knows scores within {abs(gap):.0f} "
-                     f"points of {reference}, so within one simulator what it learnt does carry over between the "
-                     "materials of a group; new phases and another microscope are what it does not bridge.")
+            text += (
+                f" A material left out of a space group the model otherwise knows scores within {abs(gap):.0f} "
+                f"points of {reference}, so within one simulator what it learnt does carry over between the "
+                "materials of a group; new phases and another microscope are what it does not bridge."
+            )
         else:
-            text += (f" Even a material left out of a space group it otherwise knows scores {gap:.0f} points "
-                     f"below {reference}.")
+            text += f" Even a material left out of a space group it otherwise knows scores {gap:.0f} points below {reference}."
     return text
 
 
-def generalisation_findings(rows: pd.DataFrame, conditions: pd.DataFrame | None = None,
-                            sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:
+def generalisation_findings(
+    rows: pd.DataFrame, conditions: pd.DataFrame | None = None, sources: pd.DataFrame | None = None, chance: float = 1 / 6
+) -> str:
     """What the chapter's numbers say, in sentences (Markdown). ``rows``: per-material accuracies of every
     regime (:func:`accuracy_by_material`; regimes ``in training``, ``leave-one-out``, ``generated only``,
     ...); ``conditions``/``sources``: one row per test and model with ``model`` and ``accuracy``. Ends
@@ -425,25 +459,34 @@ def generalisation_findings(rows: pd.DataFrame, conditions: pd.DataFrame | None 
         if len(left_out) and len(seen):
             drop = seen["accuracy"].mean() - left_out["accuracy"].mean()
             verb = "loses" if drop > 0 else "gains"
-            against = ("on new patterns of the materials the same models trained on" if same_models
-                       else "when they were in training")
-            lines.append(f"  The {len(left_out)} material(s) left out of training score {_pct(left_out['accuracy'].mean())}, "
-                         f"against {_pct(seen['accuracy'].mean())} {against}: a material the model "
-                         f"never saw {verb} {abs(100 * drop):.0f} points.")
+            against = (
+                "on new patterns of the materials the same models trained on" if same_models else "when they were in training"
+            )
+            lines.append(
+                f"  The {len(left_out)} material(s) left out of training score {_pct(left_out['accuracy'].mean())}, "
+                f"against {_pct(seen['accuracy'].mean())} {against}: a material the model "
+                f"never saw {verb} {abs(100 * drop):.0f} points."
+            )
         if ("generated only", arm) in mean.index:
             g = mean[("generated only", arm)]
             verdict = "above" if g > chance + 0.05 else "at about"
-            lines.append(f"  Trained on generated phases alone, it scores {_pct(g)} on the paper's 18 materials, "
-                         f"{verdict} chance.")
+            lines.append(
+                f"  Trained on generated phases alone, it scores {_pct(g)} on the paper's 18 materials, {verdict} chance."
+            )
     if conditions is not None and len(conditions):
         by_model = conditions.groupby("model", sort=False)["accuracy"].mean()
-        lines.append("- Outside the training ranges of acquisition, the mean accuracy over the test acquisitions is "
-                     + "; ".join(f"{m} {_pct(a)}" for m, a in by_model.items()) + ".")
+        lines.append(
+            "- Outside the training ranges of acquisition, the mean accuracy over the test acquisitions is "
+            + "; ".join(f"{m} {_pct(a)}" for m, a in by_model.items())
+            + "."
+        )
     if sources is not None and len(sources):
         for source, part in sources.groupby("source", sort=False):
-            lines.append(f"- On {source} (face-centred cubic, 225): "
-                         + "; ".join(f"{r.model} {_pct(r.accuracy)} (most often {r.most_predicted})" for r in part.itertuples())
-                         + ".")
+            lines.append(
+                f"- On {source} (face-centred cubic, 225): "
+                + "; ".join(f"{r.model} {_pct(r.accuracy)} (most often {r.most_predicted})" for r in part.itertuples())
+                + "."
+            )
     answer = generalisation_answer(rows, sources, chance)
     return "\n".join(lines) + (f"\n\n{answer}" if answer else "")
 

@@ -65,8 +65,7 @@ def parse_space_group(value: int | str) -> int:
         return int(GetSpaceGroup(text.replace("_", "")).number)
     except (ValueError, KeyError):
         raise ValueError(
-            f"{value!r} is not a space group. Use its number (e.g. 225) or its Hermann–Mauguin "
-            "symbol (e.g. Fm-3m)."
+            f"{value!r} is not a space group. Use its number (e.g. 225) or its Hermann–Mauguin symbol (e.g. Fm-3m)."
         ) from None
 
 

@@ -156,7 +156,9 @@ def resolve_source(requested: str) -> PretrainedSource:
             path = _imagenet_weights()
         except SourceUnavailable as err:
             return PretrainedSource(
-                requested, "source-task", None,
+                requested,
+                "source-task",
+                None,
                 "ImageNet weights could not be had, so the transfer model starts from a model pretrained "
                 f"by ebsdlib on a disjoint simulated task. Reason: {err}",
             )
@@ -164,8 +166,7 @@ def resolve_source(requested: str) -> PretrainedSource:
     path = Path(requested).expanduser()
     if not path.is_file():
         raise SourceUnavailable(
-            f"pretrained_source {requested!r} is neither 'auto', 'imagenet', 'source-task' nor an existing "
-            "weights file"
+            f"pretrained_source {requested!r} is neither 'auto', 'imagenet', 'source-task' nor an existing weights file"
         )
     return PretrainedSource(requested, "file", str(path.resolve()), f"weights file {path.name}")
 

@@ -66,8 +66,11 @@ class Microstructure:
 
 
 def make_microstructure(
-    shape=(69, 100), n_grains: int = 12, precipitate_fraction: float = 0.2,
-    precipitate_radius=(1.5, 4.0), seed: int = 0,
+    shape=(69, 100),
+    n_grains: int = 12,
+    precipitate_fraction: float = 0.2,
+    precipitate_radius=(1.5, 4.0),
+    seed: int = 0,
 ) -> Microstructure:
     """Voronoi grains of the matrix with round precipitates placed at random until their area share
     reaches ``precipitate_fraction``; precipitates take the orientation of their host grain
@@ -92,7 +95,8 @@ def make_microstructure(
 
         warnings.warn(
             f"the precipitates cover {precipitate.mean():.3f} of the map, less than the requested "
-            f"{precipitate_fraction}: use larger precipitates or a larger map", stacklevel=2,
+            f"{precipitate_fraction}: use larger precipitates or a larger map",
+            stacklevel=2,
         )
     space_group = np.where(precipitate, 221, 225)
     host = random_rotations(n_grains, rng).data
@@ -153,17 +157,27 @@ def _simulate_map(shape, n_grains, precipitate_fraction, geometry, model, seed) 
     patterns = apply_detector_model(clean, geometry, model, rng, quality=quality.astype(str), second=second)
     rows, cols = np.unravel_index(np.arange(n), micro.shape)
     material_name = np.where(phases == 221, precipitate.name, matrix.name)
-    table = pd.DataFrame({
-        "space_group": phases, "material": material_name, "row": rows, "col": cols,
-        "grain": micro.grain.ravel(), "quality": quality.astype(str),
-    })
+    table = pd.DataFrame(
+        {
+            "space_group": phases,
+            "material": material_name,
+            "row": rows,
+            "col": cols,
+            "grain": micro.grain.ravel(),
+            "quality": quality.astype(str),
+        }
+    )
     dataset = PatternDataset(patterns, table, {"source": "simulated dual-phase map", "seed": seed}, map_shape=micro.shape)
     return micro, dataset
 
 
 def simulate_dual_phase_map(
-    shape=(69, 100), n_grains: int = 12, precipitate_fraction: float = 0.2,
-    geometry: DetectorGeometry = DetectorGeometry(), model: DetectorModel = DetectorModel(), seed: int = 0,
+    shape=(69, 100),
+    n_grains: int = 12,
+    precipitate_fraction: float = 0.2,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    model: DetectorModel = DetectorModel(),
+    seed: int = 0,
 ) -> tuple[Microstructure, PatternDataset]:
     """The simulated Ni90Al10 map (default 69 × 100 = 6900 pixels, as the paper's) and its patterns,
     labelled with the true space group of every pixel; cached."""
@@ -208,8 +222,13 @@ def ipf_colors(quaternions: np.ndarray, shape, direction: str = "y") -> np.ndarr
 
 
 def hough_phase_map(
-    dataset: PatternDataset, geometry: DetectorGeometry, phases: list[Material] | None = None,
-    n_bands: int = 12, max_fit: float = 2.0, min_bands: int = 6, tie_tolerance: float = 0.05,
+    dataset: PatternDataset,
+    geometry: DetectorGeometry,
+    phases: list[Material] | None = None,
+    n_bands: int = 12,
+    max_fit: float = 2.0,
+    min_bands: int = 6,
+    tie_tolerance: float = 0.05,
 ) -> pd.DataFrame:
     """Hough/Radon indexing with PyEBSDIndex given both phases, as commercial software does.
 
@@ -223,8 +242,14 @@ def hough_phase_map(
 
     phases = tuple(dual_phase_materials() if phases is None else phases)
     return _hough_index(
-        np.asarray(dataset.patterns), geometry, phases, int(n_bands), float(max_fit), int(min_bands),
-        float(tie_tolerance), version("pyebsdindex"),
+        np.asarray(dataset.patterns),
+        geometry,
+        phases,
+        int(n_bands),
+        float(max_fit),
+        int(min_bands),
+        float(tie_tolerance),
+        version("pyebsdindex"),
     )
 
 
@@ -235,12 +260,19 @@ def _hough_index(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_to
     from pyebsdindex import ebsd_index, tripletvote
 
     library = [
-        tripletvote.addphase(phasename=m.name, spacegroup=m.space_group, latticeparameter=[m.lattice_parameter] * 3 + [90] * 3, nband_earlyexit=100)
+        tripletvote.addphase(
+            phasename=m.name, spacegroup=m.space_group, latticeparameter=[m.lattice_parameter] * 3 + [90] * 3, nband_earlyexit=100
+        )
         for m in phases
     ]
     indexer = ebsd_index.EBSDIndexer(
-        phaselist=library, vendor="BRUKER", PC=geometry.pc, sampleTilt=geometry.sample_tilt,
-        camElev=geometry.tilt, patDim=geometry.shape, nBands=n_bands,
+        phaselist=library,
+        vendor="BRUKER",
+        PC=geometry.pc,
+        sampleTilt=geometry.sample_tilt,
+        camElev=geometry.tilt,
+        patDim=geometry.shape,
+        nBands=n_bands,
     )
     data, *_ = indexer.index_pats(patsin=np.asarray(patterns, dtype=np.float32), verbose=0)
     best = data[-1]
@@ -292,8 +324,13 @@ def ensemble(probabilities: np.ndarray) -> dict[str, np.ndarray]:
     label = mean.argmax(axis=1)
     entropy = -(mean * np.log(np.clip(mean, 1e-12, 1))).sum(axis=1) / np.log(p.shape[-1])
     disagreement = (p.argmax(axis=2) != label[None, :]).mean(axis=0)
-    return {"mean": mean, "label": np.asarray(SPACE_GROUPS)[label], "confidence": mean.max(axis=1),
-            "entropy": entropy, "disagreement": disagreement}
+    return {
+        "mean": mean,
+        "label": np.asarray(SPACE_GROUPS)[label],
+        "confidence": mean.max(axis=1),
+        "entropy": entropy,
+        "disagreement": disagreement,
+    }
 
 
 def ensemble_note(n_models: int) -> str:
@@ -302,9 +339,11 @@ def ensemble_note(n_models: int) -> str:
         raise ValueError("ensemble_note: no trained models; train at least one trial per approach")
     if n_models > 1:
         return f"The ensembles are soft votes over {n_models} trained models per approach."
-    return ('This build trained one model per approach, so each "ensemble" is that one model: the entropy is '
-            "its own uncertainty and the disagreement map is zero by construction (a profile with several "
-            "trials fills it).")
+    return (
+        'This build trained one model per approach, so each "ensemble" is that one model: the entropy is '
+        "its own uncertainty and the disagreement map is zero by construction (a profile with several "
+        "trials fills it)."
+    )
 
 
 def rejection_curve(true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, thresholds=None) -> pd.DataFrame:
@@ -314,11 +353,13 @@ def rejection_curve(true: np.ndarray, predicted: np.ndarray, confidence: np.ndar
     rows = []
     for t in thresholds:
         accepted = confidence >= t
-        rows.append({
-            "threshold": float(t),
-            "rejected": float(1 - accepted.mean()),
-            "accuracy of accepted": float((predicted[accepted] == true[accepted]).mean()) if accepted.any() else np.nan,
-        })
+        rows.append(
+            {
+                "threshold": float(t),
+                "rejected": float(1 - accepted.mean()),
+                "accuracy of accepted": float((predicted[accepted] == true[accepted]).mean()) if accepted.any() else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 

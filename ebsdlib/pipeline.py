@@ -118,8 +118,9 @@ def chapter_parameters(profile: dict, notebook: Path) -> dict:
     return params
 
 
-def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None,
-                    echo: bool = False) -> float:
+def execute_chapter(
+    notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None, echo: bool = False
+) -> float:
     """Execute one chapter with papermill; returns the wall time in seconds. With ``echo`` the chapter's
     printed output (the training's line per epoch, the simulations' progress) is streamed to the terminal
     as it comes, besides going into the page.
@@ -157,8 +158,23 @@ def execute_chapter(notebook: Path, output: Path, parameters: dict, execution_ti
 
 #: Packages whose version changes what a chapter shows; a new version executes the chapters again.
 KEY_PACKAGES = (
-    "tensorflow", "keras", "kikuchipy", "orix", "diffpy.structure", "numpy", "scipy", "scikit-image",
-    "scikit-learn", "pandas", "shap", "pyebsdindex", "spglib", "matplotlib", "seaborn", "myst-nb", "papermill",
+    "tensorflow",
+    "keras",
+    "kikuchipy",
+    "orix",
+    "diffpy.structure",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "scikit-learn",
+    "pandas",
+    "shap",
+    "pyebsdindex",
+    "spglib",
+    "matplotlib",
+    "seaborn",
+    "myst-nb",
+    "papermill",
 )
 
 
@@ -184,22 +200,31 @@ def chapter_key(notebook: Path, parameters: dict, profiles_dir: Path = PROFILES_
     shared = shared_settings(parameters["profile"], profiles_dir) if "profile" in parameters else {}
     values = [*parameters.values(), *shared.values()]
     files = {str(v): file_digest(Path(v)) for v in values if isinstance(v, str) and Path(v).is_file()}
-    return content_key({
-        "notebook": file_digest(Path(notebook)),
-        "parameters": parameters,
-        "shared": shared or None,
-        "parameter_files": files,
-        "code": {p.name: hashlib.sha256(code_fingerprint(p.read_text()).encode()).hexdigest() for p in sorted(package.glob("*.py"))},
-        "data": {p.name: file_digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
-        "packages": {name: package_version(name) for name in KEY_PACKAGES},
-        "python": platform.python_version(),
-        "imagenet_weights": file_digest(weights) if weights.is_file() else None,
-    })
+    return content_key(
+        {
+            "notebook": file_digest(Path(notebook)),
+            "parameters": parameters,
+            "shared": shared or None,
+            "parameter_files": files,
+            "code": {
+                p.name: hashlib.sha256(code_fingerprint(p.read_text()).encode()).hexdigest() for p in sorted(package.glob("*.py"))
+            },
+            "data": {p.name: file_digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
+            "packages": {name: package_version(name) for name in KEY_PACKAGES},
+            "python": platform.python_version(),
+            "imagenet_weights": file_digest(weights) if weights.is_file() else None,
+        }
+    )
 
 
 def run_chapter(
-    notebook: Path, output: Path, parameters: dict, execution_timeout: int | None = None, reuse: bool = True,
-    echo: bool = False, profiles_dir: Path = PROFILES_DIR,
+    notebook: Path,
+    output: Path,
+    parameters: dict,
+    execution_timeout: int | None = None,
+    reuse: bool = True,
+    echo: bool = False,
+    profiles_dir: Path = PROFILES_DIR,
 ) -> tuple[float, bool]:
     """Execute a chapter (:func:`execute_chapter`), or reuse its executed notebook when nothing it
     depends on has changed (:func:`chapter_key`). Returns (seconds, reused); a reused chapter's seconds
@@ -221,7 +246,8 @@ def run_chapter(
     before = {p.name: p.stat().st_mtime_ns for p in output.parent.iterdir() if p.is_file()} if output.parent.is_dir() else {}
     seconds = execute_chapter(notebook, output, parameters, execution_timeout, echo)
     written = [
-        p for p in sorted(output.parent.iterdir())
+        p
+        for p in sorted(output.parent.iterdir())
         if p.is_file() and p != output and before.get(p.name) != p.stat().st_mtime_ns and not p.name.startswith(".")
     ]
     with atomic_folder(entry) as tmp:
@@ -229,9 +255,15 @@ def run_chapter(
         shutil.copy2(output, tmp / "notebook.ipynb")
         for p in written:
             shutil.copy2(p, tmp / "files" / p.name)
-        (tmp / "info.json").write_text(json.dumps({
-            "chapter": notebook.stem, "seconds": seconds, "executed": _dt.datetime.now().isoformat(timespec="seconds"),
-        }))
+        (tmp / "info.json").write_text(
+            json.dumps(
+                {
+                    "chapter": notebook.stem,
+                    "seconds": seconds,
+                    "executed": _dt.datetime.now().isoformat(timespec="seconds"),
+                }
+            )
+        )
     return seconds, False
 
 
@@ -246,9 +278,7 @@ def _visible(output: dict) -> bool:
 
 def _imports_only(source: str) -> bool:
     lines = [line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return bool(lines) and all(
-        line.startswith(("import ", "from ")) or line in (")",) or line.endswith(",") for line in lines
-    )
+    return bool(lines) and all(line.startswith(("import ", "from ")) or line in (")",) or line.endswith(",") for line in lines)
 
 
 def prepare_for_reading(notebook: Path, parameters: dict, declared: dict, own=()) -> None:
@@ -306,8 +336,9 @@ def glued_values(notebook: Path) -> dict[str, str]:
     return values
 
 
-def _build_info_markdown(profile: dict, timings: dict[str, float], facts: dict[str, str] | None = None,
-                         reused: list[str] | None = None) -> str:
+def _build_info_markdown(
+    profile: dict, timings: dict[str, float], facts: dict[str, str] | None = None, reused: list[str] | None = None
+) -> str:
     from importlib.metadata import version
 
     from .book import reader_note
@@ -370,7 +401,8 @@ def _stage(root: Path, staging: Path) -> None:
     shutil.copy2(root / "_toc.yml", staging / "_toc.yml")
     (staging / "_config.yml").write_text(staged_config((root / "_config.yml").read_text()))
     shutil.copytree(
-        root / "book", staging / "book",
+        root / "book",
+        staging / "book",
         ignore=shutil.ignore_patterns("profiles", ".ipynb_checkpoints", "__pycache__"),
     )
 
@@ -420,11 +452,13 @@ def build_book(
         source = root / f"{rel}.ipynb"
         params = params_by[rel]
         print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
-        seconds, was_reused = run_chapter(source, staging / f"{rel}.ipynb", params, execution_timeout, reuse, echo=True,
-                                          profiles_dir=root / "book" / "profiles")
+        seconds, was_reused = run_chapter(
+            source, staging / f"{rel}.ipynb", params, execution_timeout, reuse, echo=True, profiles_dir=root / "book" / "profiles"
+        )
         others = set().union(*(d for r, d in declared_by.items() if r != rel))
-        prepare_for_reading(staging / f"{rel}.ipynb", {**settings, **params}, {**shared_help, **declared_by[rel]},
-                            set(declared_by[rel]) - others)
+        prepare_for_reading(
+            staging / f"{rel}.ipynb", {**settings, **params}, {**shared_help, **declared_by[rel]}, set(declared_by[rel]) - others
+        )
         timings[source.stem] = seconds
         if was_reused:
             reused.append(source.stem)
@@ -440,9 +474,18 @@ def build_book(
         intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings, facts, reused)))
     _write_claims(staging, read_toc(root), facts)
     (build_dir / "timings.json").write_text(
-        json.dumps({"profile": profile_name, "chapters": timings, "reused": reused}, indent=2))
+        json.dumps({"profile": profile_name, "chapters": timings, "reused": reused}, indent=2)
+    )
     if html:
-        cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(staging), "--path-output", str(build_dir.parent), "-W", "--keep-going"]
+        cmd = [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(staging),
+            "--path-output",
+            str(build_dir.parent),
+            "-W",
+            "--keep-going",
+        ]
         result = subprocess.run(cmd, cwd=root)
         if result.returncode != 0:
             raise ChapterError(f"jupyter-book build failed (exit {result.returncode}); see the messages above")

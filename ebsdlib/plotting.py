@@ -10,12 +10,29 @@ import seaborn as sns
 
 from .materials import space_group_latex
 
-__all__ = ["pattern_grid", "reflection_heatmap", "detector_geometry_figure", "training_curves_figure", "confusion_heatmaps", "per_material_figure",
-           "kernel_pairs_figure", "distance_heatmap", "feature_maps_figure",
-           "shap_figure", "shap_all_classes_figure",
-           "phase_map_axes", "dual_phase_figure", "uncertainty_figure", "kernel_movement_figure",
-           "few_shot_figure", "input_size_figure", "generalisation_heatmap", "phase_examples_figure",
-           "conditions_figure", "glue_figure"]
+__all__ = [
+    "pattern_grid",
+    "reflection_heatmap",
+    "detector_geometry_figure",
+    "training_curves_figure",
+    "confusion_heatmaps",
+    "per_material_figure",
+    "kernel_pairs_figure",
+    "distance_heatmap",
+    "feature_maps_figure",
+    "shap_figure",
+    "shap_all_classes_figure",
+    "phase_map_axes",
+    "dual_phase_figure",
+    "uncertainty_figure",
+    "kernel_movement_figure",
+    "few_shot_figure",
+    "input_size_figure",
+    "generalisation_heatmap",
+    "phase_examples_figure",
+    "conditions_figure",
+    "glue_figure",
+]
 
 
 def pattern_grid(patterns, titles=None, ncols: int = 6, size: float = 1.9, suptitle: str | None = None):
@@ -42,9 +59,18 @@ def reflection_heatmap(space_group_table: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(0.5 * space_group_table.shape[1] + 2, 3.2))
     labels = [f"{sg} {space_group_latex(sg)}" for sg in space_group_table.index]
     sns.heatmap(
-        space_group_table, ax=ax, cmap="viridis", vmin=0, vmax=1, annot=space_group_table.round(1),
-        fmt="", annot_kws={"fontsize": 6}, cbar_kws={"label": "largest relative |F|"},
-        yticklabels=labels, linewidths=0.3, linecolor="white",
+        space_group_table,
+        ax=ax,
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        annot=space_group_table.round(1),
+        fmt="",
+        annot_kws={"fontsize": 6},
+        cbar_kws={"label": "largest relative |F|"},
+        yticklabels=labels,
+        linewidths=0.3,
+        linecolor="white",
     )
     ax.set_xlabel("{hkl} family")
     ax.set_ylabel("space group")
@@ -58,14 +84,24 @@ def detector_geometry_figure(geometry, pattern=None):
     # Side view: beam down the z axis, sample tilted by sample_tilt towards the detector.
     tilt = np.deg2rad(geometry.sample_tilt)
     ax0.plot([0, 0], [2.5, 0], color="tab:blue", lw=2, label="electron beam")
-    ax0.plot([-1.2 * np.cos(tilt), 1.2 * np.cos(tilt)], [1.2 * np.sin(tilt), -1.2 * np.sin(tilt)], color="k", lw=4,
-             label=f"sample, tilted {geometry.sample_tilt:g}°")
+    ax0.plot(
+        [-1.2 * np.cos(tilt), 1.2 * np.cos(tilt)],
+        [1.2 * np.sin(tilt), -1.2 * np.sin(tilt)],
+        color="k",
+        lw=4,
+        label=f"sample, tilted {geometry.sample_tilt:g}°",
+    )
     dd = 2.0
     det_tilt = np.deg2rad(geometry.tilt)
     cx, cy = -dd, 0.3
     half = 1.3
-    ax0.plot([cx - half * np.sin(det_tilt), cx + half * np.sin(det_tilt)], [cy - half * np.cos(det_tilt), cy + half * np.cos(det_tilt)],
-             color="tab:green", lw=4, label=f"detector, tilted {geometry.tilt:g}°")
+    ax0.plot(
+        [cx - half * np.sin(det_tilt), cx + half * np.sin(det_tilt)],
+        [cy - half * np.cos(det_tilt), cy + half * np.cos(det_tilt)],
+        color="tab:green",
+        lw=4,
+        label=f"detector, tilted {geometry.tilt:g}°",
+    )
     ax0.annotate("", xy=(cx + 0.05, cy), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="tab:red"))
     ax0.text(-dd / 2, cy + 0.15, "to pattern centre", color="tab:red", ha="center", fontsize=8)
     ax0.set_aspect("equal")
@@ -100,8 +136,18 @@ def training_curves_figure(stats: pd.DataFrame):
             if f"{col}_mean" not in part:
                 continue
             mean, std = part[f"{col}_mean"], part[f"{col}_std"].fillna(0)
-            ax.errorbar(part["epoch"], mean, yerr=std, color=colours[col], label=labels[col], capsize=2,
-                        marker="o", ms=3, lw=1, ls=":" if col == "val_loss_keras" else "-")
+            ax.errorbar(
+                part["epoch"],
+                mean,
+                yerr=std,
+                color=colours[col],
+                label=labels[col],
+                capsize=2,
+                marker="o",
+                ms=3,
+                lw=1,
+                ls=":" if col == "val_loss_keras" else "-",
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel("categorical cross-entropy")
         ax.legend(fontsize=8)
@@ -122,8 +168,19 @@ def confusion_heatmaps(matrices: dict[str, pd.DataFrame]):
     fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices), 4.4), squeeze=False)
     for ax, (title, matrix) in zip(axes[0], matrices.items()):
         labels = [space_group_latex(sg) for sg in matrix.index]
-        sns.heatmap(matrix, ax=ax, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False,
-                    xticklabels=labels, yticklabels=labels, annot_kws={"fontsize": 8})
+        sns.heatmap(
+            matrix,
+            ax=ax,
+            annot=True,
+            fmt=".2f",
+            cmap="Blues",
+            vmin=0,
+            vmax=1,
+            cbar=False,
+            xticklabels=labels,
+            yticklabels=labels,
+            annot_kws={"fontsize": 8},
+        )
         ax.set_xlabel("predicted space group")
         ax.set_ylabel("true space group")
         ax.set_title(title)
@@ -156,7 +213,9 @@ def kernel_pairs_figure(scratch_kernels, transfer_kernels, pairs: pd.DataFrame, 
     """The paper's Fig. 2: the ``n`` most similar kernel pairs, scratch above transfer, most similar left."""
     fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
     for col, (_, pair) in enumerate(pairs.head(n).iterrows()):
-        _kernel_axes(axes[0, col], scratch_kernels[int(pair["scratch"])], f"scratch #{int(pair['scratch'])}\nd = {pair['distance']:.3f}")
+        _kernel_axes(
+            axes[0, col], scratch_kernels[int(pair["scratch"])], f"scratch #{int(pair['scratch'])}\nd = {pair['distance']:.3f}"
+        )
         _kernel_axes(axes[1, col], transfer_kernels[int(pair["transfer"])], f"transfer #{int(pair['transfer'])}")
     axes[0, 0].set_ylabel("scratch")
     axes[1, 0].set_ylabel("transfer\n(summed over channels)")
@@ -256,8 +315,16 @@ def shap_all_classes_figure(inputs, values, outputs, classes, title: str = ""):
     return fig
 
 
-PHASE_COLOURS = {221: "tab:red", 223: "tab:orange", 225: "tab:blue", 227: "tab:green", 229: "tab:purple",
-                 230: "tab:brown", -1: "black", 0: "gold"}
+PHASE_COLOURS = {
+    221: "tab:red",
+    223: "tab:orange",
+    225: "tab:blue",
+    227: "tab:green",
+    229: "tab:purple",
+    230: "tab:brown",
+    -1: "black",
+    0: "gold",
+}
 
 
 def phase_map_axes(ax, labels, title: str, tie_label: str = "tie"):
@@ -269,7 +336,9 @@ def phase_map_axes(ax, labels, title: str, tie_label: str = "tie"):
     index = np.zeros(labels.shape, dtype=int)
     for i, k in enumerate(keys):
         index[labels == k] = i
-    ax.imshow(index, cmap=ListedColormap([PHASE_COLOURS[k] for k in keys]), vmin=-0.5, vmax=len(keys) - 0.5, interpolation="nearest")
+    ax.imshow(
+        index, cmap=ListedColormap([PHASE_COLOURS[k] for k in keys]), vmin=-0.5, vmax=len(keys) - 0.5, interpolation="nearest"
+    )
     names = {-1: "no answer", 0: tie_label}
     handles = [Patch(color=PHASE_COLOURS[k], label=names.get(k, str(k))) for k in keys]
     ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
@@ -304,7 +373,10 @@ def dual_phase_figure(bse, hough_labels, ipf_rgb, truth, scratch_labels, eds, tr
 def uncertainty_figure(entropy, disagreement, curves: dict[str, pd.DataFrame]):
     """Ensemble uncertainty maps (entropy, vote disagreement) and accuracy against rejected share."""
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-    for ax, values, title in ((axes[0], entropy, "predictive entropy (transfer ensemble)"), (axes[1], disagreement, "vote disagreement (transfer ensemble)")):
+    for ax, values, title in (
+        (axes[0], entropy, "predictive entropy (transfer ensemble)"),
+        (axes[1], disagreement, "vote disagreement (transfer ensemble)"),
+    ):
         image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
@@ -335,11 +407,27 @@ ARM_COLOURS = {"scratch": "tab:blue", "transfer": "tab:red"}
 def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
     for arm, part in summary.groupby("arm"):
         part = part.sort_values(by)
-        ax.errorbar(part[by], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), marker="o", ms=4,
-                    capsize=3, color=ARM_COLOURS.get(arm), label=f"{arm} (this build)")
+        ax.errorbar(
+            part[by],
+            part[f"{metric}_mean"],
+            yerr=part[f"{metric}_std"].fillna(0),
+            marker="o",
+            ms=4,
+            capsize=3,
+            color=ARM_COLOURS.get(arm),
+            label=f"{arm} (this build)",
+        )
         if paper and arm in paper:
-            ax.plot([paper[arm][0]], [paper[arm][1]], marker="*", ms=13, ls="none", color=ARM_COLOURS.get(arm),
-                    markeredgecolor="k", label=f"{arm} (the paper)")
+            ax.plot(
+                [paper[arm][0]],
+                [paper[arm][1]],
+                marker="*",
+                ms=13,
+                ls="none",
+                color=ARM_COLOURS.get(arm),
+                markeredgecolor="k",
+                label=f"{arm} (the paper)",
+            )
     if mark is not None:
         ax.axvline(mark, color="0.5", ls=":", lw=1, label="this build's setting")
     ax.set_ylabel(f"test {metric} (class-weighted)" if metric != "accuracy" else "test accuracy")
@@ -360,10 +448,15 @@ def few_shot_figure(summary: pd.DataFrame, metric: str = "precision", paper: dic
     for arm, part in summary.groupby("arm"):
         part = part.sort_values("patterns_per_space_group")
         x = part["patterns_per_space_group"]
-        axes[1].plot(x, part["cpu_seconds"] / 60 / part["trials"], marker="o", color=ARM_COLOURS.get(arm),
-                     label=f"{arm}, CPU")
-        axes[1].plot(x, part["train_seconds"] / 60 / part["trials"], marker="s", linestyle="--",
-                     color=ARM_COLOURS.get(arm), label=f"{arm}, wall")
+        axes[1].plot(x, part["cpu_seconds"] / 60 / part["trials"], marker="o", color=ARM_COLOURS.get(arm), label=f"{arm}, CPU")
+        axes[1].plot(
+            x,
+            part["train_seconds"] / 60 / part["trials"],
+            marker="s",
+            linestyle="--",
+            color=ARM_COLOURS.get(arm),
+            label=f"{arm}, wall",
+        )
     axes[1].set_xscale("log")
     axes[1].set_xlabel("training patterns per space group")
     axes[1].set_ylabel("minutes per trained model")
@@ -386,13 +479,23 @@ def generalisation_heatmap(rows: pd.DataFrame):
     """Accuracy per material (rows, by space group) and regime/approach (columns); blank where a regime
     did not test that material."""
     table = rows.assign(column=rows["regime"] + "\n" + rows["arm"]).pivot_table(
-        index=["space_group", "material"], columns="column", values="accuracy", sort=False)
+        index=["space_group", "material"], columns="column", values="accuracy", sort=False
+    )
     table = table.sort_index(level=[0, 1])
     order = list(dict.fromkeys(rows["regime"] + "\n" + rows["arm"]))
     table = table[[c for c in order if c in table.columns]]
     fig, ax = plt.subplots(figsize=(1.15 * table.shape[1] + 3, 0.32 * table.shape[0] + 1.6))
-    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "accuracy"},
-                annot_kws={"fontsize": 7}, ax=ax)
+    sns.heatmap(
+        table,
+        annot=True,
+        fmt=".2f",
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        cbar_kws={"label": "accuracy"},
+        annot_kws={"fontsize": 7},
+        ax=ax,
+    )
     ax.set_yticklabels([f"{m} ({sg})" for sg, m in table.index], fontsize=8)
     ax.set_ylabel("")
     ax.set_xlabel("")

@@ -108,14 +108,24 @@ class AcquisitionRanges:
             raise ValueError("dose and band_gamma must be positive")
 
     @classmethod
-    def fixed(cls, geometry: DetectorGeometry = DetectorGeometry(), model: DetectorModel = DetectorModel()) -> "AcquisitionRanges":
+    def fixed(
+        cls, geometry: DetectorGeometry = DetectorGeometry(), model: DetectorModel = DetectorModel()
+    ) -> "AcquisitionRanges":
         """No randomisation: one detector and detector model (the book's default acquisition)."""
         return cls(
-            shapes=(tuple(geometry.shape),), pc=tuple(geometry.pc), pc_shift=0.0,
-            sample_tilt=(geometry.sample_tilt,) * 2, detector_tilt=(geometry.tilt,) * 2, energies=(geometry.energy,),
-            dose=(model.dose,) * 2, contrast=(model.contrast,) * 2, blur_sigma=(model.blur_sigma,) * 2,
-            dynamic_background=0.0, no_static_correction=0.0 if model.background_correction else 1.0,
-            band_gamma=(1.0, 1.0), degraded_fraction=model.degraded_fraction,
+            shapes=(tuple(geometry.shape),),
+            pc=tuple(geometry.pc),
+            pc_shift=0.0,
+            sample_tilt=(geometry.sample_tilt,) * 2,
+            detector_tilt=(geometry.tilt,) * 2,
+            energies=(geometry.energy,),
+            dose=(model.dose,) * 2,
+            contrast=(model.contrast,) * 2,
+            blur_sigma=(model.blur_sigma,) * 2,
+            dynamic_background=0.0,
+            no_static_correction=0.0 if model.background_correction else 1.0,
+            band_gamma=(1.0, 1.0),
+            degraded_fraction=model.degraded_fraction,
         )
 
     def as_dict(self) -> dict:
@@ -166,8 +176,9 @@ def simulate_randomised(
     if view not in ("canonical", "native"):
         raise ValueError(f"view must be 'canonical' or 'native', not {view!r}")
     if view == "native" and len(set(ranges.shapes)) != 1:
-        raise ValueError("view='native' needs ranges with one detector shape; patterns of several shapes "
-                         "only meet in the canonical view")
+        raise ValueError(
+            "view='native' needs ranges with one detector shape; patterns of several shapes only meet in the canonical view"
+        )
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(n, rng)
     out_shape = tuple(ranges.shapes[0]) if view == "native" else (size, size)
@@ -178,12 +189,17 @@ def simulate_randomised(
         m = stop - start
         shape = tuple(ranges.shapes[rng.integers(len(ranges.shapes))])
         geometry = DetectorGeometry(
-            shape=shape, pc=ranges.pc, sample_tilt=float(rng.uniform(*ranges.sample_tilt)),
-            tilt=float(rng.uniform(*ranges.detector_tilt)), energy=float(rng.choice(ranges.energies)),
+            shape=shape,
+            pc=ranges.pc,
+            sample_tilt=float(rng.uniform(*ranges.sample_tilt)),
+            tilt=float(rng.uniform(*ranges.detector_tilt)),
+            energy=float(rng.choice(ranges.energies)),
         )
         model = DetectorModel(
-            dose=float(rng.uniform(*ranges.dose)), contrast=float(rng.uniform(*ranges.contrast)),
-            blur_sigma=float(rng.uniform(*ranges.blur_sigma)), pc_jitter=0.0,
+            dose=float(rng.uniform(*ranges.dose)),
+            contrast=float(rng.uniform(*ranges.contrast)),
+            blur_sigma=float(rng.uniform(*ranges.blur_sigma)),
+            pc_jitter=0.0,
             background_correction=bool(rng.random() >= ranges.no_static_correction),
             degraded_fraction=ranges.degraded_fraction,
         )
@@ -204,23 +220,46 @@ def simulate_randomised(
         view_of = canonical_view(recorded, size) if view == "canonical" else recorded
         out[start:stop] = np.round(np.clip(view_of, 0, 255)).astype(np.uint8)
         q = rotations[start:stop].data
-        rows.append(pd.DataFrame({
-            "material": material.name, "space_group": material.space_group,
-            "qa": q[:, 0], "qb": q[:, 1], "qc": q[:, 2], "qd": q[:, 3],
-            "pcx": pcs[:, 0], "pcy": pcs[:, 1], "pcz": pcs[:, 2],
-            "detector_rows": shape[0], "detector_cols": shape[1], "sample_tilt": geometry.sample_tilt,
-            "detector_tilt": geometry.tilt, "energy": geometry.energy, "dose": model.dose,
-            "contrast": model.contrast, "blur_sigma": model.blur_sigma,
-            "static_correction": model.background_correction, "dynamic_correction": dynamic,
-            "band_gamma": gamma, "quality": quality.astype(str),
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "material": material.name,
+                    "space_group": material.space_group,
+                    "qa": q[:, 0],
+                    "qb": q[:, 1],
+                    "qc": q[:, 2],
+                    "qd": q[:, 3],
+                    "pcx": pcs[:, 0],
+                    "pcy": pcs[:, 1],
+                    "pcz": pcs[:, 2],
+                    "detector_rows": shape[0],
+                    "detector_cols": shape[1],
+                    "sample_tilt": geometry.sample_tilt,
+                    "detector_tilt": geometry.tilt,
+                    "energy": geometry.energy,
+                    "dose": model.dose,
+                    "contrast": model.contrast,
+                    "blur_sigma": model.blur_sigma,
+                    "static_correction": model.background_correction,
+                    "dynamic_correction": dynamic,
+                    "band_gamma": gamma,
+                    "quality": quality.astype(str),
+                }
+            )
+        )
     return out, pd.concat(rows, ignore_index=True)
 
 
 @cached(depends_on=["materials", "simulate", "datasets", "preprocess"])
 def _randomised_dataset(
-    materials: tuple[Material, ...], train_per_space_group: int, val_per_space_group: int,
-    test_per_material: int, ranges: AcquisitionRanges, size: int, seed: int, view: str = "canonical",
+    materials: tuple[Material, ...],
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int,
+    ranges: AcquisitionRanges,
+    size: int,
+    seed: int,
+    view: str = "canonical",
 ) -> PatternDataset:
     per_material = patterns_per_material(materials, train_per_space_group, val_per_space_group, test_per_material)
     patterns, tables = [], []
@@ -231,9 +270,14 @@ def _randomised_dataset(
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     table["split"] = assign_split(table, train_per_space_group, val_per_space_group, test_per_material, seed)
-    meta = {"source": "simulated, randomised acquisition", "seed": seed, "ranges": ranges.as_dict(),
-            "view": view, "canonical_view": int(size) if view == "canonical" else None,
-            "simulation_seconds": time.perf_counter() - start}
+    meta = {
+        "source": "simulated, randomised acquisition",
+        "seed": seed,
+        "ranges": ranges.as_dict(),
+        "view": view,
+        "canonical_view": int(size) if view == "canonical" else None,
+        "simulation_seconds": time.perf_counter() - start,
+    }
     return PatternDataset(np.concatenate(patterns), table, meta)
 
 
@@ -253,16 +297,23 @@ def randomised_dataset(
     if view == "native" and len(set(ranges.shapes)) != 1:
         raise ValueError("view='native' needs ranges with one detector shape")
     return _randomised_dataset(
-        tuple(materials), int(train_per_space_group), int(val_per_space_group), int(test_per_material),
-        ranges, int(size), int(seed), view,
+        tuple(materials),
+        int(train_per_space_group),
+        int(val_per_space_group),
+        int(test_per_material),
+        ranges,
+        int(size),
+        int(seed),
+        view,
     )
 
 
 def as_canonical(dataset: PatternDataset, size: int) -> PatternDataset:
     """The data set with its patterns in the canonical view of side ``size`` (rows unchanged)."""
     view = np.round(np.clip(canonical_view(dataset.patterns, size), 0, 255)).astype(np.uint8)
-    out = PatternDataset(view, dataset.table.copy(),
-                         {**dataset.meta, "view": "canonical", "canonical_view": int(size)}, dataset.map_shape)
+    out = PatternDataset(
+        view, dataset.table.copy(), {**dataset.meta, "view": "canonical", "canonical_view": int(size)}, dataset.map_shape
+    )
     return out
 
 
@@ -287,21 +338,27 @@ def out_of_range_conditions(
     conditions = {
         f"{side} × {side} px detector (training: {smallest} px and up)": replace(base, shapes=((side, side),)),
         f"pattern centre shifted by {pc_out:.2f} (training: ± {training.pc_shift:.2f})": replace(
-            base, pc=(base.pc[0], base.pc[1] + pc_out, base.pc[2] + pc_out)),
-        f"sample tilt {lo_tilt - 5:.0f}° (training: {lo_tilt:.0f}–{hi_tilt:.0f}°)": replace(
-            base, sample_tilt=(lo_tilt - 5,) * 2),
+            base, pc=(base.pc[0], base.pc[1] + pc_out, base.pc[2] + pc_out)
+        ),
+        f"sample tilt {lo_tilt - 5:.0f}° (training: {lo_tilt:.0f}–{hi_tilt:.0f}°)": replace(base, sample_tilt=(lo_tilt - 5,) * 2),
         f"detector tilt {training.detector_tilt[1] + 5:.0f}° (training: {training.detector_tilt[0]:.0f} to {training.detector_tilt[1]:.0f}°)": replace(
-            base, detector_tilt=(training.detector_tilt[1] + 5,) * 2),
+            base, detector_tilt=(training.detector_tilt[1] + 5,) * 2
+        ),
         f"{min(training.energies) - 5:.0f} kV (training: {', '.join(f'{e:.0f}' for e in training.energies)} kV)": replace(
-            base, energies=(min(training.energies) - 5,)),
+            base, energies=(min(training.energies) - 5,)
+        ),
         f"dose {training.dose[0] / 2:.0f} counts (training: {training.dose[0]:.0f}–{training.dose[1]:.0f})": replace(
-            base, dose=(training.dose[0] / 2,) * 2),
+            base, dose=(training.dose[0] / 2,) * 2
+        ),
         f"contrast {training.contrast[0] / 2:.2f} (training: {training.contrast[0]:.2f}–{training.contrast[1]:.2f})": replace(
-            base, contrast=(training.contrast[0] / 2,) * 2),
+            base, contrast=(training.contrast[0] / 2,) * 2
+        ),
         f"blur {training.blur_sigma[1] + 1:.1f} px (training: {training.blur_sigma[0]:.1f}–{training.blur_sigma[1]:.1f})": replace(
-            base, blur_sigma=(training.blur_sigma[1] + 1,) * 2),
+            base, blur_sigma=(training.blur_sigma[1] + 1,) * 2
+        ),
         f"band exponent {training.band_gamma[1] + 0.6:.1f} (training: {training.band_gamma[0]:.1f}–{training.band_gamma[1]:.1f})": replace(
-            base, band_gamma=(training.band_gamma[1] + 0.6,) * 2),
+            base, band_gamma=(training.band_gamma[1] + 0.6,) * 2
+        ),
     }
     for name, c in conditions.items():
         inside = (
@@ -321,8 +378,12 @@ def out_of_range_conditions(
 
 
 def condition_datasets(
-    materials: list[Material], per_material: int, conditions: dict[str, AcquisitionRanges], size: int = 96,
-    seed: int = 0, view: str = "native",
+    materials: list[Material],
+    per_material: int,
+    conditions: dict[str, AcquisitionRanges],
+    size: int = 96,
+    seed: int = 0,
+    view: str = "native",
 ) -> dict[str, PatternDataset]:
     """Test patterns (``per_material`` of each material) for every condition, as recorded by default
     (each condition has one detector shape); :func:`as_canonical` gives the canonical view."""
@@ -330,4 +391,3 @@ def condition_datasets(
         name: randomised_dataset(materials, 0, 0, per_material, ranges, size, seed, view)
         for name, ranges in tqdm(conditions.items(), desc="test acquisitions", unit="condition", leave=False, disable=None)
     }
-

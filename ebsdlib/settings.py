@@ -41,8 +41,11 @@ def _kind_ok(default, value) -> bool:
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(default, list):
-        return isinstance(value, list) and len(value) == len(default) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        return (
+            isinstance(value, list)
+            and len(value) == len(default)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        )
     if isinstance(default, str):
         return isinstance(value, str)
     return True
@@ -56,8 +59,10 @@ def check_shared(shared: dict, source: str = "the profile") -> None:
         raise ValueError(f"{source}: `shared:` must map setting names to values, not {type(shared).__name__}")
     unknown = sorted(set(shared) - set(defaults))
     if unknown:
-        raise ValueError(f"{source} sets {unknown} under `shared:`, which is no shared setting (a typo?); "
-                         f"the shared settings are listed in data/settings.yml")
+        raise ValueError(
+            f"{source} sets {unknown} under `shared:`, which is no shared setting (a typo?); "
+            f"the shared settings are listed in data/settings.yml"
+        )
     wrong = [f"{k}: {v!r} (expected like {defaults[k]!r})" for k, v in shared.items() if not _kind_ok(defaults[k], v)]
     if wrong:
         raise ValueError(f"{source}: wrong type under `shared:`: " + "; ".join(wrong))

@@ -173,9 +173,7 @@ def _master_pattern_array(
     ref.calculate_theta(energy * 1e3)
     simulator = kp.simulations.KikuchiPatternSimulator(ref)
     with contextlib.redirect_stderr(io.StringIO()):  # kikuchipy's own progress bar, one per master pattern
-        mp = simulator.calculate_master_pattern(
-            half_size=half_size, hemisphere=_hemisphere(material), scaling="linear"
-        )
+        mp = simulator.calculate_master_pattern(half_size=half_size, hemisphere=_hemisphere(material), scaling="linear")
     return np.asarray(mp.as_lambert(show_progressbar=False).data, dtype=np.float32)
 
 
@@ -205,9 +203,7 @@ def master_pattern(
     import kikuchipy as kp
 
     data = _master_pattern_array(material, float(energy), int(half_size), float(min_dspacing), float(min_relative_f))
-    mp = kp.signals.EBSDMasterPattern(
-        data, projection="lambert", hemisphere=_hemisphere(material), phase=material.phase()
-    )
+    mp = kp.signals.EBSDMasterPattern(data, projection="lambert", hemisphere=_hemisphere(material), phase=material.phase())
     mp._energy = energy
     return mp
 
@@ -234,8 +230,13 @@ def project_patterns(mp, rotations, geometry: DetectorGeometry, pcs: np.ndarray 
         pc = None if pcs is None else pcs[start:stop]
         detector = geometry.detector(pc=pc)
         sim = mp.get_patterns(
-            rotations[start:stop], detector, energy=geometry.energy, compute=True,
-            dtype_out=np.float32, show_progressbar=False, chunk_shape=stop - start,
+            rotations[start:stop],
+            detector,
+            energy=geometry.energy,
+            compute=True,
+            dtype_out=np.float32,
+            show_progressbar=False,
+            chunk_shape=stop - start,
         )
         out[start:stop] = np.asarray(sim.data).reshape(stop - start, *geometry.shape)
     return out
@@ -372,9 +373,16 @@ def simulate_patterns(
         {
             "material": material.name,
             "space_group": material.space_group,
-            "qa": q[:, 0], "qb": q[:, 1], "qc": q[:, 2], "qd": q[:, 3],
-            "phi1": euler[:, 0], "Phi": euler[:, 1], "phi2": euler[:, 2],
-            "pcx": pcs[:, 0], "pcy": pcs[:, 1], "pcz": pcs[:, 2],
+            "qa": q[:, 0],
+            "qb": q[:, 1],
+            "qc": q[:, 2],
+            "qd": q[:, 3],
+            "phi1": euler[:, 0],
+            "Phi": euler[:, 1],
+            "phi2": euler[:, 2],
+            "pcx": pcs[:, 0],
+            "pcy": pcs[:, 1],
+            "pcz": pcs[:, 2],
             "quality": quality.astype(str),
         }
     )

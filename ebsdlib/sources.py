@@ -57,8 +57,9 @@ def recorded_nickel() -> PatternDataset:
     signal.remove_static_background(show_progressbar=False)
     signal.remove_dynamic_background(show_progressbar=False)
     data = np.asarray(signal.data).reshape(-1, *signal.axes_manager.signal_shape[::-1])
-    table = pd.DataFrame({"material": "Ni (recorded)", "space_group": 225, "split": "test", "source": "recorded Ni"},
-                         index=range(len(data)))
+    table = pd.DataFrame(
+        {"material": "Ni (recorded)", "space_group": 225, "split": "test", "source": "recorded Ni"}, index=range(len(data))
+    )
     meta = {"source": "kikuchipy.data.nickel_ebsd_small", "notes": [SOURCE_NOTES["recorded Ni"]]}
     return PatternDataset(data, table, meta)
 
@@ -73,16 +74,21 @@ def _dynamical_nickel(n: int, geometry: DetectorGeometry, model: DetectorModel, 
     rotations = random_rotations(n, rng)
     clean = project_patterns(mp, rotations, geometry)
     recorded = apply_detector_model(clean, geometry, model, rng)
-    table = pd.DataFrame({"material": "Ni (dynamical)", "space_group": 225, "split": "test", "source": "dynamical Ni"},
-                         index=range(n))
-    meta = {"source": "kikuchipy.data.nickel_ebsd_master_pattern_small (EMsoft, dynamical)",
-            "geometry": asdict(geometry), "detector_model": asdict(model),
-            "notes": [SOURCE_NOTES["dynamical Ni"]]}
+    table = pd.DataFrame(
+        {"material": "Ni (dynamical)", "space_group": 225, "split": "test", "source": "dynamical Ni"}, index=range(n)
+    )
+    meta = {
+        "source": "kikuchipy.data.nickel_ebsd_master_pattern_small (EMsoft, dynamical)",
+        "geometry": asdict(geometry),
+        "detector_model": asdict(model),
+        "notes": [SOURCE_NOTES["dynamical Ni"]],
+    }
     return PatternDataset(recorded, table, meta)
 
 
-def dynamical_nickel(n: int, geometry: DetectorGeometry = DetectorGeometry(shape=(96, 96)),
-                     model: DetectorModel = DetectorModel(), seed: int = 0) -> PatternDataset:
+def dynamical_nickel(
+    n: int, geometry: DetectorGeometry = DetectorGeometry(shape=(96, 96)), model: DetectorModel = DetectorModel(), seed: int = 0
+) -> PatternDataset:
     """``n`` Ni patterns of random orientation from EMsoft's dynamical master pattern (20 kV, whatever
     ``geometry.energy`` says), recorded through ``model`` (no degraded patterns); cached."""
     if n < 1:
@@ -91,8 +97,9 @@ def dynamical_nickel(n: int, geometry: DetectorGeometry = DetectorGeometry(shape
     return _dynamical_nickel(int(n), geometry, model, int(seed))
 
 
-def other_sources(n_dynamical: int, model: DetectorModel = DetectorModel(), seed: int = 0,
-                  shape: tuple[int, int] = (96, 96)) -> dict[str, PatternDataset]:
+def other_sources(
+    n_dynamical: int, model: DetectorModel = DetectorModel(), seed: int = 0, shape: tuple[int, int] = (96, 96)
+) -> dict[str, PatternDataset]:
     """The sources this module offers, by name (see :data:`SOURCE_NOTES`)."""
     return {
         "recorded Ni": recorded_nickel(),

@@ -45,10 +45,16 @@ def pretrain_source_task(
     val = max(len(classes), patterns_per_class // 4)
     config = replace(config, max_epochs=int(epochs), patience=int(epochs))
     payload = {
-        "image_size": int(image_size), "patterns_per_class": int(patterns_per_class), "epochs": int(epochs),
-        "geometry": geometry.__dict__, "detector_model": detector_model.as_dict(), "seed": int(seed),
+        "image_size": int(image_size),
+        "patterns_per_class": int(patterns_per_class),
+        "epochs": int(epochs),
+        "geometry": geometry.__dict__,
+        "detector_model": detector_model.as_dict(),
+        "seed": int(seed),
         "config": config.as_dict(),
-        "code": source_hash(["sourcetask", "models", "training", "preprocess", "simulate", "datasets", "materials"], ["materials.yml"]),
+        "code": source_hash(
+            ["sourcetask", "models", "training", "preprocess", "simulate", "datasets", "materials"], ["materials.yml"]
+        ),
         "version": __version__,
     }
     key = content_key(payload)

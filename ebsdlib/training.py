@@ -159,6 +159,7 @@ def apply_weight_decay(model, coefficient: float) -> int:
         return 0
     penalty = keras.regularizers.L2(float(coefficient))
     kernels = 0
+
     def walk(layers):
         for layer in layers:
             yield layer
@@ -318,8 +319,11 @@ def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, see
         ),
     ]
     model.fit(
-        batches(x_train, y_train, config.batch_size, shuffle_seed=seed), epochs=config.max_epochs,
-        shuffle=False, callbacks=callbacks, verbose=0,  # the pipeline reshuffles every epoch
+        batches(x_train, y_train, config.batch_size, shuffle_seed=seed),
+        epochs=config.max_epochs,
+        shuffle=False,
+        callbacks=callbacks,
+        verbose=0,  # the pipeline reshuffles every epoch
     )
     history = pd.DataFrame(records)
     history.attrs["stopped_early"] = len(history) < config.max_epochs
@@ -331,14 +335,18 @@ def dataset_fingerprint(dataset: PatternDataset) -> str:
     return joblib.hash((dataset.patterns, dataset.table[["space_group", "material", "split"]].to_numpy()))
 
 
-def trial_key(arm: str, dataset: PatternDataset, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int) -> str:
+def trial_key(
+    arm: str, dataset: PatternDataset, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int
+) -> str:
     """Content address of one trained model: everything that determines it."""
     payload = {
         "arm": arm,
         "data": dataset_fingerprint(dataset),
         "image_size": int(image_size),
         "config": config.as_dict(),
-        "source": None if arm == "scratch" or source is None else {"kind": source.kind, "weights": file_digest(source.weights) if source.weights else None},
+        "source": None
+        if arm == "scratch" or source is None
+        else {"kind": source.kind, "weights": file_digest(source.weights) if source.weights else None},
         "seed": int(seed),
         "code": source_hash(["models", "training", "preprocess"]),
         "version": __version__,
@@ -432,9 +440,7 @@ def run_trials(
 
 def history_table(results: list[TrialResult]) -> pd.DataFrame:
     """All histories in one long table with ``arm`` and ``trial`` columns."""
-    return pd.concat(
-        [r.history.assign(arm=r.arm, trial=r.trial) for r in results], ignore_index=True
-    )
+    return pd.concat([r.history.assign(arm=r.arm, trial=r.trial) for r in results], ignore_index=True)
 
 
 def history_statistics(results: list[TrialResult], columns=("loss", "val_loss")) -> pd.DataFrame:
@@ -464,7 +470,9 @@ def training_summary(results: list[TrialResult], paper: dict | None = None) -> p
         first_train = _mean_std([r.history["loss"].iloc[0] for r in arm_results])
         first_val = _mean_std([r.history["val_loss"].iloc[0] for r in arm_results])
         first_val_keras = _mean_std([r.history["val_loss_keras"].iloc[0] for r in arm_results])
-        seconds = _mean_std([r.history["seconds"].iloc[1:].mean() if len(r.history) > 1 else r.history["seconds"].iloc[0] for r in arm_results])
+        seconds = _mean_std(
+            [r.history["seconds"].iloc[1:].mean() if len(r.history) > 1 else r.history["seconds"].iloc[0] for r in arm_results]
+        )
         best_acc = _mean_std([r.history.loc[r.history["val_loss"].idxmin(), "val_accuracy"] for r in arm_results])
         row = {
             "approach": arm,

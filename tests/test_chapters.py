@@ -41,7 +41,9 @@ def test_chapter_01_data(tmp_path):
     profile = load_profile("smoke")["shared"]
     assert glued["n_materials"] == "18" and glued["n_space_groups"] == "6"
     assert int(glued["n_test"]) == 18 * profile["test_per_material"]
-    assert int(glued["n_patterns"]) == 6 * (profile["train_per_space_group"] + profile["val_per_space_group"]) + int(glued["n_test"])
+    assert int(glued["n_patterns"]) == 6 * (profile["train_per_space_group"] + profile["val_per_space_group"]) + int(
+        glued["n_test"]
+    )
     assert int(glued["n_separating"]) >= 10
     assert _images(nb) >= 6
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -57,7 +59,9 @@ def test_chapter_02_training(tmp_path):
     assert glued["source_kind"].strip("'") in {"imagenet", "source-task", "file"}
     assert 1 <= float(glued["scratch_epochs"]) <= profile["max_epochs"]
     assert _images(nb) == 1
-    markdown = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    markdown = [
+        o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})
+    ]
     assert any("Pretrained source" in "".join(m) for m in markdown), "the page must say which source was used"
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: epochs to converge" in text and "50 ± 12" in text
@@ -78,8 +82,12 @@ def test_chapter_03_holdout(tmp_path):
         assert list(table.columns[:4]) == ["pattern_id", "material", "true_space_group", "predicted_space_group"]
         true, predicted = table["true_space_group"], table["predicted_space_group"]
         # Table 1's numbers are those of the predictions the page offers for download
-        assert float(glued[f"{arm}_precision"]) == pytest.approx(precision_score(true, predicted, average="weighted", zero_division=0), abs=1e-3)
-        assert float(glued[f"{arm}_recall"]) == pytest.approx(recall_score(true, predicted, average="weighted", zero_division=0), abs=1e-3)
+        assert float(glued[f"{arm}_precision"]) == pytest.approx(
+            precision_score(true, predicted, average="weighted", zero_division=0), abs=1e-3
+        )
+        assert float(glued[f"{arm}_recall"]) == pytest.approx(
+            recall_score(true, predicted, average="weighted", zero_division=0), abs=1e-3
+        )
     assert glued["paper_scratch_precision"] == "0.93"
     assert _images(nb) == 2  # confusion matrices, per-material accuracy
 
@@ -138,7 +146,12 @@ def test_chapter_07_few_shot(tmp_path):
     assert float(glued["curve_cpu_minutes"]) >= 0
     assert glued["target"] == "0.97"
     assert _images(nb) == 2  # the few-shot curve, the input-size curve
-    markdown = "".join("".join(o["data"]["text/markdown"]) for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
+    markdown = "".join(
+        "".join(o["data"]["text/markdown"])
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {})
+    )
     assert "**scratch**" in markdown and "**transfer**" in markdown and "patterns per space group" in markdown
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
@@ -155,7 +168,12 @@ def test_chapter_08_generalisation(tmp_path):
     assert int(glued["n_generated"]) == 6 * overrides["generated_per_space_group"]
     assert 0 <= float(glued["map_generated_accuracy"]) <= 100
     assert _images(nb) == 3  # generated phases, accuracy per test acquisition, per-material heatmap
-    markdown = "".join("".join(o["data"]["text/markdown"]) for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
+    markdown = "".join(
+        "".join(o["data"]["text/markdown"])
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {})
+    )
     assert "**transfer**" in markdown and "leave-one-out" in markdown and "generated only" in markdown
     assert "Outside the training ranges" in markdown and "recorded Ni" in markdown and "dynamical Ni" in markdown
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

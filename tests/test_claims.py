@@ -10,16 +10,30 @@ from ebsdlib.pipeline import CLAIMS_MARKER, _write_claims, read_toc
 
 # Glued values as the pipeline reads them (strings), shaped like a default build's.
 FACTS = {
-    "scratch_precision": "0.593", "scratch_recall": "0.592", "transfer_precision": "0.687", "transfer_recall": "0.683",
-    "scratch_epochs": "4.0", "transfer_epochs": "4.0", "max_epochs": "4",
-    "scratch_stopped_early": "0", "transfer_stopped_early": "0",
-    "scratch_first_val_keras": "8.85", "transfer_first_val_keras": "1.30",
-    "scratch_first_loss": "1.60", "transfer_first_loss": "1.75",
+    "scratch_precision": "0.593",
+    "scratch_recall": "0.592",
+    "transfer_precision": "0.687",
+    "transfer_recall": "0.683",
+    "scratch_epochs": "4.0",
+    "transfer_epochs": "4.0",
+    "max_epochs": "4",
+    "scratch_stopped_early": "0",
+    "transfer_stopped_early": "0",
+    "scratch_first_val_keras": "8.85",
+    "transfer_first_val_keras": "1.30",
+    "scratch_first_loss": "1.60",
+    "transfer_first_loss": "1.75",
     "scratch_top_operator": "Sobel y (kernel #0, similarity 0.85)",
     "transfer_top_operator": "Sobel x (kernel #9, similarity 0.62)",
-    "scratch_zone_ratio": "1.79", "transfer_zone_ratio": "0.95",
-    "true_fraction": "20.5", "scratch_map_fraction": "0.99", "transfer_map_fraction": "24.0",
-    "scratch_map_accuracy": "79.9", "transfer_map_accuracy": "85.0", "hough_accuracy": "78.1", "first_phase_share": "79.5",
+    "scratch_zone_ratio": "1.79",
+    "transfer_zone_ratio": "0.95",
+    "true_fraction": "20.5",
+    "scratch_map_fraction": "0.99",
+    "transfer_map_fraction": "24.0",
+    "scratch_map_accuracy": "79.9",
+    "transfer_map_accuracy": "85.0",
+    "hough_accuracy": "78.1",
+    "first_phase_share": "79.5",
 }
 
 
@@ -44,8 +58,14 @@ def test_verdicts_follow_the_numbers():
 
 
 def test_verdicts_change_with_the_numbers():
-    close = dict(FACTS, transfer_precision="0.95", transfer_recall="0.945", transfer_stopped_early="1",
-                 transfer_epochs="3.0", transfer_map_accuracy="70.0")
+    close = dict(
+        FACTS,
+        transfer_precision="0.95",
+        transfer_recall="0.945",
+        transfer_stopped_early="1",
+        transfer_epochs="3.0",
+        transfer_map_accuracy="70.0",
+    )
     v = _verdicts(close)
     assert v["Table 1, transfer: class-weighted precision and recall on held-out patterns"] == "reproduced"
     assert v["Transfer learning converges in fewer epochs than training from scratch"] == "reproduced"
@@ -90,8 +110,9 @@ def test_first_epoch_facts_average_the_trials():
         history = pd.DataFrame({"loss": [loss, 0.1], "val_loss_keras": [keras, float("nan")]})
         return SimpleNamespace(arm=arm, history=history, info={"stopped_early": stopped})
 
-    facts = first_epoch_facts([trial("scratch", 1.0, 10.0, False), trial("scratch", 2.0, 12.0, True),
-                               trial("transfer", 0.5, 0.6, False)])
+    facts = first_epoch_facts(
+        [trial("scratch", 1.0, 10.0, False), trial("scratch", 2.0, 12.0, True), trial("transfer", 0.5, 0.6, False)]
+    )
     assert facts["scratch_first_loss"] == pytest.approx(1.5)
     assert facts["scratch_first_val_keras"] == pytest.approx(11.0)
     assert facts["scratch_stopped_early"] == 1 and facts["transfer_stopped_early"] == 0

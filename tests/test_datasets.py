@@ -25,9 +25,7 @@ class TestSplitProtocol:
     @pytest.fixture
     def table(self):
         rows = [("A", 1, 50), ("B", 1, 50), ("C", 1, 50), ("D", 2, 80)]
-        return pd.DataFrame(
-            [{"material": m, "space_group": sg} for m, sg, n in rows for _ in range(n)]
-        )
+        return pd.DataFrame([{"material": m, "space_group": sg} for m, sg, n in rows for _ in range(n)])
 
     def test_counts_per_space_group_and_material(self, table):
         split = assign_split(table, train_per_space_group=40, val_per_space_group=10, test_per_material=5, seed=0)
@@ -62,8 +60,14 @@ class TestSimulateDataset:
             return real(*args, **kwargs)
 
         monkeypatch.setattr(datasets_module, "simulate_patterns", counting)
-        args = dict(train_per_space_group=6, val_per_space_group=3, test_per_material=2,
-                    geometry=DetectorGeometry(shape=(20, 24)), model=DetectorModel(), seed=7)
+        args = dict(
+            train_per_space_group=6,
+            val_per_space_group=3,
+            test_per_material=2,
+            geometry=DetectorGeometry(shape=(20, 24)),
+            model=DetectorModel(),
+            seed=7,
+        )
         ds = simulate_dataset(**args)
         assert len(calls) == 18
         counts = ds.counts().groupby(level="space_group").sum()
@@ -136,7 +140,6 @@ class TestFolderTree:
         assert "resized" in ds.meta["notes"][0]
         assert ds.patterns[ds.table["file"].str.endswith("big.tif").to_numpy()].mean() == pytest.approx(100)
 
-
     def test_another_aspect_stops_the_native_view(self, tmp_path):
         _write_tree(tmp_path, {"225": {"Ni": 3}})
         tifffile.imwrite(tmp_path / "225" / "Ni" / "square.tif", np.full((20, 20), 100, np.uint8))
@@ -146,13 +149,15 @@ class TestFolderTree:
     def test_canonical_view_takes_the_centred_square_of_every_detector(self, tmp_path):
         _write_tree(tmp_path, {"225": {"Ni": 2}})
         wide = np.zeros((20, 24), np.uint8)
-        wide[:, 2:22] = np.arange(20, dtype=np.uint8)[None, :] * 10   # the centred square holds a ramp
+        wide[:, 2:22] = np.arange(20, dtype=np.uint8)[None, :] * 10  # the centred square holds a ramp
         tifffile.imwrite(tmp_path / "225" / "Ni" / "wide.tif", wide)
         tifffile.imwrite(tmp_path / "225" / "Ni" / "square.tif", np.full((40, 40), 100, np.uint8))
         ds = load_folder_tree(tmp_path, view="canonical")
         assert ds.patterns.shape == (4, 20, 20) and ds.meta["view"] == "canonical" and ds.meta["canonical_view"] == 20
         files = ds.table["file"].to_numpy()
-        np.testing.assert_allclose(ds.patterns[np.char.endswith(files.astype(str), "wide.tif")][0], np.tile(np.arange(20) * 10.0, (20, 1)))
+        np.testing.assert_allclose(
+            ds.patterns[np.char.endswith(files.astype(str), "wide.tif")][0], np.tile(np.arange(20) * 10.0, (20, 1))
+        )
         assert ds.patterns[np.char.endswith(files.astype(str), "square.tif")].mean() == pytest.approx(100)
         assert "20×24" in ds.meta["notes"][-1] and "40×40" in ds.meta["notes"][-1]
         assert load_folder_tree(tmp_path, view="canonical", size=16).patterns.shape == (4, 16, 16)

@@ -90,7 +90,11 @@ def test_additivity_error_arithmetic():
 class TestSelection:
     @pytest.fixture
     def dataset(self):
-        rows = [{"space_group": sg, "material": str(sg), "split": split} for sg in (221, 223, 225, 227, 229, 230) for split in ["train"] * 4 + ["test"] * 3]
+        rows = [
+            {"space_group": sg, "material": str(sg), "split": split}
+            for sg in (221, 223, 225, 227, 229, 230)
+            for split in ["train"] * 4 + ["test"] * 3
+        ]
         patterns = np.zeros((len(rows), 8, 8), dtype=np.float32)
         for i, row in enumerate(rows):
             patterns[i, 0, 0] = (221, 223, 225, 227, 229, 230).index(row["space_group"]) + 1

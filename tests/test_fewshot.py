@@ -96,16 +96,28 @@ def test_convergence_table_ignores_patience():
 
 def _summary(values: dict[str, dict[int, float]]):
     rows = [
-        {"arm": arm, "patterns_per_space_group": n, "trial": t, "precision": v + d, "recall": v, "f1": v,
-         "accuracy": v, "epochs": 5, "cpu_seconds": 60.0, "train_seconds": 30.0}
-        for arm, curve in values.items() for n, v in curve.items() for t, d in ((0, -0.01), (1, 0.01))
+        {
+            "arm": arm,
+            "patterns_per_space_group": n,
+            "trial": t,
+            "precision": v + d,
+            "recall": v,
+            "f1": v,
+            "accuracy": v,
+            "epochs": 5,
+            "cpu_seconds": 60.0,
+            "train_seconds": 30.0,
+        }
+        for arm, curve in values.items()
+        for n, v in curve.items()
+        for t, d in ((0, -0.01), (1, 0.01))
     ]
     return curve_summary(pd.DataFrame(rows))
 
 
 def test_summary_and_extrapolation_of_a_power_law():
     # error = 2 n^-0.5: 0.2 at 100, 0.1 at 400 -> precision 0.97 (error 0.03) at n = (2/0.03)^2 = 4444
-    curve = {n: 1 - 2 * n ** -0.5 for n in (25, 100, 400)}
+    curve = {n: 1 - 2 * n**-0.5 for n in (25, 100, 400)}
     summary = _summary({"transfer": curve, "scratch": {25: 0.5, 100: 0.5}})
     row = summary[(summary["arm"] == "transfer") & (summary["patterns_per_space_group"] == 100)].iloc[0]
     assert row["precision_mean"] == pytest.approx(0.8) and row["precision_std"] == pytest.approx(np.std([-0.01, 0.01], ddof=1))
@@ -180,13 +192,16 @@ def test_the_full_count_gives_the_same_trial_key_as_run_trials(pool, monkeypatch
             keys.setdefault(name, []).append(training.trial_key(arm, dataset, image_size, config, source, seed * 1000 + trial))
             history = pd.DataFrame({"epoch": [1], "val_accuracy": [0.5], "val_loss": [1.0], "seconds": [1.0]})
             return TrialResult(arm, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "key": "k"})
+
         return fake_train
 
     config = TrainingConfig(max_epochs=3)
     monkeypatch.setattr(training, "train_trial", recorder("chapter"))
     training.run_trials(pool, 71, 2, config, None, seed=4, arms=("scratch",))
     monkeypatch.setattr(fewshot, "train_trial", recorder("curve"))
-    monkeypatch.setattr(fewshot, "predict_trial", lambda r, d, s, seed: pd.DataFrame({"true_space_group": [221], "predicted_space_group": [221]}))
+    monkeypatch.setattr(
+        fewshot, "predict_trial", lambda r, d, s, seed: pd.DataFrame({"true_space_group": [221], "predicted_space_group": [221]})
+    )
     few_shot_curve(pool, [5, 10], 71, config, None, trials=2, seed=4, arms=("scratch",), progress=None)
     assert keys["curve"][2:] == keys["chapter"], "the full count must be the training chapter's trials"
     assert not set(keys["curve"][:2]) & set(keys["chapter"])

@@ -93,13 +93,15 @@ def test_leave_one_out_scores_each_held_out_material(monkeypatch, tiny_geometry)
         table = dataset.subset(split).table
         # Fe is always called 225 (fcc), the others are right
         predicted = np.where(table["material"] == "Fe", 225, table["space_group"])
-        return pd.DataFrame({"material": table["material"], "true_space_group": table["space_group"],
-                             "predicted_space_group": predicted})
+        return pd.DataFrame(
+            {"material": table["material"], "true_space_group": table["space_group"], "predicted_space_group": predicted}
+        )
 
     monkeypatch.setattr(generalise, "train_trial", fake_train)
     monkeypatch.setattr(generalise, "predict_trial", fake_predict)
-    table = generalise.leave_one_out("scratch", folds, 12, 6, 3, 32, None, geometry=tiny_geometry,
-                                     detector_model=DetectorModel.clean(), progress=None)
+    table = generalise.leave_one_out(
+        "scratch", folds, 12, 6, 3, 32, None, geometry=tiny_geometry, detector_model=DetectorModel.clean(), progress=None
+    )
     assert len(trained) == len(folds) == 2
     assert "Al" not in trained[0] and "Fe" not in trained[0] and "Ni" in trained[0]
     assert "Ni" not in trained[1] and {"Al", "Fe"} <= set(trained[1])
@@ -120,10 +122,22 @@ def test_leave_one_out_scores_each_held_out_material(monkeypatch, tiny_geometry)
 
 
 def test_findings_compare_left_out_materials_with_the_same_models_where_they_can():
-    rows = pd.concat([_rows(), pd.DataFrame({
-        "regime": SEEN_BY_FOLD_MODELS, "arm": "transfer", "material": ["Al", "Cu"], "space_group": [225, 225],
-        "accuracy": [0.3, 0.1], "patterns": 10,
-    })], ignore_index=True)
+    rows = pd.concat(
+        [
+            _rows(),
+            pd.DataFrame(
+                {
+                    "regime": SEEN_BY_FOLD_MODELS,
+                    "arm": "transfer",
+                    "material": ["Al", "Cu"],
+                    "space_group": [225, 225],
+                    "accuracy": [0.3, 0.1],
+                    "patterns": 10,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     text = generalisation_findings(rows)
     # left out 25 % against 20 % on the materials the same (fold) models trained on, not 75 % in training
     assert "score 25 %, against 20 % on new patterns of the materials the same models trained on" in text
@@ -160,14 +174,16 @@ def test_merge_refuses_different_pattern_shapes():
 
 
 def _rows():
-    return pd.DataFrame({
-        "regime": ["in training"] * 2 + ["leave-one-out"] * 2,
-        "arm": "transfer",
-        "material": ["Ni", "Fe"] * 2,
-        "space_group": [225, 229] * 2,
-        "accuracy": [1.0, 0.5, 0.5, 0.0],
-        "patterns": [10, 30, 10, 30],
-    })
+    return pd.DataFrame(
+        {
+            "regime": ["in training"] * 2 + ["leave-one-out"] * 2,
+            "arm": "transfer",
+            "material": ["Ni", "Fe"] * 2,
+            "space_group": [225, 229] * 2,
+            "accuracy": [1.0, 0.5, 0.5, 0.0],
+            "patterns": [10, 30, 10, 30],
+        }
+    )
 
 
 def test_regime_summary_counts_every_material_once_and_every_pattern_once():
@@ -205,20 +221,34 @@ def test_answers_and_acquisition_table(monkeypatch):
     assert list(shares.index) == list(SPACE_GROUPS) and shares.sum() == pytest.approx(1) and shares[229] == 0.25
 
 
-
 def test_the_answer_follows_the_numbers():
     def rows(generated):
-        return pd.DataFrame({
-            "regime": ["in training"] * 2 + ["leave-one-out"] * 2 + ["generated only"] * 2,
-            "arm": "transfer", "material": ["Ni", "Fe"] * 3, "space_group": [225, 229] * 3,
-            "accuracy": [0.6, 0.4, 0.55, 0.35, generated, generated], "patterns": 10,
-        })
+        return pd.DataFrame(
+            {
+                "regime": ["in training"] * 2 + ["leave-one-out"] * 2 + ["generated only"] * 2,
+                "arm": "transfer",
+                "material": ["Ni", "Fe"] * 3,
+                "space_group": [225, 229] * 3,
+                "accuracy": [0.6, 0.4, 0.55, 0.35, generated, generated],
+                "patterns": 10,
+            }
+        )
 
-    sources = pd.DataFrame({"source": ["recorded Ni", "dynamical Ni"], "model": "m", "accuracy": [0.0, 0.12],
-                            "most_predicted": ["223 (67 %)", "229 (78 %)"]})
+    sources = pd.DataFrame(
+        {
+            "source": ["recorded Ni", "dynamical Ni"],
+            "model": "m",
+            "accuracy": [0.0, 0.12],
+            "most_predicted": ["223 (67 %)", "229 (78 %)"],
+        }
+    )
     text = generalisation_answer(rows(0.2), sources)
     assert "knows the materials and the simulator it was trained on, not the space groups" in text
-    assert "scores 20 % on the paper's materials" in text and "12 % at best" in text and "50 % on the materials it trained on" in text
+    assert (
+        "scores 20 % on the paper's materials" in text
+        and "12 % at best" in text
+        and "50 % on the materials it trained on" in text
+    )
     assert "scores within 5 points of its own accuracy when it was in training" in text
     assert "some of the symmetry" in generalisation_answer(rows(0.5), sources)
     learnt = generalisation_answer(rows(0.9), sources.assign(accuracy=[0.85, 0.9]))
@@ -231,8 +261,10 @@ def test_map_comparison_scores_every_map_against_the_truth():
     from ebsdlib.generalise import map_comparison
 
     truth = np.array([[225, 225, 221, 221]])
-    table = map_comparison(truth, {"Hough": np.array([225, 225, 225, 225]), "CNN": np.array([225, 221, 221, 227]),
-                                   "none": np.array([-1, -1, 221, 221])})
+    table = map_comparison(
+        truth,
+        {"Hough": np.array([225, 225, 225, 225]), "CNN": np.array([225, 221, 221, 227]), "none": np.array([-1, -1, 221, 221])},
+    )
     assert list(table.index) == ["Hough", "CNN", "none"]
     assert table.loc["Hough", "accuracy"] == 0.5 and table.loc["CNN", "accuracy"] == 0.5
     assert table.loc["CNN", "absent space groups"] == 0.25 and table.loc["none", "no answer"] == 0.5

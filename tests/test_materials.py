@@ -58,7 +58,9 @@ def general_condition(space_group: int, h: int, k: int, l: int) -> bool:
 
 
 class TestParseSpaceGroup:
-    @pytest.mark.parametrize("value, number", [(225, 225), ("225", 225), ("Fm-3m", 225), ("Fm3m", 225), ("Ia-3d", 230), ("Pm-3n", 223)])
+    @pytest.mark.parametrize(
+        "value, number", [(225, 225), ("225", 225), ("Fm-3m", 225), ("Fm3m", 225), ("Ia-3d", 230), ("Pm-3n", 223)]
+    )
     def test_numbers_and_symbols(self, value, number):
         assert parse_space_group(value) == number
 
@@ -108,7 +110,12 @@ class TestReflectionConditions:
         np.testing.assert_array_equal(F > 1e-6 * F.max(), allowed)
 
     def test_diamond_d_glide(self, materials):
-        F = dict(zip(["111", "200", "220", "222", "400", "420"], structure_factors(materials["Si"], [[1, 1, 1], [2, 0, 0], [2, 2, 0], [2, 2, 2], [4, 0, 0], [4, 2, 0]])))
+        F = dict(
+            zip(
+                ["111", "200", "220", "222", "400", "420"],
+                structure_factors(materials["Si"], [[1, 1, 1], [2, 0, 0], [2, 2, 0], [2, 2, 2], [4, 0, 0], [4, 2, 0]]),
+            )
+        )
         assert F["200"] < 1e-6 and F["222"] < 1e-6 and F["420"] < 1e-6
         assert min(F["111"], F["220"], F["400"]) > 1
 

@@ -38,7 +38,9 @@ class TestBuilders:
         assert model.input_shape == (None, SIZE, SIZE, 3) and model.output_shape == (None, 6)
         np.testing.assert_array_equal(first_conv_layer(model).get_weights()[0], donor.get_layer("block1_conv1").get_weights()[0])
         fresh = build_scratch_model(SIZE)
-        assert not np.allclose(first_conv_layer(fresh).get_weights()[0][..., :1, :], donor.get_layer("block1_conv1").get_weights()[0][..., :1, :])
+        assert not np.allclose(
+            first_conv_layer(fresh).get_weights()[0][..., :1, :], donor.get_layer("block1_conv1").get_weights()[0][..., :1, :]
+        )
 
     def test_too_small_input(self):
         with pytest.raises(ValueError, match="at least 71"):

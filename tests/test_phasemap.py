@@ -27,7 +27,9 @@ class TestMicrostructure:
         # a boundary pixel has a 4-neighbour of another grain or phase; an interior one does not
         g = micro.grain * 2 + (micro.space_group == 221)
         r, c = np.argwhere(~micro.boundary)[len(np.argwhere(~micro.boundary)) // 2]
-        neighbours = [g[r + dr, c + dc] for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)) if 0 <= r + dr < 69 and 0 <= c + dc < 100]
+        neighbours = [
+            g[r + dr, c + dc] for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)) if 0 <= r + dr < 69 and 0 <= c + dc < 100
+        ]
         assert all(n == g[r, c] for n in neighbours)
 
     def test_cube_on_cube_orientation_relationship(self):

@@ -67,14 +67,20 @@ def test_failing_chapter_names_the_chapter_and_cell(tmp_path):
 def test_build_info_names_the_profile_parameters_and_source(tmp_path):
     from ebsdlib.pipeline import _build_info_markdown, glued_values
 
-    nb = _notebook(tmp_path / "02_x.ipynb", "x = 1", "from myst_nb import glue\nglue('source_kind', 'source-task', display=False)\nglue('source_note', 'fallback because offline', display=False)")
+    nb = _notebook(
+        tmp_path / "02_x.ipynb",
+        "x = 1",
+        "from myst_nb import glue\nglue('source_kind', 'source-task', display=False)\nglue('source_note', 'fallback because offline', display=False)",
+    )
     execute_chapter(nb, tmp_path / "02_x.out.ipynb", {})
     facts = glued_values(tmp_path / "02_x.out.ipynb")
     assert facts == {"source_kind": "source-task", "source_note": "fallback because offline"}
     text = _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts)
     assert "**smoke** profile" in text and "| `image_size` | `72` |" in text
     assert "**source-task** source: fallback because offline" in text
-    home = _build_info_markdown(load_profile("smoke"), {}, {"source_kind": "source-task", "source_note": f"put it into {Path.home()}/.keras"})
+    home = _build_info_markdown(
+        load_profile("smoke"), {}, {"source_kind": "source-task", "source_note": f"put it into {Path.home()}/.keras"}
+    )
     assert f"{Path.home()}/" not in home and "put it into ~/.keras" in home
     assert "| 02_x | 3 | in this build |" in text
     assert "| 02_x | 3 | earlier" in _build_info_markdown(load_profile("smoke"), {"02_x": 3.0}, facts, ["02_x"])
@@ -210,7 +216,9 @@ def test_executed_chapter_reads_as_a_page_with_its_settings_beside_the_papers(tm
     prepare_for_reading(out, {"image_size": 72, "shap_count": 5}, declared, own={"shap_count"})  # idempotent
     cells = nbformat.read(str(out), as_version=4).cells
     tags = {c.source.splitlines()[0]: c.metadata.get("tags", []) for c in cells if c.cell_type == "code"}
-    assert "remove-cell" in tags["image_size = 96  # CNN input size in pixels (the paper: 299)"], "defaults did not build the page"
+    assert "remove-cell" in tags["image_size = 96  # CNN input size in pixels (the paper: 299)"], (
+        "defaults did not build the page"
+    )
     assert "hide-cell" in tags["# Parameters"], "the values that built it stay one click away"
     assert tags["import numpy as np"] == ["remove-cell"]
     assert tags["glue('n', 3, display=False)"] == ["hide-cell"], "nothing visible: hidden whole"
@@ -230,11 +238,16 @@ def test_source_note_for_readers_drops_the_raw_exception_and_the_home_folder():
 
     from ebsdlib.book import reader_note
 
-    note = (f"ImageNet weights could not be had (Exception: URL fetch failure on https://x/y.h5: None -- [Errno -3] "
-            f"Temporary failure in name resolution). Without network access, put the file y.h5 into "
-            f"{Path.home()}/.keras/models (Keras checks its md5).")
+    note = (
+        f"ImageNet weights could not be had (Exception: URL fetch failure on https://x/y.h5: None -- [Errno -3] "
+        f"Temporary failure in name resolution). Without network access, put the file y.h5 into "
+        f"{Path.home()}/.keras/models (Keras checks its md5)."
+    )
     text = reader_note(note)
-    assert text == "ImageNet weights could not be had. Without network access, put the file y.h5 into ~/.keras/models (Keras checks its md5)."
+    assert (
+        text
+        == "ImageNet weights could not be had. Without network access, put the file y.h5 into ~/.keras/models (Keras checks its md5)."
+    )
     assert reader_note("weights file w.h5") == "weights file w.h5"
 
 
@@ -274,7 +287,9 @@ def test_the_site_serves_its_own_mathjax():
 
 
 def test_a_chapter_can_stream_its_progress_to_the_terminal(tmp_path, capfd):
-    nb = _notebook(tmp_path / "02_x.ipynb", "n = 1", "for epoch in range(n):\n    print(f'trial 0 epoch {epoch + 1}/{n}', flush=True)")
+    nb = _notebook(
+        tmp_path / "02_x.ipynb", "n = 1", "for epoch in range(n):\n    print(f'trial 0 epoch {epoch + 1}/{n}', flush=True)"
+    )
     execute_chapter(nb, tmp_path / "quiet.ipynb", {"n": 2})
     assert "epoch 2/2" not in capfd.readouterr().out
     execute_chapter(nb, tmp_path / "loud.ipynb", {"n": 2}, echo=True)
@@ -292,8 +307,10 @@ def test_show_table_writes_the_csv_it_links_and_numbers_the_table(tmp_path, monk
 
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
-    table = pd.DataFrame({("scratch", "precision"): [0.59, 0.69], ("scratch", "note"): ["a|b", "{x}"]},
-                         index=pd.Index(["221", "225"], name="space group"))
+    table = pd.DataFrame(
+        {("scratch", "precision"): [0.59, 0.69], ("scratch", "note"): ["a|b", "{x}"]},
+        index=pd.Index(["221", "225"], name="space group"),
+    )
     assert book.show_table(table, "table_s1", "Per space group.", tmp_path) is None
     again = pd.read_csv(tmp_path / "table_s1.csv", header=[0, 1], index_col=0)
     assert again.shape == table.shape and again.iloc[1, 0] == 0.69
@@ -303,6 +320,7 @@ def test_show_table_writes_the_csv_it_links_and_numbers_the_table(tmp_path, monk
     assert "{download}`table_s1.csv`" in text
     with pytest.raises(ValueError, match="names the CSV file"):
         book.show_table(table, "../table 1", "c", tmp_path)
+
 
 def test_the_pages_read_the_papers_numbers_from_paper_yml(tmp_path, monkeypatch):
     """Every ``{{ name }}`` on a Markdown page of the book is a substitution the staged config defines, and
@@ -327,5 +345,9 @@ def test_the_pages_read_the_papers_numbers_from_paper_yml(tmp_path, monkeypatch)
     values = paper.paper_values()
     changed = {**values, "protocol": {**values["protocol"], "train_per_space_group": 123}}
     monkeypatch.setattr(paper, "paper_values", lambda: changed)
-    assert yaml.safe_load(staged_config((REPO_ROOT / "_config.yml").read_text()))["parse"]["myst_substitutions"][
-        "paper_train_per_space_group"] == "123"
+    assert (
+        yaml.safe_load(staged_config((REPO_ROOT / "_config.yml").read_text()))["parse"]["myst_substitutions"][
+            "paper_train_per_space_group"
+        ]
+        == "123"
+    )

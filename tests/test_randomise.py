@@ -70,8 +70,14 @@ def test_fixed_ranges_reproduce_one_acquisition():
     geometry, model = DetectorGeometry(shape=(30, 36)), DetectorModel()
     fixed = AcquisitionRanges.fixed(geometry, model)
     _, table = simulate_randomised(load_materials()["Fe"], 12, fixed, 24, seed=0)
-    for column, value in (("detector_rows", 30), ("detector_cols", 36), ("dose", model.dose), ("band_gamma", 1.0),
-                          ("sample_tilt", geometry.sample_tilt), ("energy", geometry.energy)):
+    for column, value in (
+        ("detector_rows", 30),
+        ("detector_cols", 36),
+        ("dose", model.dose),
+        ("band_gamma", 1.0),
+        ("sample_tilt", geometry.sample_tilt),
+        ("energy", geometry.energy),
+    ):
         assert (table[column] == value).all(), column
     assert not table["dynamic_correction"].any() and table["static_correction"].all()
 
@@ -106,7 +112,8 @@ def test_each_out_of_range_condition_moves_exactly_one_setting_outside_training(
     moved = [_outside(training, c) for c in conditions.values()]
     assert all(len(m) == 1 for m in moved), moved
     assert sorted(m[0] for m in moved) == sorted(
-        ["shapes", "pc", "sample_tilt", "detector_tilt", "energies", "dose", "contrast", "blur_sigma", "band_gamma"])
+        ["shapes", "pc", "sample_tilt", "detector_tilt", "energies", "dose", "contrast", "blur_sigma", "band_gamma"]
+    )
     # the names say how far: the detector condition names its side, the energy its kV
     assert any(name.startswith("48 × 48 px") for name in conditions)
     assert any(name.startswith("10 kV") for name in conditions)
@@ -129,4 +136,3 @@ def test_native_view_keeps_the_detector_and_needs_one_shape():
     canonical = as_canonical(tests["narrow"], 12)
     assert canonical.patterns.shape == (3, 12, 12) and canonical.patterns.dtype == np.uint8
     assert canonical.table["pattern_id"].tolist() == tests["narrow"].table["pattern_id"].tolist()
-

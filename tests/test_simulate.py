@@ -108,6 +108,10 @@ def test_large_detector_in_one_call(materials):
     """The paper profile's detector (320 × 389 px): many patterns at once must not trip kikuchipy's chunking."""
     geometry = DetectorGeometry(shape=(320, 389))
     rng = np.random.default_rng(0)
-    clean = project_patterns(master_pattern(materials["Ni"], half_size=60), random_rotations(450, rng), geometry,
-                             pcs=np.tile(geometry.pc, (450, 1)) + rng.normal(0, 0.003, (450, 3)))
+    clean = project_patterns(
+        master_pattern(materials["Ni"], half_size=60),
+        random_rotations(450, rng),
+        geometry,
+        pcs=np.tile(geometry.pc, (450, 1)) + rng.normal(0, 0.003, (450, 3)),
+    )
     assert clean.shape == (450, 320, 389) and np.isfinite(clean).all()

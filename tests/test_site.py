@@ -31,8 +31,10 @@ def _chromium() -> str | None:
 def site(tmp_path_factory):
     chromium = _chromium()
     if chromium is None:
-        message = ("no Chromium found: install Debian's `chromium` (apt install chromium) or name one with "
-                   "EBSDLIB_CHROMIUM=/path/to/chrome")
+        message = (
+            "no Chromium found: install Debian's `chromium` (apt install chromium) or name one with "
+            "EBSDLIB_CHROMIUM=/path/to/chrome"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -29,6 +29,8 @@ def test_dynamical_nickel_projects_emsoft_master_pattern_on_the_given_detector()
     assert "EMsoft" in data.meta["source"]
     from dataclasses import replace
 
-    assert _dynamical_nickel.is_cached(3, replace(geometry, energy=geometry.energy), replace(model, degraded_fraction=0.0, pc_jitter=0.0), 0)
+    assert _dynamical_nickel.is_cached(
+        3, replace(geometry, energy=geometry.energy), replace(model, degraded_fraction=0.0, pc_jitter=0.0), 0
+    )
     with pytest.raises(ValueError, match="at least 1"):
         dynamical_nickel(0, geometry, model)

@@ -23,7 +23,12 @@ def test_pretraining_is_cached_and_feeds_the_transfer_model(monkeypatch):
     assert len(calls) == 1 and again.weights == source.weights
 
     model = build_transfer_model(71, source)
-    base = keras.applications.Xception(include_top=False, weights=None, input_tensor=keras.layers.Rescaling(2.0, offset=-1.0)(keras.Input((71, 71, 3))), pooling="avg")
+    base = keras.applications.Xception(
+        include_top=False,
+        weights=None,
+        input_tensor=keras.layers.Rescaling(2.0, offset=-1.0)(keras.Input((71, 71, 3))),
+        pooling="avg",
+    )
     base.load_weights(source.weights)
     np.testing.assert_array_equal(first_conv_layer(model).get_weights()[0], base.get_layer("block1_conv1").get_weights()[0])
 

@@ -94,7 +94,13 @@ class TestTrialCache:
         pd.testing.assert_frame_equal(again.history, first.history)
         assert again.load_model().output_shape == (None, 6)
 
-        train_trial("scratch", tiny_dataset, SIZE, TrainingConfig(max_epochs=1, patience=1, batch_size=4, recalibration_patterns=6), trial=0)
+        train_trial(
+            "scratch",
+            tiny_dataset,
+            SIZE,
+            TrainingConfig(max_epochs=1, patience=1, batch_size=4, recalibration_patterns=6),
+            trial=0,
+        )
         assert len(calls) == 2, "a changed parameter must train again"
 
         # a damaged entry (a truncated history) is reported and trained again, never read as a shorter result
@@ -129,11 +135,19 @@ class TestTrialCache:
 def test_summary_and_statistics():
     def result(arm, trial, losses):
         n = len(losses)
-        history = pd.DataFrame({
-            "epoch": range(1, n + 1), "loss": losses, "accuracy": 0.5, "val_loss": losses,
-            "val_accuracy": 0.5, "val_loss_keras": losses, "val_accuracy_keras": 0.5,
-            "train_seconds": 1.0, "seconds": 2.0,
-        })
+        history = pd.DataFrame(
+            {
+                "epoch": range(1, n + 1),
+                "loss": losses,
+                "accuracy": 0.5,
+                "val_loss": losses,
+                "val_accuracy": 0.5,
+                "val_loss_keras": losses,
+                "val_accuracy_keras": 0.5,
+                "train_seconds": 1.0,
+                "seconds": 2.0,
+            }
+        )
         return training.TrialResult(arm, trial, history, None, {"stopped_early": True})
 
     results = [result("scratch", 0, [3, 2, 1]), result("scratch", 1, [5, 4]), result("transfer", 0, [1.0, 0.5])]
@@ -141,10 +155,18 @@ def test_summary_and_statistics():
     row = stats[(stats["arm"] == "scratch") & (stats["epoch"] == 1)].iloc[0]
     assert row["loss_mean"] == 4 and row["loss_std"] == pytest.approx(np.std([3, 5], ddof=1)) and row["loss_count"] == 2
     assert stats[(stats["arm"] == "scratch") & (stats["epoch"] == 3)].iloc[0]["loss_count"] == 1
-    summary = training_summary(results, {"training": {
-        "epochs_to_converge": {"scratch": {"mean": 50, "std": 12}, "transfer": {"mean": 26, "std": 3}},
-        "first_epoch_loss": {a: {"train": {"mean": 1, "std": 0}, "validation": {"mean": 1, "std": 0}} for a in ("scratch", "transfer")},
-        "minutes_per_epoch": 2}})
+    summary = training_summary(
+        results,
+        {
+            "training": {
+                "epochs_to_converge": {"scratch": {"mean": 50, "std": 12}, "transfer": {"mean": 26, "std": 3}},
+                "first_epoch_loss": {
+                    a: {"train": {"mean": 1, "std": 0}, "validation": {"mean": 1, "std": 0}} for a in ("scratch", "transfer")
+                },
+                "minutes_per_epoch": 2,
+            }
+        },
+    )
     assert summary.loc["scratch", "epochs to converge"] == "2.5 ± 0.7"
     assert summary.loc["transfer", "paper: epochs to converge"] == "26 ± 3"
 
@@ -181,7 +203,9 @@ def test_the_optimiser_has_no_decoupled_decay():
     rng = np.random.default_rng(0)
     x, y = rng.random((16, 4)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 16)]
     model = _tiny_model()
-    history = fit_model(model, x, y, x, y, TrainingConfig(max_epochs=1, patience=1, batch_size=8, bn_recalibration=False, weight_decay=0.5))
+    history = fit_model(
+        model, x, y, x, y, TrainingConfig(max_epochs=1, patience=1, batch_size=8, bn_recalibration=False, weight_decay=0.5)
+    )
     assert model.optimizer.weight_decay is None
     penalty = float(sum(model.losses))
     assert penalty > 0 and history["l2_penalty"].iloc[0] == pytest.approx(penalty, rel=1e-5)
@@ -197,8 +221,9 @@ def test_the_optimiser_has_no_decoupled_decay():
 def test_keras_statistics_validation_every_epoch_or_only_the_first(every_epoch):
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 4)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 32)]
-    config = TrainingConfig(patience=3, min_delta=100.0, max_epochs=3, batch_size=8, recalibration_patterns=16,
-                            validate_keras_statistics=every_epoch)
+    config = TrainingConfig(
+        patience=3, min_delta=100.0, max_epochs=3, batch_size=8, recalibration_patterns=16, validate_keras_statistics=every_epoch
+    )
     history = fit_model(_tiny_model(bn=True), x, y, x, y, config)
     assert np.isfinite(history["val_loss_keras"].iloc[0])
     assert np.isfinite(history["val_loss_keras"].iloc[1:]).all() == every_epoch
