@@ -111,7 +111,6 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
             return _memoized().check_call_in_cache(source_hash(modules, data_files), *args, **kwargs)
 
         wrapper.is_cached = is_cached
-        wrapper.uncached = func
         return wrapper
 
     return decorate

@@ -115,10 +115,6 @@ class Material:
     lattice: tuple[float, float, float, float, float, float] | None = None
 
     @property
-    def is_cubic(self) -> bool:
-        return self.lattice is None
-
-    @property
     def symbol(self) -> str:
         """Hermann–Mauguin symbol of the space group."""
         return space_group_symbol(self.space_group)
@@ -220,15 +216,18 @@ def hkl_families(max_sum_of_squares: int = 20) -> list[tuple[int, int, int]]:
     return sorted(fams, key=lambda f: (f[0] ** 2 + f[1] ** 2 + f[2] ** 2, f))
 
 
-def structure_factors(material: Material, hkl, voltage: float = 20e3) -> np.ndarray:
+def structure_factors(material: Material, hkl) -> np.ndarray:
     """Magnitudes of the structure factors |F_hkl| of ``material`` (X-ray scattering factors).
 
     Parameters
     ----------
     hkl
         Array-like of shape (n, 3) of Miller indices.
-    voltage
-        Accelerating voltage in V (default ``20e3``, as the paper), used for the Bragg angles.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``|F_hkl|`` for each row of ``hkl``, from diffsims' default (X-ray) atomic scattering factors.
     """
     from diffsims.crystallography import ReciprocalLatticeVector
 

@@ -98,10 +98,6 @@ class TrialResult:
         """Epochs run, the patience epochs included (the paper's "epochs to converge")."""
         return len(self.history)
 
-    @property
-    def best_val_loss(self) -> float:
-        return float(self.history["val_loss"].min())
-
     def load_model(self):
         import keras
 

@@ -351,3 +351,13 @@ def test_the_pages_read_the_papers_numbers_from_paper_yml(tmp_path, monkeypatch)
         ]
         == "123"
     )
+
+
+def test_every_reference_is_cited_and_every_citation_has_a_reference():
+    import re
+
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (BOOK_DIR / "references.bib").read_text(), flags=re.M))
+    pages = "\n".join(p.read_text() for p in [*BOOK_DIR.glob("*.md"), *BOOK_DIR.glob("*.ipynb")])
+    cited = {k.strip() for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", pages) for k in group.split(",")}
+    assert keys - cited == set(), "references no page cites"
+    assert cited - keys == set(), "citations without a reference"
