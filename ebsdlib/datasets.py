@@ -186,14 +186,14 @@ def _simulate_dataset(
     val_per_space_group: int,
     test_per_material: int,
     geometry: DetectorGeometry,
-    model: DetectorModel,
+    detector_model: DetectorModel,
     seed: int,
 ) -> PatternDataset:
     per_material = patterns_per_material(materials, train_per_space_group, val_per_space_group, test_per_material)
     patterns, tables = [], []
     start = time.perf_counter()
     for m in tqdm(materials, desc="simulating materials", unit="material", leave=False, disable=None):
-        p, t = simulate_patterns(m, per_material[m.name], geometry, model, seed=seed)
+        p, t = simulate_patterns(m, per_material[m.name], geometry, detector_model, seed=seed)
         patterns.append(p)
         tables.append(t)
     seconds = time.perf_counter() - start
@@ -203,7 +203,7 @@ def _simulate_dataset(
         "source": "simulated",
         "seed": seed,
         "geometry": geometry.__dict__.copy(),
-        "detector_model": model.as_dict(),
+        "detector_model": detector_model.as_dict(),
         "simulation_seconds": seconds,
         "patterns_per_second": len(table) / seconds,
     }
@@ -215,7 +215,7 @@ def simulate_dataset(
     val_per_space_group: int = 100,
     test_per_material: int = 100,
     geometry: DetectorGeometry = DetectorGeometry(),
-    model: DetectorModel = DetectorModel(),
+    detector_model: DetectorModel = DetectorModel(),
     seed: int = 0,
     materials: list[Material] | None = None,
 ) -> PatternDataset:
@@ -232,7 +232,7 @@ def simulate_dataset(
         int(val_per_space_group),
         int(test_per_material),
         geometry,
-        model,
+        detector_model,
         int(seed),
     )
 

@@ -134,12 +134,12 @@ def _neighbour_index(micro: Microstructure) -> np.ndarray:
 
 
 @cached(depends_on=["materials", "simulate", "datasets"])
-def _simulate_map(shape, n_grains, precipitate_fraction, geometry, model, seed) -> tuple[Microstructure, PatternDataset]:
+def _simulate_map(shape, n_grains, precipitate_fraction, geometry, detector_model, seed) -> tuple[Microstructure, PatternDataset]:
     matrix, precipitate = dual_phase_materials()
     micro = make_microstructure(tuple(shape), n_grains, precipitate_fraction, seed=seed)
     n = micro.grain.size
     rng = np.random.default_rng(material_seed(seed, "dual-phase map"))
-    pcs = np.asarray(geometry.pc) + rng.normal(0, model.pc_jitter, size=(n, 3))
+    pcs = np.asarray(geometry.pc) + rng.normal(0, detector_model.pc_jitter, size=(n, 3))
     from orix.quaternion import Rotation
 
     clean = np.empty((n, *geometry.shape), dtype=np.float32)
@@ -151,10 +151,10 @@ def _simulate_map(shape, n_grains, precipitate_fraction, geometry, model, seed) 
     quality = np.full(n, "good", dtype=object)
     quality[micro.boundary.ravel()] = "overlap"
     interior = np.flatnonzero(~micro.boundary.ravel())
-    low = interior[rng.random(len(interior)) < model.degraded_fraction / 2]
+    low = interior[rng.random(len(interior)) < detector_model.degraded_fraction / 2]
     quality[low] = "low_contrast"
     second = clean[_neighbour_index(micro)]
-    patterns = apply_detector_model(clean, geometry, model, rng, quality=quality.astype(str), second=second)
+    patterns = apply_detector_model(clean, geometry, detector_model, rng, quality=quality.astype(str), second=second)
     rows, cols = np.unravel_index(np.arange(n), micro.shape)
     material_name = np.where(phases == 221, precipitate.name, matrix.name)
     table = pd.DataFrame(
@@ -176,12 +176,14 @@ def simulate_dual_phase_map(
     n_grains: int = 12,
     precipitate_fraction: float = 0.2,
     geometry: DetectorGeometry = DetectorGeometry(),
-    model: DetectorModel = DetectorModel(),
+    detector_model: DetectorModel = DetectorModel(),
     seed: int = 0,
 ) -> tuple[Microstructure, PatternDataset]:
     """The simulated Ni90Al10 map (default 69 × 100 = 6900 pixels, as the paper's) and its patterns,
     labelled with the true space group of every pixel; cached."""
-    return _simulate_map(tuple(int(s) for s in shape), int(n_grains), float(precipitate_fraction), geometry, model, int(seed))
+    return _simulate_map(
+        tuple(int(s) for s in shape), int(n_grains), float(precipitate_fraction), geometry, detector_model, int(seed)
+    )
 
 
 def bse_image(micro: Microstructure, seed: int = 0, noise: float = 0.03) -> np.ndarray:

@@ -248,14 +248,14 @@ def _standardise(p: np.ndarray) -> np.ndarray:
     return (p - mean) / np.where(std > 0, std, 1)
 
 
-def smooth_background(geometry: DetectorGeometry, model: DetectorModel) -> np.ndarray:
+def smooth_background(geometry: DetectorGeometry, detector_model: DetectorModel) -> np.ndarray:
     """The static background (max 1) on the detector: a broad Gaussian below the pattern centre."""
     rows, cols = geometry.shape
     y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
     cx, cy = geometry.pc[0] * cols, 0.6 * rows
-    sigma = model.background_width * cols
+    sigma = detector_model.background_width * cols
     g = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma**2))
-    return (model.background_floor + (1 - model.background_floor) * g).astype(np.float32)
+    return (detector_model.background_floor + (1 - detector_model.background_floor) * g).astype(np.float32)
 
 
 def _partial_masks(n: int, shape: tuple[int, int], shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -274,7 +274,7 @@ def _partial_masks(n: int, shape: tuple[int, int], shares: np.ndarray, rng: np.r
 def apply_detector_model(
     clean: np.ndarray,
     geometry: DetectorGeometry,
-    model: DetectorModel,
+    detector_model: DetectorModel,
     rng: np.random.Generator,
     quality: np.ndarray | None = None,
     second: np.ndarray | None = None,
@@ -293,32 +293,32 @@ def apply_detector_model(
     n = clean.shape[0]
     quality = np.full(n, "good") if quality is None else np.asarray(quality)
     kikuchi = _standardise(clean.astype(np.float32))
-    contrast = np.full(n, model.contrast, dtype=np.float32)
+    contrast = np.full(n, detector_model.contrast, dtype=np.float32)
 
     low = quality == "low_contrast"
-    contrast[low] *= rng.uniform(*model.low_contrast_range, size=low.sum())
+    contrast[low] *= rng.uniform(*detector_model.low_contrast_range, size=low.sum())
     over = quality == "overlap"
     if over.any():
         if second is None:
             raise ValueError("overlap patterns need the clean patterns of a second orientation")
-        w = rng.uniform(*model.overlap_range, size=over.sum())[:, None, None].astype(np.float32)
+        w = rng.uniform(*detector_model.overlap_range, size=over.sum())[:, None, None].astype(np.float32)
         kikuchi[over] = _standardise((1 - w) * kikuchi[over] + w * _standardise(second[over]))
     part = quality == "partial"
     if part.any():
-        shares = rng.uniform(*model.partial_range, size=part.sum())
+        shares = rng.uniform(*detector_model.partial_range, size=part.sum())
         kikuchi[part] *= _partial_masks(part.sum(), clean.shape[1:], shares, rng)
 
-    background = smooth_background(geometry, model)
+    background = smooth_background(geometry, detector_model)
     signal = background * (1 + contrast[:, None, None] * kikuchi)
     signal = np.clip(signal, 0, None)
-    if model.blur_sigma > 0:
-        signal = ndimage.gaussian_filter(signal, sigma=(0, model.blur_sigma, model.blur_sigma))
-    if np.isfinite(model.dose):
-        counts = rng.poisson(signal * model.dose).astype(np.float32)
-        recorded = counts / model.dose
+    if detector_model.blur_sigma > 0:
+        signal = ndimage.gaussian_filter(signal, sigma=(0, detector_model.blur_sigma, detector_model.blur_sigma))
+    if np.isfinite(detector_model.dose):
+        counts = rng.poisson(signal * detector_model.dose).astype(np.float32)
+        recorded = counts / detector_model.dose
     else:
         recorded = signal
-    if model.background_correction:
+    if detector_model.background_correction:
         recorded = recorded / background
     lo = np.percentile(recorded, 0.5, axis=(1, 2), keepdims=True)
     hi = np.percentile(recorded, 99.5, axis=(1, 2), keepdims=True)
@@ -330,7 +330,7 @@ def simulate_patterns(
     material: Material,
     n: int,
     geometry: DetectorGeometry = DetectorGeometry(),
-    model: DetectorModel = DetectorModel(),
+    detector_model: DetectorModel = DetectorModel(),
     seed: int = 0,
     master_pattern_kwargs: dict | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -354,11 +354,11 @@ def simulate_patterns(
     """
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(n, rng)
-    pcs = np.asarray(geometry.pc, dtype=float) + rng.normal(0, model.pc_jitter, size=(n, 3))
+    pcs = np.asarray(geometry.pc, dtype=float) + rng.normal(0, detector_model.pc_jitter, size=(n, 3))
     quality = np.full(n, "good", dtype=object)
-    degraded = rng.random(n) < model.degraded_fraction
-    if degraded.any() and model.degraded_kinds:
-        quality[degraded] = rng.choice(list(model.degraded_kinds), size=degraded.sum())
+    degraded = rng.random(n) < detector_model.degraded_fraction
+    if degraded.any() and detector_model.degraded_kinds:
+        quality[degraded] = rng.choice(list(detector_model.degraded_kinds), size=degraded.sum())
     mp = master_pattern(material, energy=geometry.energy, **(master_pattern_kwargs or {}))
     clean = project_patterns(mp, rotations, geometry, pcs)
     second = None
@@ -366,7 +366,7 @@ def simulate_patterns(
     if over.any():
         second = np.zeros_like(clean)
         second[over] = project_patterns(mp, random_rotations(int(over.sum()), rng), geometry, pcs[over])
-    patterns = apply_detector_model(clean, geometry, model, rng, quality=quality.astype(str), second=second)
+    patterns = apply_detector_model(clean, geometry, detector_model, rng, quality=quality.astype(str), second=second)
     euler = np.rad2deg(rotations.to_euler())
     q = rotations.data
     table = pd.DataFrame(
@@ -392,11 +392,11 @@ def simulate_patterns(
 def detector_model_examples(
     material: Material,
     geometry: DetectorGeometry = DetectorGeometry(),
-    model: DetectorModel = DetectorModel(),
+    detector_model: DetectorModel = DetectorModel(),
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """One orientation of ``material`` as the clean kinematical pattern and as recorded by the detector
-    model, good and with each degradation: ``{"clean", "good", "low_contrast", "partial", "overlap"}``."""
+    model (``detector_model``), good and with each degradation: ``{"clean", "good", "low_contrast", "partial", "overlap"}``."""
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(2, rng)
     mp = master_pattern(material, energy=geometry.energy)
@@ -404,7 +404,7 @@ def detector_model_examples(
     kinds = list(QUALITY_KINDS)
     first = np.repeat(clean[:1], len(kinds), axis=0)
     second = np.repeat(clean[1:], len(kinds), axis=0)
-    recorded = apply_detector_model(first, geometry, model, rng, quality=np.array(kinds), second=second)
+    recorded = apply_detector_model(first, geometry, detector_model, rng, quality=np.array(kinds), second=second)
     out = {"clean": apply_detector_model(clean[:1], geometry, DetectorModel.clean(), rng)[0]}
     out.update({kind: recorded[i] for i, kind in enumerate(kinds)})
     return out

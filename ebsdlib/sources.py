@@ -65,7 +65,7 @@ def recorded_nickel() -> PatternDataset:
 
 
 @cached(depends_on=["simulate"])
-def _dynamical_nickel(n: int, geometry: DetectorGeometry, model: DetectorModel, seed: int) -> PatternDataset:
+def _dynamical_nickel(n: int, geometry: DetectorGeometry, detector_model: DetectorModel, seed: int) -> PatternDataset:
     kp = _kikuchipy()
 
     mp = kp.data.nickel_ebsd_master_pattern_small(projection="lambert", hemisphere="both")
@@ -73,35 +73,38 @@ def _dynamical_nickel(n: int, geometry: DetectorGeometry, model: DetectorModel, 
     rng = np.random.default_rng(material_seed(seed, "Ni (dynamical)"))
     rotations = random_rotations(n, rng)
     clean = project_patterns(mp, rotations, geometry)
-    recorded = apply_detector_model(clean, geometry, model, rng)
+    recorded = apply_detector_model(clean, geometry, detector_model, rng)
     table = pd.DataFrame(
         {"material": "Ni (dynamical)", "space_group": 225, "split": "test", "source": "dynamical Ni"}, index=range(n)
     )
     meta = {
         "source": "kikuchipy.data.nickel_ebsd_master_pattern_small (EMsoft, dynamical)",
         "geometry": asdict(geometry),
-        "detector_model": asdict(model),
+        "detector_model": asdict(detector_model),
         "notes": [SOURCE_NOTES["dynamical Ni"]],
     }
     return PatternDataset(recorded, table, meta)
 
 
 def dynamical_nickel(
-    n: int, geometry: DetectorGeometry = DetectorGeometry(shape=(96, 96)), model: DetectorModel = DetectorModel(), seed: int = 0
+    n: int,
+    geometry: DetectorGeometry = DetectorGeometry(shape=(96, 96)),
+    detector_model: DetectorModel = DetectorModel(),
+    seed: int = 0,
 ) -> PatternDataset:
     """``n`` Ni patterns of random orientation from EMsoft's dynamical master pattern (20 kV, whatever
-    ``geometry.energy`` says), recorded through ``model`` (no degraded patterns); cached."""
+    ``geometry.energy`` says), recorded through ``detector_model`` (no degraded patterns); cached."""
     if n < 1:
         raise ValueError(f"dynamical_nickel: n must be at least 1, got {n}")
-    model = replace(model, degraded_fraction=0.0, pc_jitter=0.0)
-    return _dynamical_nickel(int(n), geometry, model, int(seed))
+    detector_model = replace(detector_model, degraded_fraction=0.0, pc_jitter=0.0)
+    return _dynamical_nickel(int(n), geometry, detector_model, int(seed))
 
 
 def other_sources(
-    n_dynamical: int, model: DetectorModel = DetectorModel(), seed: int = 0, shape: tuple[int, int] = (96, 96)
+    n_dynamical: int, detector_model: DetectorModel = DetectorModel(), seed: int = 0, shape: tuple[int, int] = (96, 96)
 ) -> dict[str, PatternDataset]:
     """The sources this module offers, by name (see :data:`SOURCE_NOTES`)."""
     return {
         "recorded Ni": recorded_nickel(),
-        "dynamical Ni": dynamical_nickel(n_dynamical, DetectorGeometry(shape=tuple(shape)), model, seed),
+        "dynamical Ni": dynamical_nickel(n_dynamical, DetectorGeometry(shape=tuple(shape)), detector_model, seed),
     }

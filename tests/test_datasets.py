@@ -65,7 +65,7 @@ class TestSimulateDataset:
             val_per_space_group=3,
             test_per_material=2,
             geometry=DetectorGeometry(shape=(20, 24)),
-            model=DetectorModel(),
+            detector_model=DetectorModel(),
             seed=7,
         )
         ds = simulate_dataset(**args)
