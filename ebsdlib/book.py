@@ -63,7 +63,33 @@ def book_models(
     source_patterns_per_class: int,
     source_epochs: int,
 ) -> BookModels:
-    """Simulate (or read) the data set, resolve the pretrained source and train (or read) the trials."""
+    """The book's data set and trained models for one profile: simulate (or read) the data set, resolve the
+    pretrained source and train (or read from the cache) ``trials`` models per approach.
+
+    Parameters
+    ----------
+    seed, detector_shape, pattern_center, train_per_space_group, val_per_space_group, test_per_material
+        The data: simulation seed, detector (rows, cols), pattern centre, and the split protocol's counts.
+    dose, contrast, blur_sigma, pc_jitter, degraded_fraction
+        The detector model (:class:`ebsdlib.simulate.DetectorModel`).
+    image_size, trials, patience, max_epochs, min_delta, learning_rate, weight_decay, batch_size
+        The CNN input side in pixels and the training protocol (:class:`ebsdlib.training.TrainingConfig`).
+    bn_recalibration, validate_keras_statistics
+        BatchNorm statistics recalibrated every epoch (both approaches alike), and whether validation is
+        also made with Keras' own statistics every epoch.
+    pretrained_source, source_patterns_per_class, source_epochs
+        The transfer model's starting weights (``imagenet``, a file, ``source-task`` or ``auto``) and the
+        size of the source task when one is pretrained.
+
+    All of them are the shared settings of a profile (``data/settings.yml``); a chapter passes
+    ``book_parameters(shared_settings(profile))``.
+
+    Returns
+    -------
+    BookModels
+        ``dataset``, ``geometry``, ``detector_model``, ``source`` (the resolved pretrained source),
+        ``config`` and ``results`` (one :class:`ebsdlib.training.TrialResult` per approach and trial).
+    """
     dataset, geometry, detector_model = simulated_book_dataset(
         seed,
         detector_shape,

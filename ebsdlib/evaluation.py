@@ -40,8 +40,42 @@ PROBABILITY_COLUMNS = [f"p_{sg}" for sg in SPACE_GROUPS]
 
 
 def predict(model, dataset: PatternDataset, image_size: int, channels: int, seed: int = 0, batch_size: int = 64) -> pd.DataFrame:
-    """Classify every pattern of ``dataset`` in a random order (seeded); one row per pattern, in the order
-    classified: ``pattern_id, material, true_space_group, predicted_space_group, p_221 ... p_230``."""
+    """Classify every pattern of ``dataset`` in a random order (seeded), as the paper wrote its predictions.
+
+    Parameters
+    ----------
+    model
+        A Keras classifier with six softmax outputs in the order of ``SPACE_GROUPS`` (221 ... 230).
+    dataset
+        The patterns and their labels; every pattern is classified, whatever its split.
+    image_size
+        The model's input side in pixels; patterns are resized to it (:func:`ebsdlib.preprocess.prepare_patterns`).
+    channels
+        The model's input channels (1 for the scratch model, 3 for the transfer model).
+    seed
+        Seed of the random order (default ``0``).
+    batch_size
+        Patterns per forward pass (default ``64``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pattern, in the order classified: ``pattern_id, material, true_space_group,
+        predicted_space_group, p_221 ... p_230``.
+
+    Examples
+    --------
+    >>> import keras
+    >>> from ebsdlib.datasets import simulate_dataset
+    >>> from ebsdlib.simulate import DetectorGeometry
+    >>> data = simulate_dataset(0, 0, 1, DetectorGeometry(shape=(30, 36)), seed=0)  # one test pattern per material
+    >>> model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(), keras.layers.Dense(6, activation="softmax")])
+    >>> table = predict(model, data, image_size=32, channels=1)
+    >>> len(table), list(table.columns[:4])
+    (18, ['pattern_id', 'material', 'true_space_group', 'predicted_space_group'])
+    >>> bool(np.allclose(table.filter(like="p_").sum(axis=1), 1, atol=1e-5))
+    True
+    """
     order = np.random.default_rng(seed).permutation(len(dataset))
     probabilities = np.empty((len(dataset), len(SPACE_GROUPS)), dtype=np.float32)
     for start in range(0, len(order), 256):

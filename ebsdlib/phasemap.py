@@ -239,6 +239,39 @@ def hough_phase_map(
     a fit worse than ``max_fit`` degrees), ``fit``, ``nmatch``, and ``tie`` — the phases matched the same
     number of bands with fits within ``tie_tolerance`` degrees, so that only the order of the phase list
     decides, as the paper found for Ni and Ni3Al. Results are cached (see :func:`_hough_index`).
+
+    Parameters
+    ----------
+    dataset
+        The patterns to index (rows of a map, in map order).
+    geometry
+        The detector geometry they were recorded with (pattern centre, tilts, shape).
+    phases
+        The candidate phases (default: the dual-phase sample's Ni(Al) and Ni3Al, in that order).
+    n_bands
+        Bands detected per pattern (default ``12``).
+    max_fit
+        Largest mean angular deviation in degrees accepted as a solution (default ``2.0``).
+    min_bands
+        Fewest matched bands accepted as a solution (default ``6``).
+    tie_tolerance
+        Fits within this many degrees count as equal between phases (default ``0.05``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pattern: ``space_group`` (``-1``: not indexed), ``fit``, ``nmatch``, ``tie``.
+
+    Examples
+    --------
+    >>> from ebsdlib.simulate import DetectorGeometry
+    >>> geometry = DetectorGeometry(shape=(60, 73))
+    >>> micro, scan = simulate_dual_phase_map((2, 3), 1, 0.3, geometry, seed=0)
+    >>> hough = hough_phase_map(scan, geometry)
+    >>> len(hough), list(hough.columns)
+    (6, ['space_group', 'fit', 'nmatch', 'tie'])
+    >>> set(hough["space_group"]) <= {-1, 221, 225}
+    True
     """
     from importlib.metadata import version
 
