@@ -77,32 +77,32 @@ def keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
-def _check_size(input_size: int) -> None:
-    if input_size < MIN_INPUT_SIZE:
-        raise ValueError(f"Xception needs inputs of at least {MIN_INPUT_SIZE} px; got image_size={input_size}")
+def _check_size(image_size: int) -> None:
+    if image_size < MIN_INPUT_SIZE:
+        raise ValueError(f"Xception needs inputs of at least {MIN_INPUT_SIZE} px; got image_size={image_size}")
 
 
-def xception_classifier(input_size: int, channels: int, weights, n_classes: int, name: str):
+def xception_classifier(image_size: int, channels: int, weights, n_classes: int, name: str):
     """Xception (no top) on ``channels`` input channels scaled to Xception's [-1, 1], ``weights`` as
     Keras takes them (``None``, ``"imagenet"`` or a file), global average pooling and an ``n_classes``
     softmax head named ``space_group``."""
     import keras
     from keras import layers
 
-    _check_size(input_size)
-    inputs = keras.Input((input_size, input_size, channels), name="pattern")
+    _check_size(image_size)
+    inputs = keras.Input((image_size, image_size, channels), name="pattern")
     scaled = layers.Rescaling(2.0, offset=-1.0, name="to_xception_range")(inputs)
     base = keras.applications.Xception(include_top=False, weights=weights, input_tensor=scaled, pooling="avg")
     outputs = layers.Dense(n_classes, activation="softmax", name="space_group")(base.output)
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_scratch_model(input_size: int, n_classes: int = len(SPACE_GROUPS)):
+def build_scratch_model(image_size: int, n_classes: int = len(SPACE_GROUPS)):
     """Xception from random weights on one grayscale channel, with the six-way softmax head."""
-    return xception_classifier(input_size, 1, None, n_classes, "scratch_model")
+    return xception_classifier(image_size, 1, None, n_classes, "scratch_model")
 
 
-def build_transfer_model(input_size: int, source: PretrainedSource, n_classes: int = len(SPACE_GROUPS)):
+def build_transfer_model(image_size: int, source: PretrainedSource, n_classes: int = len(SPACE_GROUPS)):
     """Xception on three stacked channels, starting from ``source``'s weights (all layers trainable)."""
     if source.weights is None:
         raise ValueError("the pretrained source has no weights file yet; resolve it with resolve_source()")
@@ -110,7 +110,7 @@ def build_transfer_model(input_size: int, source: PretrainedSource, n_classes: i
     if source.kind == "imagenet":
         weights = "imagenet"  # Keras' own loading path: md5-checked file in $KERAS_HOME/models
     try:
-        return xception_classifier(input_size, 3, weights, n_classes, "transfer_model")
+        return xception_classifier(image_size, 3, weights, n_classes, "transfer_model")
     except (OSError, ValueError) as err:
         raise SourceUnavailable(
             f"cannot load the Xception weights {source.weights} ({err}). Give a weights file of Keras' "
