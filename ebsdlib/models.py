@@ -106,6 +106,7 @@ def build_transfer_model(image_size: int, source: PretrainedSource, n_classes: i
     """Xception on three stacked channels, starting from ``source``'s weights (all layers trainable)."""
     if source.weights is None:
         raise ValueError("the pretrained source has no weights file yet; resolve it with resolve_source()")
+    _check_size(image_size)  # before loading: a too-small input is not a problem of the weights file
     weights = source.weights
     if source.kind == "imagenet":
         weights = "imagenet"  # Keras' own loading path: md5-checked file in $KERAS_HOME/models
