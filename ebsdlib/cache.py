@@ -37,6 +37,7 @@ __all__ = [
     "file_digest",
     "verified_file",
     "verified_folder",
+    "folder_problem",
     "DamagedEntry",
     "MANIFEST",
 ]
@@ -220,6 +221,23 @@ def atomic_folder(path: Path):
         raise
 
 
+def folder_problem(path: Path) -> str | None:
+    """What is wrong with a folder written by :func:`atomic_folder` (a missing or changed file, no
+    manifest), or ``None`` when every file is as written. Nothing is removed."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return f"{MANIFEST} is missing or unreadable"
+    for name, expected in manifest.items():
+        f = path / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if _record(f) != expected:
+            return f"{name} differs from what was written"
+    return None
+
+
 def verified_folder(path: Path) -> bool:
     """Whether ``path`` holds every file its ``MANIFEST.json`` records, unchanged. A folder that does not
     (a truncated or missing file, no manifest) is reported with a :class:`DamagedEntry` warning naming
@@ -227,19 +245,7 @@ def verified_folder(path: Path) -> bool:
     path = Path(path)
     if not path.is_dir():
         return False
-    problem = None
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-        for name, expected in manifest.items():
-            f = path / name
-            if not f.is_file():
-                problem = f"{name} is missing"
-            elif _record(f) != expected:
-                problem = f"{name} differs from what was written"
-            if problem:
-                break
-    except (OSError, ValueError):
-        problem = f"{MANIFEST} is missing or unreadable"
+    problem = folder_problem(path)
     if problem:
         warnings.warn(f"cache entry {path} is damaged ({problem}); it is computed again", DamagedEntry, stacklevel=2)
         shutil.rmtree(path, ignore_errors=True)

@@ -1,5 +1,13 @@
-"""Command line: ``python -m ebsdlib build --profile smoke`` (what ``make book`` runs) and
-``python -m ebsdlib bench`` (what ``make bench`` runs)."""
+"""Command line (``python -m ebsdlib`` or ``ebsdlib``):
+
+``build``     execute the chapters for a profile and build the website (what ``make book`` runs);
+``train``     the paper's protocol on your labelled patterns: a model bundle and a short report;
+``classify``  classify a scan (any file kikuchipy reads, a folder of images, a .npy stack) with one or
+              more bundles: per-pattern CSV, phase-map PNG, orix CrystalMap (.h5 and .ang);
+``simulate``  simulated patterns as a labelled TIFF tree, or a dual-phase scan file with its ground truth;
+``bench``     time training on this machine (what ``make bench`` runs).
+
+Bad input gets one line starting with ``error:`` and a non-zero exit code."""
 
 from __future__ import annotations
 
@@ -35,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--image-size", type=int, default=None, help="input size in px (default: the profile's)")
     bench.add_argument("--patterns", type=int, default=128, help="patterns timed per contender (default 128)")
     bench.add_argument("--out", default=None, help="also write the tables as CSV files with this stem")
+    _user_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command in USER_COMMANDS:
+        return _run_user_command(args)
     if args.command == "build":
         start = time.perf_counter()
         try:
@@ -52,6 +63,201 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 1
         print(f"book built with profile {args.profile} in {time.perf_counter() - start:.0f} s: _build/html/index.html")
+    return 0
+
+
+USER_COMMANDS = ("train", "classify", "simulate")
+
+TRAIN_EXAMPLE = """example:
+  ebsdlib simulate --material Ni Fe NiAl --n 40 --out my_patterns
+  ebsdlib train my_patterns --out my_model --profile smoke --train-per-space-group 20 --val-per-space-group 10
+
+PATTERNS is a folder tree <space group>/<material>/*.tif (space groups by number or symbol, e.g. 225 or
+Fm-3m), split as the paper: per space group, training and validation patterns divided evenly over its
+materials, the rest for the test. The bundle (MODEL_DIR) holds model.keras, bundle.json and a report
+(report.md, metrics.json, predictions.csv, confusion.png, loss_curves.png)."""
+
+CLASSIFY_EXAMPLE = """example:
+  ebsdlib simulate --scan scan.h5 --map-shape 20 30
+  ebsdlib classify scan.h5 --model my_model --out scan_phases
+
+SCAN is any file kikuchipy reads (h5ebsd, h5oina, up1/up2, ebsp, NORDIF .dat), a folder of pattern
+images (sorted by name, in map order; give --map-shape) or a .npy stack. Patterns are read in chunks,
+so memory does not grow with the map. Several --model bundles form an ensemble (averaged
+probabilities, votes and disagreement in the CSV)."""
+
+SIMULATE_EXAMPLE = """examples:
+  ebsdlib simulate --material Ni Fe NiAl --n 40 --out my_patterns     # labelled TIFF tree to train on
+  ebsdlib simulate --scan scan.h5 --map-shape 20 30                  # dual-phase Ni-Al scan + ground truth
+
+Materials are those of data/materials.yml (the paper's 18, the dual-phase sample's Ni(Al) and Ni3Al,
+the source task's)."""
+
+
+def _user_commands(sub) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    train = sub.add_parser(
+        "train",
+        help="train the paper's classifier on your labelled patterns",
+        epilog=TRAIN_EXAMPLE,
+        formatter_class=fmt,
+        description="Train one model on a labelled folder tree and write a model bundle.",
+    )
+    train.add_argument("patterns", metavar="PATTERNS", help="folder tree <space group>/<material>/*.tif")
+    train.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder of the model bundle")
+    train.add_argument("--approach", choices=("transfer", "scratch"), default="transfer", help="default: transfer")
+    train.add_argument(
+        "--source", default=None, help="pretrained source: imagenet, source-task, auto or a weights file (default: the profile's)"
+    )
+    train.add_argument("--profile", default="default", choices=PROFILES, help="protocol and counts (default: default)")
+    train.add_argument(
+        "--view",
+        choices=("native", "canonical"),
+        default="native",
+        help="canonical: train on the centred square of each pattern (for scans of any detector aspect)",
+    )
+    train.add_argument("--canonical-size", type=int, default=None, help="side of the canonical view in px")
+    for name in ("train-per-space-group", "val-per-space-group", "test-per-material", "image-size", "max-epochs", "seed"):
+        train.add_argument(f"--{name}", type=int, default=None, help="default: the profile's")
+
+    classify = sub.add_parser(
+        "classify",
+        help="classify a scan with model bundles: CSV, phase map, CrystalMap",
+        epilog=CLASSIFY_EXAMPLE,
+        formatter_class=fmt,
+        description="Classify every pattern of a scan, streaming, and write the phase map.",
+    )
+    classify.add_argument("scan", metavar="SCAN", help="a file kikuchipy reads, a folder of images or a .npy stack")
+    classify.add_argument(
+        "--model", action="append", required=True, metavar="MODEL_DIR", help="a model bundle (repeat for an ensemble)"
+    )
+    classify.add_argument("--out", default=None, help="results folder (default: <scan stem>_phases beside the scan)")
+    classify.add_argument(
+        "--threshold", type=float, default=0.5, help="patterns whose confidence is below it are 'not indexed' (default 0.5)"
+    )
+    classify.add_argument(
+        "--map-shape",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("ROWS", "COLS"),
+        help="map rows and columns of a folder of images or a flat stack",
+    )
+    classify.add_argument("--chunk-size", type=int, default=1024, help="patterns read at a time (default 1024)")
+    classify.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a dask.distributed scheduler to classify on")
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulated patterns: a labelled TIFF tree or a scan file",
+        epilog=SIMULATE_EXAMPLE,
+        formatter_class=fmt,
+        description="Simulate kinematical patterns of known materials with the book's detector model.",
+    )
+    what = simulate.add_mutually_exclusive_group(required=True)
+    what.add_argument("--material", nargs="+", help="materials of data/materials.yml (with --n and --out)")
+    what.add_argument("--scan", metavar="FILE.h5", help="write the dual-phase Ni-Al sample as a kikuchipy h5ebsd scan")
+    simulate.add_argument("--n", type=int, default=20, help="patterns per material (default 20)")
+    simulate.add_argument("--out", default=None, help="root of the TIFF tree (with --material)")
+    simulate.add_argument("--map-shape", type=int, nargs=2, default=(20, 30), metavar=("ROWS", "COLS"), help="default 20 30")
+    simulate.add_argument(
+        "--detector-shape",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("ROWS", "COLS"),
+        help="pattern size in px (default: the profile's)",
+    )
+    simulate.add_argument("--profile", default="default", choices=PROFILES, help="detector and noise model (default: default)")
+    simulate.add_argument("--seed", type=int, default=0)
+
+
+def _run_user_command(args) -> int:
+    from .bundle import BundleError
+    from .datasets import DatasetError
+    from .models import SourceUnavailable
+
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "classify":
+            return _classify(args)
+        return _simulate(args)
+    except (DatasetError, BundleError, SourceUnavailable, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _train(args) -> int:
+    from .usermodel import train_bundle
+
+    bundle, metrics = train_bundle(
+        args.patterns,
+        args.out,
+        approach=args.approach,
+        pretrained_source=args.source,
+        profile=args.profile,
+        view=args.view,
+        canonical_size=args.canonical_size,
+        train_per_space_group=args.train_per_space_group,
+        val_per_space_group=args.val_per_space_group,
+        test_per_material=args.test_per_material,
+        image_size=args.image_size,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+    )
+    print(f"model bundle written: {bundle.folder} ({bundle.approach}, {bundle.image_size} px)")
+    print(
+        f"test split: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
+        f"accuracy {metrics['accuracy']:.3f} on {metrics['test_patterns']} patterns; report: {bundle.folder / 'report.md'}"
+    )
+    return 0
+
+
+def _classify(args) -> int:
+    from pathlib import Path
+
+    from .classify import classify_scan, open_scan
+
+    scan = open_scan(args.scan, args.map_shape)
+    out = Path(args.out) if args.out else Path(args.scan).with_name(f"{Path(args.scan).stem}_phases")
+    result = classify_scan(scan, args.model, out, threshold=args.threshold, chunk_size=args.chunk_size, scheduler=args.scheduler)
+    shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in result.fractions.items() if v > 0)
+    print(
+        f"{result.n} patterns ({result.map_shape[0]} × {result.map_shape[1]}) in {result.seconds:.0f} s "
+        f"({result.patterns_per_second:.0f} patterns/s): {shares}"
+    )
+    print("written: " + ", ".join(str(p) for p in result.files.values()))
+    return 0
+
+
+def _simulate(args) -> int:
+    from .export import find_materials, write_pattern_tree, write_scan
+    from .settings import shared_settings
+    from .simulate import DetectorGeometry, DetectorModel
+
+    s = shared_settings(args.profile)
+    geometry = DetectorGeometry(shape=tuple(args.detector_shape or s["detector_shape"]), pc=tuple(s["pattern_center"]))
+    detector_model = DetectorModel(
+        dose=float(s["dose"]),
+        contrast=float(s["contrast"]),
+        blur_sigma=float(s["blur_sigma"]),
+        pc_jitter=float(s["pc_jitter"]),
+        degraded_fraction=float(s["degraded_fraction"]),
+    )
+    if args.scan:
+        path = write_scan(args.scan, tuple(args.map_shape), geometry=geometry, detector_model=detector_model, seed=args.seed)
+        print(
+            f"scan written: {path} ({args.map_shape[0]} × {args.map_shape[1]} patterns of {geometry.shape[0]}×{geometry.shape[1]} px); "
+            f"ground truth: {path.with_name(path.stem + '_truth.csv')}"
+        )
+        return 0
+    if not args.out:
+        raise ValueError("--material needs --out, the root of the TIFF tree to write")
+    table = write_pattern_tree(find_materials(args.material), args.n, args.out, geometry, detector_model, args.seed)
+    print(f"{len(table)} patterns written under {args.out} (<space group>/<material>/*.tif); index: {args.out}/patterns.csv")
     return 0
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "simulate_dataset",
     "load_folder_tree",
     "load_pattern_file",
+    "read_pattern_image",
     "simulated_book_dataset",
 ]
 
@@ -242,7 +243,14 @@ simulate_dataset.is_cached = lambda *a, **k: _simulate_dataset.is_cached(
 )
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_pattern_image(path: Path) -> np.ndarray:
+    """One pattern image (TIFF, PNG, BMP; 8 or 16 bit, grayscale or RGB turned to gray) as float32 (rows, cols).
+
+    Raises
+    ------
+    DatasetError
+        When the file cannot be read or holds no single 2-D image, naming the file.
+    """
     from skimage import io
     from skimage.color import rgb2gray, rgba2rgb
 
@@ -348,7 +356,7 @@ def load_folder_tree(
                 rows.append({"space_group": space_group, "material": mat_dir.name, "file": str(path.relative_to(root))})
     if not files:
         raise DatasetError(f"{root} holds no space-group folders with images")
-    images = [_read_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False, disable=None)]
+    images = [read_pattern_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False, disable=None)]
     shapes = Counter(im.shape for im in images)
     target = shapes.most_common(1)[0][0]
     notes = list(skipped)

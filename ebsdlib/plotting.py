@@ -15,6 +15,7 @@ __all__ = [
     "reflection_heatmap",
     "detector_geometry_figure",
     "training_curves_figure",
+    "history_figure",
     "confusion_heatmaps",
     "per_material_figure",
     "kernel_pairs_figure",
@@ -159,6 +160,25 @@ def training_curves_figure(stats: pd.DataFrame):
     axes[1].set_title("(b) transfer learning (stacked), same scale as (a)")
     draw(axes[2], "transfer", False)
     axes[2].set_title("(c) transfer learning, own scale")
+    fig.tight_layout()
+    return fig
+
+
+def history_figure(history: pd.DataFrame, title: str = ""):
+    """Training and validation loss (and accuracy) per epoch of one trained model."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for column, label in (("loss", "training"), ("val_loss", "validation")):
+        left.plot(history["epoch"], history[column], marker="o", ms=3, label=label)
+    left.set_xlabel("epoch")
+    left.set_ylabel("categorical cross-entropy")
+    left.legend(fontsize=8)
+    for column, label in (("accuracy", "training"), ("val_accuracy", "validation")):
+        right.plot(history["epoch"], history[column], marker="o", ms=3, label=label)
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.set_ylim(0, 1.02)
+    right.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,192 @@
+"""Model bundles: a trained classifier as a folder that travels to a microscopist's scan.
+
+A bundle is a folder holding
+
+``model.keras``
+    the Keras model, loaded with Keras' safe mode (no arbitrary code runs on loading);
+``bundle.json``
+    what a user of the model must know: the classes (space groups, in the order of the model's outputs),
+    the input size and channels, the preprocessing (resizing, normalisation, the view of the patterns
+    and the pattern shape it was trained on), the pretrained source, the training data's fingerprint and
+    the profile that set the protocol, the test metrics, and the ebsdlib, Keras and TensorFlow versions.
+
+:func:`read_bundle` refuses a bundle whose class list, input size or channels differ from what the
+caller asks for, and says what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .cache import atomic_folder, folder_problem
+
+__all__ = ["BUNDLE_FORMAT", "BundleError", "ModelBundle", "write_bundle", "read_bundle"]
+
+BUNDLE_FORMAT = 1
+MODEL_FILE = "model.keras"
+INFO_FILE = "bundle.json"
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used as asked: the message names the folder and what differs."""
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A model bundle read from its folder.
+
+    Attributes
+    ----------
+    folder
+        The bundle's folder.
+    classes
+        Space groups in the order of the model's outputs.
+    image_size
+        Side of the model's square input in pixels.
+    channels
+        Input channels (1: the scratch model, 3: the transfer model).
+    preprocessing
+        How patterns become inputs: ``view`` (``"native"`` or ``"canonical"``), ``canonical_size``,
+        ``normalization`` and the ``pattern_shape`` (rows, cols) of the training patterns.
+    info
+        Everything ``bundle.json`` holds.
+    """
+
+    folder: Path
+    classes: tuple[int, ...]
+    image_size: int
+    channels: int
+    preprocessing: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / MODEL_FILE
+
+    @property
+    def approach(self) -> str:
+        return str(self.info.get("approach", "transfer" if self.channels == 3 else "scratch"))
+
+    def load_model(self):
+        """The Keras model, loaded once per process with ``safe_mode=True``."""
+        return _load(str(self.model_path.resolve()), self.model_path.stat().st_mtime_ns)
+
+    def check(self, classes=None, image_size: int | None = None, channels: int | None = None) -> None:
+        """Raise :class:`BundleError` naming every difference from what the caller expects."""
+        differences = []
+        if classes is not None and tuple(int(c) for c in classes) != self.classes:
+            differences.append(f"classes {list(self.classes)} (asked for {[int(c) for c in classes]})")
+        if image_size is not None and int(image_size) != self.image_size:
+            differences.append(f"input size {self.image_size} px (asked for {int(image_size)} px)")
+        if channels is not None and int(channels) != self.channels:
+            differences.append(f"{self.channels} input channel(s) (asked for {int(channels)})")
+        if differences:
+            raise BundleError(
+                f"the model bundle {self.folder} does not fit: it has " + "; ".join(differences) + ". "
+                "Use a bundle trained for these settings, or train one with `ebsdlib train`."
+            )
+
+
+def _load(path: str, modified_ns: int):
+    import keras
+
+    key = (path, modified_ns)
+    if key not in _MODELS:
+        _MODELS.clear()  # one bundle set per process at a time: a worker classifies with one ensemble
+        _MODELS[key] = keras.models.load_model(path, safe_mode=True)
+    return _MODELS[key]
+
+
+_MODELS: dict = {}
+
+
+def write_bundle(
+    model_path: str | Path,
+    folder: str | Path,
+    *,
+    classes,
+    image_size: int,
+    channels: int,
+    preprocessing: dict,
+    approach: str,
+    source: dict | None,
+    training: dict,
+    metrics: dict,
+) -> ModelBundle:
+    """Write a bundle folder (atomically: an interrupted write leaves no bundle) and return it.
+
+    Parameters
+    ----------
+    model_path
+        The trained ``.keras`` file (copied into the bundle).
+    folder
+        Where the bundle goes; an existing bundle there is replaced.
+    classes, image_size, channels, preprocessing
+        What the model expects (see :class:`ModelBundle`).
+    approach
+        ``"scratch"`` or ``"transfer"``.
+    source
+        The pretrained source of a transfer model (:meth:`ebsdlib.models.PretrainedSource.as_dict`).
+    training
+        Provenance of the training: data fingerprint, profile, protocol, epochs, seconds.
+    metrics
+        Test metrics (class-weighted precision and recall, accuracy, patterns).
+    """
+    from importlib.metadata import version
+
+    model_path, folder = Path(model_path), Path(folder)
+    if not model_path.is_file():
+        raise BundleError(f"no trained model at {model_path}")
+    info = {
+        "format": BUNDLE_FORMAT,
+        "classes": [int(c) for c in classes],
+        "image_size": int(image_size),
+        "channels": int(channels),
+        "preprocessing": preprocessing,
+        "approach": approach,
+        "pretrained_source": source,
+        "training": training,
+        "test_metrics": metrics,
+        "versions": {"ebsdlib": __version__, "keras": version("keras"), "tensorflow": version("tensorflow")},
+    }
+    with atomic_folder(folder) as tmp:
+        shutil.copy2(model_path, tmp / MODEL_FILE)
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
+    return read_bundle(folder)
+
+
+def read_bundle(folder: str | Path, classes=None, image_size: int | None = None, channels: int | None = None) -> ModelBundle:
+    """Read a bundle folder, checked against what the caller expects.
+
+    Raises
+    ------
+    BundleError
+        When the folder is not a complete bundle (missing or damaged files), or its classes, input size
+        or channels differ from those asked for.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BundleError(f"the model bundle {folder} does not exist; train one with `ebsdlib train PATTERNS --out {folder}`")
+    if not (folder / INFO_FILE).is_file() or not (folder / MODEL_FILE).is_file():
+        raise BundleError(f"{folder} is not a model bundle: it needs {MODEL_FILE} and {INFO_FILE} (made by `ebsdlib train`)")
+    problem = folder_problem(folder)
+    if problem:
+        raise BundleError(f"the model bundle {folder} is damaged ({problem}); copy it again or train it again")
+    try:
+        info = json.loads((folder / INFO_FILE).read_text())
+        bundle = ModelBundle(
+            folder,
+            tuple(int(c) for c in info["classes"]),
+            int(info["image_size"]),
+            int(info["channels"]),
+            dict(info.get("preprocessing", {})),
+            info,
+        )
+    except (ValueError, KeyError, TypeError) as err:
+        raise BundleError(f"{folder / INFO_FILE} is not a readable bundle description ({type(err).__name__}: {err})") from None
+    bundle.check(classes, image_size, channels)
+    return bundle

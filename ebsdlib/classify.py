@@ -1,0 +1,483 @@
+"""Classify a user's scan with one or more model bundles, streaming: patterns are read lazily in chunks,
+classified batch by batch, and the per-pattern results written as they come; the patterns of a chunk are
+the only ones in memory, whatever the map size.
+
+A scan is any file kikuchipy reads (read lazily, through its dask-backed signals), a folder of pattern
+images, or a NumPy ``.npy`` stack (memory-mapped) of shape (n, rows, cols) or (map rows, map cols, rows,
+cols). The results:
+
+``phases.csv``
+    one row per pattern: ``index, row, col, space_group`` (``-1``: not indexed, the paper's "no solution",
+    when the confidence is below the threshold), ``confidence`` (the largest class probability),
+    ``entropy`` (of the class probabilities, in bits), ``p_<space group>`` for every class, and with
+    several models each model's vote (``vote_<k>``) and the share of models that disagree with the
+    ensemble (``disagreement``);
+``phase_map.png``
+    the map with a legend and the phase fractions;
+``phase_map.h5`` and ``phase_map.ang``
+    an orix ``CrystalMap`` (phase ids, the probabilities, confidence and entropy as properties, "not
+    indexed" below the threshold) that MTEX, orix and kikuchipy open as any map. A classifier gives no
+    orientations: every rotation is the identity, and the files say so.
+
+With ``scheduler`` the chunks go to a dask.distributed cluster; each worker opens the scan and loads the
+bundles once, and reads its own chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .bundle import BundleError, ModelBundle, read_bundle
+from .datasets import IMAGE_SUFFIXES, DatasetError, read_pattern_image
+
+__all__ = ["ScanError", "Scan", "open_scan", "classify_scan", "ScanResult", "class_entropy"]
+
+
+class ScanError(DatasetError):
+    """A scan that cannot be classified: the message names the file and says what to do."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Where a scan's patterns are and how many; patterns are read only by :meth:`read`.
+
+    Attributes
+    ----------
+    path
+        The file or folder.
+    kind
+        ``"kikuchipy"``, ``"images"`` or ``"npy"``.
+    n
+        Number of patterns.
+    pattern_shape
+        (rows, cols) of a pattern in pixels.
+    map_shape
+        (rows, cols) of the map; a scan without one is one row of ``n`` patterns.
+    files
+        The image files of an image folder, in map order.
+    """
+
+    path: Path
+    kind: str
+    n: int
+    pattern_shape: tuple[int, int]
+    map_shape: tuple[int, int]
+    files: tuple[Path, ...] = field(default=(), repr=False)
+
+    def spec(self) -> dict:
+        """What a worker needs to open the same scan."""
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "map_shape": list(self.map_shape),
+            "files": [str(f) for f in self.files],
+        }
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Patterns ``start`` to ``stop`` (map order, row by row) as float32 (k, rows, cols)."""
+        start, stop = int(start), min(int(stop), self.n)
+        if self.kind == "images":
+            return np.stack([_image(f, self.pattern_shape) for f in self.files[start:stop]])
+        data = _opened(str(self.path), self.kind)
+        if self.kind == "npy":
+            flat = data.reshape(-1, *self.pattern_shape)
+            return np.asarray(flat[start:stop], dtype=np.float32)
+        if data.ndim == 3:
+            return np.asarray(data[start:stop].compute(), dtype=np.float32)
+        cols = self.map_shape[1]
+        first, last = start // cols, (stop - 1) // cols + 1  # whole map rows: how kikuchipy chunks a scan
+        rows = np.asarray(data[first:last].compute(), dtype=np.float32).reshape(-1, *self.pattern_shape)
+        return rows[start - first * cols : stop - first * cols]
+
+
+def _image(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    image = read_pattern_image(path)
+    if image.shape != tuple(shape):
+        raise ScanError(
+            f"{path} is {image.shape[0]}×{image.shape[1]} pixels, the scan's first pattern "
+            f"{shape[0]}×{shape[1]}: a scan's patterns share one detector shape. Remove the odd file or export again."
+        )
+    return image
+
+
+@lru_cache(maxsize=2)
+def _opened(path: str, kind: str):
+    """The scan's lazily read data, opened once per process (a worker opens it once for all its chunks)."""
+    if kind == "npy":
+        return np.load(path, mmap_mode="r")
+    import kikuchipy as kp
+
+    signal = kp.load(path, lazy=True)
+    return signal.data
+
+
+def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Scan:
+    """Open a scan for streaming classification without reading its patterns.
+
+    Parameters
+    ----------
+    path
+        A file kikuchipy reads (h5ebsd, h5oina, up1/up2, ebsp, NORDIF .dat, ...), a folder of pattern
+        images (``.tif``, ``.tiff``, ``.png``, ``.bmp``; sorted by name, in map order), or a ``.npy`` stack.
+    map_shape
+        (rows, cols) of the map, for a folder of images or a flat stack (a file that knows its own map
+        shape keeps it; giving another one is an error).
+
+    Raises
+    ------
+    ScanError
+        For a missing path, a file kikuchipy cannot read, a folder without pattern images, an array of
+        the wrong dimensions, or a map shape that does not hold the scan's patterns.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "scan.npy")
+    >>> np.save(path, np.zeros((2, 3, 60, 73), dtype=np.uint8))
+    >>> scan = open_scan(path)
+    >>> scan.n, scan.map_shape, scan.pattern_shape, scan.read(4, 6).shape
+    (6, (2, 3), (60, 73), (2, 60, 73))
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ScanError(f"the scan {path} does not exist")
+    files: tuple[Path, ...] = ()
+    own_map = None
+    if path.is_dir():
+        files = tuple(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        if not files:
+            raise ScanError(
+                f"{path} holds no pattern images ({', '.join(IMAGE_SUFFIXES)}); give a folder of patterns, "
+                "a file kikuchipy reads or a .npy stack"
+            )
+        kind, n, pattern_shape = "images", len(files), read_pattern_image(files[0]).shape
+    elif path.suffix.lower() == ".npy":
+        try:
+            data = np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as err:
+            raise ScanError(f"cannot read {path} as a NumPy array ({err}); save it with numpy.save") from None
+        if data.ndim not in (3, 4):
+            raise ScanError(
+                f"{path} holds an array of shape {data.shape}; a scan is (n, rows, cols) or (map rows, map cols, rows, cols)"
+            )
+        kind, n, pattern_shape = "npy", int(np.prod(data.shape[:-2])), tuple(data.shape[-2:])
+        own_map = tuple(data.shape[:2]) if data.ndim == 4 else None
+    else:
+        kind = "kikuchipy"
+        try:
+            data = _opened(str(path), kind)
+        except Exception as err:  # noqa: BLE001 - reader errors vary by format
+            raise ScanError(
+                f"kikuchipy cannot read {path} ({type(err).__name__}: {err}). Give a complete file in a format "
+                "kikuchipy reads (h5ebsd, h5oina, up1/up2, ebsp, NORDIF .dat), a folder of images or a .npy stack."
+            ) from None
+        if isinstance(data, list) or getattr(data, "ndim", 0) not in (3, 4):
+            raise ScanError(f"{path} holds no scan of 2-D patterns (one scan per file)")
+        n, pattern_shape = int(np.prod(data.shape[:-2])), tuple(data.shape[-2:])
+        own_map = tuple(data.shape[:2]) if data.ndim == 4 else None
+    if map_shape is not None:
+        map_shape = tuple(int(s) for s in map_shape)
+        if own_map is not None and map_shape != own_map:
+            raise ScanError(f"{path} is a {own_map[0]} × {own_map[1]} map; --map-shape {map_shape[0]} {map_shape[1]} differs")
+        if map_shape[0] * map_shape[1] != n:
+            raise ScanError(f"a {map_shape[0]} × {map_shape[1]} map holds {map_shape[0] * map_shape[1]} patterns; {path} has {n}")
+    shape = map_shape or own_map or (1, n)
+    return Scan(path, kind, n, tuple(int(s) for s in pattern_shape), tuple(int(s) for s in shape), files)
+
+
+def class_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Shannon entropy in bits of each row of class probabilities (0: certain; log2(6) ≈ 2.58: uniform)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1)
+    return -(p * np.log2(p)).sum(axis=-1)
+
+
+def _inputs(patterns: np.ndarray, bundle: ModelBundle) -> np.ndarray:
+    from .preprocess import prepare_patterns
+    from .randomise import canonical_view
+
+    view = bundle.preprocessing.get("view", "native")
+    if view == "canonical":
+        patterns = canonical_view(patterns, int(bundle.preprocessing.get("canonical_size") or min(patterns.shape[1:])))
+    return prepare_patterns(patterns, bundle.image_size, bundle.channels, bundle.preprocessing.get("normalization", "minmax"))
+
+
+def check_fit(scan: Scan, bundle: ModelBundle) -> None:
+    """Refuse a scan whose patterns a bundle would squeeze: a native-view model trained on another aspect."""
+    if bundle.preprocessing.get("view", "native") != "native" or "pattern_shape" not in bundle.preprocessing:
+        return
+    rows, cols = bundle.preprocessing["pattern_shape"]
+    r, c = scan.pattern_shape
+    if abs(r / c - rows / cols) > 0.02 * (rows / cols):
+        raise BundleError(
+            f"the scan's patterns are {r}×{c} pixels, and the model {bundle.folder} was trained on {rows}×{cols} "
+            "patterns, another aspect: resizing would squeeze their bands. Train a model on patterns of this "
+            "detector, or one with the canonical view (`ebsdlib train --view canonical`)."
+        )
+
+
+@lru_cache(maxsize=1)
+def _bundles(folders: tuple[str, ...]) -> tuple[ModelBundle, ...]:
+    return tuple(read_bundle(f) for f in folders)
+
+
+def _classify_range(spec: dict, folders: tuple[str, ...], start: int, stop: int, batch_size: int) -> np.ndarray:
+    """Class probabilities (k, models, classes) of patterns ``start`` to ``stop``; what a worker runs."""
+    scan = _scan_from_spec(spec)
+    patterns = scan.read(start, stop)
+    out = []
+    for bundle in _bundles(tuple(folders)):
+        model = bundle.load_model()
+        out.append(model.predict(_inputs(patterns, bundle), batch_size=batch_size, verbose=0))
+    return np.stack(out, axis=1).astype(np.float32)
+
+
+def _scan_from_spec(spec: dict) -> Scan:
+    return _scan_cached(json.dumps(spec, sort_keys=True))
+
+
+@lru_cache(maxsize=2)
+def _scan_cached(spec_json: str) -> Scan:
+    spec = json.loads(spec_json)
+    if spec["kind"] == "images":
+        files = tuple(Path(f) for f in spec["files"])
+        return Scan(Path(spec["path"]), "images", len(files), read_pattern_image(files[0]).shape, tuple(spec["map_shape"]), files)
+    return open_scan(spec["path"], tuple(spec["map_shape"]))
+
+
+@dataclass
+class ScanResult:
+    """What :func:`classify_scan` wrote and the numbers a user reads first."""
+
+    out: Path
+    n: int
+    map_shape: tuple[int, int]
+    classes: tuple[int, ...]
+    fractions: pd.Series
+    files: dict[str, Path]
+    seconds: float
+
+    @property
+    def patterns_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("nan")
+
+
+def classify_scan(
+    scan: Scan | str | Path,
+    bundles: list[ModelBundle | str | Path],
+    out: str | Path,
+    threshold: float = 0.5,
+    chunk_size: int = 1024,
+    batch_size: int = 64,
+    scheduler: str | None = None,
+    progress: bool = True,
+    in_flight: int = 4,
+) -> ScanResult:
+    """Classify every pattern of ``scan`` with the ensemble of ``bundles`` and write the results to ``out``.
+
+    Parameters
+    ----------
+    scan
+        An opened scan (:func:`open_scan`) or its path.
+    bundles
+        One or more model bundles (or their folders) with the same classes; their class probabilities are
+        averaged.
+    out
+        Folder of the results (``phases.csv``, ``phase_map.png``, ``phase_map.h5``, ``phase_map.ang``).
+    threshold
+        Patterns whose largest averaged class probability is below it are "not indexed" (default ``0.5``).
+    chunk_size
+        Patterns read and classified at a time (default ``1024``); memory is bounded by it.
+    batch_size
+        Patterns per forward pass (default ``64``).
+    scheduler
+        Address of a dask.distributed scheduler (``tcp://host:8786``) to classify the chunks on a cluster.
+    progress
+        Show a progress bar (patterns/s and the time left).
+    in_flight
+        Chunks submitted to a cluster at a time (bounds the client's memory).
+
+    Raises
+    ------
+    BundleError
+        For bundles with different classes, or a native-view bundle trained on another pattern aspect.
+    ScanError
+        For a scan that cannot be read.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    if not 0 <= float(threshold) <= 1:
+        raise ValueError(f"threshold is a probability between 0 and 1, not {threshold}")
+    scan = scan if isinstance(scan, Scan) else open_scan(scan)
+    bundles = [b if isinstance(b, ModelBundle) else read_bundle(b) for b in bundles]
+    if not bundles:
+        raise BundleError("no model bundle given; pass at least one --model folder")
+    classes = bundles[0].classes
+    for b in bundles[1:]:
+        b.check(classes=classes)
+    for b in bundles:
+        check_fit(scan, b)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    folders = tuple(str(b.folder.resolve()) for b in bundles)
+    spec = scan.spec()
+    ranges = [(s, min(s + chunk_size, scan.n)) for s in range(0, scan.n, chunk_size)]
+    csv = out / "phases.csv"
+    predicted = np.empty(scan.n, dtype=np.int32)
+    confidence = np.empty(scan.n, dtype=np.float32)
+    entropy = np.empty(scan.n, dtype=np.float32)
+    mean_probabilities = np.empty((scan.n, len(classes)), dtype=np.float32)
+    start_time = time.perf_counter()
+    bar = tqdm(total=scan.n, unit="pattern", desc=f"classifying {scan.path.name}", disable=not progress or None)
+    with open(csv, "w", newline="") as handle:
+        for k, (start, stop), probabilities in _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
+            table = _chunk_table(start, stop, probabilities, classes, scan.map_shape, threshold)
+            table.to_csv(handle, header=k == 0, index=False)
+            predicted[start:stop] = table["space_group"].to_numpy()
+            confidence[start:stop] = table["confidence"].to_numpy()
+            entropy[start:stop] = table["entropy"].to_numpy()
+            mean_probabilities[start:stop] = probabilities.mean(axis=1)
+            bar.update(stop - start)
+    bar.close()
+    seconds = time.perf_counter() - start_time
+    labels = predicted.reshape(scan.map_shape)
+    fractions = pd.Series(predicted).value_counts(normalize=True).reindex([*classes, -1], fill_value=0.0)
+    fractions.index = [str(c) if c != -1 else "not indexed" for c in fractions.index]
+    files = {"csv": csv, "png": out / "phase_map.png"}
+    _phase_map_png(labels, fractions, files["png"], scan.path.name)
+    files.update(_crystal_map(labels, mean_probabilities, confidence, entropy, classes, out))
+    (out / "classification.json").write_text(
+        json.dumps(
+            {
+                "scan": str(scan.path),
+                "patterns": scan.n,
+                "map_shape": list(scan.map_shape),
+                "models": list(folders),
+                "threshold": float(threshold),
+                "fractions": fractions.round(6).to_dict(),
+                "seconds": seconds,
+                "orientations": "none: a space-group classifier gives phases only; every rotation is the identity",
+            },
+            indent=2,
+        )
+    )
+    return ScanResult(out, scan.n, scan.map_shape, classes, fractions, files, seconds)
+
+
+def _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
+    """(chunk number, (start, stop), probabilities) in map order, computed here or on a cluster."""
+    if scheduler is None:
+        for k, (start, stop) in enumerate(ranges):
+            yield k, (start, stop), _classify_range(spec, folders, start, stop, batch_size)
+        return
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is in the lock
+        raise ScanError("--scheduler needs dask.distributed: pip install distributed") from None
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as err:
+        raise ScanError(f"cannot reach the dask scheduler at {scheduler} ({err}); start one or leave out --scheduler") from None
+    try:
+        pending, done, next_k = {}, {}, 0
+        queue = list(enumerate(ranges))
+        while queue or pending:
+            while queue and len(pending) < max(1, int(in_flight)):
+                k, (start, stop) = queue.pop(0)
+                pending[k] = client.submit(_classify_range, spec, folders, start, stop, batch_size, pure=False)
+            k = min(pending)  # results are written in map order; later chunks keep computing meanwhile
+            done[k] = pending.pop(k).result()
+            while next_k in done:
+                yield next_k, ranges[next_k], done.pop(next_k)
+                next_k += 1
+    finally:
+        client.close()
+
+
+def _chunk_table(start, stop, probabilities, classes, map_shape, threshold) -> pd.DataFrame:
+    index = np.arange(start, stop)
+    rows, cols = np.unravel_index(index, map_shape)
+    mean = probabilities.mean(axis=1)
+    top = mean.argmax(axis=1)
+    confidence = mean.max(axis=1)
+    space_group = np.where(confidence >= threshold, np.asarray(classes)[top], -1)
+    table = pd.DataFrame(
+        {
+            "index": index,
+            "row": rows,
+            "col": cols,
+            "space_group": space_group,
+            "confidence": confidence,
+            "entropy": class_entropy(mean),
+        }
+    )
+    for i, c in enumerate(classes):
+        table[f"p_{c}"] = mean[:, i]
+    if probabilities.shape[1] > 1:
+        votes = np.asarray(classes)[probabilities.argmax(axis=2)]
+        for m in range(votes.shape[1]):
+            table[f"vote_{m}"] = votes[:, m]
+        table["disagreement"] = (votes != np.asarray(classes)[top][:, None]).mean(axis=1)
+    return table
+
+
+def _phase_map_png(labels: np.ndarray, fractions: pd.Series, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .plotting import phase_map_axes
+
+    rows, cols = labels.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, min(12.0, cols / 8)), max(3.0, min(12.0, rows / 8)) + 0.8))
+    phase_map_axes(ax, labels, title, tie_label="tie")
+    shares = ", ".join(f"{name}: {100 * share:.1f} %" for name, share in fractions.items() if share > 0)
+    ax.set_xlabel(f"phase fractions: {shares}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path) -> dict[str, Path]:
+    """The phase map as an orix CrystalMap, saved as orix HDF5 and as an .ang file."""
+    from orix import io
+    from orix.crystal_map import CrystalMap, Phase, PhaseList
+    from orix.quaternion import Rotation
+
+    from .materials import space_group_symbol
+
+    rows, cols = labels.shape
+    index = {c: i for i, c in enumerate(classes)}
+    phase_id = np.array([index.get(int(sg), -1) for sg in labels.ravel()], dtype=int)
+    phases = PhaseList(
+        [Phase(name=space_group_symbol(c), space_group=int(c)) for c in classes],
+        ids=list(range(len(classes))),
+    )
+    y, x = np.mgrid[:rows, :cols]
+    prop = {"confidence": confidence.astype(np.float64), "entropy": entropy.astype(np.float64)}
+    for i, c in enumerate(classes):
+        prop[f"p_{c}"] = probabilities[:, i].astype(np.float64)
+    xmap = CrystalMap(
+        rotations=Rotation.identity((rows * cols,)),
+        phase_id=phase_id,
+        x=x.ravel().astype(float),
+        y=y.ravel().astype(float),
+        phase_list=phases,
+        prop=prop,
+        scan_unit="px",
+    )
+    files = {"h5": out / "phase_map.h5", "ang": out / "phase_map.ang"}
+    for path in files.values():
+        if path.exists():
+            path.unlink()
+    io.save(files["h5"], xmap)
+    io.save(files["ang"], xmap, confidence_index_prop="confidence")
+    return files

@@ -1,0 +1,194 @@
+"""Model bundles and streaming classification of scans, with tiny Keras models (fast; the Xception path is
+the walkthrough's, in test_cli.py)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ebsdlib.bundle import BundleError, read_bundle, write_bundle
+from ebsdlib.classify import ScanError, class_entropy, classify_scan, open_scan
+from ebsdlib.materials import SPACE_GROUPS
+
+SHAPE = (30, 36)
+
+
+def tiny_model(path, image_size=32, channels=1, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((image_size, image_size, channels)),
+            keras.layers.Conv2D(4, 5, strides=4, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(6, activation="softmax"),
+        ]
+    )
+    model.save(path)
+    return path
+
+
+def tiny_bundle(tmp_path, name="bundle", seed=0, view="native", pattern_shape=SHAPE, channels=1, classes=SPACE_GROUPS):
+    model = tiny_model(tmp_path / f"{name}.keras", channels=channels, seed=seed)
+    return write_bundle(
+        model,
+        tmp_path / name,
+        classes=classes,
+        image_size=32,
+        channels=channels,
+        preprocessing={"view": view, "canonical_size": None, "normalization": "minmax", "pattern_shape": list(pattern_shape)},
+        approach="scratch",
+        source=None,
+        training={"data_fingerprint": "test"},
+        metrics={"precision": 0.5},
+    )
+
+
+@pytest.fixture
+def scan_file(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "scan.npy"
+    np.save(path, rng.integers(0, 255, size=(3, 5, *SHAPE), dtype=np.uint8))
+    return path
+
+
+class TestBundle:
+    def test_a_bundle_says_what_the_model_expects_and_loads_in_safe_mode(self, tmp_path):
+        bundle = tiny_bundle(tmp_path)
+        info = json.loads((bundle.folder / "bundle.json").read_text())
+        assert info["classes"] == list(SPACE_GROUPS) and info["image_size"] == 32 and info["channels"] == 1
+        assert set(info["versions"]) == {"ebsdlib", "keras", "tensorflow"}
+        again = read_bundle(bundle.folder, classes=SPACE_GROUPS, image_size=32, channels=1)
+        assert again.load_model().output_shape == (None, 6)
+
+    @pytest.mark.parametrize(
+        "ask, says",
+        [
+            ({"classes": [221, 225]}, "classes"),
+            ({"image_size": 72}, "input size 32 px (asked for 72 px)"),
+            ({"channels": 3}, "1 input channel(s) (asked for 3)"),
+        ],
+    )
+    def test_a_bundle_that_does_not_fit_is_refused_saying_what_differs(self, tmp_path, ask, says):
+        bundle = tiny_bundle(tmp_path)
+        with pytest.raises(BundleError, match=says.replace("(", r"\(").replace(")", r"\)")):
+            read_bundle(bundle.folder, **ask)
+
+    def test_missing_and_damaged_bundles_are_named(self, tmp_path):
+        with pytest.raises(BundleError, match="does not exist"):
+            read_bundle(tmp_path / "nowhere")
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(BundleError, match="is not a model bundle"):
+            read_bundle(tmp_path / "empty")
+        bundle = tiny_bundle(tmp_path)
+        data = (bundle.folder / "model.keras").read_bytes()
+        (bundle.folder / "model.keras").write_bytes(data[: len(data) // 2])
+        with pytest.raises(BundleError, match="damaged .model.keras differs"):
+            read_bundle(bundle.folder)
+
+
+class TestScan:
+    def test_a_stack_keeps_its_map_shape_and_reads_chunks(self, scan_file):
+        scan = open_scan(scan_file)
+        assert (scan.n, scan.map_shape, scan.pattern_shape) == (15, (3, 5), SHAPE)
+        whole = np.load(scan_file).reshape(15, *SHAPE)
+        assert np.array_equal(scan.read(4, 11), whole[4:11])
+
+    def test_a_folder_of_images_needs_a_map_shape_that_holds_it(self, tmp_path):
+        import tifffile
+
+        for k in range(6):
+            tifffile.imwrite(tmp_path / f"{k:03d}.tif", np.full(SHAPE, k, dtype=np.uint8))
+        scan = open_scan(tmp_path, (2, 3))
+        assert scan.kind == "images" and scan.read(2, 4)[:, 0, 0].tolist() == [2, 3]
+        with pytest.raises(ScanError, match="a 4 × 4 map holds 16 patterns"):
+            open_scan(tmp_path, (4, 4))
+
+    @pytest.mark.parametrize(
+        "content, says",
+        [(b"not a scan", "kikuchipy cannot read"), (None, "does not exist")],
+    )
+    def test_an_unreadable_scan_is_named(self, tmp_path, content, says):
+        path = tmp_path / "scan.h5"
+        if content is not None:
+            path.write_bytes(content)
+        with pytest.raises(ScanError, match=says):
+            open_scan(path)
+
+    def test_an_array_of_the_wrong_dimensions_is_refused(self, tmp_path):
+        np.save(tmp_path / "flat.npy", np.zeros((10, 10)))
+        with pytest.raises(ScanError, match=r"\(n, rows, cols\)"):
+            open_scan(tmp_path / "flat.npy")
+
+
+class TestClassify:
+    def test_results_do_not_depend_on_the_chunk_size_and_memory_is_bounded_by_it(self, tmp_path, scan_file, monkeypatch):
+        from ebsdlib import classify
+
+        bundle = tiny_bundle(tmp_path)
+        read = []
+        original = classify.Scan.read
+        monkeypatch.setattr(classify.Scan, "read", lambda self, a, b: read.append(b - a) or original(self, a, b))
+        small = classify_scan(scan_file, [bundle], tmp_path / "small", chunk_size=4, progress=False)
+        assert max(read) <= 4 and sum(read) == 15
+        large = classify_scan(scan_file, [bundle], tmp_path / "large", chunk_size=1000, progress=False)
+        a, b = pd.read_csv(small.files["csv"]), pd.read_csv(large.files["csv"])
+        pd.testing.assert_frame_equal(a, b, atol=1e-6)
+        assert len(a) == 15 and a["index"].tolist() == list(range(15))
+        assert (a["row"] == a["index"] // 5).all() and (a["col"] == a["index"] % 5).all()
+
+    def test_the_csv_the_png_and_the_crystal_map_agree(self, tmp_path, scan_file):
+        from orix import io
+
+        result = classify_scan(scan_file, [tiny_bundle(tmp_path)], tmp_path / "out", threshold=0.3, progress=False)
+        table = pd.read_csv(result.files["csv"])
+        p = table[[f"p_{c}" for c in SPACE_GROUPS]].to_numpy()
+        assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
+        assert np.allclose(table["confidence"], p.max(axis=1)) and np.allclose(table["entropy"], class_entropy(p), atol=1e-5)
+        below = table["confidence"] < 0.3
+        assert (table.loc[below, "space_group"] == -1).all()
+        assert (table.loc[~below, "space_group"] == np.asarray(SPACE_GROUPS)[p[~below].argmax(axis=1)]).all()
+        assert result.files["png"].stat().st_size > 1000
+        xmap = io.load(result.files["h5"])
+        assert xmap.shape == (3, 5)
+        ids = xmap.get_map_data("phase_id").ravel()
+        by_id = {i: phase.space_group.number for i, phase in xmap.phases if i != -1}
+        assert [by_id.get(int(i), -1) for i in ids] == table["space_group"].tolist()
+        assert np.allclose(xmap.get_map_data("confidence").ravel(), table["confidence"], atol=1e-6)
+        ang = io.load(result.files["ang"])
+        assert ang.size == 15
+
+    def test_an_ensemble_reports_votes_and_disagreement(self, tmp_path, scan_file):
+        bundles = [tiny_bundle(tmp_path, "a", seed=0), tiny_bundle(tmp_path, "b", seed=1)]
+        table = pd.read_csv(classify_scan(scan_file, bundles, tmp_path / "out", progress=False).files["csv"])
+        assert {"vote_0", "vote_1", "disagreement"} <= set(table.columns)
+        assert set(table["disagreement"]) <= {0.0, 0.5}
+
+    def test_a_scan_of_another_aspect_is_not_squeezed_into_the_models(self, tmp_path):
+        path = tmp_path / "square.npy"
+        np.save(path, np.zeros((4, 40, 40), dtype=np.uint8))
+        with pytest.raises(BundleError, match="another aspect"):
+            classify_scan(path, [tiny_bundle(tmp_path)], tmp_path / "out", progress=False)
+        canonical = tiny_bundle(tmp_path, "canonical", view="canonical")
+        result = classify_scan(path, [canonical], tmp_path / "out", progress=False)
+        assert result.n == 4
+
+    def test_bundles_of_different_classes_do_not_form_an_ensemble(self, tmp_path, scan_file):
+        a = tiny_bundle(tmp_path, "a")
+        b = tiny_bundle(tmp_path, "b", classes=(221, 223, 225, 227, 229, 194))
+        with pytest.raises(BundleError, match="classes"):
+            classify_scan(scan_file, [a, b.folder], tmp_path / "out", progress=False)
+
+    @pytest.mark.slow
+    def test_a_dask_cluster_gives_the_same_results(self, tmp_path, scan_file):
+        from distributed import LocalCluster
+
+        bundle = tiny_bundle(tmp_path)
+        local = classify_scan(scan_file, [bundle], tmp_path / "local", chunk_size=4, progress=False)
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            remote = classify_scan(
+                scan_file, [bundle], tmp_path / "remote", chunk_size=4, scheduler=cluster.scheduler_address, progress=False
+            )
+        pd.testing.assert_frame_equal(pd.read_csv(local.files["csv"]), pd.read_csv(remote.files["csv"]), atol=1e-6)
