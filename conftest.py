@@ -51,3 +51,41 @@ def materials():
     from ebsdlib.materials import load_materials
 
     return load_materials()
+
+
+def tiny_bundle(tmp_path, name="bundle", seed=0, view="native", pattern_shape=(30, 36), channels=1, classes=None):
+    """A model bundle of a tiny Keras classifier (32 px, six classes): fast stand-in for Xception."""
+    import keras
+
+    from ebsdlib.bundle import write_bundle
+    from ebsdlib.materials import SPACE_GROUPS
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, channels)),
+            keras.layers.Conv2D(4, 5, strides=4, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(6, activation="softmax"),
+        ]
+    )
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    return write_bundle(
+        path,
+        tmp_path / name,
+        classes=SPACE_GROUPS if classes is None else classes,
+        image_size=32,
+        channels=channels,
+        preprocessing={"view": view, "canonical_size": None, "normalization": "minmax", "pattern_shape": list(pattern_shape)},
+        approach="scratch",
+        source=None,
+        training={"data_fingerprint": "test"},
+        metrics={"precision": 0.5},
+    )
+
+
+@pytest.fixture
+def make_bundle():
+    """``make_bundle(tmp_path, name=..., seed=..., view=..., pattern_shape=..., classes=...)``: a tiny model bundle."""
+    return tiny_bundle

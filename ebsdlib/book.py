@@ -21,7 +21,16 @@ from .simulate import DetectorGeometry, DetectorModel
 from .sourcetask import ensure_source
 from .training import TrainingConfig, TrialResult, run_trials
 
-__all__ = ["BookModels", "book_models", "book_parameters", "source_admonition", "reader_note", "settings_markdown", "show_table"]
+__all__ = [
+    "BookModels",
+    "book_models",
+    "book_parameters",
+    "source_admonition",
+    "reader_note",
+    "settings_markdown",
+    "show_table",
+    "write_book_bundles",
+]
 
 
 @dataclass
@@ -240,3 +249,49 @@ def show_table(table, name: str, caption: str, folder: str | Path = ".") -> None
     body = shown.to_markdown().replace("{", "\\{")
     label = "tab-" + name.replace("_", "-")
     display(Markdown(f":::{{table}} {caption}\n:name: {label}\n\n{body}\n:::\n\nDownload this table: {{download}}`{path.name}`"))
+
+
+def write_book_bundles(settings: dict, folder: Path, profile: str = "") -> dict[str, Path]:
+    """Model bundles (:mod:`ebsdlib.bundle`) of the best scratch and transfer models of a build, with their
+    Table 1 metrics, in ``folder/<approach>``; everything is read from the cache the chapters filled.
+
+    A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer``.
+    """
+    from .bundle import write_bundle
+    from .evaluation import best_trial, predict_trial, weighted_scores
+    from .materials import SPACE_GROUPS
+    from .training import ARM_CHANNELS, dataset_fingerprint
+
+    trained = book_models(**book_parameters(settings))
+    written = {}
+    for arm in ("scratch", "transfer"):
+        best = best_trial(trained.results, arm)
+        predictions = predict_trial(best, trained.dataset, "test", settings["seed"])
+        metrics = {**weighted_scores(predictions), "test_patterns": int(len(predictions))}
+        bundle = write_bundle(
+            best.model_path,
+            Path(folder) / arm,
+            classes=SPACE_GROUPS,
+            image_size=trained.image_size,
+            channels=ARM_CHANNELS[arm],
+            preprocessing={
+                "view": "native",
+                "canonical_size": None,
+                "normalization": "minmax",
+                "resize": "scikit-image resize, anti-aliased",
+                "pattern_shape": list(trained.dataset.pattern_shape),
+            },
+            approach=arm,
+            source=None if arm == "scratch" else trained.source.as_dict(),
+            training={
+                "data": "the book's simulated data set",
+                "data_fingerprint": dataset_fingerprint(trained.dataset),
+                "profile": profile,
+                "trial": int(best.trial),
+                "protocol": trained.config.as_dict(),
+                "epochs": int(best.info["epochs"]),
+            },
+            metrics=metrics,
+        )
+        written[arm] = bundle.folder
+    return written

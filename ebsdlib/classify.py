@@ -36,7 +36,7 @@ import pandas as pd
 from .bundle import BundleError, ModelBundle, read_bundle
 from .datasets import IMAGE_SUFFIXES, DatasetError, read_pattern_image
 
-__all__ = ["ScanError", "Scan", "open_scan", "classify_scan", "ScanResult", "class_entropy"]
+__all__ = ["ScanError", "Scan", "open_scan", "classify_scan", "ScanResult", "class_entropy", "score_against_truth"]
 
 
 class ScanError(DatasetError):
@@ -481,3 +481,29 @@ def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path)
     io.save(files["h5"], xmap)
     io.save(files["ang"], xmap, confidence_index_prop="confidence")
     return files
+
+
+def score_against_truth(phases_csv: str | Path, truth_csv: str | Path) -> dict[str, float]:
+    """Share of patterns whose space group matches a ground truth (``row, col, space_group``), counting
+    "not indexed" as wrong, and the share not indexed.
+
+    Raises
+    ------
+    ScanError
+        When the truth file is missing, lacks those columns, or does not cover the same map positions.
+    """
+    truth_csv = Path(truth_csv)
+    if not truth_csv.is_file():
+        raise ScanError(f"the ground truth {truth_csv} does not exist")
+    truth = pd.read_csv(truth_csv)
+    missing = {"row", "col", "space_group"} - set(truth.columns)
+    if missing:
+        raise ScanError(f"{truth_csv} lacks the column(s) {sorted(missing)}; it needs row, col and space_group")
+    phases = pd.read_csv(phases_csv, usecols=["row", "col", "space_group"])
+    both = phases.merge(truth, on=["row", "col"], suffixes=("", "_true"), how="left")
+    if both["space_group_true"].isna().any():
+        raise ScanError(f"{truth_csv} does not give the true space group of every map position of the scan")
+    return {
+        "accuracy": float((both["space_group"] == both["space_group_true"]).mean()),
+        "not_indexed": float((both["space_group"] == -1).mean()),
+    }

@@ -12,8 +12,11 @@ Bad input gets one line starting with ``error:`` and a non-zero exit code."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not the user's business
 
 from .pipeline import PROFILES, ChapterError, build_book
 
@@ -145,6 +148,12 @@ def _user_commands(sub) -> None:
     )
     classify.add_argument("--chunk-size", type=int, default=1024, help="patterns read at a time (default 1024)")
     classify.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a dask.distributed scheduler to classify on")
+    classify.add_argument(
+        "--truth",
+        default=None,
+        metavar="CSV",
+        help="ground truth (row, col, space_group; e.g. the one `ebsdlib simulate --scan` writes): report accuracy",
+    )
 
     simulate = sub.add_parser(
         "simulate",
@@ -230,6 +239,14 @@ def _classify(args) -> int:
         f"({result.patterns_per_second:.0f} patterns/s): {shares}"
     )
     print("written: " + ", ".join(str(p) for p in result.files.values()))
+    if args.truth:
+        from .classify import score_against_truth
+
+        score = score_against_truth(result.files["csv"], args.truth)
+        print(
+            f"against the ground truth {args.truth}: {100 * score['accuracy']:.1f} % of the patterns right "
+            f"({100 * score['not_indexed']:.1f} % not indexed)"
+        )
     return 0
 
 

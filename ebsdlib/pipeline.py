@@ -369,6 +369,31 @@ def _build_info_markdown(
     return "\n".join(lines)
 
 
+def _bundles_markdown(bundles: dict[str, Path], root: Path) -> str:
+    """Where this build's model bundles are and how to classify a scan with them."""
+    if not bundles:
+        return ""
+
+    def shown(path: Path) -> str:
+        try:
+            return str(Path(path).resolve().relative_to(Path(root).resolve()))
+        except ValueError:
+            return Path(path).name
+
+    lines = ["", "", "The best scratch and transfer models of this build are written as model bundles:", ""]
+    lines += [f"- {arm}: `{shown(folder)}`" for arm, folder in bundles.items()]
+    transfer = shown(bundles.get("transfer", next(iter(bundles.values()))))
+    lines += [
+        "",
+        "Classify a scan with them (any file kikuchipy reads, a folder of images or a `.npy` stack):",
+        "",
+        "```bash",
+        f"ebsdlib classify scan.h5 --model {transfer} --out scan_phases",
+        "```",
+    ]
+    return "\n".join(lines)
+
+
 def _write_claims(staging: Path, toc: list[str], facts: dict[str, str]) -> None:
     """Fill the claims page (the Markdown page of the table of contents holding ``CLAIMS_MARKER``) with
     :func:`ebsdlib.claims.claims_markdown` of the chapters' glued values."""
@@ -468,10 +493,17 @@ def build_book(
     facts: dict[str, str] = {}
     for rel in notebooks:
         facts.update(glued_values(staging / f"{rel}.ipynb"))
+    bundles = {}
+    if not chapters:  # every chapter ran, so the models are in the cache: their bundles cost no training
+        from .book import write_book_bundles
+
+        print("writing the model bundles of the best scratch and transfer models ...", flush=True)
+        bundles = write_book_bundles(settings, build_dir / "bundles" / profile_name, profile_name)
     intro = staging / f"{read_toc(root)[0]}.md"
     if intro.is_file():
         text = intro.read_text()
-        intro.write_text(text.replace(BUILD_INFO_MARKER, _build_info_markdown(profile, timings, facts, reused)))
+        info = _build_info_markdown(profile, timings, facts, reused) + _bundles_markdown(bundles, root)
+        intro.write_text(text.replace(BUILD_INFO_MARKER, info))
     _write_claims(staging, read_toc(root), facts)
     (build_dir / "timings.json").write_text(
         json.dumps({"profile": profile_name, "chapters": timings, "reused": reused}, indent=2)

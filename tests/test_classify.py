@@ -7,43 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.bundle import BundleError, read_bundle, write_bundle
+from conftest import tiny_bundle  # the root conftest: a tiny Keras model as a bundle
+from ebsdlib.bundle import BundleError, read_bundle
 from ebsdlib.classify import ScanError, class_entropy, classify_scan, open_scan
 from ebsdlib.materials import SPACE_GROUPS
 
 SHAPE = (30, 36)
-
-
-def tiny_model(path, image_size=32, channels=1, seed=0):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((image_size, image_size, channels)),
-            keras.layers.Conv2D(4, 5, strides=4, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(6, activation="softmax"),
-        ]
-    )
-    model.save(path)
-    return path
-
-
-def tiny_bundle(tmp_path, name="bundle", seed=0, view="native", pattern_shape=SHAPE, channels=1, classes=SPACE_GROUPS):
-    model = tiny_model(tmp_path / f"{name}.keras", channels=channels, seed=seed)
-    return write_bundle(
-        model,
-        tmp_path / name,
-        classes=classes,
-        image_size=32,
-        channels=channels,
-        preprocessing={"view": view, "canonical_size": None, "normalization": "minmax", "pattern_shape": list(pattern_shape)},
-        approach="scratch",
-        source=None,
-        training={"data_fingerprint": "test"},
-        metrics={"precision": 0.5},
-    )
 
 
 @pytest.fixture

@@ -1,0 +1,110 @@
+"""The command line as a microscopist meets it: the README's walkthrough, run as written, and bad input."""
+
+import json
+import re
+import shlex
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ebsdlib.cli import main
+from ebsdlib.paths import REPO_ROOT
+
+
+def walkthrough_commands() -> list[str]:
+    """The commands of the README's "Classify your own scan" walkthrough, in order."""
+    text = (REPO_ROOT / "README.md").read_text()
+    block = re.search(r"<!-- walkthrough -->\s*```bash\n(.*?)```\s*<!-- /walkthrough -->", text, flags=re.S)
+    assert block, "the README has a walkthrough block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+
+
+def run(line: str, capsys) -> tuple[int, str, str]:
+    args = shlex.split(line)
+    assert args[0] == "ebsdlib"
+    code = main(args[1:])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.slow
+def test_the_readme_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
+    from orix import io
+
+    monkeypatch.chdir(tmp_path)
+    commands = walkthrough_commands()
+    assert [c.split()[1] for c in commands] == ["simulate", "train", "simulate", "classify"]
+    outputs = []
+    for line in commands:
+        code, out, err = run(line, capsys)
+        assert code == 0, f"{line}\n{err}"
+        outputs.append(out)
+    bundle = json.loads((tmp_path / "my_model" / "bundle.json").read_text())
+    assert bundle["classes"] == [221, 223, 225, 227, 229, 230] and bundle["channels"] == 3
+    assert bundle["pretrained_source"]["kind"] in {"imagenet", "source-task"}
+    assert bundle["training"]["split_counts"]["train"] == 6 * 8
+    assert {"precision", "recall", "accuracy"} <= set(bundle["test_metrics"])
+    for name in ("report.md", "confusion.png", "loss_curves.png", "predictions.csv"):
+        assert (tmp_path / "my_model" / name).stat().st_size > 0
+    table = pd.read_csv(tmp_path / "scan_phases" / "phases.csv")
+    assert len(table) == 12 * 15 and table[["row", "col"]].max().tolist() == [11, 14]
+    xmap = io.load(tmp_path / "scan_phases" / "phase_map.h5")
+    by_id = {i: phase.space_group.number for i, phase in xmap.phases if i != -1}
+    assert [by_id.get(int(i), -1) for i in xmap.get_map_data("phase_id").ravel()] == table["space_group"].tolist()
+    truth = pd.read_csv(tmp_path / "scan_truth.csv")
+    accuracy = float(re.search(r"([\d.]+) % of the patterns right", outputs[-1]).group(1)) / 100
+    both = table.merge(truth, on=["row", "col"], suffixes=("", "_true"))
+    assert accuracy == pytest.approx((both["space_group"] == both["space_group_true"]).mean(), abs=1e-3)
+
+
+@pytest.fixture
+def scan(tmp_path):
+    path = tmp_path / "scan.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 255, (2, 3, 30, 36), dtype=np.uint8))
+    return path
+
+
+@pytest.mark.parametrize(
+    "case, says",
+    [
+        ("not a bundle", "is not a model bundle"),
+        ("other aspect", "another aspect"),
+        ("unreadable scan", "kikuchipy cannot read"),
+        ("wrong layout", "is not named after a space group"),
+        ("other space group", "not among the six the classifier learns"),
+        ("unknown material", "no material ['Unobtainium']"),
+    ],
+)
+def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, scan, capsys, make_bundle):
+    import tifffile
+
+    if case == "not a bundle":
+        line = f"ebsdlib classify {scan} --model {tmp_path}"
+    elif case == "other aspect":
+        bundle = make_bundle(tmp_path, pattern_shape=(40, 40))
+        line = f"ebsdlib classify {scan} --model {bundle.folder}"
+    elif case == "unreadable scan":
+        (tmp_path / "scan.h5").write_bytes(b"\x00" * 64)
+        line = f"ebsdlib classify {tmp_path / 'scan.h5'} --model {make_bundle(tmp_path).folder}"
+    elif case in ("wrong layout", "other space group"):
+        folder = tmp_path / "tree" / ("metals" if case == "wrong layout" else "194") / "Mg"
+        folder.mkdir(parents=True)
+        for k in range(3):
+            tifffile.imwrite(folder / f"{k}.tif", np.zeros((30, 36), dtype=np.uint8))
+        line = f"ebsdlib train {tmp_path / 'tree'} --out {tmp_path / 'model'} --profile smoke"
+    else:
+        line = f"ebsdlib simulate --material Unobtainium --out {tmp_path / 'x'}"
+    code, out, err = run(line, capsys)
+    assert code == 1
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("command", ["train", "classify", "simulate"])
+def test_every_command_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"ebsdlib {command} " in capsys.readouterr().out.split("example")[1]
