@@ -27,7 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Contender", "cpu_description", "training_throughput", "epoch_throughput", "run_training_benchmark"]
+__all__ = [
+    "Contender",
+    "cpu_description",
+    "training_throughput",
+    "epoch_throughput",
+    "run_training_benchmark",
+    "tiled_scan",
+    "streaming_benchmark",
+]
 
 
 @dataclass(frozen=True)
@@ -223,3 +231,69 @@ def run_training_benchmark(
             }
         )
     return throughput, pd.DataFrame(epochs)
+
+
+def tiled_scan(path, n_patterns: int, base_shape=(20, 50), geometry=None, detector_model=None, seed: int = 0):
+    """A simulated scan file (kikuchipy h5ebsd) of ``n_patterns`` patterns for the streaming benchmark:
+    the book's dual-phase map of ``base_shape`` simulated once and tiled over as many map rows as needed,
+    written lazily (never whole in memory)."""
+    from pathlib import Path
+
+    import dask.array as da
+    import kikuchipy as kp
+
+    from .phasemap import simulate_dual_phase_map
+    from .simulate import DetectorGeometry, DetectorModel
+
+    geometry = geometry or DetectorGeometry(shape=(60, 73))
+    _, scan = simulate_dual_phase_map(base_shape, 4, 0.2, geometry, detector_model or DetectorModel(), seed)
+    rows, cols = base_shape
+    block = da.from_array(
+        np.asarray(scan.patterns, dtype=np.uint8).reshape(rows, cols, *scan.pattern_shape), chunks=(1, cols, -1, -1)
+    )
+    repeats = -(-int(n_patterns) // (rows * cols))
+    data = da.concatenate([block] * repeats, axis=0)
+    total_rows = -(-int(n_patterns) // cols)
+    data = data[:total_rows]
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    kp.signals.LazyEBSD(data).save(path)
+    return path, (total_rows, cols)
+
+
+def streaming_benchmark(bundles, sizes=(10_000, 100_000), folder=None, chunk_size: int = 1024, progress=print) -> pd.DataFrame:
+    """Peak memory and patterns/s of ``ebsdlib classify`` on simulated scan files of each size, each run in
+    a fresh process (its peak resident memory is the process's own)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="ebsdlib-stream-"))
+    rows = []
+    for n in sizes:
+        scan, shape = tiled_scan(folder / f"scan_{n}.h5", n)
+        if progress:
+            progress(f"classifying a {shape[0]} × {shape[1]} scan ({shape[0] * shape[1]} patterns) ...")
+        code = (
+            "import json, resource, sys, time\n"
+            "from ebsdlib.classify import classify_scan\n"
+            "t = time.perf_counter()\n"
+            f"r = classify_scan({str(scan)!r}, {[str(b) for b in bundles]!r}, {str(folder / f'out_{n}')!r}, chunk_size={chunk_size}, progress=False)\n"
+            "print(json.dumps({'patterns': r.n, 'seconds': time.perf_counter() - t, 'classify_seconds': r.seconds,\n"
+            "                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        rows.append(
+            {
+                "patterns": result["patterns"],
+                "scan file (MB)": scan.stat().st_size / 1e6,
+                "patterns/s (classification)": result["patterns"] / result["classify_seconds"],
+                "seconds (process)": result["seconds"],
+                "peak memory (MB)": result["peak_rss_mb"],
+            }
+        )
+    return pd.DataFrame(rows)

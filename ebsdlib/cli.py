@@ -46,6 +46,22 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--image-size", type=int, default=None, help="input size in px (default: the profile's)")
     bench.add_argument("--patterns", type=int, default=128, help="patterns timed per contender (default 128)")
     bench.add_argument("--out", default=None, help="also write the tables as CSV files with this stem")
+    bench.add_argument(
+        "--streaming",
+        nargs="*",
+        type=int,
+        metavar="N",
+        default=None,
+        help="instead: peak memory and patterns/s of `ebsdlib classify` on simulated scans of N patterns "
+        "(default 10000 100000), with the --model bundles",
+    )
+    bench.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="MODEL_DIR",
+        help="bundle(s) for --streaming (default: the profile's transfer bundle under _build/bundles)",
+    )
     _user_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "bench":
@@ -281,6 +297,9 @@ def _simulate(args) -> int:
 def _bench(args) -> int:
     import pandas as pd
 
+    if args.streaming is not None:
+        return _bench_streaming(args)
+
     from .bench import cpu_description, run_training_benchmark
     from .settings import shared_settings
 
@@ -302,6 +321,28 @@ def _bench(args) -> int:
         throughput.to_csv(f"{args.out}_throughput.csv", index=False)
         epochs.to_csv(f"{args.out}_epochs.csv", index=False)
         print(f"written: {args.out}_throughput.csv, {args.out}_epochs.csv")
+    return 0
+
+
+def _bench_streaming(args) -> int:
+    from .bench import cpu_description, streaming_benchmark
+    from .bundle import BundleError, read_bundle
+    from .paths import BUILD_DIR
+
+    models = args.model or [str(BUILD_DIR / "bundles" / args.profile / "transfer")]
+    try:
+        for m in models:
+            read_bundle(m)
+    except BundleError as err:
+        print(f"error: {err} (build the book first, or name bundles with --model)", file=sys.stderr)
+        return 1
+    sizes = args.streaming or [10_000, 100_000]
+    print(f"streaming classification benchmark; {cpu_description()}", flush=True)
+    table = streaming_benchmark(models, sizes)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    if args.out:
+        table.to_csv(f"{args.out}_streaming.csv", index=False)
+        print(f"written: {args.out}_streaming.csv")
     return 0
 
 
