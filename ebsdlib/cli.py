@@ -108,6 +108,7 @@ probabilities, votes and disagreement in the CSV)."""
 SIMULATE_EXAMPLE = """examples:
   ebsdlib simulate --material Ni Fe NiAl --n 40 --out my_patterns     # labelled TIFF tree to train on
   ebsdlib simulate --scan scan.h5 --map-shape 20 30                  # dual-phase Ni-Al scan + ground truth
+  ebsdlib simulate --cif my_phase.cif --n 40 --out my_patterns        # your phase from its CIF
 
 Materials are those of data/materials.yml (the paper's 18, the dual-phase sample's Ni(Al) and Ni3Al,
 the source task's)."""
@@ -180,6 +181,7 @@ def _user_commands(sub) -> None:
     )
     what = simulate.add_mutually_exclusive_group(required=True)
     what.add_argument("--material", nargs="+", help="materials of data/materials.yml (with --n and --out)")
+    what.add_argument("--cif", nargs="+", metavar="FILE", help="your phases as CIF files (with --n and --out)")
     what.add_argument("--scan", metavar="FILE.h5", help="write the dual-phase Ni-Al sample as a kikuchipy h5ebsd scan")
     simulate.add_argument("--n", type=int, default=20, help="patterns per material (default 20)")
     simulate.add_argument("--out", default=None, help="root of the TIFF tree (with --material)")
@@ -288,8 +290,14 @@ def _simulate(args) -> int:
         )
         return 0
     if not args.out:
-        raise ValueError("--material needs --out, the root of the TIFF tree to write")
-    table = write_pattern_tree(find_materials(args.material), args.n, args.out, geometry, detector_model, args.seed)
+        raise ValueError("--material and --cif need --out, the root of the TIFF tree to write")
+    if args.cif:
+        from .materials import material_from_cif
+
+        materials = [material_from_cif(path) for path in args.cif]
+    else:
+        materials = find_materials(args.material)
+    table = write_pattern_tree(materials, args.n, args.out, geometry, detector_model, args.seed)
     print(f"{len(table)} patterns written under {args.out} (<space group>/<material>/*.tif); index: {args.out}/patterns.csv")
     return 0
 

@@ -34,6 +34,8 @@ __all__ = [
     "hkl_families",
     "structure_factors",
     "reflection_table",
+    "atomic_number",
+    "material_from_cif",
 ]
 
 #: The six target space groups of the paper, in the paper's order.
@@ -301,3 +303,80 @@ def distinguishing_families(table: pd.DataFrame) -> pd.DataFrame:
     present = table.pivot_table(index="family", columns="space_group", values="present", aggfunc="max").astype(bool)
     present = present.loc[list(dict.fromkeys(table["family"]))]
     return present[present.nunique(axis=1) > 1]
+
+
+#: Element symbols by atomic number (1 to 83), for spglib's atom types.
+_SYMBOLS = (
+    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
+    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb "
+    "Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi"
+).split()
+
+
+def atomic_number(element: str) -> int:
+    """Atomic number of an element symbol (H to Bi), as spglib takes atom types."""
+    try:
+        return _SYMBOLS.index(element) + 1
+    except ValueError:
+        raise ValueError(f"{element!r} is not an element symbol known here (H to Bi).") from None
+
+
+def material_from_cif(path: str | Path, name: str | None = None) -> Material:
+    """A material from a CIF file, for simulating a user's phase.
+
+    The space group and asymmetric unit are the CIF's when it states a space group; a CIF of the full cell
+    in P1 (as many programs write) is symmetrised with spglib, which finds its space group and, in the
+    standard setting, its asymmetric unit (with full occupancies: a P1 cell says nothing of disorder).
+
+    Raises
+    ------
+    ValueError
+        For a missing or unreadable file, or a cell without atoms, naming the file.
+    """
+    import spglib
+    from diffpy.structure.parsers import getParser
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"the CIF file {path} does not exist")
+    parser = getParser("cif")
+    try:
+        full = parser.parseFile(str(path))
+    except Exception as err:  # noqa: BLE001 - the CIF reader's errors vary
+        raise ValueError(f"cannot read {path} as a CIF file ({type(err).__name__}: {err})") from None
+    if len(full) == 0:
+        raise ValueError(f"{path} holds no atoms")
+    name = name or path.stem
+    lat = full.lattice
+    number = int(getattr(parser.spacegroup, "number", 1) or 1)
+    if number > 1 and getattr(parser, "asymmetric_unit", None) is not None:
+        atoms = [(a.element, tuple(float(c) for c in a.xyz), float(a.occupancy)) for a in parser.asymmetric_unit]
+        lengths = (lat.a, lat.b, lat.c, lat.alpha, lat.beta, lat.gamma)
+    else:
+        elements = sorted({a.element for a in full})
+        cell = (lat.base, [a.xyz for a in full], [atomic_number(a.element) for a in full])
+        data = spglib.get_symmetry_dataset(cell, symprec=1e-3)
+        if data is None:
+            raise ValueError(f"spglib finds no symmetry in {path}: {spglib.get_error_message()}")
+        std = (data.std_lattice, data.std_positions, data.std_types)
+        again = spglib.get_symmetry_dataset(std, symprec=1e-3)
+        number = int(again.number)
+        by_z = {atomic_number(e): e for e in elements}
+        seen, atoms = set(), []
+        for k, (xyz, z) in enumerate(zip(std[1], std[2])):
+            if again.equivalent_atoms[k] not in seen:
+                seen.add(again.equivalent_atoms[k])
+                atoms.append((by_z[int(z)], tuple(float(c) % 1.0 for c in xyz), 1.0))
+        a_vec = np.linalg.norm(np.asarray(data.std_lattice), axis=1)
+        lengths = (*a_vec, 90.0, 90.0, 90.0)
+    cubic = np.allclose(lengths[:3], lengths[0], rtol=1e-4) and np.allclose(lengths[3:], 90.0, atol=1e-3)
+    return Material(
+        name=name,
+        space_group=number,
+        lattice_parameter=float(lengths[0]),
+        sites=tuple(Site(e, xyz, occ) for e, xyz, occ in atoms),
+        role="cif",
+        source=str(path),
+        formula=name,
+        lattice=None if cubic else tuple(float(v) for v in lengths),
+    )

@@ -35,7 +35,7 @@ from functools import reduce
 
 import numpy as np
 
-from .materials import SPACE_GROUPS, Material, Site, space_group_symbol
+from .materials import SPACE_GROUPS, Material, Site, atomic_number, space_group_symbol
 
 __all__ = [
     "WYCKOFF",
@@ -242,26 +242,11 @@ def _distances(positions: np.ndarray) -> np.ndarray:
     return dist
 
 
-#: Element symbols by atomic number (1 to 83), for spglib's atom types.
-_SYMBOLS = (
-    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
-    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb "
-    "Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi"
-).split()
-
-
-def _atomic_number(element: str) -> int:
-    try:
-        return _SYMBOLS.index(element) + 1
-    except ValueError:
-        raise ValueError(f"{element!r} is not an element symbol known here (H to Bi).") from None
-
-
 def spglib_space_group(positions: np.ndarray, elements, lattice_parameter: float = 1.0, symprec: float = 1e-3) -> int:
     """Space-group number that spglib finds for a cubic cell with atoms at fractional ``positions``."""
     import spglib
 
-    cell = (np.eye(3) * lattice_parameter, np.asarray(positions, dtype=float), [_atomic_number(e) for e in elements])
+    cell = (np.eye(3) * lattice_parameter, np.asarray(positions, dtype=float), [atomic_number(e) for e in elements])
     dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
     if dataset is None:
         raise RuntimeError(f"spglib found no symmetry for the cell: {spglib.get_error_message()}")

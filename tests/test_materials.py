@@ -161,3 +161,41 @@ class TestSourceTask:
     @pytest.mark.parametrize("name, atoms", [("Mg", 2), ("Sn", 4), ("FeS2", 12), ("Cu2O", 6), ("ZnS", 8)])
     def test_cells(self, materials, name, atoms):
         assert materials[name].atoms_per_cell() == pytest.approx(atoms)
+
+
+class TestMaterialFromCif:
+    @pytest.mark.parametrize("name", ["NiAl", "Ni", "Si", "Cr3Si", "Al4Ni3"])
+    def test_a_p1_cif_of_the_full_cell_is_symmetrised_back_to_its_space_group(self, name, materials, tmp_path):
+        from ebsdlib.materials import material_from_cif
+
+        material = materials[name]
+        path = tmp_path / f"{name}.cif"
+        material.phase().structure.write(str(path), "cif")
+        assert "P1" in path.read_text()
+        read = material_from_cif(path)
+        assert read.space_group == material.space_group
+        assert read.atoms_per_cell() == pytest.approx(material.atoms_per_cell())
+        assert read.lattice_parameter == pytest.approx(material.lattice_parameter)
+
+    def test_a_cif_with_its_space_group_keeps_its_asymmetric_unit(self, tmp_path):
+        from ebsdlib.materials import material_from_cif
+
+        path = tmp_path / "Cu.cif"
+        path.write_text(
+            "data_Cu\n_symmetry_space_group_name_H-M 'F m -3 m'\n_symmetry_Int_Tables_number 225\n"
+            "_cell_length_a 3.615\n_cell_length_b 3.615\n_cell_length_c 3.615\n"
+            "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+            "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+            "Cu1 Cu 0 0 0\n"
+        )
+        copper = material_from_cif(path)
+        assert (copper.space_group, len(copper.sites), copper.atoms_per_cell()) == (225, 1, 4.0)
+
+    def test_a_bad_cif_is_named(self, tmp_path):
+        from ebsdlib.materials import material_from_cif
+
+        with pytest.raises(ValueError, match="does not exist"):
+            material_from_cif(tmp_path / "none.cif")
+        (tmp_path / "bad.cif").write_text("this is not a CIF")
+        with pytest.raises(ValueError, match="bad.cif"):
+            material_from_cif(tmp_path / "bad.cif")
