@@ -40,7 +40,7 @@ def site(tmp_path_factory):
         pytest.skip(message)
     build = tmp_path_factory.mktemp("site") / "_build"
     build_book("smoke", build_dir=build, execution_timeout=900)
-    return build / "html", chromium
+    return build / "html", chromium, build
 
 
 JS_BROKEN_IMAGES = "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
@@ -85,8 +85,19 @@ def check_pages(html: Path, chromium: str, shots: Path) -> list[str]:
 
 
 def test_every_page_reads_cleanly_in_a_browser(site):
-    html, chromium = site
+    html, chromium, _ = site
     shots = REPO_ROOT / "_build" / "screenshots"
     problems = check_pages(html, chromium, shots)
     assert not problems, "\n".join(problems)
     assert len(list(shots.glob("*.png"))) >= len(read_toc())
+
+
+def test_the_build_writes_the_bundles_of_its_best_models_and_the_intro_says_where(site):
+    from ebsdlib.bundle import read_bundle
+
+    html, _, build = site
+    for arm, channels in (("scratch", 1), ("transfer", 3)):
+        bundle = read_bundle(build / "bundles" / "smoke" / arm, channels=channels)
+        assert bundle.info["training"]["profile"] == "smoke" and "precision" in bundle.info["test_metrics"]
+    intro = (html / "book" / "intro.html").read_text()
+    assert "ebsdlib classify scan.h5 --model" in intro and "transfer" in intro
