@@ -369,16 +369,14 @@ def _build_info_markdown(
     return "\n".join(lines)
 
 
-def _bundles_markdown(bundles: dict[str, Path], root: Path) -> str:
-    """Where this build's model bundles are and how to classify a scan with them."""
+def _bundles_markdown(bundles: dict[str, Path], build_dir: Path) -> str:
+    """Where this build's model bundles are (relative to the build folder's parent, e.g.
+    ``_build/bundles/default/transfer``) and how to classify a scan with them."""
     if not bundles:
         return ""
 
     def shown(path: Path) -> str:
-        try:
-            return str(Path(path).resolve().relative_to(Path(root).resolve()))
-        except ValueError:
-            return Path(path).name
+        return (Path(build_dir).name / Path(path).resolve().relative_to(Path(build_dir).resolve())).as_posix()
 
     lines = ["", "", "The best scratch and transfer models of this build are written as model bundles:", ""]
     lines += [f"- {arm}: `{shown(folder)}`" for arm, folder in bundles.items()]
@@ -502,23 +500,59 @@ def build_book(
     intro = staging / f"{read_toc(root)[0]}.md"
     if intro.is_file():
         text = intro.read_text()
-        info = _build_info_markdown(profile, timings, facts, reused) + _bundles_markdown(bundles, root)
+        info = _build_info_markdown(profile, timings, facts, reused) + _bundles_markdown(bundles, build_dir)
         intro.write_text(text.replace(BUILD_INFO_MARKER, info))
     _write_claims(staging, read_toc(root), facts)
     (build_dir / "timings.json").write_text(
         json.dumps({"profile": profile_name, "chapters": timings, "reused": reused}, indent=2)
     )
     if html:
-        cmd = [
-            str(Path(sys.executable).parent / "jupyter-book"),
-            "build",
-            str(staging),
-            "--path-output",
-            str(build_dir.parent),
-            "-W",
-            "--keep-going",
-        ]
-        result = subprocess.run(cmd, cwd=root)
-        if result.returncode != 0:
-            raise ChapterError(f"jupyter-book build failed (exit {result.returncode}); see the messages above")
+        render_site(staging, build_dir, root)
     return timings
+
+
+def site_key(staging: Path) -> str:
+    """Content address of a rendered site: every staged file (path and content), the versions of the
+    packages that render it and the code of this project's Sphinx extension."""
+    from importlib.metadata import version
+
+    from .cache import code_fingerprint, file_digest
+
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(staging).rglob("*") if p.is_file()):
+        h.update(path.relative_to(staging).as_posix().encode())
+        h.update(file_digest(path).encode())
+    for package in ("jupyter-book", "sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline", "pydata-sphinx-theme"):
+        h.update(f"{package}=={version(package)}".encode())
+    h.update(code_fingerprint((Path(__file__).parent / "sphinxext.py").read_text()).encode())
+    return h.hexdigest()[:20]
+
+
+def render_site(staging: Path, build_dir: Path, root: Path = REPO_ROOT) -> bool:
+    """``jupyter-book build`` of the staged book into ``build_dir/html``, or the site rendered earlier from
+    exactly the same staged files (the cache's ``sites`` entry). Returns whether it was reused."""
+    from .cache import atomic_folder, cache_file, verified_folder
+
+    entry = cache_file("sites", site_key(staging))
+    html = Path(build_dir) / "html"
+    if verified_folder(entry):
+        if html.exists():
+            shutil.rmtree(html)
+        shutil.copytree(entry / "html", html)
+        print(f"site unchanged since its last rendering: reused {entry.name}", flush=True)
+        return True
+    cmd = [
+        str(Path(sys.executable).parent / "jupyter-book"),
+        "build",
+        str(staging),
+        "--path-output",
+        str(Path(build_dir).parent),
+        "-W",
+        "--keep-going",
+    ]
+    result = subprocess.run(cmd, cwd=root)
+    if result.returncode != 0:
+        raise ChapterError(f"jupyter-book build failed (exit {result.returncode}); see the messages above")
+    with atomic_folder(entry) as tmp:
+        shutil.copytree(html, tmp / "html")
+    return False

@@ -361,3 +361,32 @@ def test_every_reference_is_cited_and_every_citation_has_a_reference():
     cited = {k.strip() for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", pages) for k in group.split(",")}
     assert keys - cited == set(), "references no page cites"
     assert cited - keys == set(), "citations without a reference"
+
+
+def test_a_site_is_rendered_once_for_the_same_staged_files(tmp_path, monkeypatch):
+    """The second build of unchanged staged files (CI's smoke build after the site test's) reuses the
+    rendered site; a changed page renders again."""
+    import subprocess
+
+    from ebsdlib import pipeline
+
+    staging = tmp_path / "_build" / "staging" / "smoke"
+    (staging / "book").mkdir(parents=True)
+    (staging / "book" / "intro.md").write_text("# Intro\n")
+    calls = []
+
+    def fake_jupyter_book(cmd, cwd=None):
+        calls.append(cmd)
+        html = Path(cmd[cmd.index("--path-output") + 1]) / "_build" / "html"
+        html.mkdir(parents=True, exist_ok=True)
+        (html / "index.html").write_text(f"rendered {len(calls)}")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(pipeline.subprocess, "run", fake_jupyter_book)
+    build = tmp_path / "_build"
+    assert pipeline.render_site(staging, build) is False
+    (build / "html" / "index.html").write_text("overwritten by something else")
+    assert pipeline.render_site(staging, build) is True and len(calls) == 1
+    assert (build / "html" / "index.html").read_text() == "rendered 1"
+    (staging / "book" / "intro.md").write_text("# Intro, changed\n")
+    assert pipeline.render_site(staging, build) is False and len(calls) == 2
