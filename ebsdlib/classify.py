@@ -438,7 +438,7 @@ def _phase_map_png(labels: np.ndarray, fractions: pd.Series, path: Path, title: 
 
     rows, cols = labels.shape
     fig, ax = plt.subplots(figsize=(max(4.0, min(12.0, cols / 8)), max(3.0, min(12.0, rows / 8)) + 0.8))
-    phase_map_axes(ax, labels, title, tie_label="tie")
+    phase_map_axes(ax, labels, title, tie_label="tie", none_label="not indexed")
     shares = ", ".join(f"{name}: {100 * share:.1f} %" for name, share in fractions.items() if share > 0)
     ax.set_xlabel(f"phase fractions: {shares}", fontsize=8)
     fig.tight_layout()

@@ -347,7 +347,7 @@ PHASE_COLOURS = {
 }
 
 
-def phase_map_axes(ax, labels, title: str, tie_label: str = "tie"):
+def phase_map_axes(ax, labels, title: str, tie_label: str = "tie", none_label: str = "no answer"):
     """A categorical phase map: one colour per space group, black for no answer, gold for a tie."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -359,7 +359,7 @@ def phase_map_axes(ax, labels, title: str, tie_label: str = "tie"):
     ax.imshow(
         index, cmap=ListedColormap([PHASE_COLOURS[k] for k in keys]), vmin=-0.5, vmax=len(keys) - 0.5, interpolation="nearest"
     )
-    names = {-1: "no answer", 0: tie_label}
+    names = {-1: none_label, 0: tie_label}
     handles = [Patch(color=PHASE_COLOURS[k], label=names.get(k, str(k))) for k in keys]
     ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
     ax.set_title(title, fontsize=10)
