@@ -271,6 +271,8 @@ def streaming_benchmark(bundles, sizes=(10_000, 100_000), folder=None, chunk_siz
     import tempfile
     from pathlib import Path
 
+    if any(int(n) < 1 for n in sizes):
+        raise ValueError(f"every scan size must be at least 1 pattern, not {list(sizes)}")
     folder = Path(folder or tempfile.mkdtemp(prefix="ebsdlib-stream-"))
     rows = []
     for n in sizes:
@@ -285,8 +287,11 @@ def streaming_benchmark(bundles, sizes=(10_000, 100_000), folder=None, chunk_siz
             "print(json.dumps({'patterns': r.n, 'seconds': time.perf_counter() - t, 'classify_seconds': r.seconds,\n"
             "                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        result = json.loads(out.strip().splitlines()[-1])
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if run.returncode != 0:
+            last = (run.stderr.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"classifying the {n}-pattern scan failed: {last}")
+        result = json.loads(run.stdout.strip().splitlines()[-1])
         rows.append(
             {
                 "patterns": result["patterns"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,16 +93,18 @@ class ModelBundle:
 
 
 def _load(path: str, modified_ns: int):
+    """A model loaded once per process and file version (every model of an ensemble stays loaded)."""
     import keras
 
     key = (path, modified_ns)
-    if key not in _MODELS:
-        _MODELS.clear()  # one bundle set per process at a time: a worker classifies with one ensemble
-        _MODELS[key] = keras.models.load_model(path, safe_mode=True)
-    return _MODELS[key]
+    with _LOCK:  # a dask worker may run several threads
+        if key not in _MODELS:
+            _MODELS[key] = keras.models.load_model(path, safe_mode=True)
+        return _MODELS[key]
 
 
 _MODELS: dict = {}
+_LOCK = threading.Lock()
 
 
 def write_bundle(

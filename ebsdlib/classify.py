@@ -3,8 +3,10 @@ classified batch by batch, and the per-pattern results written as they come; the
 the only ones in memory, whatever the map size.
 
 A scan is any file kikuchipy reads (read lazily, through its dask-backed signals), a folder of pattern
-images, or a NumPy ``.npy`` stack (memory-mapped) of shape (n, rows, cols) or (map rows, map cols, rows,
-cols). The results:
+images (natural name order, with the map's shape given), or a NumPy ``.npy`` stack (memory-mapped) of
+shape (n, rows, cols) or (map rows, map cols, rows, cols). Patterns are never all in memory; the results
+per pattern (a few dozen bytes each: class, confidence, entropy, probabilities) are, for the map files.
+The results:
 
 ``phases.csv``
     one row per pattern: ``index, row, col, space_group`` (``-1``: not indexed, the paper's "no solution",
@@ -71,13 +73,8 @@ class Scan:
     files: tuple[Path, ...] = field(default=(), repr=False)
 
     def spec(self) -> dict:
-        """What a worker needs to open the same scan."""
-        return {
-            "path": str(self.path),
-            "kind": self.kind,
-            "map_shape": list(self.map_shape),
-            "files": [str(f) for f in self.files],
-        }
+        """What a worker needs to open the same scan (absolute paths: a worker may run elsewhere)."""
+        return {"path": str(Path(self.path).resolve()), "kind": self.kind, "map_shape": list(self.map_shape)}
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Patterns ``start`` to ``stop`` (map order, row by row) as float32 (k, rows, cols)."""
@@ -88,11 +85,12 @@ class Scan:
         if self.kind == "npy":
             flat = data.reshape(-1, *self.pattern_shape)
             return np.asarray(flat[start:stop], dtype=np.float32)
-        if data.ndim == 3:
-            return np.asarray(data[start:stop].compute(), dtype=np.float32)
+        if data.ndim == 3:  # read here, not through a cluster's client when a worker runs this
+            return np.asarray(data[start:stop].compute(scheduler="synchronous"), dtype=np.float32)
         cols = self.map_shape[1]
         first, last = start // cols, (stop - 1) // cols + 1  # whole map rows: how kikuchipy chunks a scan
-        rows = np.asarray(data[first:last].compute(), dtype=np.float32).reshape(-1, *self.pattern_shape)
+        block = data[first:last].compute(scheduler="synchronous")
+        rows = np.asarray(block, dtype=np.float32).reshape(-1, *self.pattern_shape)
         return rows[start - first * cols : stop - first * cols]
 
 
@@ -150,11 +148,16 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
     files: tuple[Path, ...] = ()
     own_map = None
     if path.is_dir():
-        files = tuple(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        files = image_files(path)
         if not files:
             raise ScanError(
                 f"{path} holds no pattern images ({', '.join(IMAGE_SUFFIXES)}); give a folder of patterns, "
                 "a file kikuchipy reads or a .npy stack"
+            )
+        if map_shape is None:
+            raise ScanError(
+                f"{path} is a folder of {len(files)} images: give the map's shape with --map-shape ROWS COLS "
+                f"(images in natural name order fill it row by row; --map-shape 1 {len(files)} for a list of patterns)"
             )
         kind, n, pattern_shape = "images", len(files), read_pattern_image(files[0]).shape
     elif path.suffix.lower() == ".npy":
@@ -189,6 +192,17 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
             raise ScanError(f"a {map_shape[0]} × {map_shape[1]} map holds {map_shape[0] * map_shape[1]} patterns; {path} has {n}")
     shape = map_shape or own_map or (1, n)
     return Scan(path, kind, n, tuple(int(s) for s in pattern_shape), tuple(int(s) for s in shape), files)
+
+
+def image_files(folder: Path) -> tuple[Path, ...]:
+    """The pattern images of a folder in natural name order (``p_2`` before ``p_10``), the map order."""
+    import re
+
+    def natural(p: Path):
+        return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+    images = (p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return tuple(sorted(images, key=natural))
 
 
 def class_entropy(probabilities: np.ndarray) -> np.ndarray:
@@ -244,9 +258,6 @@ def _scan_from_spec(spec: dict) -> Scan:
 @lru_cache(maxsize=2)
 def _scan_cached(spec_json: str) -> Scan:
     spec = json.loads(spec_json)
-    if spec["kind"] == "images":
-        files = tuple(Path(f) for f in spec["files"])
-        return Scan(Path(spec["path"]), "images", len(files), read_pattern_image(files[0]).shape, tuple(spec["map_shape"]), files)
     return open_scan(spec["path"], tuple(spec["map_shape"]))
 
 
@@ -315,6 +326,9 @@ def classify_scan(
 
     if not 0 <= float(threshold) <= 1:
         raise ValueError(f"threshold is a probability between 0 and 1, not {threshold}")
+    for name, value in (("chunk size", chunk_size), ("batch size", batch_size), ("chunks in flight", in_flight)):
+        if int(value) < 1:
+            raise ValueError(f"the {name} must be at least 1, not {value}")
     scan = scan if isinstance(scan, Scan) else open_scan(scan)
     bundles = [b if isinstance(b, ModelBundle) else read_bundle(b) for b in bundles]
     if not bundles:
@@ -324,8 +338,12 @@ def classify_scan(
         b.check(classes=classes)
     for b in bundles:
         check_fit(scan, b)
+    if scan.n < 1:
+        raise ScanError(f"{scan.path} holds no patterns")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for name in ("phases.csv", "phase_map.png", "phase_map.h5", "phase_map.ang", "classification.json"):
+        (out / name).unlink(missing_ok=True)  # a run that stops part-way leaves no older result beside its own
     folders = tuple(str(b.folder.resolve()) for b in bundles)
     spec = scan.spec()
     ranges = [(s, min(s + chunk_size, scan.n)) for s in range(0, scan.n, chunk_size)]
@@ -455,21 +473,23 @@ def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path)
     from .materials import space_group_symbol
 
     rows, cols = labels.shape
-    index = {c: i for i, c in enumerate(classes)}
-    phase_id = np.array([index.get(int(sg), -1) for sg in labels.ravel()], dtype=int)
+    flat = labels.ravel()
+    phase_id = np.full(flat.shape, -1, dtype=np.int32)
+    for i, c in enumerate(classes):
+        phase_id[flat == c] = i
     phases = PhaseList(
         [Phase(name=space_group_symbol(c), space_group=int(c)) for c in classes],
         ids=list(range(len(classes))),
     )
-    y, x = np.mgrid[:rows, :cols]
-    prop = {"confidence": confidence.astype(np.float64), "entropy": entropy.astype(np.float64)}
+    y, x = np.mgrid[:rows, :cols].astype(np.float32)
+    prop = {"confidence": confidence, "entropy": entropy}
     for i, c in enumerate(classes):
-        prop[f"p_{c}"] = probabilities[:, i].astype(np.float64)
+        prop[f"p_{c}"] = probabilities[:, i]
     xmap = CrystalMap(
         rotations=Rotation.identity((rows * cols,)),
         phase_id=phase_id,
-        x=x.ravel().astype(float),
-        y=y.ravel().astype(float),
+        x=x.ravel(),
+        y=y.ravel(),
         phase_list=phases,
         prop=prop,
         scan_unit="px",

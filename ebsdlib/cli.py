@@ -101,8 +101,8 @@ CLASSIFY_EXAMPLE = """example:
   ebsdlib classify scan.h5 --model my_model --out scan_phases
 
 SCAN is any file kikuchipy reads (h5ebsd, h5oina, up1/up2, ebsp, NORDIF .dat), a folder of pattern
-images (sorted by name, in map order; give --map-shape) or a .npy stack. Patterns are read in chunks,
-so memory does not grow with the map. Several --model bundles form an ensemble (averaged
+images (natural name order fills the map row by row; give --map-shape) or a .npy stack. Patterns are
+read in chunks: only a chunk of patterns is in memory, whatever the map size. Several --model bundles form an ensemble (averaged
 probabilities, votes and disagreement in the CSV)."""
 
 SIMULATE_EXAMPLE = """examples:
@@ -209,7 +209,7 @@ def _run_user_command(args) -> int:
         if args.command == "classify":
             return _classify(args)
         return _simulate(args)
-    except (DatasetError, BundleError, SourceUnavailable, ValueError, FileNotFoundError) as err:
+    except (DatasetError, BundleError, SourceUnavailable, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -249,7 +249,8 @@ def _classify(args) -> int:
     from .classify import classify_scan, open_scan
 
     scan = open_scan(args.scan, args.map_shape)
-    out = Path(args.out) if args.out else Path(args.scan).with_name(f"{Path(args.scan).stem}_phases")
+    scan_path = Path(args.scan).resolve()
+    out = Path(args.out) if args.out else scan_path.with_name(f"{scan_path.stem}_phases")
     result = classify_scan(scan, args.model, out, threshold=args.threshold, chunk_size=args.chunk_size, scheduler=args.scheduler)
     shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in result.fractions.items() if v > 0)
     print(
@@ -346,7 +347,11 @@ def _bench_streaming(args) -> int:
         return 1
     sizes = args.streaming or [10_000, 100_000]
     print(f"streaming classification benchmark; {cpu_description()}", flush=True)
-    table = streaming_benchmark(models, sizes)
+    try:
+        table = streaming_benchmark(models, sizes)
+    except (RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     if args.out:
         table.to_csv(f"{args.out}_streaming.csv", index=False)

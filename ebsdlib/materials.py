@@ -324,9 +324,10 @@ def atomic_number(element: str) -> int:
 def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     """A material from a CIF file, for simulating a user's phase.
 
-    The space group and asymmetric unit are the CIF's when it states a space group; a CIF of the full cell
-    in P1 (as many programs write) is symmetrised with spglib, which finds its space group and, in the
-    standard setting, its asymmetric unit (with full occupancies: a P1 cell says nothing of disorder).
+    The cell the CIF describes (expanded by its own symmetry, or a full cell in P1 as many programs write)
+    is symmetrised with spglib, which finds its space group and, in the standard setting (the origin
+    choice kikuchipy and orix expect), its asymmetric unit. A CIF with partial occupancies keeps its own
+    space group, setting and asymmetric unit (spglib knows no occupancies).
 
     Raises
     ------
@@ -349,10 +350,14 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     name = name or path.stem
     lat = full.lattice
     number = int(getattr(parser.spacegroup, "number", 1) or 1)
-    if number > 1 and getattr(parser, "asymmetric_unit", None) is not None:
+    partial = any(float(a.occupancy) < 1 for a in full)
+    if partial and number > 1 and getattr(parser, "asymmetric_unit", None) is not None:
+        # spglib knows no occupancies: a disordered phase keeps the CIF's own asymmetric unit and setting
         atoms = [(a.element, tuple(float(c) for c in a.xyz), float(a.occupancy)) for a in parser.asymmetric_unit]
         lengths = (lat.a, lat.b, lat.c, lat.alpha, lat.beta, lat.gamma)
     else:
+        # the expanded cell symmetrised by spglib: its space group and, in the standard setting (the origin
+        # choice kikuchipy and orix expect), its asymmetric unit
         elements = sorted({a.element for a in full})
         cell = (lat.base, [a.xyz for a in full], [atomic_number(a.element) for a in full])
         data = spglib.get_symmetry_dataset(cell, symprec=1e-3)
@@ -367,8 +372,13 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
             if again.equivalent_atoms[k] not in seen:
                 seen.add(again.equivalent_atoms[k])
                 atoms.append((by_z[int(z)], tuple(float(c) % 1.0 for c in xyz), 1.0))
-        a_vec = np.linalg.norm(np.asarray(data.std_lattice), axis=1)
-        lengths = (*a_vec, 90.0, 90.0, 90.0)
+        vectors = np.asarray(data.std_lattice, dtype=float)
+        a, b, c = np.linalg.norm(vectors, axis=1)
+
+        def angle(u, v):
+            return float(np.degrees(np.arccos(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))))
+
+        lengths = (a, b, c, angle(vectors[1], vectors[2]), angle(vectors[0], vectors[2]), angle(vectors[0], vectors[1]))
     cubic = np.allclose(lengths[:3], lengths[0], rtol=1e-4) and np.allclose(lengths[3:], 90.0, atol=1e-3)
     return Material(
         name=name,

@@ -512,18 +512,18 @@ def build_book(
 
 
 def site_key(staging: Path) -> str:
-    """Content address of a rendered site: every staged file (path and content), the versions of the
-    packages that render it and the code of this project's Sphinx extension."""
-    from importlib.metadata import version
-
+    """Content address of a rendered site: every staged file (path and content), the Python version and
+    every installed distribution's version, and the code of this project's Sphinx extension."""
     from .cache import code_fingerprint, file_digest
 
     h = hashlib.sha256()
     for path in sorted(p for p in Path(staging).rglob("*") if p.is_file()):
         h.update(path.relative_to(staging).as_posix().encode())
         h.update(file_digest(path).encode())
-    for package in ("jupyter-book", "sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline", "pydata-sphinx-theme"):
-        h.update(f"{package}=={version(package)}".encode())
+    from importlib.metadata import distributions
+
+    installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"])
+    h.update(f"{platform.python_version()} {' '.join(installed)}".encode())  # any renderer, theme or extension
     h.update(code_fingerprint((Path(__file__).parent / "sphinxext.py").read_text()).encode())
     return h.hexdigest()[:20]
 

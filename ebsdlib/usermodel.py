@@ -98,6 +98,7 @@ def train_bundle(
     for name in ("train_per_space_group", "val_per_space_group", "test_per_material", "image_size", "max_epochs"):
         if int(s[name]) < 1:
             raise ValueError(f"{name.replace('_', '-')} must be at least 1, not {s[name]}")
+    _check_out(Path(out), Path(patterns))
     dataset = load_folder_tree(patterns, view=view, size=canonical_size)
     unknown = sorted({int(g) for g in dataset.labels} - set(SPACE_GROUPS))
     if unknown:
@@ -217,3 +218,15 @@ def train_bundle(
     ]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return bundle, metrics
+
+
+def _check_out(out: Path, patterns: Path) -> None:
+    """Refuse a bundle folder that would overwrite something else: the patterns, a folder holding them,
+    or a folder with other files (a bundle is replaced when trained again, so only a bundle may be there)."""
+    o, p = out.resolve(), patterns.resolve()
+    if o == p or p in o.parents or o in p.parents:
+        raise ValueError(f"--out {out} would hold or overwrite the training patterns {patterns}; choose a new folder")
+    if o.exists() and not o.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the model bundle")
+    if o.is_dir() and any(o.iterdir()) and not (o / "bundle.json").is_file():
+        raise ValueError(f"--out {out} is a folder with other files, not a model bundle; choose a new or empty folder")

@@ -75,6 +75,20 @@ class TestScan:
         with pytest.raises(ScanError, match="a 4 × 4 map holds 16 patterns"):
             open_scan(tmp_path, (4, 4))
 
+    def test_images_fill_the_map_in_natural_name_order_and_need_its_shape(self, tmp_path):
+        import tifffile
+
+        for k in (1, 2, 10):
+            tifffile.imwrite(tmp_path / f"p_{k}.tif", np.full(SHAPE, k, dtype=np.uint8))
+        assert open_scan(tmp_path, (1, 3)).read(0, 3)[:, 0, 0].tolist() == [1, 2, 10]
+        with pytest.raises(ScanError, match="give the map's shape with --map-shape"):
+            open_scan(tmp_path)
+
+    @pytest.mark.parametrize("size", [0, -1])
+    def test_a_chunk_size_below_one_is_refused(self, tmp_path, scan_file, size):
+        with pytest.raises(ValueError, match="chunk size must be at least 1"):
+            classify_scan(scan_file, [tiny_bundle(tmp_path)], tmp_path / "out", chunk_size=size, progress=False)
+
     @pytest.mark.parametrize(
         "content, says",
         [(b"not a scan", "kikuchipy cannot read"), (None, "does not exist")],

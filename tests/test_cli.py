@@ -74,6 +74,8 @@ def scan(tmp_path):
         ("wrong layout", "is not named after a space group"),
         ("other space group", "not among the six the classifier learns"),
         ("unknown material", "no material ['Unobtainium']"),
+        ("out overwrites the patterns", "would hold or overwrite the training patterns"),
+        ("out holds other files", "not a model bundle; choose a new or empty folder"),
     ],
 )
 def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, scan, capsys, make_bundle):
@@ -93,8 +95,16 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
         for k in range(3):
             tifffile.imwrite(folder / f"{k}.tif", np.zeros((30, 36), dtype=np.uint8))
         line = f"ebsdlib train {tmp_path / 'tree'} --out {tmp_path / 'model'} --profile smoke"
-    else:
+    elif case == "unknown material":
         line = f"ebsdlib simulate --material Unobtainium --out {tmp_path / 'x'}"
+    else:
+        tree = tmp_path / "tree" / "225" / "Ni"
+        tree.mkdir(parents=True)
+        tifffile.imwrite(tree / "0.tif", np.zeros((30, 36), dtype=np.uint8))
+        out = tmp_path / "tree" if case == "out overwrites the patterns" else tmp_path / "other"
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "notes.txt").write_text("mine")
+        line = f"ebsdlib train {tmp_path / 'tree'} --out {out} --profile smoke"
     code, out, err = run(line, capsys)
     assert code == 1
     lines = [l for l in err.splitlines() if l.strip()]

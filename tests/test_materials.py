@@ -199,3 +199,19 @@ class TestMaterialFromCif:
         (tmp_path / "bad.cif").write_text("this is not a CIF")
         with pytest.raises(ValueError, match="bad.cif"):
             material_from_cif(tmp_path / "bad.cif")
+
+    def test_a_hexagonal_cell_keeps_its_angles(self, tmp_path):
+        from ebsdlib.materials import material_from_cif
+
+        path = tmp_path / "Mg.cif"
+        path.write_text(
+            "data_Mg\n_symmetry_space_group_name_H-M 'P1'\n_symmetry_Int_Tables_number 1\n"
+            "_cell_length_a 3.209\n_cell_length_b 3.209\n_cell_length_c 5.211\n"
+            "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 120\n"
+            "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+            "Mg1 Mg 0.333333 0.666667 0.25\nMg2 Mg 0.666667 0.333333 0.75\n"
+        )
+        read = material_from_cif(path)
+        assert read.space_group == 194 and read.lattice is not None
+        assert read.lattice[5] == pytest.approx(120, abs=1e-3) and read.lattice[3] == pytest.approx(90, abs=1e-3)
+        assert read.lattice[0] == pytest.approx(3.209) and read.atoms_per_cell() == pytest.approx(2)
