@@ -240,19 +240,22 @@ def test_the_answer_follows_the_numbers():
             "model": "m",
             "accuracy": [0.0, 0.12],
             "most_predicted": ["223 (67 %)", "229 (78 %)"],
+            "patterns": [9, 60],
         }
     )
     text = generalisation_answer(rows(0.2), sources)
     assert "knows the materials and the simulator it was trained on, not the space groups" in text
     assert (
         "scores 20 % on the paper's materials" in text
-        and "12 % at best" in text
+        and "recorded Ni 0 % of 9 patterns, dynamical Ni 12 % of 60 patterns" in text
         and "50 % on the materials it trained on" in text
     )
     assert "scores within 5 points of its own accuracy when it was in training" in text
     assert "some of the symmetry" in generalisation_answer(rows(0.5), sources)
     learnt = generalisation_answer(rows(0.9), sources.assign(accuracy=[0.85, 0.9]))
     assert "it has learnt their symmetry" in learnt
+    one_small_source = generalisation_answer(rows(0.9), sources.assign(accuracy=[1.0, 0.0]))
+    assert "it has learnt their symmetry" not in one_small_source, "one favourable source must not decide"
     assert generalisation_answer(rows(0.2).query("regime != 'generated only'")) == ""
     assert generalisation_findings(rows(0.2), sources=sources).endswith(text)
 
