@@ -95,7 +95,7 @@ class Scan:
 
 
 def _image(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    image = read_pattern_image(path)
+    image = read_pattern_image(path, allow_constant=True)
     if image.shape != tuple(shape):
         raise ScanError(
             f"{path} is {image.shape[0]}×{image.shape[1]} pixels, the scan's first pattern "
@@ -159,7 +159,7 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
                 f"{path} is a folder of {len(files)} images: give the map's shape with --map-shape ROWS COLS "
                 f"(images in natural name order fill it row by row; --map-shape 1 {len(files)} for a list of patterns)"
             )
-        kind, n, pattern_shape = "images", len(files), read_pattern_image(files[0]).shape
+        kind, n, pattern_shape = "images", len(files), read_pattern_image(files[0], allow_constant=True).shape
     elif path.suffix.lower() == ".npy":
         try:
             data = np.load(path, mmap_mode="r")

@@ -18,7 +18,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not the user's business
 
-from .pipeline import PROFILES, ChapterError, build_book
+from .pipeline import ChapterError, build_book
 
 __all__ = ["main"]
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ebsdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="execute every chapter for a profile and build the website")
-    build.add_argument("--profile", default="default", choices=PROFILES)
+    build.add_argument("--profile", default="default", help="book/profiles/<name>.yml: smoke, default, paper or your own")
     build.add_argument("--chapter", action="append", help="only this chapter stem (repeatable)")
     build.add_argument("--execution-timeout", type=int, default=None, help="per-cell timeout in seconds")
     build.add_argument("--no-html", action="store_true", help="execute the chapters only")
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Time both approaches' training at a profile's input size and print a table; "
         "example: ebsdlib bench --profile default --out bench_training.csv",
     )
-    bench.add_argument("--profile", default="default", choices=PROFILES, help="input size and per-epoch counts from this profile")
+    bench.add_argument("--profile", default="default", help="input size and per-epoch counts from this profile")
     bench.add_argument("--image-size", type=int, default=None, help="input size in px (default: the profile's)")
     bench.add_argument("--patterns", type=int, default=128, help="patterns timed per contender (default 128)")
     bench.add_argument("--out", default=None, help="also write the tables as CSV files with this stem")
@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     _user_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "bench":
-        return _bench(args)
+        try:
+            return _bench(args)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     if args.command in USER_COMMANDS:
         return _run_user_command(args)
     if args.command == "build":
@@ -81,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         except (ChapterError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        print(f"book built with profile {args.profile} in {time.perf_counter() - start:.0f} s: _build/html/index.html")
+        where = "_build/staging/" + args.profile if args.no_html else "_build/html/index.html"
+        what = "chapters executed" if args.no_html else "book built"
+        print(f"{what} with profile {args.profile} in {time.perf_counter() - start:.0f} s: {where}")
     return 0
 
 
@@ -129,7 +135,7 @@ def _user_commands(sub) -> None:
     train.add_argument(
         "--source", default=None, help="pretrained source: imagenet, source-task, auto or a weights file (default: the profile's)"
     )
-    train.add_argument("--profile", default="default", choices=PROFILES, help="protocol and counts (default: default)")
+    train.add_argument("--profile", default="default", help="protocol and counts (default: default)")
     train.add_argument(
         "--view",
         choices=("native", "canonical"),
@@ -194,7 +200,7 @@ def _user_commands(sub) -> None:
         metavar=("ROWS", "COLS"),
         help="pattern size in px (default: the profile's)",
     )
-    simulate.add_argument("--profile", default="default", choices=PROFILES, help="detector and noise model (default: default)")
+    simulate.add_argument("--profile", default="default", help="detector and noise model (default: default)")
     simulate.add_argument("--seed", type=int, default=0)
 
 

@@ -243,26 +243,75 @@ simulate_dataset.is_cached = lambda *a, **k: _simulate_dataset.is_cached(
 )
 
 
-def read_pattern_image(path: Path) -> np.ndarray:
-    """One pattern image (TIFF, PNG, BMP; 8 or 16 bit, grayscale or RGB turned to gray) as float32 (rows, cols).
+def read_pattern_image(path: Path, kinds: Counter | None = None, allow_constant: bool = False) -> np.ndarray:
+    """One pattern image (TIFF, PNG, BMP) as float32 (rows, cols).
+
+    Accepted on purpose: 8- and 16-bit and float grayscale, and RGB (turned to gray); ``kinds`` (when
+    given) counts what each file was, so a loader can say so in its notes.
 
     Raises
     ------
     DatasetError
-        When the file cannot be read or holds no single 2-D image, naming the file.
+        Naming the file, for an empty or unreadable file, a multi-page TIFF (a stack is no single
+        pattern), transparent pixels (a pattern has no transparency), non-finite values (NaN or inf), a
+        constant image (no bands; allowed with ``allow_constant``, as a scan may hold a blank pattern), or
+        anything but one 2-D image.
     """
     from skimage import io
-    from skimage.color import rgb2gray, rgba2rgb
+    from skimage.color import rgb2gray
 
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise DatasetError(f"the image {path} is empty (0 bytes). Replace or remove the file.")
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                pages = len(tif.pages)
+                first = tif.pages[0]
+                planes = int(first.samplesperpixel) if int(first.planarconfig) == 2 else 1
+        except Exception as err:  # noqa: BLE001 - every reader error means the same to the user
+            raise DatasetError(
+                f"cannot read the TIFF {path} ({type(err).__name__}: {err}). Replace or remove the file."
+            ) from None
+        if pages > 1 or planes > 1:
+            what = f"{pages} pages" if pages > 1 else f"{planes} separate planes (planar storage, as a stack is written)"
+            raise DatasetError(
+                f"the TIFF {path} holds {what}, a stack rather than one pattern. Export one pattern per "
+                "file, or classify the stack as a scan (save it as .npy or a format kikuchipy reads)."
+            )
     try:
         image = io.imread(path)
     except Exception as err:  # noqa: BLE001 - every reader error means the same to the user
-        raise DatasetError(f"cannot read the image {path}: {type(err).__name__}: {err}. Replace or remove the file.") from None
-    if image.ndim == 3 and image.shape[-1] in (3, 4):
-        image = rgb2gray(rgba2rgb(image) if image.shape[-1] == 4 else image)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DatasetError(f"cannot read the image {path} ({type(err).__name__}: {first}). Replace or remove the file.") from None
+    kind = f"{image.dtype.itemsize * 8}-bit" if image.dtype.kind in "ui" else "float"
+    if image.ndim == 3 and image.shape[-1] == 4:
+        alpha = image[..., 3]
+        opaque = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
+        if (alpha < opaque).any():
+            raise DatasetError(
+                f"{path} has transparent pixels ({100 * float((alpha < opaque).mean()):.0f} % of them): a pattern "
+                "has no transparency, and blending would change its intensities. Export it without an alpha channel."
+            )
+        image = image[..., :3]
+    if image.ndim == 3 and image.shape[-1] == 3:
+        image, kind = rgb2gray(image), f"RGB {kind}"
     if image.ndim != 2:
         raise DatasetError(f"{path} is not a single grayscale or RGB image (shape {image.shape})")
-    return image.astype(np.float32)
+    image = image.astype(np.float32)
+    bad = ~np.isfinite(image)
+    if bad.any():
+        raise DatasetError(
+            f"{path} holds {int(bad.sum())} non-finite pixel(s) (NaN or inf); a pattern needs finite intensities. "
+            "Export it again or remove the file."
+        )
+    if not allow_constant and float(image.max()) == float(image.min()):
+        raise DatasetError(f"{path} is constant (every pixel {float(image.min()):g}): no bands to classify. Remove the file.")
+    if kinds is not None:
+        kinds[kind] += 1
+    return image
 
 
 def _check_view(view: str, size: int | None) -> None:
@@ -356,10 +405,18 @@ def load_folder_tree(
                 rows.append({"space_group": space_group, "material": mat_dir.name, "file": str(path.relative_to(root))})
     if not files:
         raise DatasetError(f"{root} holds no space-group folders with images")
-    images = [read_pattern_image(p) for p in tqdm(files, desc="reading images", unit="image", leave=False, disable=None)]
+    kinds: Counter = Counter()
+    images = [read_pattern_image(p, kinds) for p in tqdm(files, desc="reading images", unit="image", leave=False, disable=None)]
     shapes = Counter(im.shape for im in images)
     target = shapes.most_common(1)[0][0]
     notes = list(skipped)
+    described = {"8-bit": "8-bit grayscale", "16-bit": "16-bit grayscale (intensities kept)", "float": "float grayscale"}
+    notes.append(
+        "images read: "
+        + ", ".join(
+            f"{n} {described.get(k, k + ' turned to gray' if k.startswith('RGB') else k)}" for k, n in sorted(kinds.items())
+        )
+    )
     for note in skipped:
         warnings.warn(note, stacklevel=2)
     table = pd.DataFrame(rows)

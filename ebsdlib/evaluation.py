@@ -128,8 +128,29 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
     return predictions
 
 
+def _scorable(predictions: pd.DataFrame) -> pd.DataFrame:
+    """``predictions`` when every true space group is one of the classes; otherwise a ValueError naming the
+    others and their materials (the scores and the confusion matrix must count the same patterns)."""
+    other = predictions[~predictions["true_space_group"].isin(SPACE_GROUPS)]
+    if len(other):
+        groups = sorted({int(g) for g in other["true_space_group"]})
+        materials = sorted({str(m) for m in other.get("material", pd.Series(dtype=str))})[:5]
+        raise ValueError(
+            f"{len(other)} prediction(s) have true space group(s) {groups} (materials: {', '.join(materials) or '?'}), "
+            f"which are not among the classes {list(SPACE_GROUPS)} (-1: unlabelled); score only patterns of the classes"
+        )
+    return predictions
+
+
 def weighted_scores(predictions: pd.DataFrame) -> dict[str, float]:
-    """Class-weighted precision and recall (Table 1 of the paper), and accuracy."""
+    """Class-weighted precision and recall (Table 1 of the paper), and accuracy.
+
+    Raises
+    ------
+    ValueError
+        When a true space group is not one of the six classes (or is unlabelled), naming it.
+    """
+    predictions = _scorable(predictions)
     y, p = predictions["true_space_group"], predictions["predicted_space_group"]
     return {
         "precision": float(precision_score(y, p, average="weighted", zero_division=0)),
@@ -140,6 +161,7 @@ def weighted_scores(predictions: pd.DataFrame) -> dict[str, float]:
 
 def per_space_group_report(predictions: pd.DataFrame) -> pd.DataFrame:
     """Precision, recall, F1 and support per space group (Supplementary Tables S1/S2)."""
+    predictions = _scorable(predictions)
     precision, recall, f1, support = precision_recall_fscore_support(
         predictions["true_space_group"], predictions["predicted_space_group"], labels=list(SPACE_GROUPS), zero_division=0
     )
@@ -164,6 +186,7 @@ def per_material_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def confusion(predictions: pd.DataFrame, normalize: str | None = None) -> pd.DataFrame:
     """Confusion matrix (rows: true space group, columns: predicted), optionally normalised per row."""
+    predictions = _scorable(predictions)
     matrix = confusion_matrix(
         predictions["true_space_group"], predictions["predicted_space_group"], labels=list(SPACE_GROUPS), normalize=normalize
     )

@@ -55,9 +55,44 @@ def load_profile(name: str, profiles_dir: Path = PROFILES_DIR) -> dict:
     if not path.is_file():
         known = sorted(p.stem for p in Path(profiles_dir).glob("*.yml"))
         raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(known)}")
-    profile = yaml.safe_load(path.read_text()) or {}
-    profile.setdefault("shared", {})
-    profile.setdefault("chapters", {})
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"profile {name!r} ({path}) is not a text file; a profile is YAML (see book/profiles/default.yml)"
+        ) from None
+    try:
+        profile = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"profile {name!r} ({path}) is not valid YAML{at}: {problem}") from None
+    profile = {} if profile is None else profile
+    if not isinstance(profile, dict):
+        raise ValueError(
+            f"profile {name!r} ({path}) must be a mapping with `description:`, `shared:` and `chapters:`, "
+            f"not a {type(profile).__name__}"
+        )
+    unknown = sorted(set(profile) - {"description", "shared", "chapters"})
+    if unknown:
+        raise ValueError(
+            f"profile {name!r} ({path}) has unknown top-level key(s) {unknown}; a profile has description, shared and chapters"
+        )
+    profile["shared"] = profile.get("shared") or {}
+    profile["chapters"] = profile.get("chapters") or {}
+    if not isinstance(profile["chapters"], dict) or not all(
+        isinstance(v, dict) or v is None for v in profile["chapters"].values()
+    ):
+        raise ValueError(f"profile {name!r} ({path}): `chapters:` must map chapter names to their settings")
+    root = Path(profiles_dir).parent.parent
+    chapters = {Path(f).stem for f in chapter_notebooks(root)} if (root / "_toc.yml").is_file() else set()
+    if chapters:
+        stray = sorted(set(profile["chapters"]) - chapters)
+        if stray:
+            raise ValueError(
+                f"profile {name!r} ({path}) sets chapter(s) {stray}, which the book does not have; its chapters are {sorted(chapters)}"
+            )
     profile["name"] = name
     return profile
 

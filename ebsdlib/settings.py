@@ -66,6 +66,21 @@ def check_shared(shared: dict, source: str = "the profile") -> None:
     wrong = [f"{k}: {v!r} (expected like {defaults[k]!r})" for k, v in shared.items() if not _kind_ok(defaults[k], v)]
     if wrong:
         raise ValueError(f"{source}: wrong type under `shared:`: " + "; ".join(wrong))
+    outside = []
+    for k, v in shared.items():
+        entry = _table()[k]
+        low, high = entry.get("min"), entry.get("max")
+        for x in v if isinstance(v, list) else [v]:
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                continue
+            if (low is not None and x < low) or (high is not None and x > high):
+                bounds = " and ".join(
+                    b for b in (f"at least {low}" if low is not None else "", f"at most {high}" if high is not None else "") if b
+                )
+                outside.append(f"{k}: {v!r} (must be {bounds})")
+                break
+    if outside:
+        raise ValueError(f"{source}: out of range under `shared:`: " + "; ".join(outside))
 
 
 def shared_settings(profile: str | dict = "default", profiles_dir: Path = PROFILES_DIR) -> dict:

@@ -43,6 +43,7 @@ from .preprocess import prepare_patterns
 __all__ = [
     "ARMS",
     "TrainingConfig",
+    "NonFiniteLoss",
     "TrialResult",
     "labels_to_onehot",
     "apply_weight_decay",
@@ -291,6 +292,29 @@ def _make_monitor(x_val, y_val, x_recal, config: TrainingConfig, label: str, rec
     return EpochMonitor()
 
 
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN or infinite loss; the message names the trial, epoch and step."""
+
+
+def _stop_on_non_finite_loss(label: str):
+    import keras
+
+    class StopOnNonFiniteLoss(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not np.isfinite(float(loss)):
+                raise NonFiniteLoss(
+                    f"{label or 'training'}: the loss became {float(loss)} at epoch {getattr(self, '_epoch', 1)}, "
+                    f"step {batch + 1}; training stopped and nothing was cached. Check the patterns for extreme or "
+                    "non-finite values, or lower the learning rate."
+                )
+
+    return StopOnNonFiniteLoss()
+
+
 def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, seed: int = 0, label: str = "") -> pd.DataFrame:
     """Compile and fit ``model`` with the paper's optimiser, L2 weight decay and early stopping; returns
     the history (one row per epoch). The best weights (lowest validation loss) are restored.
@@ -308,7 +332,11 @@ def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, see
     rng = np.random.default_rng(seed)
     recal = x_train[rng.permutation(len(x_train))[: config.recalibration_patterns]]
     records: list[dict] = []
+    for name, x in (("training", x_train), ("validation", x_val)):
+        if not np.isfinite(x).all():
+            raise NonFiniteLoss(f"{label or 'training'}: the {name} inputs hold non-finite values; nothing was trained or cached")
     callbacks = [
+        _stop_on_non_finite_loss(label),
         _make_monitor(x_val, y_val, recal, config, label, records),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", min_delta=config.min_delta, patience=config.patience, restore_best_weights=True
@@ -381,6 +409,15 @@ def train_trial(
         raise ValueError(f"unknown approach {arm!r}; choose from {ARMS}")
     if arm == "transfer" and (source is None or source.weights is None):
         raise ValueError("the transfer model needs a resolved pretrained source with a weights file")
+    used = dataset.table[dataset.table["split"].isin(["train", "validation"])]
+    other = used[~used["space_group"].isin(SPACE_GROUPS)]
+    if len(other):
+        groups = sorted({int(g) for g in other["space_group"]})
+        where = sorted({str(v) for v in other.get("file", other["material"])})[:3]
+        raise ValueError(
+            f"the training data hold space group(s) {groups} (first: {', '.join(where)}), which are not among the "
+            f"model's classes {list(SPACE_GROUPS)}; remove those folders or patterns before training"
+        )
     trial_seed = int(seed) * 1000 + int(trial)
     key = trial_key(arm, dataset, image_size, config, source, trial_seed)
     folder = _models_dir() / f"{arm}-{key}"

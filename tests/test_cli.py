@@ -93,14 +93,14 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
         folder = tmp_path / "tree" / ("metals" if case == "wrong layout" else "194") / "Mg"
         folder.mkdir(parents=True)
         for k in range(3):
-            tifffile.imwrite(folder / f"{k}.tif", np.zeros((30, 36), dtype=np.uint8))
+            tifffile.imwrite(folder / f"{k}.tif", np.eye(30, 36, dtype=np.uint8) * 200)
         line = f"ebsdlib train {tmp_path / 'tree'} --out {tmp_path / 'model'} --profile smoke"
     elif case == "unknown material":
         line = f"ebsdlib simulate --material Unobtainium --out {tmp_path / 'x'}"
     else:
         tree = tmp_path / "tree" / "225" / "Ni"
         tree.mkdir(parents=True)
-        tifffile.imwrite(tree / "0.tif", np.zeros((30, 36), dtype=np.uint8))
+        tifffile.imwrite(tree / "0.tif", np.eye(30, 36, dtype=np.uint8) * 200)
         out = tmp_path / "tree" if case == "out overwrites the patterns" else tmp_path / "other"
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "notes.txt").write_text("mine")
