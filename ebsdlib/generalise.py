@@ -425,7 +425,7 @@ def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = Non
             f"{name} {_pct(acc)}" + (f" of {int(sizes[name])} patterns" if sizes is not None else "")
             for name, acc in per_source.items()
         )
-        evidence.append(f"on patterns from other sources than its simulator {each} (its best model on each)")
+        evidence.append(f"on patterns from other sources than its simulator, with its best model on each, {each}")
     evidence = " and ".join(evidence) + f" (chance {_pct(chance)}"
     evidence += f"; {_pct(trained)} on the materials it trained on)" if trained is not None else ")"
     if min(unseen) >= 0.8:
