@@ -42,6 +42,7 @@ __all__ = [
 
 PROFILES = ("smoke", "default", "paper")
 BUILD_INFO_MARKER = "<!-- build-info -->"
+TRAINING_CHAPTER = "02_training"  # the chapter whose trained models a build writes as bundles
 CLAIMS_MARKER = "<!-- claims -->"
 
 
@@ -527,7 +528,8 @@ def build_book(
     for rel in notebooks:
         facts.update(glued_values(staging / f"{rel}.ipynb"))
     bundles = {}
-    if not chapters:  # every chapter ran, so the models are in the cache: their bundles cost no training
+    ran = {Path(f).stem for f in notebooks}
+    if not chapters and TRAINING_CHAPTER in ran:  # the training chapter ran, so its models are in the cache: no training
         from .book import write_book_bundles
 
         print("writing the model bundles of the best scratch and transfer models ...", flush=True)
