@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -317,6 +318,23 @@ def _imports_only(source: str) -> bool:
     return bool(lines) and all(line.startswith(("import ", "from ")) or line in (")",) or line.endswith(",") for line in lines)
 
 
+#: A line of TensorFlow's C++ logging (absl), e.g. "E0000 00:00:17.98 25847 cuda_platform.cc:52] failed call
+#: to cuInit": written to stderr by the runtime whatever Python's warnings say, never a reader's business.
+NATIVE_LOG_LINE = re.compile(r"^(?:[EWIF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.]+:\d+\]|WARNING: All log messages before absl).*$")
+
+
+def _without_native_log(output: dict):
+    """A stderr output without TensorFlow's C++ log lines (``None`` when nothing else is left)."""
+    if output.get("output_type") != "stream" or output.get("name") != "stderr":
+        return output
+    text = output.get("text", "")
+    kept = "".join(line for line in text.splitlines(keepends=True) if not NATIVE_LOG_LINE.match(line.rstrip("\n")))
+    if not kept.strip():
+        return None
+    output["text"] = kept
+    return output
+
+
 def prepare_for_reading(notebook: Path, parameters: dict, declared: dict, own=()) -> None:
     """Make an executed chapter read as a page: its settings as a compact table beside the paper's
     (:func:`ebsdlib.book.settings_markdown`) where the parameters were, the code one click away.
@@ -332,6 +350,9 @@ def prepare_for_reading(notebook: Path, parameters: dict, declared: dict, own=()
 
     nb = nbformat.read(str(notebook), as_version=4)
     nb.cells = [c for c in nb.cells if not c.metadata.get("ebsdlib_settings")]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in (_without_native_log(o) for o in cell.get("outputs", [])) if o is not None]
     anchor = None
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":

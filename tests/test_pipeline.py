@@ -390,3 +390,14 @@ def test_a_site_is_rendered_once_for_the_same_staged_files(tmp_path, monkeypatch
     assert (build / "html" / "index.html").read_text() == "rendered 1"
     (staging / "book" / "intro.md").write_text("# Intro, changed\n")
     assert pipeline.render_site(staging, build) is False and len(calls) == 2
+
+
+def test_tensorflows_native_log_lines_never_reach_a_page():
+    from ebsdlib.pipeline import _without_native_log
+
+    log = "E0000 00:00:1796164971.985831   25847 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"
+    assert _without_native_log({"output_type": "stream", "name": "stderr", "text": log}) is None
+    kept = _without_native_log({"output_type": "stream", "name": "stderr", "text": log + "a real warning\n"})
+    assert kept["text"] == "a real warning\n"
+    stdout = {"output_type": "stream", "name": "stdout", "text": log}
+    assert _without_native_log(stdout) is stdout
