@@ -276,19 +276,11 @@ def _classify(args) -> int:
 
 
 def _simulate(args) -> int:
+    from .book import detector
     from .export import find_materials, write_pattern_tree, write_scan
     from .settings import shared_settings
-    from .simulate import DetectorGeometry, DetectorModel
 
-    s = shared_settings(args.profile)
-    geometry = DetectorGeometry(shape=tuple(args.detector_shape or s["detector_shape"]), pc=tuple(s["pattern_center"]))
-    detector_model = DetectorModel(
-        dose=float(s["dose"]),
-        contrast=float(s["contrast"]),
-        blur_sigma=float(s["blur_sigma"]),
-        pc_jitter=float(s["pc_jitter"]),
-        degraded_fraction=float(s["degraded_fraction"]),
-    )
+    geometry, detector_model = detector(shared_settings(args.profile), args.detector_shape)
     if args.scan:
         path = write_scan(args.scan, tuple(args.map_shape), geometry=geometry, detector_model=detector_model, seed=args.seed)
         print(

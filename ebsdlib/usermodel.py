@@ -16,7 +16,7 @@ from pathlib import Path
 from .bundle import ModelBundle, write_bundle
 from .datasets import DatasetError, assign_split, load_folder_tree
 from .materials import SPACE_GROUPS
-from .training import ARM_CHANNELS, ARMS, TrainingConfig, dataset_fingerprint
+from .training import ARM_CHANNELS, ARMS, dataset_fingerprint
 
 __all__ = ["train_bundle"]
 
@@ -75,11 +75,11 @@ def train_bundle(
     matplotlib.use("agg", force=False)
     import matplotlib.pyplot as plt
 
+    from .book import detector, training_config
     from .evaluation import confusion, per_material_accuracy, predict_trial, weighted_scores
     from .models import resolve_source
     from .plotting import confusion_heatmaps, history_figure
     from .settings import shared_settings
-    from .simulate import DetectorGeometry, DetectorModel
     from .sourcetask import ensure_source
     from .training import train_trial
 
@@ -120,28 +120,12 @@ def train_bundle(
             f"{patterns}: no pattern is left for the test split after {s['train_per_space_group']} training and "
             f"{s['val_per_space_group']} validation patterns per space group; add patterns or lower the counts"
         )
-    config = TrainingConfig(
-        learning_rate=float(s["learning_rate"]),
-        weight_decay=float(s["weight_decay"]),
-        batch_size=int(s["batch_size"]),
-        patience=int(s["patience"]),
-        min_delta=float(s["min_delta"]),
-        max_epochs=int(s["max_epochs"]),
-        bn_recalibration=bool(s["bn_recalibration"]),
-        validate_keras_statistics=bool(s["validate_keras_statistics"]),
-    )
+    config = training_config(s)
     source = None
     if approach == "transfer":
         with contextlib.redirect_stdout(io.StringIO()):  # Keras' download line; the source's note says what happened
             resolved = resolve_source(pretrained_source or s["pretrained_source"])
-        geometry = DetectorGeometry(shape=tuple(s["detector_shape"]), pc=tuple(s["pattern_center"]))
-        detector_model = DetectorModel(
-            dose=float(s["dose"]),
-            contrast=float(s["contrast"]),
-            blur_sigma=float(s["blur_sigma"]),
-            pc_jitter=float(s["pc_jitter"]),
-            degraded_fraction=float(s["degraded_fraction"]),
-        )
+        geometry, detector_model = detector(s)
         source = ensure_source(
             resolved,
             int(s["image_size"]),

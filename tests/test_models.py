@@ -46,13 +46,6 @@ class TestBuilders:
         with pytest.raises(ValueError, match="at least 71"):
             build_scratch_model(64)
 
-    def test_too_small_input_of_the_transfer_model_is_not_blamed_on_its_weights(self, tmp_path):
-        weights = tmp_path / "any.weights.h5"
-        weights.write_bytes(b"not read")
-        with pytest.raises(ValueError, match="at least 71 px; got image_size=40") as err:
-            build_transfer_model(40, PretrainedSource(str(weights), "file", str(weights), "test"))
-        assert not isinstance(err.value, SourceUnavailable)
-
     def test_unreadable_weights_file(self, tmp_path):
         bad = tmp_path / "bad.weights.h5"
         bad.write_bytes(b"not hdf5")
