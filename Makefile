@@ -1,4 +1,4 @@
-# The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper] [RERUN=1]`; `make bench` times training.
+# The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper] [RERUN=1]`; `make bench` times mapping (Hough, Xception, the student).
 # Each (re)creates .venv with Python 3.12 from the pinned lock when it is missing or stale.
 
 PROFILE ?= default

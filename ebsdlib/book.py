@@ -253,11 +253,13 @@ def show_table(table, name: str, caption: str, folder: str | Path = ".") -> None
     display(Markdown(f":::{{table}} {caption}\n:name: {label}\n\n{body}\n:::\n\nDownload this table: {{download}}`{path.name}`"))
 
 
-def write_book_bundles(settings: dict, folder: Path, profile: str = "") -> dict[str, Path]:
+def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_config=None) -> dict[str, Path]:
     """Model bundles (:mod:`ebsdlib.bundle`) of the best scratch and transfer models of a build, with their
-    Table 1 metrics, in ``folder/<approach>``; everything is read from the cache the chapters filled.
+    Table 1 metrics, in ``folder/<approach>``, and with ``student_config`` (:class:`ebsdlib.student.StudentConfig`)
+    the distilled student in ``folder/student``; everything is read from the cache the chapters filled.
 
-    A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer``.
+    A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer``, or with the
+    student, ``ebsdlib classify SCAN --fast``.
     """
     from .bundle import write_bundle
     from .evaluation import best_trial, predict_trial, weighted_scores
@@ -296,7 +298,49 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "") -> dict[
             metrics=metrics,
         )
         written[arm] = bundle.folder
+    if student_config is not None:
+        written["student"] = _student_bundle(trained, settings, student_config, Path(folder) / "student", profile)
     return written
+
+
+def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, profile: str) -> Path:
+    """The distilled student (:func:`ebsdlib.student.distil_student`, from the cache) as a bundle, with its
+    test metrics."""
+    from .bundle import write_bundle
+    from .evaluation import predict, weighted_scores
+    from .materials import SPACE_GROUPS
+    from .student import STUDENT_CHANNELS, distil_student
+
+    teachers = [r for r in trained.results if r.arm == "transfer"]
+    student = distil_student(teachers, trained.dataset, trained.geometry, trained.detector_model, config, settings["seed"], None)
+    test = trained.dataset.subset("test")
+    predictions = predict(student.load_model(), test, student.image_size, STUDENT_CHANNELS, settings["seed"])
+    bundle = write_bundle(
+        student.model_path,
+        folder,
+        classes=SPACE_GROUPS,
+        image_size=student.image_size,
+        channels=STUDENT_CHANNELS,
+        preprocessing={
+            "view": "native",
+            "canonical_size": None,
+            "normalization": "minmax",
+            "resize": "scikit-image resize, anti-aliased",
+            "pattern_shape": list(trained.dataset.pattern_shape),
+        },
+        approach="student",
+        source=None,
+        training={
+            "data": "new simulated patterns of the 18 training materials, labelled by the teacher",
+            "teacher": f"ensemble of {len(teachers)} transfer trial(s) of this build",
+            "distillation": student.info["config"],
+            "distillation_patterns": student.info["distillation_patterns"],
+            "profile": profile,
+            "epochs": int(student.epochs),
+        },
+        metrics={**weighted_scores(predictions), "test_patterns": int(len(predictions))},
+    )
+    return bundle.folder
 
 
 def training_config(settings: dict) -> TrainingConfig:

@@ -5,7 +5,8 @@
 ``classify``  classify a scan (any file kikuchipy reads, a folder of images, a .npy stack) with one or
               more bundles: per-pattern CSV, phase-map PNG, orix CrystalMap (.h5 and .ang);
 ``simulate``  simulated patterns as a labelled TIFF tree, or a dual-phase scan file with its ground truth;
-``bench``     time training on this machine (what ``make bench`` runs).
+``bench``     mapping speed on this machine: Hough indexing, the Xceptions and the distilled student on the
+              same patterns (what ``make bench`` runs); ``--training`` times training instead.
 
 Bad input gets one line starting with ``error:`` and a non-zero exit code."""
 
@@ -38,14 +39,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench = sub.add_parser(
         "bench",
-        help="time training (precision, input pipeline, batch size, per-epoch costs) and print a table",
-        description="Time both approaches' training at a profile's input size and print a table; "
-        "example: ebsdlib bench --profile default --out bench_training.csv",
+        help="mapping speed: Hough indexing, Xception and the distilled student on the same patterns",
+        description="Time every contender on the same simulated map patterns of a profile and print the table "
+        "(patterns/s, ratio to Hough indexing, accuracy), then simulation and training throughput; the "
+        "profile's models come from the cache when its book was built (else they are trained first). "
+        "Example: ebsdlib bench --profile smoke",
     )
-    bench.add_argument("--profile", default="default", help="input size and per-epoch counts from this profile")
-    bench.add_argument("--image-size", type=int, default=None, help="input size in px (default: the profile's)")
-    bench.add_argument("--patterns", type=int, default=128, help="patterns timed per contender (default 128)")
-    bench.add_argument("--out", default=None, help="also write the tables as CSV files with this stem")
+    bench.add_argument("--profile", default="default", help="data, models and student from this profile (default: default)")
+    bench.add_argument(
+        "--training",
+        action="store_true",
+        help="instead: time training (precision, input pipeline, batch size, per-epoch costs)",
+    )
+    bench.add_argument("--image-size", type=int, default=None, help="--training: input size in px (default: the profile's)")
+    bench.add_argument("--patterns", type=int, default=128, help="--training: patterns timed per contender (default 128)")
+    bench.add_argument(
+        "--out", default=None, help="write the tables as CSV files with this stem (default: _build/bench/<profile>)"
+    )
     bench.add_argument(
         "--streaming",
         nargs="*",
@@ -155,7 +165,15 @@ def _user_commands(sub) -> None:
     )
     classify.add_argument("scan", metavar="SCAN", help="a file kikuchipy reads, a folder of images or a .npy stack")
     classify.add_argument(
-        "--model", action="append", required=True, metavar="MODEL_DIR", help="a model bundle (repeat for an ensemble)"
+        "--model", action="append", default=None, metavar="MODEL_DIR", help="a model bundle (repeat for an ensemble)"
+    )
+    classify.add_argument(
+        "--fast",
+        action="store_true",
+        help="use the distilled student of a built book (_build/bundles/<profile>/student): Hough-indexing speed",
+    )
+    classify.add_argument(
+        "--profile", default="default", help="--fast: the profile whose book's student to use (default: default)"
     )
     classify.add_argument("--out", default=None, help="results folder (default: <scan stem>_phases beside the scan)")
     classify.add_argument(
@@ -254,10 +272,11 @@ def _classify(args) -> int:
 
     from .classify import classify_scan, open_scan
 
+    models = _classify_models(args)
     scan = open_scan(args.scan, args.map_shape)
     scan_path = Path(args.scan).resolve()
     out = Path(args.out) if args.out else scan_path.with_name(f"{scan_path.stem}_phases")
-    result = classify_scan(scan, args.model, out, threshold=args.threshold, chunk_size=args.chunk_size, scheduler=args.scheduler)
+    result = classify_scan(scan, models, out, threshold=args.threshold, chunk_size=args.chunk_size, scheduler=args.scheduler)
     shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in result.fractions.items() if v > 0)
     print(
         f"{result.n} patterns ({result.map_shape[0]} × {result.map_shape[1]}) in {result.seconds:.0f} s "
@@ -273,6 +292,26 @@ def _classify(args) -> int:
             f"({100 * score['not_indexed']:.1f} % not indexed)"
         )
     return 0
+
+
+def _classify_models(args) -> list[str]:
+    """The bundles to classify with: ``--model`` folders, or with ``--fast`` the student of a built book."""
+    from .bundle import BundleError
+    from .paths import BUILD_DIR
+
+    if args.fast and args.model:
+        raise BundleError("give either --model bundles or --fast (the student of a built book), not both")
+    if not args.fast:
+        if not args.model:
+            raise BundleError("name a model bundle with --model MODEL_DIR, or use --fast for the student of a built book")
+        return args.model
+    student = BUILD_DIR / "bundles" / args.profile / "student"
+    if not (student / "bundle.json").is_file():
+        raise BundleError(
+            f"--fast uses the distilled student of the {args.profile!r} book, and {student} holds none: build the book "
+            f"first (make book PROFILE={args.profile}) or give a bundle with --model"
+        )
+    return [str(student)]
 
 
 def _simulate(args) -> int:
@@ -306,6 +345,8 @@ def _bench(args) -> int:
 
     if args.streaming is not None:
         return _bench_streaming(args)
+    if not args.training:
+        return _bench_speed(args)
 
     from .bench import cpu_description, run_training_benchmark
     from .settings import shared_settings
@@ -329,6 +370,47 @@ def _bench(args) -> int:
         epochs.to_csv(f"{args.out}_epochs.csv", index=False)
         print(f"written: {args.out}_throughput.csv, {args.out}_epochs.csv")
     return 0
+
+
+def _bench_speed(args) -> int:
+    import pandas as pd
+
+    from .bench import book_speed_benchmark, machine_header, student_verdict
+    from .paths import BOOK_DIR, BUILD_DIR
+    from .pipeline import SPEED_CHAPTER, chapter_values, load_profile
+    from .settings import shared_settings
+    from .student import StudentConfig
+
+    profile = load_profile(args.profile)
+    settings = shared_settings(profile)
+    speed = BOOK_DIR / f"{SPEED_CHAPTER}.ipynb"
+    values = chapter_values(profile, speed)  # the speed chapter's student and counts
+    student = StudentConfig.from_parameters(values)
+    print(f"mapping speed benchmark, {args.profile} profile; {machine_header()}", flush=True)
+    report = book_speed_benchmark(
+        settings, student, int(values.get("bench_train_patterns", 256)), progress=lambda line: print(line, flush=True)
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        print("\nMapping speed (same map patterns for every contender; ratios to Hough indexing in this run)")
+        print(report.table.to_string(_float_formatters(report.table)))
+        print("\nSimulation and training")
+        print(report.other.to_string())
+    print("\n" + student_verdict(report.table)["sentence"])
+    written = report.write(args.out or BUILD_DIR / "bench" / args.profile)
+    print("written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _float_formatters(table):
+    """Column formats of the mapping table for the terminal."""
+    formats = {
+        "patterns/s": "{:.0f}",
+        "× Hough": "{:.2f}",
+        "map accuracy": "{:.3f}",
+        "test accuracy": "{:.3f}",
+        "first call (s)": "{:.1f}",
+    }
+    return {c: (lambda f: lambda v: f.format(v) if v == v else "—")(formats[c]) for c in table.columns if c in formats}
 
 
 def _bench_streaming(args) -> int:

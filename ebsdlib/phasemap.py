@@ -39,6 +39,7 @@ __all__ = [
     "eds_al_map",
     "ipf_colors",
     "hough_phase_map",
+    "index_with_hough",
     "counts_table",
     "map_scores",
     "ensemble",
@@ -292,6 +293,20 @@ def hough_phase_map(
 def _hough_index(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_tolerance, _pyebsdindex_version) -> pd.DataFrame:
     """Hough indexing of ``patterns``, cached by their content, the geometry, the phases and settings,
     and the PyEBSDIndex version: a rebuild with nothing changed indexes nothing."""
+    return index_with_hough(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_tolerance)
+
+
+def index_with_hough(
+    patterns: np.ndarray,
+    geometry: DetectorGeometry,
+    phases,
+    n_bands: int = 12,
+    max_fit: float = 2.0,
+    min_bands: int = 6,
+    tie_tolerance: float = 0.05,
+) -> pd.DataFrame:
+    """PyEBSDIndex's Radon/Hough indexing of ``patterns`` (n, rows, cols) against ``phases``, never cached
+    (what :func:`hough_phase_map` caches, and what the speed benchmark times); the columns as there."""
     from pyebsdindex import ebsd_index, tripletvote
 
     library = [
@@ -307,7 +322,7 @@ def _hough_index(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_to
         sampleTilt=geometry.sample_tilt,
         camElev=geometry.tilt,
         patDim=geometry.shape,
-        nBands=n_bands,
+        nBands=int(n_bands),
     )
     data, *_ = indexer.index_pats(patsin=np.asarray(patterns, dtype=np.float32), verbose=0)
     best = data[-1]

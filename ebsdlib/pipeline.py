@@ -44,6 +44,7 @@ __all__ = [
 PROFILES = ("smoke", "default", "paper")
 BUILD_INFO_MARKER = "<!-- build-info -->"
 TRAINING_CHAPTER = "02_training"  # the chapter whose trained models a build writes as bundles
+SPEED_CHAPTER = "09_speed"  # the chapter whose distilled student a build writes as a bundle
 CLAIMS_MARKER = "<!-- claims -->"
 
 
@@ -153,6 +154,21 @@ def chapter_parameters(profile: dict, notebook: Path) -> dict:
     if "profile" in declared:
         params["profile"] = profile["name"]
     return params
+
+
+def chapter_values(profile: dict, notebook: Path) -> dict:
+    """Every parameter of ``notebook`` as the profile executes it: the notebook's defaults, overridden by
+    :func:`chapter_parameters` (what papermill injects)."""
+    import ast
+
+    values = {}
+    for name, spec in _declared_parameters(notebook).items():
+        try:
+            values[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            continue  # a default computed in the notebook: not a value a caller can read
+    values.update(chapter_parameters(profile, notebook))
+    return values
 
 
 def execute_chapter(
@@ -435,7 +451,8 @@ def _bundles_markdown(bundles: dict[str, Path], build_dir: Path) -> str:
     def shown(path: Path) -> str:
         return (Path(build_dir).name / Path(path).resolve().relative_to(Path(build_dir).resolve())).as_posix()
 
-    lines = ["", "", "The best scratch and transfer models of this build are written as model bundles:", ""]
+    what = "the best scratch and transfer models" + (" and the distilled student" if "student" in bundles else "")
+    lines = ["", "", f"This build wrote {what} as model bundles:", ""]
     lines += [f"- {arm}: `{shown(folder)}`" for arm, folder in bundles.items()]
     transfer = shown(bundles.get("transfer", next(iter(bundles.values()))))
     lines += [
@@ -446,6 +463,9 @@ def _bundles_markdown(bundles: dict[str, Path], build_dir: Path) -> str:
         f"ebsdlib classify scan.h5 --model {transfer} --out scan_phases",
         "```",
     ]
+    if "student" in bundles:
+        profile = Path(bundles["student"]).parent.name
+        lines += ["", f"or, with the student, `ebsdlib classify scan.h5 --fast --profile {profile}` (see the Speed appendix)."]
     return "\n".join(lines)
 
 
@@ -552,9 +572,17 @@ def build_book(
     ran = {Path(f).stem for f in notebooks}
     if not chapters and TRAINING_CHAPTER in ran:  # the training chapter ran, so its models are in the cache: no training
         from .book import write_book_bundles
+        from .student import StudentConfig
 
-        print("writing the model bundles of the best scratch and transfer models ...", flush=True)
-        bundles = write_book_bundles(settings, build_dir / "bundles" / profile_name, profile_name)
+        speed = next((rel for rel in notebooks if Path(rel).stem == SPEED_CHAPTER), None)
+        student = StudentConfig.from_parameters(chapter_values(profile, root / f"{speed}.ipynb")) if speed else None
+        print(
+            "writing the model bundles of the best scratch and transfer models"
+            + (" and the student" if student else "")
+            + " ...",
+            flush=True,
+        )
+        bundles = write_book_bundles(settings, build_dir / "bundles" / profile_name, profile_name, student)
     intro = staging / f"{read_toc(root)[0]}.md"
     if intro.is_file():
         text = intro.read_text()

@@ -179,3 +179,28 @@ def test_chapter_08_generalisation(tmp_path):
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert not errors and not stderr
+
+
+@pytest.mark.slow
+def test_chapter_09_speed(tmp_path):
+    nb = _run("09_speed", tmp_path)
+    glued = _glued(nb)
+    overrides = load_profile("smoke")["chapters"]["09_speed"]
+    assert int(glued["student_epochs"]) <= overrides["student_max_epochs"]
+    assert glued["student_patterns"] == f"{6 * overrides['student_patterns_per_space_group']:,}"
+    assert float(glued["student_speed"]) > 0
+    table = __import__("pandas").read_csv(tmp_path / "speed_mapping.csv", index_col=0)
+    assert table.index[0] == "Hough indexing (PyEBSDIndex)" and float(table["× Hough"].iloc[0]) == 1.0
+    assert any(name.startswith("student, float32") for name in table.index)
+    assert any("bfloat16" in name for name in table.index)
+    assert _images(nb) == 1
+    markdown = "".join(
+        "".join(o["data"]["text/markdown"])
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {})
+    )
+    assert "The student meets its goal" in markdown or "The student falls short of its goal" in markdown
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not errors and not stderr, stderr

@@ -76,6 +76,9 @@ def scan(tmp_path):
         ("unknown material", "no material ['Unobtainium']"),
         ("out overwrites the patterns", "would hold or overwrite the training patterns"),
         ("out holds other files", "not a model bundle; choose a new or empty folder"),
+        ("no model", "name a model bundle with --model"),
+        ("fast without a built book", "holds none: build the book first"),
+        ("fast and a model", "not both"),
     ],
 )
 def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, scan, capsys, make_bundle):
@@ -95,6 +98,12 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
         for k in range(3):
             tifffile.imwrite(folder / f"{k}.tif", np.eye(30, 36, dtype=np.uint8) * 200)
         line = f"ebsdlib train {tmp_path / 'tree'} --out {tmp_path / 'model'} --profile smoke"
+    elif case == "no model":
+        line = f"ebsdlib classify {scan}"
+    elif case == "fast without a built book":
+        line = f"ebsdlib classify {scan} --fast --profile no-such-build"
+    elif case == "fast and a model":
+        line = f"ebsdlib classify {scan} --fast --model {make_bundle(tmp_path).folder}"
     elif case == "unknown material":
         line = f"ebsdlib simulate --material Unobtainium --out {tmp_path / 'x'}"
     else:
@@ -118,3 +127,20 @@ def test_every_command_has_help_with_an_example(command, capsys):
         main([command, "--help"])
     assert exit_.value.code == 0
     assert f"ebsdlib {command} " in capsys.readouterr().out.split("example")[1]
+
+
+def test_fast_classifies_with_the_student_of_a_built_book(tmp_path, scan, capsys, make_bundle, monkeypatch):
+    import shutil
+
+    import ebsdlib.paths
+
+    build = tmp_path / "_build"
+    student = make_bundle(tmp_path, name="student", pattern_shape=(30, 36))
+    shutil.copytree(student.folder, build / "bundles" / "mine" / "student")
+    monkeypatch.setattr(ebsdlib.paths, "BUILD_DIR", build)
+    code, out, err = run(f"ebsdlib classify {scan} --fast --profile mine --out {tmp_path / 'fast'}", capsys)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "fast" / "phases.csv")
+    assert len(table) == 6
+    used = json.loads((tmp_path / "fast" / "classification.json").read_text())["models"]
+    assert used == [str((build / "bundles" / "mine" / "student").resolve())]

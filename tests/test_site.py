@@ -96,10 +96,12 @@ def test_the_build_writes_the_bundles_of_its_best_models_and_the_intro_says_wher
     from ebsdlib.bundle import read_bundle
 
     html, _, build = site
-    for arm, channels in (("scratch", 1), ("transfer", 3)):
+    for arm, channels in (("scratch", 1), ("transfer", 3), ("student", 1)):
         bundle = read_bundle(build / "bundles" / "smoke" / arm, channels=channels)
         assert bundle.info["training"]["profile"] == "smoke" and "precision" in bundle.info["test_metrics"]
+        assert bundle.approach == arm
     import re
 
     intro = re.sub(r"<[^>]+>", "", (html / "book" / "intro.html").read_text())  # the page's text, without the highlighting's tags
     assert "ebsdlib classify scan.h5 --model _build/bundles/smoke/transfer" in intro
+    assert "ebsdlib classify scan.h5 --fast --profile smoke" in intro
