@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist worksteal
 
 book: $(STAMP)
 	$(VENV)/bin/python -m ebsdlib build --profile $(PROFILE) $(if $(RERUN),--rerun)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,12 +17,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def isolated_cache(tmp_path_factory):
-    """Every test session writes its cache to a fresh temporary folder, never to the project's.
-
-    ``EBSDLIB_TEST_CACHE`` names that folder instead (it must be empty), so that CI can build the smoke
-    book afterwards from what the chapter tests simulated and trained (``.ci/run``)."""
+def pytest_configure(config):
+    """One cache folder for the whole test run, made before any test (and before pytest-xdist starts its
+    workers, which inherit it through the environment and share it): a fresh temporary folder, or the
+    one ``EBSDLIB_TEST_CACHE`` names (it must be empty), so that CI can build the smoke book afterwards
+    from what the chapter tests simulated, trained and executed there (``.ci/run``)."""
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller made the folder
+        return
     named = os.environ.get("EBSDLIB_TEST_CACHE")
     if named:
         path = Path(named)
@@ -29,7 +33,22 @@ def isolated_cache(tmp_path_factory):
                 f"EBSDLIB_TEST_CACHE={named} is not empty; tests need a fresh cache. Empty the folder or name a new one."
             )
     else:
-        path = tmp_path_factory.mktemp("ebsdlib-cache")
+        path = Path(tempfile.mkdtemp(prefix="ebsdlib-test-cache-"))
+        config._ebsdlib_temporary_cache = path
+        os.environ["EBSDLIB_TEST_CACHE"] = str(path)
+
+
+def pytest_unconfigure(config):
+    path = getattr(config, "_ebsdlib_temporary_cache", None)
+    if path is not None:
+        os.environ.pop("EBSDLIB_TEST_CACHE", None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache():
+    """Every test writes its cache to the run's folder (:func:`pytest_configure`), never to the project's."""
+    path = Path(os.environ["EBSDLIB_TEST_CACHE"])
     old = os.environ.get("EBSDLIB_CACHE")
     os.environ["EBSDLIB_CACHE"] = str(path)
     yield path
@@ -37,6 +56,51 @@ def isolated_cache(tmp_path_factory):
         os.environ.pop("EBSDLIB_CACHE", None)
     else:
         os.environ["EBSDLIB_CACHE"] = old
+
+
+@contextlib.contextmanager
+def run_lock(name: str):
+    """An exclusive lock shared by every worker of the run (a file in the run's cache folder): the first
+    to take it does the work, the others wait and then find the result in the cache."""
+    import fcntl
+
+    path = Path(os.environ["EBSDLIB_TEST_CACHE"]) / f".{name}.lock"
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def smoke_models(isolated_cache):
+    """The smoke profile's data set, pretrained source and trials, made once for the run (under
+    :func:`run_lock`): every chapter needs them, and with pytest-xdist the chapters run in several
+    workers at once, which would otherwise each train them."""
+    from ebsdlib.book import book_models, book_parameters
+    from ebsdlib.settings import shared_settings
+
+    with run_lock("smoke-models"):
+        return book_models(**book_parameters(shared_settings("smoke")))
+
+
+CHAPTER_TEST_PREFIX = "test_chapter_"
+
+
+def chapter_test_marker(stem: str) -> Path:
+    """The file a failed chapter test leaves in the run's cache folder (the site test stops waiting for it)."""
+    folder = Path(os.environ["EBSDLIB_TEST_CACHE"]) / "chapter-tests"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{stem}.failed"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and item.name.startswith(CHAPTER_TEST_PREFIX) and "EBSDLIB_TEST_CACHE" in os.environ:
+        chapter_test_marker(item.name[len(CHAPTER_TEST_PREFIX) :]).write_text(report.when)
 
 
 @pytest.fixture

@@ -9,6 +9,11 @@ from ebsdlib.paths import REPO_ROOT
 from ebsdlib.pipeline import chapter_parameters, load_profile, run_chapter
 
 
+@pytest.fixture(autouse=True)
+def _trained(smoke_models):
+    """The smoke data set and models exist before a chapter runs (made once for the run, see conftest)."""
+
+
 def _run(stem, tmp_path):
     """Execute a chapter as the smoke build does; the executed notebook is kept in the session's cache,
     so a smoke build from that cache (CI) reuses it."""

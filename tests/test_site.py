@@ -27,8 +27,35 @@ def _chromium() -> str | None:
     return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
+def wait_for_chapter_tests(session, timeout: float = 1800, poll: float = 5) -> None:
+    """With pytest-xdist, the chapter tests of this run may still be executing in another worker: wait until
+    each has left its executed chapter in the run's cache (or failed), so that the book below reuses them
+    instead of executing them a second time."""
+    import time
+
+    from conftest import CHAPTER_TEST_PREFIX, chapter_test_marker
+    from ebsdlib.cache import cache_file, folder_problem
+    from ebsdlib.pipeline import chapter_key, chapter_parameters, load_profile
+
+    profile = load_profile("smoke")
+    stems = [i.name[len(CHAPTER_TEST_PREFIX) :] for i in session.items if i.name.startswith(CHAPTER_TEST_PREFIX)]
+    waiting = {}
+    for stem in stems:
+        notebook = REPO_ROOT / "book" / f"{stem}.ipynb"
+        waiting[stem] = cache_file("chapters", f"{stem}-{chapter_key(notebook, chapter_parameters(profile, notebook))}")
+    deadline = time.monotonic() + timeout
+    while waiting:
+        waiting = {
+            s: e for s, e in waiting.items() if not chapter_test_marker(s).exists() and (not e.is_dir() or folder_problem(e))
+        }
+        if waiting and time.monotonic() > deadline:
+            pytest.fail(f"the chapter tests {sorted(waiting)} did not finish within {timeout:.0f} s")
+        if waiting:
+            time.sleep(poll)
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, request):
     chromium = _chromium()
     if chromium is None:
         message = (
@@ -38,6 +65,7 @@ def site(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    wait_for_chapter_tests(request.session)
     build = tmp_path_factory.mktemp("site") / "_build"
     build_book("smoke", build_dir=build, execution_timeout=900)
     return build / "html", chromium, build
