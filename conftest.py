@@ -88,6 +88,11 @@ def smoke_models(isolated_cache):
 CHAPTER_TEST_PREFIX = "test_chapter_"
 
 
+def is_chapter_test(item) -> bool:
+    """Whether a collected test is one of ``tests/test_chapters.py``'s, which execute a chapter."""
+    return item.path.name == "test_chapters.py" and item.name.startswith(CHAPTER_TEST_PREFIX)
+
+
 def chapter_test_marker(stem: str) -> Path:
     """The file a failed chapter test leaves in the run's cache folder (the site test stops waiting for it)."""
     folder = Path(os.environ["EBSDLIB_TEST_CACHE"]) / "chapter-tests"
@@ -99,7 +104,7 @@ def chapter_test_marker(stem: str) -> Path:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.failed and item.name.startswith(CHAPTER_TEST_PREFIX) and "EBSDLIB_TEST_CACHE" in os.environ:
+    if report.failed and is_chapter_test(item) and "EBSDLIB_TEST_CACHE" in os.environ:
         chapter_test_marker(item.name[len(CHAPTER_TEST_PREFIX) :]).write_text(report.when)
 
 

@@ -10,7 +10,7 @@ __all__ = ["REPO_ROOT", "DATA_DIR", "BOOK_DIR", "PROFILES_DIR", "BUILD_DIR", "ca
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 BOOK_DIR = REPO_ROOT / "book"
-PROFILES_DIR = BOOK_DIR / "profiles"
+PROFILES_DIR = Path(os.environ.get("EBSDLIB_PROFILES") or BOOK_DIR / "profiles")  # $EBSDLIB_PROFILES: a folder of your own
 BUILD_DIR = REPO_ROOT / "_build"
 
 

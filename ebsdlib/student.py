@@ -192,7 +192,7 @@ def soft_targets(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     Examples
     --------
     >>> p = np.array([[0.7, 0.2, 0.1]])
-    >>> np.round(soft_targets(p, 1.0), 3).tolist()
+    >>> np.round(soft_targets(p, 1.0).astype(float), 3).tolist()
     [[0.7, 0.2, 0.1]]
     >>> bool(soft_targets(p, 4.0).max() < 0.7)
     True

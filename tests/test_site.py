@@ -33,12 +33,12 @@ def wait_for_chapter_tests(session, timeout: float = 1800, poll: float = 5) -> N
     instead of executing them a second time."""
     import time
 
-    from conftest import CHAPTER_TEST_PREFIX, chapter_test_marker
+    from conftest import CHAPTER_TEST_PREFIX, chapter_test_marker, is_chapter_test
     from ebsdlib.cache import cache_file, folder_problem
     from ebsdlib.pipeline import chapter_key, chapter_parameters, load_profile
 
     profile = load_profile("smoke")
-    stems = [i.name[len(CHAPTER_TEST_PREFIX) :] for i in session.items if i.name.startswith(CHAPTER_TEST_PREFIX)]
+    stems = [i.name[len(CHAPTER_TEST_PREFIX) :] for i in session.items if is_chapter_test(i)]
     waiting = {}
     for stem in stems:
         notebook = REPO_ROOT / "book" / f"{stem}.ipynb"
