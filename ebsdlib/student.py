@@ -74,6 +74,10 @@ class StudentConfig:
         Softening of the teacher's and student's outputs in the distillation term.
     soft_weight
         α: the weight of the distillation term; ``1 − α`` weighs the cross-entropy with the true labels.
+
+    The speed chapter's defaults differ from these (64 px, 2000 patterns per space group, α = 0.9): on the
+    default profile, 48 px with α = 0.7 came within 0.8 points of the teacher's test accuracy but lost 16
+    points on the dual-phase map; 64 px with α = 0.9 lost 5.
     """
 
     image_size: int = 48

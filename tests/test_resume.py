@@ -7,6 +7,7 @@ subprocesses with a fresh cache: the same code path as ``make book``, at a cost 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -51,8 +52,9 @@ BUILD = (
 def book(tmp_path):
     root = tmp_path / "book_root"
     (root / "book" / "profiles").mkdir(parents=True)
-    for name in ("intro.md", "02_training.ipynb", "references.bib"):
+    for name in ("02_training.ipynb", "references.bib"):
         shutil.copy2(REPO_ROOT / "book" / name, root / "book" / name)
+    (root / "book" / "intro.md").write_text("# A book of one chapter\n\nThe training chapter, interrupted and resumed.\n")
     shutil.copy2(REPO_ROOT / "_config.yml", root / "_config.yml")
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/02_training\n")
     (root / "book" / "profiles" / "tiny.yml").write_text(PROFILE)
@@ -105,7 +107,7 @@ def test_a_killed_build_resumes_without_training_again_what_was_finished(book, t
 
     third = subprocess.run([sys.executable, "-c", BUILD, str(root), "html"], env=env, capture_output=True, text=True)
     assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
-    assert "epoch" not in third.stdout, "nothing is trained a third time"
+    assert not re.search(r"(trial \d+|source task) epoch", third.stdout), "nothing is trained a third time"
     assert "02_training unchanged: reused its execution" in third.stdout
     assert (root / "_build" / "html" / "book" / "02_training.html").is_file()
     assert _trained(cache) == ["scratch", "scratch", "transfer", "transfer"]
