@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,6 +24,11 @@ def pytest_configure(config):
     one ``EBSDLIB_TEST_CACHE`` names (it must be empty), so that CI can build the smoke book afterwards
     from what the chapter tests simulated, trained and executed there (``.ci/run``)."""
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller made the folder
+        # numba's on-disk cache is not safe for two processes compiling the same function at once (a worker
+        # reading the other's half-written file crashes): each worker, and the chapter kernels it starts,
+        # keeps its own, beside the environment, so that it persists from one run to the next
+        worker = config.workerinput["workerid"]
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(sys.prefix) / "numba-cache" / worker))
         return
     named = os.environ.get("EBSDLIB_TEST_CACHE")
     if named:
