@@ -556,29 +556,24 @@ def conditions_figure(table: pd.DataFrame):
 def speed_figure(table: pd.DataFrame):
     """Accuracy against patterns per second for every contender of the speed benchmark (log speed axis):
     map accuracy for all, test-split accuracy for the classifiers (Hough indexing has none), Hough's
-    speed as a vertical line."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    speed as a vertical line; one colour per contender, named in the legend."""
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
     markers = {"map accuracy": "o", "test accuracy": "s"}
     colors = sns.color_palette("colorblind", len(table))
+    handles = []
     for (name, row), color in zip(table.iterrows(), colors):
         for metric, marker in markers.items():
             if np.isfinite(row[metric]):
                 ax.scatter(row["patterns/s"], 100 * row[metric], color=color, marker=marker, s=60, edgecolor="k", zorder=3)
-        ax.annotate(
-            name,
-            (row["patterns/s"], 100 * np.nanmax([row["map accuracy"], row["test accuracy"]])),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
+        handles.append(plt.Line2D([], [], marker="o", color=color, markeredgecolor="k", ls="", label=name))
     ax.axvline(table["patterns/s"].iloc[0], color="0.5", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("patterns per second (this machine, preprocessing included)")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
-    handles = [plt.Line2D([], [], marker=m, color="0.3", ls="", label=k) for k, m in markers.items()]
+    handles += [plt.Line2D([], [], marker=m, color="0.3", ls="", label=k) for k, m in markers.items()]
     handles.append(plt.Line2D([], [], color="0.5", ls="--", label="Hough indexing's speed"))
-    ax.legend(handles=handles, fontsize=8, loc="lower left")
+    ax.legend(handles=handles, fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
