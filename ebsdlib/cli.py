@@ -392,7 +392,7 @@ def _bench_speed(args) -> int:
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
         print("\nMapping speed (same map patterns for every contender; ratios to Hough indexing in this run)")
-        print(report.table.to_string(_float_formatters(report.table)))
+        print(report.table.to_string(formatters=_float_formatters(report.table)))
         print("\nSimulation and training")
         print(report.other.to_string())
     print("\n" + student_verdict(report.table)["sentence"])

@@ -144,3 +144,14 @@ def test_fast_classifies_with_the_student_of_a_built_book(tmp_path, scan, capsys
     assert len(table) == 6
     used = json.loads((tmp_path / "fast" / "classification.json").read_text())["models"]
     assert used == [str((build / "bundles" / "mine" / "student").resolve())]
+
+
+@pytest.mark.slow
+def test_bench_times_every_contender_and_writes_the_tables(smoke_models, tmp_path, capsys):
+    code, out, err = run(f"ebsdlib bench --profile smoke --out {tmp_path / 'bench'}", capsys)
+    assert code == 0, err
+    assert "Hough indexing (PyEBSDIndex)" in out and "student, float32" in out and "logical cores" in out
+    assert "The student meets its goal" in out or "The student falls short of its goal" in out
+    table = pd.read_csv(tmp_path / "bench_mapping.csv", comment="#", index_col=0)
+    assert table.index[0] == "Hough indexing (PyEBSDIndex)" and table["× Hough"].iloc[0] == 1.0
+    assert (tmp_path / "bench_mapping.csv").read_text().startswith("# ") and (tmp_path / "bench_other.csv").is_file()
