@@ -278,13 +278,7 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
             classes=SPACE_GROUPS,
             image_size=trained.image_size,
             channels=ARM_CHANNELS[arm],
-            preprocessing={
-                "view": "native",
-                "canonical_size": None,
-                "normalization": "minmax",
-                "resize": "scikit-image resize, anti-aliased",
-                "pattern_shape": list(trained.dataset.pattern_shape),
-            },
+            preprocessing=_native_preprocessing(trained.dataset.pattern_shape),
             approach=arm,
             source=None if arm == "scratch" else trained.source.as_dict(),
             training={
@@ -301,6 +295,18 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
     if student_config is not None:
         written["student"] = _student_bundle(trained, settings, student_config, Path(folder) / "student", profile)
     return written
+
+
+def _native_preprocessing(pattern_shape) -> dict:
+    """How the book's models see a pattern, as a bundle records it: the native view, min-max normalised,
+    resized by scikit-image with anti-aliasing from the book's pattern shape."""
+    return {
+        "view": "native",
+        "canonical_size": None,
+        "normalization": "minmax",
+        "resize": "scikit-image resize, anti-aliased",
+        "pattern_shape": list(pattern_shape),
+    }
 
 
 def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, profile: str) -> Path:
@@ -321,13 +327,7 @@ def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, p
         classes=SPACE_GROUPS,
         image_size=student.image_size,
         channels=STUDENT_CHANNELS,
-        preprocessing={
-            "view": "native",
-            "canonical_size": None,
-            "normalization": "minmax",
-            "resize": "scikit-image resize, anti-aliased",
-            "pattern_shape": list(trained.dataset.pattern_shape),
-        },
+        preprocessing=_native_preprocessing(trained.dataset.pattern_shape),
         approach="student",
         source=None,
         training={
