@@ -86,7 +86,7 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
     it depends on.
 
     The decorated function gains the attributes ``is_cached(*args, **kwargs)`` (whether a call would be
-    a cache hit) and ``uncached`` (the plain function).
+    a cache hit) and ``__wrapped__`` (the plain function, as :func:`functools.wraps` sets it).
     """
     depends_on = tuple(depends_on)
     data_files = tuple(data_files)

@@ -39,6 +39,7 @@ __all__ = [
     "prepare_for_reading",
     "build_book",
     "glued_values",
+    "page_differences",
 ]
 
 PROFILES = ("smoke", "default", "paper")
@@ -407,6 +408,89 @@ def glued_values(notebook: Path) -> dict[str, str]:
             if name and text is not None:
                 values[name] = text.strip("'\"")
     return values
+
+
+#: What a page shows: the output kinds two executions of a chapter are compared on (printed streams are not:
+#: a chapter that finds its models in the cache does not print the training's lines).
+SHOWN_KINDS = ("text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml")
+
+
+def _shown(output: dict, may_differ) -> dict[str, str]:
+    """An output's shown kinds as text, without the table rows and lines that contain a text of ``may_differ``."""
+    shown = {}
+    for key, value in output.get("data", {}).items():
+        kind = key.removeprefix("application/papermill.record/")
+        if kind not in SHOWN_KINDS:
+            continue
+        text = "".join(value) if isinstance(value, list) else str(value)
+        for marker in may_differ:
+            if kind == "text/html":
+                text = re.sub(rf"<tr>(?:(?!</tr>).)*?{re.escape(marker)}.*?</tr>", "", text, flags=re.S)
+            elif not kind.startswith("image/"):
+                text = "\n".join(line for line in text.splitlines() if marker not in line)
+        shown[kind] = text
+    return shown
+
+
+def page_differences(a: Path, b: Path, may_differ: dict[str, str] | None = None) -> list[str]:
+    """What two executions of one chapter show differently, cell by cell: tables, figures, Markdown and
+    glued values (every output but printed streams, see :data:`SHOWN_KINDS`), each difference named by
+    its cell and the glued value or output.
+
+    ``may_differ`` maps what is allowed to differ to the reason: a glued value by its name, or the rows of
+    a table (and the lines of a text) that contain the given text, for example a row of timings. Anything
+    else that differs is listed, as is a cell or output that only one of the two has.
+
+    Examples
+    --------
+    >>> import nbformat, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> def executed(name, accuracy, seconds):
+    ...     cell = nbformat.v4.new_code_cell("show(accuracy, seconds)")
+    ...     cell.outputs = [
+    ...         nbformat.v4.new_output("display_data", {"text/plain": f"accuracy {accuracy}\\ns per epoch {seconds}"}),
+    ...         nbformat.v4.new_output("display_data", {"application/papermill.record/text/plain": str(seconds)},
+    ...                                metadata={"scrapbook": {"name": "seconds"}}),
+    ...     ]
+    ...     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(folder / name))
+    ...     return folder / name
+    >>> a, b = executed("a.ipynb", 0.5, 12.0), executed("b.ipynb", 0.5, 14.0)
+    >>> page_differences(a, b, {"seconds": "wall time", "s per epoch": "wall time"})
+    []
+    >>> page_differences(a, executed("c.ipynb", 0.75, 12.0), {"seconds": "wall time", "s per epoch": "wall time"})
+    ['cell 0 (show(accuracy, seconds)): output 0 text/plain differs: accuracy 0.5 | accuracy 0.75']
+    """
+    import nbformat
+
+    may_differ = may_differ or {}
+    cells = [[c for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"] for path in (Path(a), Path(b))]
+    problems = []
+    if len(cells[0]) != len(cells[1]):
+        problems.append(f"{len(cells[0])} code cells against {len(cells[1])}")
+    for index, (first, second) in enumerate(zip(*cells)):
+        where = f"cell {index} ({first.source.strip().splitlines()[0][:60] if first.source.strip() else ''})"
+        outputs = [[o for o in cell.get("outputs", []) if o.get("output_type") != "stream"] for cell in (first, second)]
+        if len(outputs[0]) != len(outputs[1]):
+            problems.append(f"{where}: {len(outputs[0])} outputs against {len(outputs[1])}")
+            continue
+        for number, (x, y) in enumerate(zip(*outputs)):
+            name = x.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name in may_differ:
+                continue
+            shown_x, shown_y = _shown(x, may_differ), _shown(y, may_differ)
+            what = f"glued {name!r}" if name else f"output {number}"
+            for kind in sorted(set(shown_x) | set(shown_y)):
+                one, other = shown_x.get(kind, "(none)"), shown_y.get(kind, "(none)")
+                if one != other:
+                    first_diff = next((i for i, (c, d) in enumerate(zip(one, other)) if c != d), min(len(one), len(other)))
+                    start = max(0, one.rfind("\n", 0, first_diff) + 1)
+                    detail = (
+                        ""
+                        if kind.startswith("image/")
+                        else f": {one[start : first_diff + 40]} | {other[start : first_diff + 40]}"
+                    )
+                    problems.append(f"{where}: {what} {kind} differs{detail}")
+    return problems
 
 
 def _build_info_markdown(

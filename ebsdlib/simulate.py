@@ -153,6 +153,19 @@ def material_seed(seed: int, material: Material | str) -> np.random.SeedSequence
     return np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
 
 
+@contextlib.contextmanager
+def numba_threads(n: int):
+    """Run numba's parallel kernels with ``n`` threads inside the block (the number before it afterwards)."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def _hemisphere(material: Material) -> str:
     """Both hemispheres for point groups without inversion (e.g. zinc blende), else the upper one."""
     return "upper" if material.phase().point_group.contains_inversion else "both"
@@ -172,7 +185,10 @@ def _master_pattern_array(
     ref = ref[F >= min_relative_f * F.max()]
     ref.calculate_theta(energy * 1e3)
     simulator = kp.simulations.KikuchiPatternSimulator(ref)
-    with contextlib.redirect_stderr(io.StringIO()):  # kikuchipy's own progress bar, one per master pattern
+    # kikuchipy's kernel (``get_pattern``) adds each reflector's band to the shared pattern from parallel
+    # numba threads, so that two threads adding to one pixel lose a band now and then: a few hundred
+    # pixels differ from run to run. One thread makes it exact and reproducible (about 1 s a pattern).
+    with contextlib.redirect_stderr(io.StringIO()), numba_threads(1):  # and kikuchipy's progress bar, quiet
         mp = simulator.calculate_master_pattern(half_size=half_size, hemisphere=_hemisphere(material), scaling="linear")
     return np.asarray(mp.as_lambert(show_progressbar=False).data, dtype=np.float32)
 

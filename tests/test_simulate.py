@@ -27,6 +27,22 @@ class TestMasterPattern:
         assert _master_pattern_array.is_cached(ni, 20.0, 60, 0.7, 0.05)
         assert not _master_pattern_array.is_cached(ni, 20.0, 61, 0.7, 0.05)
 
+    def test_the_same_in_every_run_whatever_numbas_threads(self, materials):
+        """kikuchipy adds the bands from parallel threads into one shared pattern and loses some of them
+        (a few hundred pixels of a 501 x 501 Ni3Al pattern differed between runs on two threads); the
+        master pattern is computed on one thread, and numba's thread count is given back afterwards."""
+        import numba
+
+        from ebsdlib.simulate import _master_pattern_array
+
+        if numba.config.NUMBA_NUM_THREADS < 2:
+            pytest.skip("numba has a single thread here: the race cannot happen")
+        numba.set_num_threads(2)
+        runs = [_master_pattern_array.__wrapped__(materials["Ni3Al"], 20.0, 250, 0.7, 0.05) for _ in range(3)]
+        assert numba.get_num_threads() == 2
+        for other in runs[1:]:
+            assert np.array_equal(runs[0], other), f"{int((runs[0] != other).sum())} pixels differ between two runs"
+
 
 class TestSimulatePatterns:
     def test_shape_dtype_and_table(self, ni, tiny_geometry):
