@@ -106,6 +106,24 @@ def chapter_test_marker(stem: str) -> Path:
     return folder / f"{stem}.failed"
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Order the tests for ``make test``'s two pytest-xdist workers (``--dist worksteal`` gives the first half
+    of the list to one worker and the second half to the other; an idle worker later takes the second half
+    of the other's queue). The long chain is the smoke models (made once, under :func:`run_lock`), then
+    the chapters, then the site test, which waits for the chapters. So one worker starts with the
+    interruption test, which needs none of that, and then takes every other chapter; the other starts with
+    the chapters, so that it makes the smoke models while the first is busy; the unit tests fill both
+    halves; the site test comes last."""
+    resume = [i for i in items if i.path.name == "test_resume.py"]
+    chapters = [i for i in items if is_chapter_test(i)]
+    site = [i for i in items if i.path.name == "test_site.py"]
+    placed = {id(i) for i in resume + chapters + site}
+    rest = [i for i in items if id(i) not in placed]
+    first_chapters, second_chapters = chapters[1::2], chapters[0::2]
+    fill = max(0, len(items) // 2 - len(resume) - len(first_chapters))
+    items[:] = resume + first_chapters + rest[:fill] + second_chapters + rest[fill:] + site
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -199,6 +199,10 @@ def execute_chapter(
             cwd=str(Path(output).parent),
             progress_bar=False,
             execution_timeout=execution_timeout,
+            # the kernel runs on this machine's loopback interface, its messages signed with the connection
+            # file's key; its warning that TCP is unencrypted would be the only line of the terminal's
+            # progress that is not about the book
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             **({"stdout_file": sys.stdout, "stderr_file": sys.stderr} if echo else {}),
         )
     except PapermillExecutionError as err:

@@ -293,8 +293,9 @@ def test_a_chapter_can_stream_its_progress_to_the_terminal(tmp_path, capfd):
     execute_chapter(nb, tmp_path / "quiet.ipynb", {"n": 2})
     assert "epoch 2/2" not in capfd.readouterr().out
     execute_chapter(nb, tmp_path / "loud.ipynb", {"n": 2}, echo=True)
-    out = capfd.readouterr().out
+    out, err = capfd.readouterr()
     assert "trial 0 epoch 1/2" in out and "trial 0 epoch 2/2" in out
+    assert "IPKernelApp" not in out + err, "the kernel's start-up warning is not progress"
     page = "".join(o.get("text", "") for o in nbformat.read(str(tmp_path / "loud.ipynb"), as_version=4).cells[-1].outputs)
     assert "trial 0 epoch 2/2" in page, "the page keeps the output too"
 

@@ -104,11 +104,13 @@ def _trained(cache: Path) -> list[str]:
 def test_a_killed_build_resumes_and_shows_what_a_clean_build_shows(book, tmp_path, request):
     root, env = book
     cache = tmp_path / "cache"
-    # the clean build of the same seed, in a cache of its own, runs beside the interrupted ones
+    # the clean build of the same seed, in a cache of its own, runs beside the interrupted ones; with a numba
+    # cache of its own too (two processes compiling the same kernels into one cache leave entries that crash
+    # the next process to load them, see conftest)
     with open(tmp_path / "clean.log", "w") as log:
         clean = subprocess.Popen(
             [sys.executable, "-c", BUILD, str(root), "pages only", "_clean"],
-            env={**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache")},
+            env={**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache"), "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
