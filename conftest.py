@@ -106,22 +106,46 @@ def chapter_test_marker(stem: str) -> Path:
     return folder / f"{stem}.failed"
 
 
+#: Seconds of the long tests in one two-worker ``make test`` (measured while other work shared the machine:
+#: only their ratios matter), for :func:`pytest_collection_modifyitems` to balance the two workers.
+LONG_TEST_SECONDS = {
+    "resume": 948,
+    "smoke models": 759,
+    "01_data": 40,
+    "02_training": 15,
+    "03_holdout": 85,
+    "04_filters": 15,
+    "05_shap": 152,
+    "06_dual_phase": 299,
+    "07_few_shot": 216,
+    "08_generalisation": 569,
+    "09_speed": 104,
+}
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Order the tests for ``make test``'s two pytest-xdist workers (``--dist worksteal`` gives the first half
     of the list to one worker and the second half to the other; an idle worker later takes the second half
     of the other's queue). The long chain is the smoke models (made once, under :func:`run_lock`), then
     the chapters, then the site test, which waits for the chapters. So one worker starts with the
-    interruption test, which needs none of that, and then takes every other chapter; the other starts with
-    the chapters, so that it makes the smoke models while the first is busy; the unit tests fill both
+    interruption test, which needs none of that, the other with a chapter, so that it makes the smoke
+    models meanwhile; the chapters are shared out so that both workers' long tests take about as long
+    (:data:`LONG_TEST_SECONDS`, longest first, each to the worker with less); the unit tests fill both
     halves; the site test comes last."""
     resume = [i for i in items if i.path.name == "test_resume.py"]
     chapters = [i for i in items if is_chapter_test(i)]
     site = [i for i in items if i.path.name == "test_site.py"]
     placed = {id(i) for i in resume + chapters + site}
     rest = [i for i in items if id(i) not in placed]
-    first_chapters, second_chapters = chapters[1::2], chapters[0::2]
-    fill = max(0, len(items) // 2 - len(resume) - len(first_chapters))
-    items[:] = resume + first_chapters + rest[:fill] + second_chapters + rest[fill:] + site
+    halves = ([], [])
+    load = [LONG_TEST_SECONDS["resume"] if resume else 0, LONG_TEST_SECONDS["smoke models"]]
+    default = max(LONG_TEST_SECONDS.values())  # a chapter not measured yet counts as long
+    for item in sorted(chapters, key=lambda i: -LONG_TEST_SECONDS.get(i.name[len(CHAPTER_TEST_PREFIX) :], default)):
+        lighter = 0 if load[0] < load[1] else 1
+        halves[lighter].append(item)
+        load[lighter] += LONG_TEST_SECONDS.get(item.name[len(CHAPTER_TEST_PREFIX) :], default)
+    fill = max(0, len(items) // 2 - len(resume) - len(halves[0]))
+    items[:] = resume + halves[0] + rest[:fill] + halves[1] + rest[fill:] + site
 
 
 @pytest.hookimpl(hookwrapper=True)
