@@ -155,3 +155,20 @@ def test_bench_times_every_contender_and_writes_the_tables(smoke_models, tmp_pat
     table = pd.read_csv(tmp_path / "bench_mapping.csv", comment="#", index_col=0)
     assert table.index[0] == "Hough indexing (PyEBSDIndex)" and table["× Hough"].iloc[0] == 1.0
     assert (tmp_path / "bench_mapping.csv").read_text().startswith("# ") and (tmp_path / "bench_other.csv").is_file()
+
+
+def test_the_processes_a_command_starts_keep_tensorflows_native_errors_off_the_terminal():
+    """The chapter kernels of ``ebsdlib build`` inherit the command's environment: TensorFlow's C++ error lines
+    (on a machine without a GPU, "failed call to cuInit" at every kernel start) stay out of the progress."""
+    import os
+    import subprocess
+    import sys
+
+    from ebsdlib.pipeline import NATIVE_LOG_LINE
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    child = "import tensorflow as tf; tf.config.list_physical_devices(); tf.constant(1.0) + 1"
+    command = f"import ebsdlib.cli, subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}], check=True)"
+    done = subprocess.run([sys.executable, "-c", command], env=env, capture_output=True, text=True, check=True)
+    errors = [line for line in done.stderr.splitlines() if NATIVE_LOG_LINE.match(line) and line.startswith(("E", "F"))]
+    assert errors == []
