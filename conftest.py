@@ -123,6 +123,7 @@ LONG_TEST_SECONDS = {
 }
 
 
+@pytest.hookimpl(trylast=True)  # after -m, -k and --deselect have removed what does not run
 def pytest_collection_modifyitems(session, config, items):
     """Order the tests for ``make test``'s two pytest-xdist workers (``--dist worksteal`` gives the first half
     of the list to one worker and the second half to the other; an idle worker later takes the second half

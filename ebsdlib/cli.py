@@ -17,7 +17,8 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter (here and in the chapter kernels) is not the user's business
+# TensorFlow's start-up chatter (here and in the chapter kernels, which inherit it) is not the user's business
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .pipeline import ChapterError, build_book
 

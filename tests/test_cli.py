@@ -167,8 +167,9 @@ def test_the_processes_a_command_starts_keep_tensorflows_native_errors_off_the_t
     from ebsdlib.pipeline import NATIVE_LOG_LINE
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    child = "import tensorflow as tf; tf.config.list_physical_devices(); tf.constant(1.0) + 1"
+    child = "import os, tensorflow as tf; tf.config.list_physical_devices(); print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     command = f"import ebsdlib.cli, subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}], check=True)"
     done = subprocess.run([sys.executable, "-c", command], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["3"], "the processes a command starts inherit level 3 (errors hidden)"
     errors = [line for line in done.stderr.splitlines() if NATIVE_LOG_LINE.match(line) and line.startswith(("E", "F"))]
     assert errors == []

@@ -7,12 +7,14 @@ built in subprocesses with fresh caches: the same code path as ``make book``, at
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,8 +52,9 @@ BUILD = (
     "build_book('tiny', root=root, build_dir=root / sys.argv[3], html=sys.argv[2] == 'html')"
 )
 CHAPTERS = ("02_training", "03_holdout")
-#: What two builds of the same seed may show differently, and why.
+#: Table rows that two builds of the same seed may show differently, and why.
 MAY_DIFFER = {"s per epoch": "wall time of an epoch (a row of the training summary)"}
+TIMEOUT = 900  # seconds any one build may take before the test gives up on it
 
 
 @pytest.fixture
@@ -70,73 +73,111 @@ def book(tmp_path):
     return root, env
 
 
-def _start(root, env, what, build="_build"):
-    return subprocess.Popen(
-        [sys.executable, "-c", BUILD, str(root), what, build],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # the chapter's kernel and jupyter-book are children: kill the whole group
-    )
+class Build:
+    """``make book``'s build of the tiny book in a subprocess of its own session (its kernels and jupyter-book
+    are its children: a kill reaches them all). Its output is read in a thread, so that a build that hangs
+    without printing still meets the deadline."""
 
+    def __init__(self, root: Path, env: dict, html: bool = True, build: str = "_build"):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", BUILD, str(root), "html" if html else "pages only", build],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
-def _kill_when(process, says: str, timeout: float = 900) -> str:
-    """Read the build's output until a line contains ``says``, then ``kill -9`` it and its children."""
-    seen, deadline = [], time.monotonic() + timeout
-    for line in process.stdout:
-        seen.append(line)
-        if says in line:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return "".join(seen)
-        if time.monotonic() > deadline:
-            break
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    pytest.fail(f"the build never printed {says!r}; its output:\n" + "".join(seen)[-3000:])
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def kill_when(self, condition, what: str) -> str:
+        """``kill -9`` the build and its children as soon as ``condition(output)`` holds; its output."""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if condition(self.output):
+                self.kill()
+                return self.output
+            time.sleep(0.1)
+        self.kill()
+        pytest.fail(f"the build ended or timed out before {what}; its output:\n{self.output[-3000:]}")
+
+    def finish(self) -> str:
+        """Wait for the build to end (or fail the test at the deadline); its output, after a check that it succeeded."""
+        try:
+            self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the build took longer than {TIMEOUT} s; its output:\n{self.output[-3000:]}")
+        self.reader.join(timeout=30)
+        assert self.process.returncode == 0, self.output[-3000:]
+        return self.output
 
 
 def _trained(cache: Path) -> list[str]:
     return sorted(p.name.split("-")[0] for p in (cache / "models").iterdir() if not p.name.startswith("."))
 
 
+def _predictions(cache: Path) -> dict[str, int]:
+    """The complete prediction files in the cache (their record is written last) and their modification times."""
+    folder = cache / "predictions"
+    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("[!.]*.csv"))} if folder.is_dir() else {}
+
+
 def test_a_killed_build_resumes_and_shows_what_a_clean_build_shows(book, tmp_path, request):
     root, env = book
     cache = tmp_path / "cache"
-    # the clean build of the same seed, in a cache of its own, runs beside the interrupted ones; with a numba
-    # cache of its own too (two processes compiling the same kernels into one cache leave entries that crash
-    # the next process to load them, see conftest)
-    with open(tmp_path / "clean.log", "w") as log:
-        clean = subprocess.Popen(
-            [sys.executable, "-c", BUILD, str(root), "pages only", "_clean"],
-            env={**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache"), "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    # The clean build of the same seed, in caches of its own, runs beside the interrupted ones. Its numba cache
+    # is its own too: two processes compiling the same kernels into one cache leave entries that crash the next
+    # process to load them (see conftest).
+    clean = Build(
+        root,
+        {**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache"), "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")},
+        html=False,
+        build="_clean",
+    )
     request.addfinalizer(clean.kill)  # when the test fails before it ends
 
-    first = _kill_when(_start(root, env, "html"), "scratch trial 1 epoch")  # trial 0 is saved, trial 1 trains
+    first = Build(root, env).kill_when(lambda out: "scratch trial 1 epoch" in out, "training trial 1")
     assert "source task epoch" in first and "scratch trial 0 epoch" in first
     assert _trained(cache) == ["scratch"], "only the finished trial is in the cache"
 
-    second = _kill_when(_start(root, env, "html"), "03_holdout (tiny) ...")  # training done; the predictions start
+    def predicting(out):  # the holdout chapter has written a first prediction file and goes on
+        return "03_holdout (tiny) ..." in out and any((cache / "predictions").glob("[!.]*.csv.sha256"))
+
+    second = Build(root, env).kill_when(predicting, "the holdout chapter's first prediction")
+    assert "03_holdout done" not in second
     assert "source task epoch" not in second and "scratch trial 0 epoch" not in second
     assert "scratch trial 1 epoch" in second and "transfer trial 1 epoch" in second
     assert _trained(cache) == ["scratch", "scratch", "transfer", "transfer"]
+    predicted = _predictions(cache)
+    assert predicted
 
-    third = _kill_when(_start(root, env, "html"), "Running Jupyter-Book")  # every chapter ran; now the site
-    assert "02_training unchanged: reused its execution" in third
+    third = Build(root, env).kill_when(lambda out: "Running Jupyter-Book" in out, "jupyter-book")  # the site next
+    assert "02_training unchanged: reused its execution" in third and "03_holdout done" in third
     assert not re.search(r"(trial \d+|source task) epoch", third), "nothing is trained again"
+    assert {name: _predictions(cache)[name] for name in predicted} == predicted, "finished predictions are not made again"
 
-    fourth = subprocess.run([sys.executable, "-c", BUILD, str(root), "html", "_build"], env=env, capture_output=True, text=True)
-    assert fourth.returncode == 0, fourth.stdout[-3000:] + fourth.stderr[-3000:]
-    assert not re.search(r"(trial \d+|source task) epoch", fourth.stdout), "nothing is trained a fourth time"
-    assert all(f"{c} unchanged: reused its execution" in fourth.stdout for c in CHAPTERS)
+    fourth = Build(root, env).finish()
+    assert not re.search(r"(trial \d+|source task) epoch", fourth), "nothing is trained a fourth time"
+    assert all(f"{c} unchanged: reused its execution" in fourth for c in CHAPTERS)
     assert (root / "_build" / "html" / "book" / "02_training.html").is_file()
     assert _trained(cache) == ["scratch", "scratch", "transfer", "transfer"]
 
-    assert clean.wait(timeout=900) == 0, (tmp_path / "clean.log").read_text()[-3000:]
+    clean.finish()
     for chapter in CHAPTERS:
         resumed, fresh = (root / build / "staging" / "tiny" / "book" / f"{chapter}.ipynb" for build in ("_build", "_clean"))
-        assert page_differences(resumed, fresh, MAY_DIFFER) == [], f"{chapter}: the resumed build shows other values"
+        assert page_differences(resumed, fresh, rows=MAY_DIFFER) == [], f"{chapter}: the resumed build shows other values"

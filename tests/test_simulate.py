@@ -33,13 +33,13 @@ class TestMasterPattern:
         master pattern is computed on one thread, and numba's thread count is given back afterwards."""
         import numba
 
-        from ebsdlib.simulate import _master_pattern_array
+        from ebsdlib.simulate import _master_pattern_array, numba_threads
 
         if numba.config.NUMBA_NUM_THREADS < 2:
             pytest.skip("numba has a single thread here: the race cannot happen")
-        numba.set_num_threads(2)
-        runs = [_master_pattern_array.__wrapped__(materials["Ni3Al"], 20.0, 250, 0.7, 0.05) for _ in range(3)]
-        assert numba.get_num_threads() == 2
+        with numba_threads(2):
+            runs = [_master_pattern_array.__wrapped__(materials["Ni3Al"], 20.0, 250, 0.7, 0.05) for _ in range(3)]
+            assert numba.get_num_threads() == 2
         for other in runs[1:]:
             assert np.array_equal(runs[0], other), f"{int((runs[0] != other).sum())} pixels differ between two runs"
 
