@@ -434,6 +434,7 @@ def _shown(output: dict, rows) -> dict[str, str]:
         text = (
             "".join(value) if isinstance(value, list) else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         )
+        text = re.sub(r" at 0x[0-9a-f]+>", " at 0x…>", text)  # an object's address in its repr is not a result
         for marker in rows:
             if kind == "text/html":
                 pattern = "|".join(re.escape(m) for m in {marker, html.escape(marker)})

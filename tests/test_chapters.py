@@ -51,6 +51,7 @@ def test_chapter_01_data(tmp_path):
     )
     assert int(glued["n_separating"]) >= 10
     assert _images(nb) >= 6
+    assert 'id="T_materials"' in json.dumps(nb), "the materials table's HTML is the same in every build (no random id)"
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
 
