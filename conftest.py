@@ -138,13 +138,16 @@ def pytest_collection_modifyitems(session, config, items):
     site = [i for i in items if i.path.name == "test_site.py"]
     placed = {id(i) for i in resume + chapters + site}
     rest = [i for i in items if id(i) not in placed]
+
+    def seconds(item):  # a chapter not measured yet counts as the longest
+        return LONG_TEST_SECONDS.get(item.name[len(CHAPTER_TEST_PREFIX) :], max(LONG_TEST_SECONDS.values()))
+
     halves = ([], [])
     load = [LONG_TEST_SECONDS["resume"] if resume else 0, LONG_TEST_SECONDS["smoke models"]]
-    default = max(LONG_TEST_SECONDS.values())  # a chapter not measured yet counts as long
-    for item in sorted(chapters, key=lambda i: -LONG_TEST_SECONDS.get(i.name[len(CHAPTER_TEST_PREFIX) :], default)):
+    for item in sorted(chapters, key=seconds, reverse=True):
         lighter = 0 if load[0] < load[1] else 1
         halves[lighter].append(item)
-        load[lighter] += LONG_TEST_SECONDS.get(item.name[len(CHAPTER_TEST_PREFIX) :], default)
+        load[lighter] += seconds(item)
     fill = max(0, len(items) // 2 - len(resume) - len(halves[0]))
     items[:] = resume + halves[0] + rest[:fill] + halves[1] + rest[fill:] + site
 

@@ -132,9 +132,10 @@ def _trained(cache: Path) -> list[str]:
 
 
 def _predictions(cache: Path) -> dict[str, int]:
-    """The complete prediction files in the cache (their record is written last) and their modification times."""
-    folder = cache / "predictions"
-    return {p.name: p.stat().st_mtime_ns for p in sorted(folder.glob("[!.]*.csv"))} if folder.is_dir() else {}
+    """The complete prediction files in the cache (those with their record, which is written last) and their
+    modification times: a file killed between its rename and its record's is not complete, and is made again."""
+    records = sorted((cache / "predictions").glob("[!.]*.csv.sha256"))
+    return {r.name.removesuffix(".sha256"): r.with_suffix("").stat().st_mtime_ns for r in records}
 
 
 def test_a_killed_build_resumes_and_shows_what_a_clean_build_shows(book, tmp_path, request):
@@ -156,7 +157,7 @@ def test_a_killed_build_resumes_and_shows_what_a_clean_build_shows(book, tmp_pat
     assert _trained(cache) == ["scratch"], "only the finished trial is in the cache"
 
     def predicting(out):  # the holdout chapter has written a first prediction file and goes on
-        return "03_holdout (tiny) ..." in out and any((cache / "predictions").glob("[!.]*.csv.sha256"))
+        return "03_holdout (tiny) ..." in out and bool(_predictions(cache))
 
     second = Build(root, env).kill_when(predicting, "the holdout chapter's first prediction")
     assert "03_holdout done" not in second
