@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 PY312   ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
              $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; done)
 
-.PHONY: book test bench clean-book clean-cache
+.PHONY: book test bench same-seed clean-book clean-cache
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY312)" || { echo "error: Python 3.12 was not found. Install it, or run make PY312=/path/to/python3.12"; exit 1; }
@@ -28,6 +28,10 @@ book: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m ebsdlib bench --profile $(PROFILE)
+
+# Two builds from empty caches, compared cell by cell: smoke unless PROFILE is given.
+same-seed: $(STAMP)
+	$(VENV)/bin/python -m ebsdlib same-seed --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),smoke)
 
 clean-book:
 	rm -rf _build

@@ -6,7 +6,9 @@
               more bundles: per-pattern CSV, phase-map PNG, orix CrystalMap (.h5 and .ang);
 ``simulate``  simulated patterns as a labelled TIFF tree, or a dual-phase scan file with its ground truth;
 ``bench``     mapping speed on this machine: Hough indexing, the Xceptions and the distilled student on the
-              same patterns (what ``make bench`` runs); ``--training`` times training instead.
+              same patterns (what ``make bench`` runs); ``--training`` times training instead;
+``same-seed`` two builds of a profile from empty caches, compared cell by cell (what ``make same-seed`` runs);
+``compare``   two folders of executed chapters compared cell by cell.
 
 Bad input gets one line starting with ``error:`` and a non-zero exit code."""
 
@@ -73,8 +75,29 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MODEL_DIR",
         help="bundle(s) for --streaming (default: the profile's transfer bundle under _build/bundles)",
     )
+    same = sub.add_parser(
+        "same-seed",
+        help="two builds of a profile from empty caches, compared cell by cell",
+        description="Build the chapters of a profile twice, each time from an empty cache (everything simulated and "
+        "trained again), and compare the pages cell by cell: tables, figures, Markdown and glued values. Only what "
+        "ebsdlib.samepages.MAY_DIFFER names (wall times, speeds) may differ. Exit code 1 when anything else does. "
+        "Example: ebsdlib same-seed --profile smoke",
+    )
+    same.add_argument("--profile", default="smoke", help="the profile built twice (default: smoke)")
+    same.add_argument("--folder", default=None, help="keep the executed chapters in FOLDER/first and FOLDER/second")
+    compare = sub.add_parser(
+        "compare",
+        help="two folders of executed chapters compared cell by cell",
+        description="Compare the executed chapters of two builds (their _build/staging/<profile>/book folders) cell "
+        "by cell, allowing only what ebsdlib.samepages.MAY_DIFFER names. "
+        "Example: ebsdlib compare first/_build/staging/smoke/book second/_build/staging/smoke/book",
+    )
+    compare.add_argument("first", metavar="BOOK_A")
+    compare.add_argument("second", metavar="BOOK_B")
     _user_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in ("same-seed", "compare"):
+        return _same_pages(args)
     if args.command == "bench":
         try:
             return _bench(args)
@@ -339,6 +362,28 @@ def _simulate(args) -> int:
     table = write_pattern_tree(materials, args.n, args.out, geometry, detector_model, args.seed)
     print(f"{len(table)} patterns written under {args.out} (<space group>/<material>/*.tif); index: {args.out}/patterns.csv")
     return 0
+
+
+def _same_pages(args) -> int:
+    from .samepages import book_differences, same_seed_builds
+
+    start = time.perf_counter()
+    try:
+        if args.command == "compare":
+            differences = book_differences(args.first, args.second)
+        else:
+            differences = same_seed_builds(args.profile, args.folder)
+    except (ValueError, RuntimeError, ChapterError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for chapter, found in differences.items():
+        print(f"{chapter}: {'the same pages' if not found else f'{len(found)} difference(s)'}")
+        for difference in found:
+            print(f"  {difference}")
+    different = [chapter for chapter, found in differences.items() if found]
+    verdict = f"{len(different)} of {len(differences)} chapters differ" if different else "every chapter shows the same"
+    print(f"{verdict} ({time.perf_counter() - start:.0f} s)")
+    return 1 if different else 0
 
 
 def _bench(args) -> int:

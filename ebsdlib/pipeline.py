@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import html
 import json
 import os
 import platform
@@ -40,7 +39,6 @@ __all__ = [
     "prepare_for_reading",
     "build_book",
     "glued_values",
-    "page_differences",
 ]
 
 PROFILES = ("smoke", "default", "paper")
@@ -413,107 +411,6 @@ def glued_values(notebook: Path) -> dict[str, str]:
             if name and text is not None:
                 values[name] = text.strip("'\"")
     return values
-
-
-#: What a page shows: the output kinds two executions of a chapter are compared on (printed streams are not:
-#: a chapter that finds its models in the cache does not print the training's lines). SVG is not among them:
-#: matplotlib writes a date and random ids into every SVG.
-SHOWN_KINDS = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "application/json")
-
-
-def _shown(output: dict, rows) -> dict[str, str]:
-    """An output as text by kind (an error as its name and message), without the table rows and lines that
-    contain a text of ``rows``."""
-    if output.get("output_type") == "error":
-        return {"error": f"{output.get('ename')}: {output.get('evalue')}"}
-    shown = {}
-    for key, value in output.get("data", {}).items():
-        kind = key.removeprefix("application/papermill.record/")
-        if kind not in SHOWN_KINDS:
-            continue
-        text = (
-            "".join(value) if isinstance(value, list) else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        )
-        text = re.sub(r" at 0x[0-9a-f]+>", " at 0x…>", text)  # an object's address in its repr is not a result
-        for marker in rows:
-            if kind == "text/html":
-                pattern = "|".join(re.escape(m) for m in {marker, html.escape(marker)})
-                text = re.sub(rf"<tr\b[^>]*>(?:(?!</tr>).)*?(?:{pattern}).*?</tr>", "", text, flags=re.S)
-            elif not kind.startswith("image/"):
-                text = "\n".join(line for line in text.splitlines() if marker not in line)
-        shown[kind] = text
-    return shown
-
-
-def page_differences(a: Path, b: Path, glued: dict[str, str] | None = None, rows: dict[str, str] | None = None) -> list[str]:
-    """What two executions of one chapter show differently, cell by cell: tables, figures, Markdown, errors
-    and glued values (every output but printed streams, see :data:`SHOWN_KINDS`), each difference named by
-    its cell and the glued value or output.
-
-    What may differ is named, each with the reason: ``glued`` by the glued values' names, ``rows`` by a text
-    that the table rows (and the lines of other text outputs) allowed to differ contain, for example a row
-    of timings. Anything else that differs is listed, as is a cell or output that only one of the two has.
-
-    Examples
-    --------
-    >>> import nbformat, tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> def executed(name, accuracy, seconds):
-    ...     cell = nbformat.v4.new_code_cell("show(accuracy, seconds)")
-    ...     cell.outputs = [
-    ...         nbformat.v4.new_output("display_data", {"text/plain": f"accuracy {accuracy}\\ns per epoch {seconds}"}),
-    ...         nbformat.v4.new_output("display_data", {"application/papermill.record/text/plain": str(seconds)},
-    ...                                metadata={"scrapbook": {"name": "seconds"}}),
-    ...     ]
-    ...     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(folder / name))
-    ...     return folder / name
-    >>> a, b = executed("a.ipynb", 0.5, 12.0), executed("b.ipynb", 0.5, 14.0)
-    >>> timings = {"glued": {"seconds": "wall time"}, "rows": {"s per epoch": "wall time"}}
-    >>> page_differences(a, b, **timings)
-    []
-    >>> for difference in page_differences(a, b):
-    ...     print(difference)
-    cell 0 (show(accuracy, seconds)): output 0 text/plain differs: s per epoch 12.0 | s per epoch 14.0
-    cell 0 (show(accuracy, seconds)): glued 'seconds' text/plain differs: 12.0 | 14.0
-    >>> page_differences(a, executed("c.ipynb", 0.75, 12.0), **timings)
-    ['cell 0 (show(accuracy, seconds)): output 0 text/plain differs: accuracy 0.5 | accuracy 0.75']
-    """
-    import nbformat
-
-    glued, rows = glued or {}, rows or {}
-    cells = [[c for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"] for path in (Path(a), Path(b))]
-    problems = []
-    if len(cells[0]) != len(cells[1]):
-        problems.append(f"{len(cells[0])} code cells against {len(cells[1])}")
-    for index, (first, second) in enumerate(zip(*cells)):
-        where = f"cell {index} ({first.source.strip().splitlines()[0][:60] if first.source.strip() else ''})"
-        outputs = [[o for o in cell.get("outputs", []) if o.get("output_type") != "stream"] for cell in (first, second)]
-        if len(outputs[0]) != len(outputs[1]):
-            problems.append(f"{where}: {len(outputs[0])} outputs against {len(outputs[1])}")
-            continue
-        for number, (x, y) in enumerate(zip(*outputs)):
-            names = [o.get("metadata", {}).get("scrapbook", {}).get("name") for o in (x, y)]
-            if names[0] != names[1] or x.get("output_type") != y.get("output_type"):
-                problems.append(
-                    f"{where}: output {number} is {names[0] or x.get('output_type')} against {names[1] or y.get('output_type')}"
-                )
-                continue
-            if names[0] in glued:
-                continue
-            shown_x, shown_y = _shown(x, rows), _shown(y, rows)
-            what = f"glued {names[0]!r}" if names[0] else f"output {number}"
-            for kind in sorted(set(shown_x) | set(shown_y)):
-                one, other = shown_x.get(kind, "(none)"), shown_y.get(kind, "(none)")
-                if one != other:
-                    first_diff = next((i for i, (c, d) in enumerate(zip(one, other)) if c != d), min(len(one), len(other)))
-                    start = max(0, one.rfind("\n", 0, first_diff) + 1)
-                    detail = (
-                        ""
-                        if kind.startswith("image/")
-                        else f": {one[start : first_diff + 40]} | {other[start : first_diff + 40]}"
-                    )
-                    problems.append(f"{where}: {what} {kind} differs{detail}")
-    return problems
 
 
 def _build_info_markdown(
