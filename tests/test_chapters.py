@@ -101,6 +101,18 @@ def test_chapter_03_holdout(tmp_path):
         )
     assert glued["paper_scratch_precision"] == "0.93"
     assert _images(nb) == 2  # confusion matrices, per-material accuracy
+    # what the patterns can tell apart: the most alike pairs of two space groups, the CNNs' share from the predictions
+    observed = __import__("pandas").read_csv(tmp_path / "separability.csv")
+    overrides = load_profile("smoke")["chapters"]["03_holdout"]
+    assert len(observed) == overrides["separability_pairs"]
+    assert {"Fe3Ni", "Ni"} == {observed.loc[0, "first"], observed.loc[0, "second"]}, "the most alike pair"
+    assert all(len(set(groups.split(" / "))) == 2 for groups in observed["space groups"])
+    for arm in ("scratch", "transfer"):
+        table = __import__("pandas").read_csv(tmp_path / f"predictions_{arm}.csv")
+        for _, row in observed.iterrows():
+            both = table[table["material"].isin([row["first"], row["second"]])]
+            mean = (both["true_space_group"] == both["predicted_space_group"]).mean()
+            assert row[f"{arm} CNN"] == pytest.approx(mean, abs=1e-3)
     shown = nb.cells[[i for i, c in enumerate(nb.cells) if "predictions_{arm}.csv" in c.source][0]].outputs[-1]
     probabilities = re.findall(r"<td>(\d+\.\d+)</td>", shown["data"]["text/html"])
     assert probabilities and max(len(p.split(".")[1]) for p in probabilities) <= 3, "the page rounds the probabilities"
