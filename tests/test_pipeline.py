@@ -402,3 +402,18 @@ def test_tensorflows_native_log_lines_never_reach_a_page():
     assert kept["text"] == "a real warning\n"
     stdout = {"output_type": "stream", "name": "stdout", "text": log}
     assert _without_native_log(stdout) is stdout
+
+
+def test_each_test_worker_and_the_processes_it_starts_train_on_one_thread(worker_id):
+    """Two pytest-xdist workers share two cores: each keeps TensorFlow's and OpenMP's pools to one thread,
+    and a chapter kernel it starts inherits that (conftest.WORKER_THREADS)."""
+    import subprocess
+    import sys
+
+    from conftest import WORKER_THREADS
+
+    if worker_id == "master":
+        pytest.skip("not run by a pytest-xdist worker: the thread pools keep their defaults")
+    child = "import os, sys; print(' '.join(os.environ.get(n, '-') for n in sys.argv[1:]))"
+    seen = subprocess.run([sys.executable, "-c", child, *WORKER_THREADS], capture_output=True, text=True, check=True)
+    assert seen.stdout.split() == ["1"] * len(WORKER_THREADS)
