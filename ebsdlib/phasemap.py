@@ -351,12 +351,20 @@ def counts_table(predicted: dict[str, np.ndarray], paper: dict | None = None) ->
 
 
 def map_scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """Accuracy against the ground truth, the predicted and true Ni3Al (221) fractions, and the share of
-    pixels called one of the four space groups absent from the sample."""
+    """Accuracy against the ground truth; the recall of each phase (share of its pixels called its space group)
+    and their mean, the balanced accuracy, which a map of one phase everywhere scores 0.5 however large that
+    phase's share (accuracy rewards the majority phase); the predicted and true Ni3Al (221) fractions, and the
+    share of pixels called one of the four space groups absent from the sample, or given no answer (-1)."""
+    from sklearn.metrics import recall_score
+
     true, predicted = np.asarray(true), np.asarray(predicted)
     answered = predicted != -1
+    recall = recall_score(true, predicted, labels=[225, 221], average=None, zero_division=0)
     return {
         "accuracy": float((predicted == true).mean()),
+        "balanced accuracy": float(recall.mean()),
+        "Ni(Al) recall": float(recall[0]),
+        "Ni3Al recall": float(recall[1]),
         "Ni3Al fraction (true)": float((true == 221).mean()),
         "Ni3Al fraction (predicted)": float((predicted == 221).mean()),
         "absent space groups": float((answered & ~np.isin(predicted, [221, 225])).mean()),

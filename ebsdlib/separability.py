@@ -189,7 +189,7 @@ def separability_findings(table: pd.DataFrame, arms: tuple[str, ...], image_size
     ...     "similarity": [0.998, 0.87], "ideal observer, 72 px": [0.91, 1.0], "transfer CNN": [0.5, 0.97]})
     >>> print(separability_findings(table, ("transfer",), 72))
     - **Fe3Ni and Ni** (221 / 225; clean patterns correlate at 0.998): the ideal observer tells them apart in 91 % of patterns at 72 px, the transfer CNN in 50 %: the patterns hold the difference, the CNN does not use it.
-    - **NiAl and Fe** (221 / 229; clean patterns correlate at 0.870): the ideal observer tells them apart in 100 % of patterns at 72 px, the transfer CNN in 97 %: both see it.
+    - **NiAl and Fe** (221 / 229; clean patterns correlate at 0.870): the ideal observer tells them apart in 100 % of patterns at 72 px, the transfer CNN in 97 %: the CNN sees it too.
     """
     column = f"ideal observer, {image_size} px"
     lines = []
@@ -200,8 +200,10 @@ def separability_findings(table: pd.DataFrame, arms: tuple[str, ...], image_size
         worst = min(cnn.values(), default=np.nan)
         if ideal < 0.6:
             verdict = "their patterns barely differ here: no classifier of single patterns can be expected to tell them apart"
-        elif np.isnan(worst) or worst >= ideal - 0.1:
-            verdict = "both see it" if len(cnn) < 2 and cnn else "the CNNs see what the patterns hold"
+        elif not cnn:
+            verdict = "the patterns hold the difference"
+        elif worst >= ideal - 0.1:
+            verdict = "the CNN sees it too" if len(cnn) == 1 else "the CNNs see it too"
         else:
             verdict = "the patterns hold the difference, " + (
                 "the CNN does not use it" if len(cnn) == 1 else "the CNNs do not use all of it"

@@ -160,6 +160,15 @@ def test_chapter_06_dual_phase(tmp_path):
     assert _images(nb) == 2  # the Fig. 5 panel, the uncertainty figure
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: scratch" in text and "5822" in text
+    # accuracy is the recalls weighted by the phases' shares, balanced accuracy their plain mean: the two agree
+    # within the recalls' spread times the shares' imbalance
+    assert abs(float(glued["hough_accuracy"]) - float(glued["hough_balanced"])) <= abs(100 - 2 * true_share) + 1e-6
+    # the matrix beside its precipitate and its most alike training material(s) of another space group
+    observed = __import__("pandas").read_csv(tmp_path / "matrix_separability.csv")
+    overrides = load_profile("smoke")["chapters"]["06_dual_phase"]
+    assert len(observed) == 1 + overrides["matrix_alike_pairs"]
+    assert (observed["first"] == "NiAl_gamma").all() and observed.loc[0, "second"] == "Ni3Al_gamma_prime"
+    assert glued["matrix_nearest"] == observed.loc[1, "second"] and observed.loc[1, "space groups"] != "225 / 225"
 
 
 @pytest.mark.slow

@@ -78,6 +78,16 @@ def test_map_scores():
     assert scores["accuracy"] == 0.5 and scores["no answer"] == 0.25
     assert scores["Ni3Al fraction (true)"] == 0.5 and scores["Ni3Al fraction (predicted)"] == 0.5
     assert map_scores(true, np.array([227, 225, 221, 221]))["absent space groups"] == 0.25
+    assert scores["Ni(Al) recall"] == 0.5 and scores["Ni3Al recall"] == 0.5 and scores["balanced accuracy"] == 0.5
+
+
+def test_a_map_of_one_phase_everywhere_scores_half_balanced_however_large_that_phase():
+    true = np.array([225] * 8 + [221] * 2)
+    one_phase = map_scores(true, np.full(10, 225))
+    assert one_phase["accuracy"] == 0.8 and one_phase["balanced accuracy"] == 0.5
+    assert one_phase["Ni(Al) recall"] == 1.0 and one_phase["Ni3Al recall"] == 0.0
+    both = map_scores(true, np.array([225] * 6 + [221] * 2 + [221, 221]))
+    assert both["accuracy"] == 0.8 and both["balanced accuracy"] == pytest.approx((0.75 + 1.0) / 2)
 
 
 def test_single_model_ensemble_has_no_disagreement_and_says_so():
