@@ -116,20 +116,20 @@ def chapter_test_marker(stem: str) -> Path:
     return folder / f"{stem}.failed"
 
 
-#: Seconds of the long tests in one two-worker ``make test`` (measured while other work shared the machine:
-#: only their ratios matter), for :func:`pytest_collection_modifyitems` to balance the two workers.
+#: Seconds of the long tests in one two-worker ``make test`` (clean clone, otherwise idle machine, one TensorFlow
+#: thread per worker; only their ratios matter), for :func:`pytest_collection_modifyitems` to balance the workers.
 LONG_TEST_SECONDS = {
-    "resume": 948,
-    "smoke models": 759,
-    "01_data": 40,
+    "resume": 539,
+    "smoke models": 476,
+    "01_data": 25,
     "02_training": 15,
-    "03_holdout": 85,
+    "03_holdout": 45,
     "04_filters": 15,
-    "05_shap": 152,
-    "06_dual_phase": 299,
-    "07_few_shot": 216,
-    "08_generalisation": 569,
-    "09_speed": 104,
+    "05_shap": 121,
+    "06_dual_phase": 160,
+    "07_few_shot": 67,
+    "08_generalisation": 305,
+    "09_speed": 81,
 }
 
 

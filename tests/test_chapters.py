@@ -168,7 +168,7 @@ def test_chapter_06_dual_phase(tmp_path):
     overrides = load_profile("smoke")["chapters"]["06_dual_phase"]
     assert len(observed) == 1 + overrides["matrix_alike_pairs"]
     assert (observed["first"] == "NiAl_gamma").all() and observed.loc[0, "second"] == "Ni3Al_gamma_prime"
-    assert glued["matrix_nearest"] == observed.loc[1, "second"] and observed.loc[1, "space groups"] != "225 / 225"
+    assert glued["matrix_nearest"].strip("'") == observed.loc[1, "second"] and observed.loc[1, "space groups"] != "225 / 225"
 
 
 @pytest.mark.slow
