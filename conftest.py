@@ -38,7 +38,7 @@ def pytest_configure(config):
         # speed, while one thread each trains as fast as two did alone (measured: an Xception epoch at 72 px
         # took 20.5 s alone with two threads, 41 s beside another; 18.7 s with one, 20.6 s beside another)
         for name in WORKER_THREADS:
-            os.environ.setdefault(name, "1")
+            os.environ[name] = "1"
         return
     named = os.environ.get("EBSDLIB_TEST_CACHE")
     if named:

@@ -500,8 +500,8 @@ def generalisation_findings(
 
 def map_comparison(truth: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFrame:
     """One row per phase map (Hough, a CNN, ...) scored against the dual-phase map's ground truth
-    (:func:`ebsdlib.phasemap.map_scores`: accuracy, true and predicted Ni3Al fraction, absent space groups,
-    no answer), in the order given.
+    (:func:`ebsdlib.phasemap.map_scores`: accuracy, balanced accuracy and each phase's recall, true and predicted Ni3Al fraction,
+    absent space groups, no answer), in the order given.
 
     Raises
     ------

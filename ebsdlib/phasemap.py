@@ -352,8 +352,8 @@ def counts_table(predicted: dict[str, np.ndarray], paper: dict | None = None) ->
 
 def map_scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """Accuracy against the ground truth; the recall of each phase (share of its pixels called its space group)
-    and their mean, the balanced accuracy, which a map of one phase everywhere scores 0.5 however large that
-    phase's share (accuracy rewards the majority phase); the predicted and true Ni3Al (221) fractions, and the
+    and their mean, the balanced accuracy, which a map of one phase everywhere scores 0.5 on a two-phase sample
+    however large that phase's share (accuracy rewards the majority phase); the predicted and true Ni3Al (221) fractions, and the
     share of pixels called one of the four space groups absent from the sample, or given no answer (-1)."""
     from sklearn.metrics import recall_score
 

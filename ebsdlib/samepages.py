@@ -63,45 +63,45 @@ RENDERED_KINDS = ("text/html", "image/png", "text/markdown", "text/latex", "text
 
 _CELL = re.compile(r"<(t[hd])\b([^>]*)>(.*?)</\1>", re.S)
 _SPAN = re.compile(r'\b(row|col)span="?(\d+)')
+_PIPE_RULE = re.compile(r"\|(\s*:?-+:?\s*\|)+")  # the line under a pipe table's header
 
 
 def _html_columns_masked(text: str, markers) -> str:
     """``text`` with every cell of an HTML table column whose header contains a marker emptied (``…``).
     Cells spanning rows or columns are laid on a grid first, so the columns of a pandas table with a
-    multi-level index or header are found."""
+    multi-level index or header are found; a header spanning several columns masks all of them."""
 
     def table(match: re.Match) -> str:
         rows = re.findall(r"<tr\b[^>]*>.*?</tr>", match.group(0), re.S)
-        grid: list[list[tuple[int, re.Match]]] = []  # per row: (first column, cell)
-        taken: dict[tuple[int, int], bool] = {}
+        grid: list[list[tuple[int, int, str]]] = []  # per row and cell: first column, columns spanned, kind
+        taken: set[tuple[int, int]] = set()
         for r, row in enumerate(rows):
             placed, c = [], 0
             for cell in _CELL.finditer(row):
-                while taken.get((r, c)):
+                while (r, c) in taken:
                     c += 1
-                spans = dict((kind, int(n)) for kind, n in _SPAN.findall(cell.group(2)))
-                for dr in range(spans.get("row", 1)):
-                    for dc in range(spans.get("col", 1)):
-                        taken[(r + dr, c + dc)] = True
-                placed.append((c, cell))
-                c += spans.get("col", 1)
+                spans = {kind: int(n) for kind, n in _SPAN.findall(cell.group(2))}
+                width = spans.get("col", 1)
+                taken |= {(r + dr, c + dc) for dr in range(spans.get("row", 1)) for dc in range(width)}
+                matched = cell.group(1) == "th" and any(m in cell.group(3) or html.escape(m) in cell.group(3) for m in markers)
+                placed.append((c, width, "marker" if matched else cell.group(1)))
+                c += width
             grid.append(placed)
-        masked = {
-            c
-            for placed in grid
-            for c, cell in placed
-            if cell.group(1) == "th" and any(m in cell.group(3) or html.escape(m) in cell.group(3) for m in markers)
-        }
+        masked = {c + k for placed in grid for c, width, kind in placed if kind == "marker" for k in range(width)}
         if not masked:
             return match.group(0)
-        out = match.group(0)
-        for row, placed in zip(rows, grid):
-            new = row
-            for c, cell in placed:
-                if c in masked and cell.group(1) == "td":
-                    new = new.replace(cell.group(0), f"<td{cell.group(2)}>…</td>", 1)
-            out = out.replace(row, new, 1)
-        return out
+
+        def masked_row(row: str, placed) -> str:
+            cells = iter(placed)
+
+            def cell(m: re.Match) -> str:
+                c, _, kind = next(cells)
+                return f"<td{m.group(2)}>…</td>" if kind == "td" and c in masked else m.group(0)
+
+            return _CELL.sub(cell, row)
+
+        rebuilt = iter(masked_row(row, placed) for row, placed in zip(rows, grid))
+        return re.sub(r"<tr\b[^>]*>.*?</tr>", lambda _: next(rebuilt), match.group(0), flags=re.S)
 
     return re.sub(r"<table\b.*?</table>", table, text, flags=re.S)
 
@@ -149,12 +149,19 @@ def _shown(output: dict, glued: bool, columns=(), rows=(), spans=()) -> dict[str
                 text = _markdown_columns_masked(text, columns)
             for pattern in spans:
                 text = re.sub(pattern, "…", text)
-            for marker in rows:
+            for marker in rows:  # a table's header row stays, so a renamed column is still seen
                 if kind == "text/html":
                     either = "|".join(re.escape(m) for m in {marker, html.escape(marker)})
-                    text = re.sub(rf"<tr\b[^>]*>(?:(?!</tr>).)*?(?:{either}).*?</tr>", "", text, flags=re.S)
+                    text = re.sub(
+                        rf"<tr\b[^>]*>(?=(?:(?!</tr>).)*<td\b)(?:(?!</tr>).)*?(?:{either}).*?</tr>", "", text, flags=re.S
+                    )
                 else:
-                    text = "\n".join(line for line in text.splitlines() if marker not in line)
+                    lines = text.splitlines()
+                    text = "\n".join(
+                        line
+                        for i, line in enumerate(lines)
+                        if marker not in line or (i + 1 < len(lines) and _PIPE_RULE.fullmatch(lines[i + 1].strip()))
+                    )
         shown[kind] = text
     return shown
 
@@ -255,9 +262,14 @@ def unused_exemptions(notebook: Path, chapter: str) -> list[str]:
     outputs = [o for cell in _code_cells(Path(notebook)) for o in cell.get("outputs", []) if o.get("output_type") != "stream"]
     names = {_glued_name(o) for o in outputs}
     texts = "\n".join(text for o in outputs for kind, text in _shown(o, True).items() if not kind.startswith("image/"))
+    lines = texts.splitlines()
+    headers = "\n".join(
+        [m.group(3) for m in _CELL.finditer(texts) if m.group(1) == "th"]
+        + [line for i, line in enumerate(lines[:-1]) if _PIPE_RULE.fullmatch(lines[i + 1].strip())]
+    )
     unused = [f"glued {name!r}" for name in exemptions.get("glued", {}) if name not in names]
-    for kind in ("columns", "rows"):
-        unused += [f"{kind[:-1]} {m!r}" for m in exemptions.get(kind, {}) if m not in texts and html.escape(m) not in texts]
+    for kind, where in (("columns", headers), ("rows", texts)):
+        unused += [f"{kind[:-1]} {m!r}" for m in exemptions.get(kind, {}) if m not in where and html.escape(m) not in where]
     unused += [f"span {p!r}" for p in exemptions.get("spans", {}) if not re.search(p, texts)]
     return unused
 

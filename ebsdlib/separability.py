@@ -3,8 +3,8 @@ sees them.
 
 A CNN that confuses two materials may lack what the patterns hold, or the patterns may not hold it. To tell
 which, the ideal observer here is given what no classifier of single patterns has, the orientation and the
-pattern centre's PCx and PCy of every pattern, and searches PCz (the detector distance, which scales the
-pattern as the lattice parameter scales the bands). It compares a recorded pattern with the clean
+pattern centre's PCx and PCy of every pattern, and searches PCz about its nominal value (the detector distance
+widens the bands on the detector as a smaller lattice parameter does, though it moves them too). It compares a recorded pattern with the clean
 kinematical patterns of both materials, each at its best PCz, by normalised cross-correlation (as dictionary
 indexing scores patterns) and names the better match. Where it fails, the two materials look the same on this
 detector; where it succeeds and the CNN fails, the CNN is the limit.
@@ -102,7 +102,8 @@ def ideal_observer(
 ) -> dict:
     """Share of recorded patterns of ``first`` and ``second`` (``n`` each, good quality, the detector model's
     noise, blur and pattern-centre jitter) that an observer who knows each pattern's orientation, PCx and PCy
-    assigns to the right material (a tie counts half); it searches PCz over ``± pcz_range`` in ``pcz_steps`` steps for each
+    assigns to the right material (a tie counts half); it searches PCz over the nominal PCz ``± pcz_range`` in
+    ``pcz_steps`` steps (each pattern's own PCz, jittered, is not known) for each
     material and names the one whose clean pattern correlates best (:func:`pattern_similarity`) at
     ``image_size`` (``None``: the detector's pixels).
 
@@ -123,7 +124,7 @@ def ideal_observer(
         scores = {true: [] for true in recorded}
         for shift in np.linspace(-pcz_range, pcz_range, pcz_steps):
             shifted = pcs.copy()
-            shifted[:, 2] += shift
+            shifted[:, 2] = geometry.pc[2] + shift  # about the nominal PCz: the pattern's own is not known
             template = _shown(project_patterns(mp, rotations, geometry, shifted), image_size)
             for true, patterns in recorded.items():
                 scores[true].append(pattern_similarity(patterns, template))

@@ -34,7 +34,7 @@ FACTS = {
     "transfer_map_accuracy": "85.0",
     "hough_accuracy": "78.1",
     "first_phase_share": "79.5",
-    "scratch_map_balanced": "50.6",
+    "scratch_map_balanced": "51.7",
     "transfer_map_balanced": "71.0",
     "hough_balanced": "50.2",
 }
@@ -55,7 +55,7 @@ def test_verdicts_follow_the_numbers():
     assert v["SHAP values cluster near zone axes"] == "partly"
     assert v["Table 2, scratch: the share of the dual-phase map called Ni3Al (221)"] == "not reproduced"
     assert v["Table 2, transfer: the share of the dual-phase map called Ni3Al (221)"] == "reproduced"
-    # balanced accuracy (mean recall of the two phases): above Hough only as a map of one phase would be: partly
+    # balanced accuracy (mean recall of the two phases): 51.7 against Hough's 50.2 is within the margin: partly
     assert v["The scratch CNN's phase map improves on Hough indexing"] == "partly"
     assert v["The transfer CNN's phase map improves on Hough indexing"] == "reproduced"
 

@@ -135,3 +135,29 @@ def test_two_books_are_compared_chapter_by_chapter(tmp_path, capsys):
     assert "2 of 3 chapters differ" in capsys.readouterr().out
     assert main(["compare", str(first), str(tmp_path / "nowhere")]) == 1
     assert capsys.readouterr().err.startswith(f"error: no folder {tmp_path / 'nowhere'}")
+
+
+def test_a_header_over_several_columns_masks_them_all_and_equal_values_elsewhere_stay(tmp_path):
+    """A timing column under a two-level header (pandas' colspan) is masked whole; a result cell that happens to
+    hold the same value as the timing cell beside it is compared still."""
+    columns = pd.MultiIndex.from_tuples([("accuracy", "mean"), ("patterns/s", "mean"), ("patterns/s", "std")])
+
+    def table(accuracy, speed):
+        return pd.DataFrame([[accuracy, speed, speed / 10]], index=["student"], columns=columns)
+
+    speed = {"columns": {"patterns/s": "speed"}}
+    a = _notebook(tmp_path / "a.ipynb", _pandas(table(12.0, 12.0)))
+    assert page_differences(a, _notebook(tmp_path / "b.ipynb", _pandas(table(12.0, 40.0))), **speed) == []
+    assert len(page_differences(a, _notebook(tmp_path / "c.ipynb", _pandas(table(13.0, 12.0))), **speed)) == 1
+
+
+def test_a_row_marker_keeps_the_header_so_a_renamed_column_is_seen(tmp_path):
+    def shown(header):
+        return _display(
+            {"text/markdown": f"| contender | {header} in patterns/s |\n|---|---|\n| student | 12 |\n| teacher | 3 |"}
+        )
+
+    rows = {"rows": {"patterns/s": "speed"}}
+    a = _notebook(tmp_path / "a.ipynb", shown("accuracy"))
+    assert page_differences(a, _notebook(tmp_path / "b.ipynb", shown("accuracy")), **rows) == []
+    assert len(page_differences(a, _notebook(tmp_path / "c.ipynb", shown("recall")), **rows)) == 1
