@@ -280,8 +280,9 @@ def _map(facts: dict, paper: dict) -> list[Claim]:
             f"pixels right {cnn_accuracy:.1f} % vs {hough_accuracy:.1f} %"
         )
         if cnn > hough + MAP_MARGIN and cnn > 50.0 + MAP_MARGIN:
-            verdict, why = "reproduced", (
-                f"mean recall of the two phases more than {MAP_MARGIN:.0f} points above Hough's and above a map of one phase"
+            verdict, why = (
+                "reproduced",
+                (f"mean recall of the two phases more than {MAP_MARGIN:.0f} points above Hough's and above a map of one phase"),
             )
         elif cnn > hough:
             verdict, why = "partly", f"above Hough, but by less than {MAP_MARGIN:.0f} points or not above a map of one phase"
