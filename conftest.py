@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 #: The thread pools each pytest-xdist worker keeps to one thread (see :func:`pytest_configure`).
-WORKER_THREADS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+from ebsdlib.samepages import ONE_THREAD as WORKER_THREADS  # noqa: E402
 
 
 def pytest_configure(config):

@@ -25,6 +25,10 @@ from .paths import REPO_ROOT
 
 __all__ = ["MAY_DIFFER", "RENDERED_KINDS", "page_differences", "unused_exemptions", "book_differences", "same_seed_builds"]
 
+#: The environment variables that keep TensorFlow's pools and OpenMP to one thread (two pools of spinning
+#: threads on two cores slow each other down): the same-seed builds and the test workers set them.
+ONE_THREAD = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
 WALL = "wall time on this machine"
 SPEED = "measured speed on this machine"
 
@@ -317,7 +321,7 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
             shutil.rmtree(path, ignore_errors=True)
         print(f"same seed: {name} build of profile {profile} from an empty cache ({cache}) ...", flush=True)
         env = {**os.environ, "EBSDLIB_CACHE": str(cache), "NUMBA_CACHE_DIR": str(cache / "numba")}
-        env.update({thread: "1" for thread in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")})
+        env.update({thread: "1" for thread in ONE_THREAD})
         builds[name] = subprocess.Popen(
             [sys.executable, "-u", "-c", code, profile, str(root), str(build)],
             env=env,

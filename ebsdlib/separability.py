@@ -31,7 +31,15 @@ from .simulate import (
     random_rotations,
 )
 
-__all__ = ["pattern_similarity", "alike_pairs", "ideal_observer", "separability_table", "pair_accuracy", "separability_findings"]
+__all__ = [
+    "pattern_similarity",
+    "alike_pairs",
+    "nearest_materials",
+    "ideal_observer",
+    "separability_table",
+    "pair_accuracy",
+    "separability_findings",
+]
 
 
 def pattern_similarity(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -86,6 +94,23 @@ def alike_pairs(
         if a.space_group != b.space_group
     ]
     return pd.DataFrame(rows).sort_values("similarity", ascending=False, ignore_index=True)
+
+
+def nearest_materials(
+    material: Material,
+    candidates: list[Material],
+    geometry: DetectorGeometry,
+    image_size: int | None,
+    k: int,
+    n: int = 20,
+    seed: int = 0,
+) -> list[Material]:
+    """The ``k`` materials of ``candidates`` from other space groups whose clean patterns are most alike
+    ``material``'s (:func:`alike_pairs`), most alike first."""
+    pairs = alike_pairs([material, *candidates], geometry, image_size, n=n, seed=seed)
+    pairs = pairs[(pairs["first"] == material.name) | (pairs["second"] == material.name)].head(k)
+    by_name = {m.name: m for m in candidates}
+    return [by_name[b if a == material.name else a] for a, b in zip(pairs["first"], pairs["second"])]
 
 
 @cached(depends_on=["simulate", "preprocess", "materials"])

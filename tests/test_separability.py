@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from ebsdlib.materials import load_materials
-from ebsdlib.separability import alike_pairs, ideal_observer, pair_accuracy, pattern_similarity, separability_table
+from ebsdlib.separability import (
+    alike_pairs,
+    ideal_observer,
+    nearest_materials,
+    pair_accuracy,
+    pattern_similarity,
+    separability_table,
+)
 from ebsdlib.simulate import DetectorGeometry, DetectorModel
 
 GEOMETRY = DetectorGeometry(shape=(60, 73))
@@ -81,3 +88,11 @@ def test_the_table_has_a_column_per_input_size_and_the_pair_accuracy_counts_both
     )
     assert pair_accuracy(predictions, "Ni3Al", "Ni") == pytest.approx(2 / 3)
     assert np.isnan(pair_accuracy(predictions, "W", "Ta"))
+
+
+def test_the_nearest_materials_come_most_alike_first_and_from_other_space_groups():
+    """The map's fcc matrix: Fe3Ni (an fcc pattern to the simulator) before Ni3Al, and never Ni (also 225)."""
+    matrix = MATERIALS["NiAl_gamma"]
+    candidates = [MATERIALS[name] for name in ("Ni", "Ni3Al", "Fe3Ni", "W")]
+    nearest = nearest_materials(matrix, candidates, GEOMETRY, 72, k=2, n=6, seed=0)
+    assert [m.name for m in nearest] == ["Fe3Ni", "Ni3Al"]
