@@ -21,81 +21,6 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 #: The thread pools each pytest-xdist worker keeps to one thread (see :func:`pytest_configure`).
 from ebsdlib.samepages import ONE_THREAD as WORKER_THREADS  # noqa: E402
 
-#: Where the test workers keep their numba caches: one folder each, beside the environment, and ``seed``.
-NUMBA_CACHE_ROOT = Path(sys.prefix) / "numba-cache"
-WARM = ".warm"  # the file that marks a complete seed
-
-#: What :func:`warm_numba_cache` runs, each in a process of its own: kikuchipy's kernels (master patterns of a
-#: centrosymmetric and a non-centrosymmetric material, both hemispheres then, projected onto a detector and
-#: recorded) and PyEBSDIndex's (Hough indexing of kikuchipy's recorded nickel patterns).
-NUMBA_WARMUP = {
-    "kikuchipy": (
-        "from ebsdlib.materials import load_materials\n"
-        "from ebsdlib.simulate import DetectorGeometry, simulate_patterns\n"
-        "for name in ('Ni', 'ZnS'):\n"
-        "    simulate_patterns(load_materials()[name], 2, DetectorGeometry(shape=(30, 36)), "
-        "master_pattern_kwargs={'half_size': 25})\n"
-    ),
-    "pyebsdindex": (
-        "import kikuchipy as kp\n"
-        "from ebsdlib.materials import load_materials\n"
-        "from ebsdlib.phasemap import index_with_hough\n"
-        "from ebsdlib.simulate import DetectorGeometry\n"
-        "patterns = kp.data.nickel_ebsd_small().data.reshape(-1, 60, 60)\n"
-        "index_with_hough(patterns, DetectorGeometry(shape=(60, 60)), [load_materials()[n] for n in ('Ni', 'Ni3Al')])\n"
-    ),
-}
-
-
-def warm_numba_cache(seed: Path) -> None:
-    """Compile kikuchipy's and PyEBSDIndex's numba kernels once, into ``seed``, before the workers start.
-
-    In a new environment every worker compiled them on its own, and the interruption test's clean build a
-    third time (about a minute for kikuchipy's, two for PyEBSDIndex's): now each starts from a copy of
-    ``seed``. The two packages compile at once, each in a process with a cache folder of its own (two
-    processes compiling into one folder break it, and both import kikuchipy); the second's files are added to
-    the first's where it has none of that name. A seed marked complete is kept."""
-    import subprocess
-
-    if (seed / WARM).exists():
-        return
-    shutil.rmtree(seed, ignore_errors=True)
-    print("compiling kikuchipy's and PyEBSDIndex's numba kernels once, for every test worker ...", file=sys.stderr, flush=True)
-    scratch = Path(tempfile.mkdtemp(prefix="ebsdlib-numba-"))
-    try:
-        runs = {}
-        for package, code in NUMBA_WARMUP.items():
-            env = {**os.environ, "NUMBA_CACHE_DIR": str(scratch / package), "EBSDLIB_CACHE": str(scratch / f"{package}-cache")}
-            runs[package] = subprocess.Popen(
-                [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-        for package, run in runs.items():
-            output, _ = run.communicate()
-            if run.returncode:
-                raise pytest.UsageError(f"compiling {package}'s numba kernels for the test workers failed:\n{output[-3000:]}")
-        first, *others = NUMBA_WARMUP
-        seed.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(scratch / first, seed)
-        for package in others:  # a kernel both compiled keeps the first's files (its index names them)
-            shutil.copytree(scratch / package, seed, dirs_exist_ok=True, copy_function=_copy_unless_there)
-        (seed / WARM).write_text("complete\n")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def seeded_numba_cache(folder: Path) -> Path:
-    """``folder`` as a numba cache of its own (for ``NUMBA_CACHE_DIR``): a copy of the warm seed when there is
-    one, else left to be made by what compiles first."""
-    seed = NUMBA_CACHE_ROOT / "seed"
-    if not folder.exists() and (seed / WARM).exists():
-        shutil.copytree(seed, folder)
-    return folder
-
-
-def _copy_unless_there(source, target):
-    if not os.path.exists(target):
-        shutil.copy2(source, target)
-
 
 def pytest_configure(config):
     """One cache folder for the whole test run, made before any test (and before pytest-xdist starts its
@@ -105,11 +30,9 @@ def pytest_configure(config):
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller made the folder
         # numba's on-disk cache is not safe for two processes compiling the same function at once (a worker
         # reading the other's half-written file crashes): each worker, and the chapter kernels it starts,
-        # keeps its own, beside the environment, so that it persists from one run to the next. A new one
-        # starts as a copy of the kernels the controller compiled (:func:`warm_numba_cache`).
+        # keeps its own, beside the environment, so that it persists from one run to the next
         worker = config.workerinput["workerid"]
-        if "NUMBA_CACHE_DIR" not in os.environ:
-            os.environ["NUMBA_CACHE_DIR"] = str(seeded_numba_cache(NUMBA_CACHE_ROOT / worker))
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(sys.prefix) / "numba-cache" / worker))
         # one TensorFlow and OpenMP thread per worker (and its chapter kernels, which inherit it): TensorFlow's
         # pools spin while they wait, so two workers with a pool of two threads each on two cores train at half
         # speed, while one thread each trains as fast as two did alone (measured: an Xception epoch at 72 px
@@ -117,8 +40,6 @@ def pytest_configure(config):
         for name in WORKER_THREADS:
             os.environ[name] = "1"
         return
-    if getattr(config.option, "numprocesses", None):
-        warm_numba_cache(NUMBA_CACHE_ROOT / "seed")
     named = os.environ.get("EBSDLIB_TEST_CACHE")
     if named:
         path = Path(named)
@@ -196,23 +117,23 @@ def chapter_test_marker(stem: str) -> Path:
 
 
 #: Seconds of the long tests in one two-worker ``make test`` (clean clone, otherwise idle machine, one TensorFlow
-#: thread per worker, kernels compiled before the workers start; only their ratios matter), for
+#: thread per worker; only their ratios matter), for
 #: :func:`pytest_collection_modifyitems` to balance the workers: the interruption test, the smoke models, the
 #: chapters by name and the longest unit tests by function name.
 LONG_TEST_SECONDS = {
-    "resume": 995,
-    "smoke models": 924,
+    "resume": 760,
+    "smoke models": 780,
     "01_data": 27,
     "02_training": 19,
     "03_holdout": 75,
     "04_filters": 30,
     "05_shap": 260,
-    "06_dual_phase": 120,
-    "07_few_shot": 139,
-    "08_generalisation": 490,
+    "06_dual_phase": 311,
+    "07_few_shot": 180,
+    "08_generalisation": 530,
     "09_speed": 158,
     "test_the_readme_walkthrough_runs_as_written": 133,
-    "test_bench_times_every_contender_and_writes_the_tables": 60,
+    "test_bench_times_every_contender_and_writes_the_tables": 96,
     "test_second_call_reads_the_cache_and_a_changed_parameter_trains": 88,
     "test_pretraining_is_cached_and_feeds_the_transfer_model": 80,
     "test_a_training_step_lowers_the_loss": 61,

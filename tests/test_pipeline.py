@@ -417,26 +417,3 @@ def test_each_test_worker_and_the_processes_it_starts_train_on_one_thread(worker
     child = "import os, sys; print(' '.join(os.environ.get(n, '-') for n in sys.argv[1:]))"
     seen = subprocess.run([sys.executable, "-c", child, *WORKER_THREADS], capture_output=True, text=True, check=True)
     assert seen.stdout.split() == ["1"] * len(WORKER_THREADS)
-
-
-def test_each_test_worker_starts_with_the_kernels_compiled_before_it(worker_id, tmp_path):
-    """The controller compiles kikuchipy's and PyEBSDIndex's numba kernels once (conftest.warm_numba_cache);
-    each worker's own cache, which the kernels it starts inherit, holds both packages' compiled kernels, and a
-    copy for another process (the interruption test's clean build) holds the same files."""
-    import os
-
-    from conftest import NUMBA_CACHE_ROOT, WARM, seeded_numba_cache
-
-    if worker_id == "master":
-        pytest.skip("not run by a pytest-xdist worker: numba keeps its cache beside the packages")
-    own = Path(os.environ["NUMBA_CACHE_DIR"])
-    assert own.parent == NUMBA_CACHE_ROOT and (NUMBA_CACHE_ROOT / "seed" / WARM).is_file()
-
-    def kernels(folder):
-        return {p.relative_to(folder) for p in folder.rglob("*.nbi")}
-
-    compiled = kernels(NUMBA_CACHE_ROOT / "seed")
-    assert any(p.parts[0].startswith("pyebsdindex") for p in compiled), "PyEBSDIndex's kernels were compiled"
-    assert any(p.parts[0].startswith("simulations") for p in compiled), "kikuchipy's simulation kernels were compiled"
-    assert compiled <= kernels(own)
-    assert kernels(seeded_numba_cache(tmp_path / "numba")) == compiled

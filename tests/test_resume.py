@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import seeded_numba_cache  # the root conftest: the run's compiled numba kernels
 from ebsdlib.paths import REPO_ROOT
 from ebsdlib.samepages import MAY_DIFFER, page_differences
 
@@ -141,12 +140,11 @@ def test_a_killed_build_resumes_and_shows_what_a_clean_build_shows(book, tmp_pat
     root, env = book
     cache = tmp_path / "cache"
     # The clean build of the same seed, in caches of its own, runs beside the interrupted ones. Its numba cache
-    # is its own too (a copy of the run's compiled kernels): two processes compiling the same kernels into one
-    # cache leave entries that crash the next process to load them (see conftest).
-    numba = seeded_numba_cache(tmp_path / "numba-cache")
+    # is its own too: two processes compiling the same kernels into one cache leave entries that crash the next
+    # process to load them (see conftest).
     clean = Build(
         root,
-        {**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache"), "NUMBA_CACHE_DIR": str(numba)},
+        {**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache"), "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")},
         html=False,
         build="_clean",
     )
