@@ -115,6 +115,13 @@ class Material:
     source: str = ""
     formula: str = field(default="")
     lattice: tuple[float, float, float, float, float, float] | None = None
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        """What a reader sees: the ``label`` of ``materials.yml`` (the dual-phase map's phases: their formula
+        and role, since Ni3Al is a training material too), else the name."""
+        return self.label or self.name
 
     @property
     def symbol(self) -> str:
@@ -163,6 +170,7 @@ def _material_from_dict(name: str, entry: dict, role: str) -> Material:
             source=str(entry.get("source", "")),
             formula=str(entry.get("formula", name)),
             lattice=tuple(float(v) for v in entry["lattice"]) if "lattice" in entry else None,
+            label=str(entry.get("label", "")),
         )
     except KeyError as err:
         raise ValueError(f"material {name!r} in materials.yml lacks the field {err.args[0]!r}") from None

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -300,6 +301,37 @@ def book_differences(a: Path, b: Path) -> dict[str, list[str]]:
     return differences
 
 
+#: The command line each same-seed build runs (``python -c``): a build of the profile without the website.
+_BUILD = (
+    "import sys; from pathlib import Path; from ebsdlib.pipeline import build_book; "
+    "build_book(sys.argv[1], root=Path(sys.argv[2]), build_dir=Path(sys.argv[3]), html=False)"
+)
+
+
+def _wait_or_stop(builds: dict[str, subprocess.Popen], profile: str) -> list[str]:
+    """Wait for the builds; when one fails, stop the others at once (they and their kernels: nothing can be
+    compared any more, and a default build still runs for an hour). The failures and stops, in words."""
+    failed, pending = [], dict(builds)
+    while pending:
+        for name, process in list(pending.items()):
+            code = process.poll()
+            if code is not None:
+                del pending[name]
+                if code:
+                    failed.append(f"the {name} build of profile {profile} failed (exit {code}); its output is above")
+        if failed and pending:
+            for name, process in pending.items():
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+                failed.append(f"the {name} build was stopped, since there is nothing left to compare it with")
+            pending.clear()
+        time.sleep(0.2)
+    return failed
+
+
 def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO_ROOT) -> dict[str, list[str]]:
     """Two builds of ``profile``, each from an empty cache of its own (everything simulated and trained again,
     without the website), compared with :func:`book_differences`. The two run at once, each on one TensorFlow
@@ -308,10 +340,6 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
     ``folder/first`` and ``folder/second`` (default: a new temporary folder), the caches are removed. Returns
     the differences by chapter."""
     folder = Path(folder or tempfile.mkdtemp(prefix=f"same-seed-{profile}-"))
-    code = (
-        "import sys; from pathlib import Path; from ebsdlib.pipeline import build_book; "
-        "build_book(sys.argv[1], root=Path(sys.argv[2]), build_dir=Path(sys.argv[3]), html=False)"
-    )
     names = ("first", "second")
     builds = {}
     start = time.perf_counter()
@@ -323,11 +351,12 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
         env = {**os.environ, "EBSDLIB_CACHE": str(cache), "NUMBA_CACHE_DIR": str(cache / "numba")}
         env.update({thread: "1" for thread in ONE_THREAD})
         builds[name] = subprocess.Popen(
-            [sys.executable, "-u", "-c", code, profile, str(root), str(build)],
+            [sys.executable, "-u", "-c", _BUILD, profile, str(root), str(build)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: a stop reaches its chapter kernels too
         )
 
     def echo(name: str) -> None:
@@ -337,12 +366,9 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
     readers = [threading.Thread(target=echo, args=(name,), daemon=True) for name in names]
     for reader in readers:
         reader.start()
-    failed = []
-    for name, reader in zip(names, readers):
-        code_ = builds[name].wait()
+    failed = _wait_or_stop(builds, profile)
+    for reader in readers:
         reader.join()
-        if code_:
-            failed.append(f"the {name} build of profile {profile} failed (exit {code_}); its output is above")
     if failed:
         raise RuntimeError("; ".join(failed))
     print(f"same seed: both builds done in {time.perf_counter() - start:.0f} s", flush=True)

@@ -180,7 +180,7 @@ def separability_table(
     for ``None``). ``progress`` (e.g. ``tqdm``) wraps the pairs."""
     rows = []
     for a, b in progress(pairs) if progress else pairs:
-        row = {"first": a.name, "second": b.name, "space groups": f"{a.space_group} / {b.space_group}"}
+        row = {"first": a.shown, "second": b.shown, "space groups": f"{a.space_group} / {b.space_group}"}
         row["a (Å)"] = f"{a.lattice_parameter:.3f} / {b.lattice_parameter:.3f}"
         for size in image_sizes:
             seen = ideal_observer(a, b, geometry, detector_model, size, n, seed)

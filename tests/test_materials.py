@@ -92,6 +92,12 @@ class TestMaterials:
             share = sum(a.occupancy for a in atoms if a.element == "Al") / sum(a.occupancy for a in atoms)
             assert share == pytest.approx(al, abs=1e-3)
 
+    def test_a_reader_tells_every_material_apart_by_what_is_shown(self, materials):
+        shown = [m.shown for m in materials.values()]
+        assert len(set(shown)) == len(shown), "two materials would read the same in a table"
+        assert materials["NiAl_gamma"].shown == "Ni(Al) matrix" and materials["Ni3Al_gamma_prime"].shown == "Ni3Al precipitate"
+        assert all(m.shown == m.name for m in materials.values() if m.role == "training")
+
 
 class TestReflectionConditions:
     @pytest.mark.parametrize("name", [m.name for m in training_materials()])

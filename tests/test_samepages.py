@@ -161,3 +161,21 @@ def test_a_row_marker_keeps_the_header_so_a_renamed_column_is_seen(tmp_path):
     a = _notebook(tmp_path / "a.ipynb", shown("accuracy"))
     assert page_differences(a, _notebook(tmp_path / "b.ipynb", shown("accuracy")), **rows) == []
     assert len(page_differences(a, _notebook(tmp_path / "c.ipynb", shown("recall")), **rows)) == 1
+
+
+def test_when_one_same_seed_build_fails_the_other_is_stopped_not_awaited(tmp_path, monkeypatch):
+    from ebsdlib import samepages
+
+    # the first build fails at once; the second would run for two minutes (a default build: an hour)
+    monkeypatch.setattr(
+        samepages, "_BUILD", "import sys, time; sys.exit(3) if sys.argv[3].endswith('first') else time.sleep(120)"
+    )
+    started = []
+    popen = samepages.subprocess.Popen
+    monkeypatch.setattr(samepages.subprocess, "Popen", lambda *a, **k: started.append(popen(*a, **k)) or started[-1])
+    with pytest.raises(RuntimeError) as failure:
+        samepages.same_seed_builds("smoke", folder=tmp_path)
+    message = str(failure.value)
+    assert "the first build of profile smoke failed (exit 3)" in message
+    assert "the second build was stopped" in message
+    assert [p.returncode for p in started] == [3, -9], "the second build is killed, not left running or awaited"
