@@ -1,4 +1,5 @@
 # The README's two commands:  `make test`  and  `make book [PROFILE=smoke|default|paper] [RERUN=1]`; `make bench` times mapping (Hough, Xception, the student).
+# `make test-fast` is the contributor's inner loop: lint, then the tests without the chapters and builds (-m "not slow").
 # Each (re)creates .venv with Python 3.12 from the pinned lock when it is missing or stale.
 
 PROFILE ?= default
@@ -8,7 +9,7 @@ STAMP   := $(VENV)/.installed
 PY312   ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
              $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; done)
 
-.PHONY: book test bench same-seed clean-book clean-cache
+.PHONY: book test test-fast bench same-seed clean-book clean-cache
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY312)" || { echo "error: Python 3.12 was not found. Install it, or run make PY312=/path/to/python3.12"; exit 1; }
@@ -22,6 +23,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -n 2 --dist worksteal
+
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python -m pytest -n 2 --dist worksteal -m "not slow"
 
 book: $(STAMP)
 	$(VENV)/bin/python -m ebsdlib build --profile $(PROFILE) $(if $(RERUN),--rerun)

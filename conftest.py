@@ -21,18 +21,105 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 #: The thread pools each pytest-xdist worker keeps to one thread (see :func:`pytest_configure`).
 from ebsdlib.samepages import ONE_THREAD as WORKER_THREADS  # noqa: E402
 
+#: numba's caches of the test run live beside the environment (numba keys its entries by the path and time of
+#: the installed package sources, so they serve one environment only): ``warm`` holds the kernels compiled once
+#: by :func:`warm_numba_cache`, and each worker works in a copy of its own.
+NUMBA_CACHE_ROOT = Path(sys.prefix) / "numba-cache"
+COMPLETE = ".complete"  # the file that marks a finished ``warm`` folder
+
+#: What :func:`warm_numba_cache` runs, each in a process and a cache folder of its own: kikuchipy's kernels
+#: (master patterns of a centrosymmetric and a non-centrosymmetric material, both hemispheres, projected onto a
+#: detector and recorded) and PyEBSDIndex's (Hough indexing of kikuchipy's recorded nickel patterns).
+NUMBA_WARMUP = {
+    "kikuchipy": (
+        "from ebsdlib.materials import load_materials\n"
+        "from ebsdlib.simulate import DetectorGeometry, simulate_patterns\n"
+        "for name in ('Ni', 'ZnS'):\n"
+        "    simulate_patterns(load_materials()[name], 2, DetectorGeometry(shape=(30, 36)), "
+        "master_pattern_kwargs={'half_size': 25})\n"
+    ),
+    "pyebsdindex": (
+        "import kikuchipy as kp\n"
+        "from ebsdlib.materials import load_materials\n"
+        "from ebsdlib.phasemap import index_with_hough\n"
+        "from ebsdlib.simulate import DetectorGeometry\n"
+        "patterns = kp.data.nickel_ebsd_small().data.reshape(-1, 60, 60)\n"
+        "index_with_hough(patterns, DetectorGeometry(shape=(60, 60)), [load_materials()[n] for n in ('Ni', 'Ni3Al')])\n"
+    ),
+}
+
+
+def warm_numba_cache(root: Path = NUMBA_CACHE_ROOT) -> Path:
+    """Compile kikuchipy's and PyEBSDIndex's numba kernels once per environment into ``root / "warm"``, before
+    the workers start; return that folder.
+
+    numba's on-disk cache is safe for one process at a time only: two processes compiling into one folder can
+    leave the index of one beside the code of the other, which crashes the next process that loads it
+    (numba issues 4807 and 10128; an earlier merge of two caches file by file did that here). So nothing here
+    ever writes into a folder another process writes to: the two packages compile at once, each in a fresh
+    folder of its own; their results are joined a module folder at a time (a module both compiled keeps the
+    first's folder whole, index and code from one process); the joined folder is published by a rename, under
+    a lock that a second test run on the same environment waits for; and every worker then works in a copy of
+    it (:func:`private_numba_cache`). A finished folder is kept: later runs compile nothing."""
+    import fcntl
+    import subprocess
+
+    warm = root / "warm"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (warm / COMPLETE).exists():
+            return warm
+        print("compiling kikuchipy's and PyEBSDIndex's numba kernels once for this environment ...", file=sys.stderr, flush=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".compiling-", dir=root))
+        try:
+            runs = {}
+            for package, code in NUMBA_WARMUP.items():
+                env = {**os.environ, "NUMBA_CACHE_DIR": str(scratch / package), "EBSDLIB_CACHE": str(scratch / f"{package}-data")}
+                runs[package] = subprocess.Popen(
+                    [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+            for package, run in runs.items():
+                output, _ = run.communicate()
+                if run.returncode:
+                    raise pytest.UsageError(f"compiling {package}'s numba kernels for the tests failed:\n{output[-3000:]}")
+            joined = scratch / "joined"
+            for package in NUMBA_WARMUP:
+                for module in sorted((scratch / package).iterdir()):
+                    if not (joined / module.name).exists():
+                        shutil.copytree(module, joined / module.name)
+            (joined / COMPLETE).write_text("compiled by one process per package, joined a module folder at a time\n")
+            shutil.rmtree(warm, ignore_errors=True)  # an unfinished folder of an interrupted run
+            joined.rename(warm)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return warm
+
+
+def private_numba_cache(folder: Path, root: Path = NUMBA_CACHE_ROOT) -> Path:
+    """``folder`` (new) as a numba cache for one process and its children: a copy of the warm kernels when
+    there are, else empty."""
+    warm = root / "warm"
+    shutil.rmtree(folder, ignore_errors=True)
+    if (warm / COMPLETE).exists():
+        shutil.copytree(warm, folder)
+    else:
+        folder.mkdir(parents=True)
+    return folder
+
 
 def pytest_configure(config):
     """One cache folder for the whole test run, made before any test (and before pytest-xdist starts its
     workers, which inherit it through the environment and share it): a fresh temporary folder, or the
     one ``EBSDLIB_TEST_CACHE`` names (it must be empty), so that CI can build the smoke book afterwards
-    from what the chapter tests simulated, trained and executed there (``.ci/run``)."""
-    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller made the folder
-        # numba's on-disk cache is not safe for two processes compiling the same function at once (a worker
-        # reading the other's half-written file crashes): each worker, and the chapter kernels it starts,
-        # keeps its own, beside the environment, so that it persists from one run to the next
+    from what the chapter tests simulated, trained and executed there (``.ci/run``). Before the workers
+    start, numba's kernels are compiled once (:func:`warm_numba_cache`)."""
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller made the folders
+        # a copy of the warm numba kernels of its own, which the chapter kernels it starts (one at a time) inherit
         worker = config.workerinput["workerid"]
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(sys.prefix) / "numba-cache" / worker))
+        if "NUMBA_CACHE_DIR" not in os.environ:
+            folder = Path(os.environ["EBSDLIB_TEST_CACHE"]) / ".numba" / worker
+            os.environ["NUMBA_CACHE_DIR"] = str(private_numba_cache(folder))
         # one TensorFlow and OpenMP thread per worker (and its chapter kernels, which inherit it): TensorFlow's
         # pools spin while they wait, so two workers with a pool of two threads each on two cores train at half
         # speed, while one thread each trains as fast as two did alone (measured: an Xception epoch at 72 px
@@ -52,6 +139,10 @@ def pytest_configure(config):
         path = Path(tempfile.mkdtemp(prefix="ebsdlib-test-cache-"))
         config._ebsdlib_temporary_cache = path
         os.environ["EBSDLIB_TEST_CACHE"] = str(path)
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        warm_numba_cache()
+        if not getattr(config.option, "numprocesses", None):  # no workers: this process tests
+            os.environ["NUMBA_CACHE_DIR"] = str(private_numba_cache(path / ".numba" / "main"))
 
 
 def pytest_unconfigure(config):
@@ -116,78 +207,19 @@ def chapter_test_marker(stem: str) -> Path:
     return folder / f"{stem}.failed"
 
 
-#: Seconds of the long tests in one two-worker ``make test`` (clean clone, otherwise idle machine, one TensorFlow
-#: thread per worker; only their ratios matter), for
-#: :func:`pytest_collection_modifyitems` to balance the workers: the interruption test, the smoke models, the
-#: chapters by name and the longest unit tests by function name.
-LONG_TEST_SECONDS = {
-    "resume": 760,
-    "smoke models": 780,
-    "01_data": 27,
-    "02_training": 19,
-    "03_holdout": 75,
-    "04_filters": 30,
-    "05_shap": 260,
-    "06_dual_phase": 311,
-    "07_few_shot": 180,
-    "08_generalisation": 530,
-    "09_speed": 158,
-    "test_the_readme_walkthrough_runs_as_written": 133,
-    "test_bench_times_every_contender_and_writes_the_tables": 96,
-    "test_second_call_reads_the_cache_and_a_changed_parameter_trains": 88,
-    "test_pretraining_is_cached_and_feeds_the_transfer_model": 80,
-    "test_a_training_step_lowers_the_loss": 61,
-}
-
-#: A chapter that reads what another trains runs right after it, on the same worker: chapter 8's model trained
-#: in the book's own setting is a point of chapter 7's few-shot curve (a cache hit after it; beside it, on the
-#: other worker, both trained it).
-RUN_AFTER = {"08_generalisation": "07_few_shot"}
-
-
-def _test_seconds(item) -> int | None:
-    name = item.name[len(CHAPTER_TEST_PREFIX) :] if is_chapter_test(item) else getattr(item, "originalname", item.name)
-    return LONG_TEST_SECONDS.get(name)
-
-
 @pytest.hookimpl(trylast=True)  # after -m, -k and --deselect have removed what does not run
 def pytest_collection_modifyitems(session, config, items):
-    """Order the tests for ``make test``'s two pytest-xdist workers (``--dist worksteal`` gives the first half
-    of the list to one worker and the second half to the other; an idle worker later takes the second half
-    of the other's queue). The long chain is the smoke models (made once, under :func:`run_lock`), then
-    the chapters, then the site test, which waits for the chapters. So one worker starts with the
-    interruption test, which needs none of that, the other with a chapter, so that it makes the smoke
-    models meanwhile; the chapters (a chapter of :data:`RUN_AFTER` right after the one it reads) and then
-    the long unit tests are shared out so that both workers' long tests take about as long
-    (:data:`LONG_TEST_SECONDS`, longest first, each to the worker with less); the other unit tests fill both
-    halves; the site test comes last."""
+    """The order for ``make test``'s two workers: ``--dist worksteal`` gives each worker half of the list and lets
+    an idle one take from the other's. The interruption test opens the first half and the chapter tests open the
+    second (the first of them makes the smoke models they share), so that the two longest chains start at once;
+    the site test, which waits for the chapters, comes last."""
     resume = [i for i in items if i.path.name == "test_resume.py"]
+    chapters = [i for i in items if is_chapter_test(i)]
     site = [i for i in items if i.path.name == "test_site.py"]
-    chapters = {i.name[len(CHAPTER_TEST_PREFIX) :]: i for i in items if is_chapter_test(i)}
-    unmeasured = max(LONG_TEST_SECONDS.values())  # a chapter not measured yet counts as the longest
-    units = []  # (seconds, tests that run one after the other)
-    for name, item in chapters.items():
-        if RUN_AFTER.get(name) in chapters:
-            continue  # it runs with the chapter it reads
-        chain = [item] + [chapters[later] for later, first in RUN_AFTER.items() if first == name and later in chapters]
-        units.append((sum(_test_seconds(i) or unmeasured for i in chain), chain))
-    placed = {id(i) for i in resume + site + list(chapters.values())}
-    long_units = [i for i in items if id(i) not in placed and _test_seconds(i)]
-    placed |= {id(i) for i in long_units}
+    placed = {id(i) for i in resume + chapters + site}
     rest = [i for i in items if id(i) not in placed]
-
-    halves = ([], [])
-    load = [LONG_TEST_SECONDS["resume"] if resume else 0, LONG_TEST_SECONDS["smoke models"]]
-    for group in (
-        sorted(units, key=lambda u: u[0], reverse=True),
-        sorted(((_test_seconds(i), [i]) for i in long_units), key=lambda u: u[0], reverse=True),
-    ):
-        for seconds, chain in group:
-            lighter = 0 if load[0] < load[1] else 1
-            halves[lighter].extend(chain)
-            load[lighter] += seconds
-    fill = max(0, len(items) // 2 - len(resume) - len(halves[0]))
-    items[:] = resume + halves[0] + rest[:fill] + halves[1] + rest[fill:] + site
+    half = max(0, len(items) // 2 - len(resume))
+    items[:] = resume + rest[:half] + chapters + rest[half:] + site
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -70,6 +70,7 @@ def book_models(
     batch_size: int,
     bn_recalibration: bool,
     validate_keras_statistics: bool,
+    architecture: str,
     pretrained_source: str,
     source_patterns_per_class: int,
     source_epochs: int,
@@ -88,6 +89,9 @@ def book_models(
     bn_recalibration, validate_keras_statistics
         BatchNorm statistics recalibrated every epoch (both approaches alike), and whether validation is
         also made with Keras' own statistics every epoch.
+    architecture
+        The network: ``xception`` (the paper's) or ``mini``, the smoke profile's stand-in
+        (:func:`ebsdlib.models.mini_classifier`).
     pretrained_source, source_patterns_per_class, source_epochs
         The transfer model's starting weights (``imagenet``, a file, ``source-task`` or ``auto``) and the
         size of the source task when one is pretrained.
@@ -123,12 +127,14 @@ def book_models(
         max_epochs=max_epochs,
         bn_recalibration=bn_recalibration,
         validate_keras_statistics=validate_keras_statistics,
+        architecture=architecture,
     )
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..." line: the
-        resolved = resolve_source(pretrained_source)  # source's note says what happened, on the page
+        resolved = resolve_source(pretrained_source, architecture)  # source's note says what happened, on the page
     source = ensure_source(
         resolved,
         image_size,
+        architecture=architecture,
         patterns_per_class=source_patterns_per_class,
         epochs=source_epochs,
         geometry=geometry,
@@ -354,6 +360,7 @@ def training_config(settings: dict) -> TrainingConfig:
         max_epochs=int(settings["max_epochs"]),
         bn_recalibration=bool(settings["bn_recalibration"]),
         validate_keras_statistics=bool(settings["validate_keras_statistics"]),
+        architecture=str(settings["architecture"]),
     )
 
 

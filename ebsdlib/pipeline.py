@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from . import __version__
+from .models import NETWORK_NAMES
 from .paths import BUILD_DIR, PROFILES_DIR, REPO_ROOT
 from .settings import setting_defaults, setting_help, shared_settings
 
@@ -429,6 +430,14 @@ def _build_info_markdown(
         "|---|---|",
     ]
     facts = facts or {}
+    architecture = shared_settings(profile)["architecture"]
+    if architecture != "xception":
+        lines[0:0] = [
+            f"**The classifiers of this build are not Xception** but the {NETWORK_NAMES[architecture]} (`architecture: "
+            f"{architecture}`), a small network of Xception's family that runs every code path of the book in minutes. "
+            "Its numbers test the code, not the paper; the `default` and `paper` profiles train Xception.",
+            "",
+        ]
     if "source_kind" in facts:
         lines[0:0] = [
             f"The transfer model started from the **{facts['source_kind']}** source: {reader_note(facts.get('source_note', ''))}",

@@ -79,6 +79,10 @@ def check_shared(shared: dict, source: str = "the profile") -> None:
                 )
                 outside.append(f"{k}: {v!r} (must be {bounds})")
                 break
+    for k, v in shared.items():
+        choices = _table()[k].get("choices")
+        if choices is not None and v not in choices:
+            outside.append(f"{k}: {v!r} (must be one of {choices})")
     if outside:
         raise ValueError(f"{source}: out of range under `shared:`: " + "; ".join(outside))
 

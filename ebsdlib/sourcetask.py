@@ -18,7 +18,7 @@ from . import __version__
 from .cache import atomic_folder, content_key, source_hash, verified_folder
 from .datasets import simulate_dataset
 from .materials import source_task_materials
-from .models import PretrainedSource, xception_classifier
+from .models import NETWORK_NAMES, PretrainedSource, classifier
 from .paths import cache_dir
 from .simulate import DetectorGeometry, DetectorModel
 from .training import TrainingConfig, fit_model, prepare_split
@@ -35,15 +35,17 @@ def pretrain_source_task(
     detector_model: DetectorModel = DetectorModel(),
     seed: int = 0,
     config: TrainingConfig = TrainingConfig(),
+    architecture: str = "xception",
 ) -> PretrainedSource:
-    """Pretrain Xception (3 channels) on the source task and return ``source`` with its weights file.
+    """Pretrain the network of ``architecture`` (Xception by default; 3 channels) on the source task and
+    return ``source`` with its weights file.
 
     Cached by all parameters and the code: a second call returns at once.
     """
     materials = source_task_materials()
     classes = tuple(sorted({m.space_group for m in materials}))
     val = max(len(classes), patterns_per_class // 4)
-    config = replace(config, max_epochs=int(epochs), patience=int(epochs))
+    config = replace(config, max_epochs=int(epochs), patience=int(epochs), architecture=architecture)
     payload = {
         "image_size": int(image_size),
         "patterns_per_class": int(patterns_per_class),
@@ -59,9 +61,10 @@ def pretrain_source_task(
     }
     key = content_key(payload)
     folder = cache_dir() / "source_task" / key
-    weights = folder / "xception_base.weights.h5"
+    weights = folder / f"{architecture}_base.weights.h5"
+    network = "" if architecture == "xception" else f"{NETWORK_NAMES[architecture]}, "
     note = (
-        f"{source.note} (source task: {len(classes)} space groups {', '.join(map(str, classes))}; "
+        f"{source.note} (source task: {network}{len(classes)} space groups {', '.join(map(str, classes))}; "
         f"{patterns_per_class} patterns per class, {epochs} epochs at {image_size} px)"
     )
     if not verified_folder(folder):
@@ -71,9 +74,9 @@ def pretrain_source_task(
         x_train, y_train = prepare_split(data, "train", image_size, 3, classes)
         x_val, y_val = prepare_split(data, "validation", image_size, 3, classes)
         keras.utils.set_random_seed(seed)
-        model = xception_classifier(image_size, 3, None, len(classes), "source_task_model")
+        model = classifier(architecture, image_size, 3, None, len(classes), "source_task_model")
         history = fit_model(model, x_train, y_train, x_val, y_val, config, seed=seed, label="source task")
-        base = keras.Model(model.input, model.layers[-2].output, name="xception_base")
+        base = keras.Model(model.input, model.layers[-2].output, name=f"{architecture}_base")
         with atomic_folder(folder) as tmp:
             base.save_weights(tmp / weights.name)
             history.to_csv(tmp / "history.csv", index=False)

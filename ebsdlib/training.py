@@ -79,6 +79,7 @@ class TrainingConfig:
     bn_recalibration: bool = True
     recalibration_patterns: int = 256
     validate_keras_statistics: bool = True
+    architecture: str = "xception"  # or "mini", the smoke profile's stand-in (ebsdlib.models)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -208,8 +209,8 @@ def training_model(arm: str, image_size: int, config: TrainingConfig, source: Pr
 
     Keras traces a model's train and test steps on its first ``fit``, and the traced functions belong
     to the model object: for Xception that takes about 30 s on this project's 2-core CPU, longer than a
-    small trial trains. So the last two compiled models (by arm, input size, pretrained source,
-    learning rate and weight decay) are kept in this process and reused: a new model is built with the
+    small trial trains. So the last two compiled models (by arm, architecture, input size, pretrained
+    source, learning rate and weight decay) are kept in this process and reused: a new model is built with the
     seed as before (its random initialisation or the source's weights), its weights, BatchNorm
     statistics included, are copied into the kept model, and the optimiser's state (step count,
     moments) is reset to that of a new Adam. Training then starts from exactly the state a new model
@@ -218,9 +219,13 @@ def training_model(arm: str, image_size: int, config: TrainingConfig, source: Pr
     import keras
 
     keras.utils.set_random_seed(seed)
-    fresh = build_scratch_model(image_size) if arm == "scratch" else build_transfer_model(image_size, source)
+    architecture = config.architecture
+    if arm == "scratch":
+        fresh = build_scratch_model(image_size, architecture=architecture)
+    else:
+        fresh = build_transfer_model(image_size, source, architecture=architecture)
     weights = None if arm == "scratch" or source is None else file_digest(source.weights)
-    key = (arm, int(image_size), weights, float(config.learning_rate), float(config.weight_decay))
+    key = (arm, architecture, int(image_size), weights, float(config.learning_rate), float(config.weight_decay))
     model = _REUSABLE.pop(key, None)
     if model is None:
         model = fresh

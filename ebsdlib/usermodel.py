@@ -124,11 +124,12 @@ def train_bundle(
     source = None
     if approach == "transfer":
         with contextlib.redirect_stdout(io.StringIO()):  # Keras' download line; the source's note says what happened
-            resolved = resolve_source(pretrained_source or s["pretrained_source"])
+            resolved = resolve_source(pretrained_source or s["pretrained_source"], config.architecture)
         geometry, detector_model = detector(s)
         source = ensure_source(
             resolved,
             int(s["image_size"]),
+            architecture=config.architecture,
             patterns_per_class=int(s["source_patterns_per_class"]),
             epochs=int(s["source_epochs"]),
             geometry=geometry,

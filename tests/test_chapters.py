@@ -57,8 +57,6 @@ def test_chapter_01_data(tmp_path):
     assert _images(nb) >= 6
     html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
     assert '<table id="T_materials">' in html, "the materials table's HTML is the same in every build (no random id)"
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
 
 
 @pytest.mark.slow
@@ -124,7 +122,9 @@ def test_chapter_04_filters(tmp_path):
     glued = _glued(nb)
     assert glued["n_kernels"] == "32"
     assert float(glued["closest_distance"]) <= float(glued["median_distance"])
-    assert 0 <= float(glued["median_similarity"]) <= 1
+    # the transfer model's kernels are compared with those it started from: a fine-tuning of at most two epochs
+    # of a few steps moves them little (kernels of another start would be about as alike as random ones, |cos| ~ 0.3)
+    assert float(glued["median_similarity"]) > 0.9 and float(glued["median_relative_change"]) < 0.3
     assert _images(nb) == 4  # Fig. 2, distance heatmap, Fig. 3, kernel movement
     text = json.dumps(nb, ensure_ascii=False)
     assert "Sobel x" in text and "Gabor 135°" in text
@@ -137,7 +137,11 @@ def test_chapter_05_shap(tmp_path):
     for arm in ("scratch", "transfer"):
         assert glued[f"{arm}_method"].strip("'") in {"DeepExplainer", "GradientExplainer"}
         assert float(glued[f"{arm}_additivity"]) < 1e-2
-        assert float(glued[f"{arm}_zone_ratio"]) > 0
+    # the ratios the page states are the medians of the table it offers, whose ratio column is one share over the other
+    zone = __import__("pandas").read_csv(tmp_path / "zone_axes.csv", index_col=[0, 1])
+    assert (zone["ratio"] - zone["shap_share"] / zone["area_share"]).abs().max() < 0.01 * zone["ratio"].abs().max() + 1e-3
+    for arm in ("scratch", "transfer"):
+        assert float(glued[f"{arm}_zone_ratio"]) == pytest.approx(zone.loc[arm, "ratio"].median(), abs=1e-3)
     assert _images(nb) == 4  # Fig. 4 for both models, Supp. Fig. S3 for both models
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert not stderr, "warnings on the page"
@@ -183,7 +187,9 @@ def test_chapter_07_few_shot(tmp_path):
     overrides = load_profile("smoke")["chapters"]["07_few_shot"]
     arms = 2
     assert int(glued["n_points"]) == arms * len(overrides["curve_counts"]) * overrides["curve_trials"]
-    assert float(glued["curve_cpu_minutes"]) >= 0
+    # the CPU minutes the page states are those the trained models recorded: every point of the curve is a model of
+    # the cache, trained in this run (a fresh cache), so at least the time of its traced first epoch
+    assert float(glued["curve_cpu_minutes"]) * 60 > int(glued["n_points"]) * 0.5
     assert glued["target"] == "0.97"
     assert _images(nb) == 2  # the few-shot curve, the input-size curve
     markdown = "".join(
@@ -193,9 +199,8 @@ def test_chapter_07_few_shot(tmp_path):
         if "text/markdown" in o.get("data", {})
     )
     assert "**scratch**" in markdown and "**transfer**" in markdown and "patterns per space group" in markdown
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
-    assert not errors and not stderr
+    assert not stderr
 
 
 @pytest.mark.slow
@@ -203,10 +208,13 @@ def test_chapter_08_generalisation(tmp_path):
     nb = _run("08_generalisation", tmp_path)
     glued = _glued(nb)
     overrides = load_profile("smoke")["chapters"]["08_generalisation"]
-    assert overrides["lomo_materials"] == ["Ni"]
-    assert int(glued["n_folds"]) == 1 and int(glued["n_held_out"]) == 1
+    assert int(glued["n_folds"]) == 1 and int(glued["n_held_out"]) == len(overrides["lomo_materials"])
     assert int(glued["n_generated"]) == 6 * overrides["generated_per_space_group"]
-    assert 0 <= float(glued["map_generated_accuracy"]) <= 100
+    # the map's numbers on the page are those of the table it offers (rounded to 3 decimals there)
+    maps = __import__("pandas").read_csv(tmp_path / "map_by_model.csv", index_col=0)
+    assert float(glued["map_generated_accuracy"]) == pytest.approx(100 * maps.iloc[-1]["accuracy"], abs=0.06)
+    assert float(glued["map_hough_balanced"]) == pytest.approx(100 * maps.loc["Hough", "balanced accuracy"], abs=0.06)
+    assert maps.index[-1].endswith("generated phases only")
     assert _images(nb) == 3  # generated phases, accuracy per test acquisition, per-material heatmap
     markdown = "".join(
         "".join(o["data"]["text/markdown"])
@@ -216,9 +224,8 @@ def test_chapter_08_generalisation(tmp_path):
     )
     assert "**transfer**" in markdown and "leave-one-out" in markdown and "generated only" in markdown
     assert "Outside the training ranges" in markdown and "recorded Ni" in markdown and "dynamical Ni" in markdown
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
-    assert not errors and not stderr
+    assert not stderr
 
 
 @pytest.mark.slow
@@ -228,9 +235,10 @@ def test_chapter_09_speed(tmp_path):
     overrides = load_profile("smoke")["chapters"]["09_speed"]
     assert int(glued["student_epochs"]) <= overrides["student_max_epochs"]
     assert glued["student_patterns"].strip("'") == f"{6 * overrides['student_patterns_per_space_group']:,}"
-    assert float(glued["student_speed"]) > 0
     table = __import__("pandas").read_csv(tmp_path / "speed_mapping.csv", index_col=0)
     assert table.index[0] == "Hough indexing (PyEBSDIndex)" and float(table["× Hough"].iloc[0]) == 1.0
+    student = table.loc[next(name for name in table.index if name.startswith("student, float32"))]
+    assert float(glued["student_speed"]) == pytest.approx(float(student["× Hough"]), abs=0.006)
     assert any(name.startswith("student, float32") for name in table.index)
     assert any("bfloat16" in name for name in table.index)
     assert _images(nb) == 1
@@ -240,7 +248,14 @@ def test_chapter_09_speed(tmp_path):
         for o in c.get("outputs", [])
         if "text/markdown" in o.get("data", {})
     )
-    assert "The student meets its goal" in markdown or "The student falls short of its goal" in markdown
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    # the verdict on the page follows the table's numbers: the speed of Hough or more, the teacher's test accuracy
+    # within a point, its map accuracy or more
+    teacher = table.loc[next(n for n in table.index if n.startswith("teacher") or n.startswith("Xception transfer, float32"))]
+    met = (
+        float(student["× Hough"]) >= 1.0 - 0.005
+        and float(student["test accuracy (%)"]) - float(teacher["test accuracy (%)"]) >= -1.0 - 0.1
+        and float(student["map accuracy (%)"]) >= float(teacher["map accuracy (%)"]) - 0.1
+    )
+    assert ("The student meets its goal" if met else "The student falls short of its goal") in markdown
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
-    assert not errors and not stderr, stderr
+    assert not stderr, stderr

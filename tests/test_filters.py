@@ -56,10 +56,11 @@ def test_gabor_orientations_differ():
     assert match_operators(ops["Gabor 135°"][None] * 2).iloc[0]["operator"] == "Gabor 135°"
 
 
-def test_feature_maps_equal_a_direct_convolution():
+@pytest.mark.parametrize("architecture", ["xception", "mini"])
+def test_feature_maps_equal_a_direct_convolution(architecture):
     from ebsdlib.models import build_scratch_model
 
-    model = build_scratch_model(71)
+    model = build_scratch_model(71, architecture=architecture)
     x = np.random.default_rng(0).random((2, 71, 71, 1)).astype("float32")
     maps = feature_maps(model, x, kernels=[0, 7])
     kernels = first_layer_kernels(model)

@@ -256,7 +256,7 @@ def test_book_models_keeps_keras_download_chatter_off_the_page(monkeypatch, caps
 
     from ebsdlib import book
 
-    def noisy_resolve(requested):
+    def noisy_resolve(requested, architecture="xception"):
         print("Downloading data from https://storage.googleapis.com/tensorflow/keras-applications/xception/...")
         return SimpleNamespace(kind="source-task", note="offline")
 
@@ -417,17 +417,3 @@ def test_each_test_worker_and_the_processes_it_starts_train_on_one_thread(worker
     child = "import os, sys; print(' '.join(os.environ.get(n, '-') for n in sys.argv[1:]))"
     seen = subprocess.run([sys.executable, "-c", child, *WORKER_THREADS], capture_output=True, text=True, check=True)
     assert seen.stdout.split() == ["1"] * len(WORKER_THREADS)
-
-
-def test_a_chapter_that_reads_another_runs_right_after_it(request):
-    """conftest.RUN_AFTER: chapter 8 reads the model chapter 7 trains in the book's own setting, so the test
-    order puts it right after chapter 7, where it is a cache hit (beside it, on the other worker, both trained it)."""
-    from conftest import CHAPTER_TEST_PREFIX, RUN_AFTER
-
-    order = [item.name for item in request.session.items]
-    pairs = [(CHAPTER_TEST_PREFIX + first, CHAPTER_TEST_PREFIX + later) for later, first in RUN_AFTER.items()]
-    pairs = [(first, later) for first, later in pairs if first in order and later in order]
-    if not pairs:
-        pytest.skip("the chapters of conftest.RUN_AFTER are not collected in this run")
-    for first, later in pairs:
-        assert order.index(later) == order.index(first) + 1, f"{later} does not follow {first}"

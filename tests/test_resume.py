@@ -37,6 +37,7 @@ shared:
   patience: 1
   max_epochs: 1
   validate_keras_statistics: false
+  architecture: mini
   pretrained_source: source-task
   source_patterns_per_class: 4
   source_epochs: 1
@@ -140,11 +141,14 @@ def test_a_killed_build_resumes_and_shows_what_a_clean_build_shows(book, tmp_pat
     root, env = book
     cache = tmp_path / "cache"
     # The clean build of the same seed, in caches of its own, runs beside the interrupted ones. Its numba cache
-    # is its own too: two processes compiling the same kernels into one cache leave entries that crash the next
-    # process to load them (see conftest).
+    # is a copy of its own too: two processes compiling the same kernels into one cache leave entries that crash
+    # the next process to load them (see conftest.warm_numba_cache).
+    from conftest import private_numba_cache
+
+    numba_cache = private_numba_cache(tmp_path / "numba-cache")
     clean = Build(
         root,
-        {**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache"), "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")},
+        {**env, "EBSDLIB_CACHE": str(tmp_path / "clean-cache"), "NUMBA_CACHE_DIR": str(numba_cache)},
         html=False,
         build="_clean",
     )

@@ -83,7 +83,7 @@ class TestTrialCache:
             return real_fit(self, *args, **kwargs)
 
         monkeypatch.setattr(keras.Model, "fit", counting_fit)
-        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6)
+        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6, architecture="mini")
         first = train_trial("scratch", tiny_dataset, SIZE, config, trial=0)
         assert len(calls) == 1
         assert first.epochs == 1 and first.model_path.is_file()
@@ -98,7 +98,7 @@ class TestTrialCache:
             "scratch",
             tiny_dataset,
             SIZE,
-            TrainingConfig(max_epochs=1, patience=1, batch_size=4, recalibration_patterns=6),
+            TrainingConfig(max_epochs=1, patience=1, batch_size=4, recalibration_patterns=6, architecture="mini"),
             trial=0,
         )
         assert len(calls) == 2, "a changed parameter must train again"
@@ -112,14 +112,16 @@ class TestTrialCache:
             repaired = train_trial("scratch", tiny_dataset, SIZE, config, trial=0)
         assert len(calls) == 3 and len(repaired.history) == 1
 
-    def test_interrupted_write_leaves_nothing_a_later_run_trusts(self, tiny_dataset, monkeypatch):
+    def test_interrupted_write_leaves_nothing_a_later_run_trusts(self, tiny_dataset, monkeypatch, tmp_path):
         import keras
+
+        monkeypatch.setenv("EBSDLIB_CACHE", str(tmp_path))  # a cache of its own: other tests write beside it
 
         def failing_save(self, *args, **kwargs):
             raise KeyboardInterrupt
 
         monkeypatch.setattr(keras.Model, "save", failing_save)
-        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6)
+        config = TrainingConfig(max_epochs=1, patience=1, batch_size=6, recalibration_patterns=6, architecture="mini")
         with pytest.raises(KeyboardInterrupt):
             train_trial("scratch", tiny_dataset, SIZE, config, trial=5)
         folders = list((training._models_dir()).iterdir())
@@ -183,22 +185,6 @@ def test_transfer_key_follows_the_weights_content_not_the_path(tiny_dataset, tmp
     assert key(a) == key(b) != key(c)
 
 
-def test_weight_decay_is_an_l2_penalty_on_the_kernels():
-    from ebsdlib.models import build_scratch_model
-    from ebsdlib.training import apply_weight_decay
-
-    model = build_scratch_model(SIZE)
-    n = apply_weight_decay(model, 1e-3)
-    kernels = [v for v in model.trainable_weights if v.regularizer is not None]
-    assert n == len(kernels) > 40  # every convolution (depthwise and pointwise) and the dense head
-    assert all(("kernel" in v.path) for v in kernels), "biases and BatchNorm parameters are not penalised"
-    expected = 1e-3 * sum(float(np.sum(np.square(v.numpy()))) for v in kernels)
-    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
-    assert apply_weight_decay(_tiny_model(), 0) == 0
-    with pytest.raises(ValueError, match="weight_decay"):
-        apply_weight_decay(model, -1)
-
-
 def test_the_optimiser_has_no_decoupled_decay():
     rng = np.random.default_rng(0)
     x, y = rng.random((16, 4)).astype("float32"), np.eye(2, dtype="float32")[rng.integers(0, 2, 16)]
@@ -237,7 +223,7 @@ def test_a_reused_model_starts_from_the_state_of_a_new_one():
 
     from ebsdlib.models import build_scratch_model
 
-    config = TrainingConfig(learning_rate=3e-3)
+    config = TrainingConfig(learning_rate=3e-3, architecture="mini")
     first = training.training_model("scratch", SIZE, config, None, seed=1)
     assert first.compiled and first.optimizer.learning_rate.numpy() == pytest.approx(3e-3)
     # as after training: weights, statistics and optimiser state moved, a traced step kept
@@ -249,15 +235,17 @@ def test_a_reused_model_starts_from_the_state_of_a_new_one():
     again = training.training_model("scratch", SIZE, config, None, seed=2)
     assert again is first and again.train_function is traced, "the compiled model and its traced step are reused"
     keras.utils.set_random_seed(2)
-    new = build_scratch_model(SIZE)
+    new = build_scratch_model(SIZE, architecture="mini")
     for mine, reference in zip(again.get_weights(), new.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, reference)
     assert int(again.optimizer.iterations.numpy()) == 0
     assert again.optimizer.learning_rate.numpy() == pytest.approx(3e-3)
     assert all(not np.any(v.numpy()) for v in again.optimizer.variables if "learning_rate" not in v.path)
 
-    other = training.training_model("scratch", SIZE, TrainingConfig(learning_rate=1e-4), None, seed=2)
+    other = training.training_model("scratch", SIZE, TrainingConfig(learning_rate=1e-4, architecture="mini"), None, seed=2)
     assert other is not first, "another optimiser setting is another compiled model"
+    xception = training.training_model("scratch", SIZE, TrainingConfig(learning_rate=3e-3), None, seed=2)
+    assert xception is not first and len(xception.layers) > 100, "another network is another compiled model"
     other.train_function = None  # nothing traced here: leave no sentinel for later tests
     first.train_function = None
 
