@@ -37,6 +37,7 @@ import pandas as pd
 
 from .bundle import BundleError, ModelBundle, read_bundle
 from .datasets import IMAGE_SUFFIXES, DatasetError, read_pattern_image
+from .outputs import publish_folder
 
 __all__ = ["ScanError", "Scan", "open_scan", "classify_scan", "ScanResult", "class_entropy", "score_against_truth"]
 
@@ -340,53 +341,54 @@ def classify_scan(
         check_fit(scan, b)
     if scan.n < 1:
         raise ScanError(f"{scan.path} holds no patterns")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("phases.csv", "phase_map.png", "phase_map.h5", "phase_map.ang", "classification.json"):
-        (out / name).unlink(missing_ok=True)  # a run that stops part-way leaves no older result beside its own
-    folders = tuple(str(b.folder.resolve()) for b in bundles)
-    spec = scan.spec()
-    ranges = [(s, min(s + chunk_size, scan.n)) for s in range(0, scan.n, chunk_size)]
-    csv = out / "phases.csv"
-    predicted = np.empty(scan.n, dtype=np.int32)
-    confidence = np.empty(scan.n, dtype=np.float32)
-    entropy = np.empty(scan.n, dtype=np.float32)
-    mean_probabilities = np.empty((scan.n, len(classes)), dtype=np.float32)
-    start_time = time.perf_counter()
-    bar = tqdm(total=scan.n, unit="pattern", desc=f"classifying {scan.path.name}", disable=not progress or None)
-    with open(csv, "w", newline="") as handle:
-        for k, (start, stop), probabilities in _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
-            table = _chunk_table(start, stop, probabilities, classes, scan.map_shape, threshold)
-            table.to_csv(handle, header=k == 0, index=False)
-            predicted[start:stop] = table["space_group"].to_numpy()
-            confidence[start:stop] = table["confidence"].to_numpy()
-            entropy[start:stop] = table["entropy"].to_numpy()
-            mean_probabilities[start:stop] = probabilities.mean(axis=1)
-            bar.update(stop - start)
-    bar.close()
-    seconds = time.perf_counter() - start_time
-    labels = predicted.reshape(scan.map_shape)
-    fractions = pd.Series(predicted).value_counts(normalize=True).reindex([*classes, -1], fill_value=0.0)
-    fractions.index = [str(c) if c != -1 else "not indexed" for c in fractions.index]
-    files = {"csv": csv, "png": out / "phase_map.png"}
-    _phase_map_png(labels, fractions, files["png"], scan.path.name)
-    files.update(_crystal_map(labels, mean_probabilities, confidence, entropy, classes, out))
-    (out / "classification.json").write_text(
-        json.dumps(
-            {
-                "scan": str(scan.path),
-                "patterns": scan.n,
-                "map_shape": list(scan.map_shape),
-                "models": list(folders),
-                "threshold": float(threshold),
-                "fractions": fractions.round(6).to_dict(),
-                "seconds": seconds,
-                "orientations": "none: a space-group classifier gives phases only; every rotation is the identity",
-            },
-            indent=2,
+    # the results are written beside ``out`` and take its place when complete: a run that fails leaves an earlier
+    # result as it was, and a folder holding anything but an earlier result of this command is refused (first)
+    final = Path(out)
+    with publish_folder(final, "classify") as out:
+        folders = tuple(str(b.folder.resolve()) for b in bundles)
+        spec = scan.spec()
+        ranges = [(s, min(s + chunk_size, scan.n)) for s in range(0, scan.n, chunk_size)]
+        csv = out / "phases.csv"
+        predicted = np.empty(scan.n, dtype=np.int32)
+        confidence = np.empty(scan.n, dtype=np.float32)
+        entropy = np.empty(scan.n, dtype=np.float32)
+        mean_probabilities = np.empty((scan.n, len(classes)), dtype=np.float32)
+        start_time = time.perf_counter()
+        bar = tqdm(total=scan.n, unit="pattern", desc=f"classifying {scan.path.name}", disable=not progress or None)
+        with open(csv, "w", newline="") as handle:
+            for k, (start, stop), probabilities in _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
+                table = _chunk_table(start, stop, probabilities, classes, scan.map_shape, threshold)
+                table.to_csv(handle, header=k == 0, index=False)
+                predicted[start:stop] = table["space_group"].to_numpy()
+                confidence[start:stop] = table["confidence"].to_numpy()
+                entropy[start:stop] = table["entropy"].to_numpy()
+                mean_probabilities[start:stop] = probabilities.mean(axis=1)
+                bar.update(stop - start)
+        bar.close()
+        seconds = time.perf_counter() - start_time
+        labels = predicted.reshape(scan.map_shape)
+        fractions = pd.Series(predicted).value_counts(normalize=True).reindex([*classes, -1], fill_value=0.0)
+        fractions.index = [str(c) if c != -1 else "not indexed" for c in fractions.index]
+        files = {"csv": csv, "png": out / "phase_map.png"}
+        _phase_map_png(labels, fractions, files["png"], scan.path.name)
+        files.update(_crystal_map(labels, mean_probabilities, confidence, entropy, classes, out))
+        (out / "classification.json").write_text(
+            json.dumps(
+                {
+                    "scan": str(scan.path),
+                    "patterns": scan.n,
+                    "map_shape": list(scan.map_shape),
+                    "models": list(folders),
+                    "threshold": float(threshold),
+                    "fractions": fractions.round(6).to_dict(),
+                    "seconds": seconds,
+                    "orientations": "none: a space-group classifier gives phases only; every rotation is the identity",
+                },
+                indent=2,
+            )
         )
-    )
-    return ScanResult(out, scan.n, scan.map_shape, classes, fractions, files, seconds)
+    files = {name: final / Path(path).relative_to(out) for name, path in files.items()}
+    return ScanResult(final, scan.n, scan.map_shape, classes, fractions, files, seconds)
 
 
 def _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):

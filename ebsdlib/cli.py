@@ -232,7 +232,12 @@ def _user_commands(sub) -> None:
     what.add_argument("--cif", nargs="+", metavar="FILE", help="your phases as CIF files (with --n and --out)")
     what.add_argument("--scan", metavar="FILE.h5", help="write the dual-phase Ni-Al sample as a kikuchipy h5ebsd scan")
     simulate.add_argument("--n", type=int, default=20, help="patterns per material (default 20)")
-    simulate.add_argument("--out", default=None, help="root of the TIFF tree (with --material)")
+    simulate.add_argument(
+        "--out", default=None, help="root of the TIFF tree (with --material); new, empty, or an earlier tree of this command"
+    )
+    simulate.add_argument(
+        "--overwrite", action="store_true", help="with --scan: replace an existing scan file and its ground truth"
+    )
     simulate.add_argument("--map-shape", type=int, nargs=2, default=(20, 30), metavar=("ROWS", "COLS"), help="default 20 30")
     simulate.add_argument(
         "--detector-shape",
@@ -345,7 +350,14 @@ def _simulate(args) -> int:
 
     geometry, detector_model = detector(shared_settings(args.profile), args.detector_shape)
     if args.scan:
-        path = write_scan(args.scan, tuple(args.map_shape), geometry=geometry, detector_model=detector_model, seed=args.seed)
+        path = write_scan(
+            args.scan,
+            tuple(args.map_shape),
+            geometry=geometry,
+            detector_model=detector_model,
+            seed=args.seed,
+            overwrite=args.overwrite,
+        )
         print(
             f"scan written: {path} ({args.map_shape[0]} × {args.map_shape[1]} patterns of {geometry.shape[0]}×{geometry.shape[1]} px); "
             f"ground truth: {path.with_name(path.stem + '_truth.csv')}"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .materials import Material, load_materials
+from .outputs import check_output_files, publish_files, publish_folder
 from .simulate import DetectorGeometry, DetectorModel
 
 __all__ = ["find_materials", "write_pattern_tree", "write_scan"]
@@ -62,25 +63,27 @@ def write_pattern_tree(
 
     if int(n) < 1:
         raise ValueError(f"n must be at least 1 pattern per material, not {n}")
-    out = Path(out)
     rows = []
-    for material in tqdm(materials, desc="simulating", unit="material", disable=not progress or None):
-        patterns, table = simulate_patterns(material, int(n), geometry, detector_model, seed=seed)
-        folder = out / str(material.space_group) / material.name
-        folder.mkdir(parents=True, exist_ok=True)
-        for k, (pattern, row) in enumerate(zip(patterns, table.itertuples(index=False))):
-            name = folder / f"{k:05d}.tif"
-            tifffile.imwrite(name, np.asarray(pattern, dtype=np.uint8))
-            rows.append(
-                {
-                    "file": str(name.relative_to(out)),
-                    "material": material.name,
-                    "space_group": material.space_group,
-                    **{c: getattr(row, c) for c in ("phi1", "Phi", "phi2") if hasattr(row, c)},
-                }
-            )
-    index = pd.DataFrame(rows)
-    index.to_csv(out / "patterns.csv", index=False)
+    # written beside ``out`` and renamed into place when complete; ``out`` may hold nothing but an earlier tree
+    # of this command (ebsdlib.outputs), so a user's own patterns are never overwritten or mixed with these
+    with publish_folder(out, "simulate") as tree:
+        for material in tqdm(materials, desc="simulating", unit="material", disable=not progress or None):
+            patterns, table = simulate_patterns(material, int(n), geometry, detector_model, seed=seed)
+            folder = tree / str(material.space_group) / material.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for k, (pattern, row) in enumerate(zip(patterns, table.itertuples(index=False))):
+                name = folder / f"{k:05d}.tif"
+                tifffile.imwrite(name, np.asarray(pattern, dtype=np.uint8))
+                rows.append(
+                    {
+                        "file": name.relative_to(tree).as_posix(),
+                        "material": material.name,
+                        "space_group": material.space_group,
+                        **{c: getattr(row, c) for c in ("phi1", "Phi", "phi2") if hasattr(row, c)},
+                    }
+                )
+        index = pd.DataFrame(rows)
+        index.to_csv(tree / "patterns.csv", index=False)
     return index
 
 
@@ -92,10 +95,14 @@ def write_scan(
     geometry: DetectorGeometry = DetectorGeometry(),
     detector_model: DetectorModel = DetectorModel(),
     seed: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """The book's simulated dual-phase Ni–Al sample (Ni(Al) matrix, Ni3Al precipitates) as a scan file that
     kikuchipy reads (``.h5``: kikuchipy's h5ebsd), with its ground truth as ``<stem>_truth.csv`` (row, col,
     true space group). Returns the scan's path.
+
+    Both files are written beside their place and renamed into it when both are complete; an existing scan or
+    truth file is replaced only with ``overwrite`` (and stays as it was when anything fails).
 
     Examples
     --------
@@ -114,12 +121,12 @@ def write_scan(
     if out.suffix.lower() not in (".h5", ".hdf5", ".h5ebsd"):
         raise ValueError(f"{out}: a scan is written as kikuchipy's h5ebsd; name it *.h5")
     rows, cols = (int(s) for s in map_shape)
+    if rows < 1 or cols < 1:
+        raise ValueError(f"the map shape must be at least 1 × 1 patterns, not {rows} × {cols}")
+    targets = {"scan": out, "truth": out.with_name(f"{out.stem}_truth.csv")}
+    check_output_files(targets.values(), replace=overwrite)  # refused before the work, not after it
     micro, scan = simulate_dual_phase_map((rows, cols), n_grains, precipitate_fraction, geometry, detector_model, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
     signal = kp.signals.EBSD(np.asarray(scan.patterns, dtype=np.uint8).reshape(rows, cols, *scan.pattern_shape))
-    if out.exists():
-        out.unlink()
-    signal.save(out)
     truth = pd.DataFrame(
         {
             "row": np.repeat(np.arange(rows), cols),
@@ -127,5 +134,10 @@ def write_scan(
             "space_group": micro.space_group.ravel(),
         }
     )
-    truth.to_csv(out.with_name(f"{out.stem}_truth.csv"), index=False)
+
+    def write(paths):
+        signal.save(paths["scan"])
+        truth.to_csv(paths["truth"], index=False)
+
+    publish_files(targets, write, replace=overwrite)
     return out

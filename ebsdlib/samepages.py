@@ -338,15 +338,32 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
     and OpenMP thread (two pools that spin while they wait would slow each other down), their output in the
     terminal line by line behind ``[first]`` and ``[second]``. The executed chapters are kept in
     ``folder/first`` and ``folder/second`` (default: a new temporary folder), the caches are removed. Returns
-    the differences by chapter."""
+    the differences by chapter.
+
+    The profile is checked and ``folder`` must be new, empty or an earlier result of this command
+    (:func:`ebsdlib.outputs.check_output_folder`) before anything runs; the builds work in a temporary folder of
+    their own, and ``folder`` is replaced only when both have finished."""
+    from .outputs import check_output_folder
+    from .settings import shared_settings
+
+    shared_settings(profile)  # an unknown or broken profile is refused before anything runs
     folder = Path(folder or tempfile.mkdtemp(prefix=f"same-seed-{profile}-"))
+    check_output_folder(folder, "same-seed", "--folder")
+    work = Path(tempfile.mkdtemp(prefix=f".same-seed-{profile}-", dir=folder.parent if folder.parent.is_dir() else None))
+    try:
+        return _same_seed_builds(profile, folder, work, root)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _same_seed_builds(profile: str, folder: Path, work: Path, root: Path) -> dict[str, list[str]]:
+    from .outputs import publish_folder
+
     names = ("first", "second")
     builds = {}
     start = time.perf_counter()
     for name in names:
-        cache, build = folder / f"cache-{name}", folder / f"build-{name}"
-        for path in (cache, build, folder / name):
-            shutil.rmtree(path, ignore_errors=True)
+        cache, build = work / f"cache-{name}", work / f"build-{name}"
         print(f"same seed: {name} build of profile {profile} from an empty cache ({cache}) ...", flush=True)
         env = {**os.environ, "EBSDLIB_CACHE": str(cache), "NUMBA_CACHE_DIR": str(cache / "numba")}
         env.update({thread: "1" for thread in ONE_THREAD})
@@ -372,10 +389,9 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
     if failed:
         raise RuntimeError("; ".join(failed))
     print(f"same seed: both builds done in {time.perf_counter() - start:.0f} s", flush=True)
-    for name in names:
-        shutil.copytree(
-            folder / f"build-{name}" / "staging" / profile / "book", folder / name, ignore=shutil.ignore_patterns("profiles")
-        )
-        shutil.rmtree(folder / f"cache-{name}", ignore_errors=True)
-        shutil.rmtree(folder / f"build-{name}", ignore_errors=True)
+    with publish_folder(folder, "same-seed", "--folder") as staging:
+        for name in names:
+            shutil.copytree(
+                work / f"build-{name}" / "staging" / profile / "book", staging / name, ignore=shutil.ignore_patterns("profiles")
+            )
     return book_differences(folder / "first", folder / "second")

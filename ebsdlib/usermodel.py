@@ -13,9 +13,10 @@ import io
 import json
 from pathlib import Path
 
-from .bundle import ModelBundle, write_bundle
+from .bundle import ModelBundle, read_bundle, write_bundle
 from .datasets import DatasetError, assign_split, load_folder_tree
 from .materials import SPACE_GROUPS
+from .outputs import check_output_folder, publish_folder
 from .training import ARM_CHANNELS, ARMS, dataset_fingerprint
 
 __all__ = ["train_bundle"]
@@ -158,60 +159,63 @@ def train_bundle(
         "resize": "scikit-image resize, anti-aliased",
         "pattern_shape": list(dataset.pattern_shape),
     }
-    bundle = write_bundle(
-        result.model_path,
-        out,
-        classes=SPACE_GROUPS,
-        image_size=int(s["image_size"]),
-        channels=ARM_CHANNELS[approach],
-        preprocessing=preprocessing,
-        approach=approach,
-        source=None if source is None else source.as_dict(),
-        training=training,
-        metrics=metrics,
-    )
     out = Path(out)
-    predictions.to_csv(out / "predictions.csv", index=False)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    fig = confusion_heatmaps({f"{approach} model, test split": confusion(predictions, normalize="true")})
-    fig.savefig(out / "confusion.png", dpi=130)
-    plt.close(fig)
-    fig = history_figure(result.history, f"{approach} model")
-    fig.savefig(out / "loss_curves.png", dpi=130)
-    plt.close(fig)
-    accuracy = per_material_accuracy(predictions)
-    lines = [
-        f"# Model bundle: {approach}",
-        "",
-        f"Trained on `{training['data']}` with the {profile!r} profile's protocol "
-        f"({int(s['image_size'])} px, patience {config.patience}, at most {config.max_epochs} epochs), "
-        f"{training['epochs']} epochs in {training['seconds']:.0f} s.",
-        "",
-        f"Split: {training['split_counts']}.",
-        "",
-        f"Test split: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
-        f"accuracy {metrics['accuracy']:.3f} on {metrics['test_patterns']} patterns (class-weighted, as the paper's Table 1).",
-        "",
-        "Pretrained source: " + ("none (trained from scratch)" if source is None else f"{source.kind}: {source.note}"),
-        "",
-        "| material | space group | accuracy | patterns |",
-        "|---|---|---|---|",
-        *[f"| {r.material} | {r.space_group} | {r.accuracy:.2f} | {r.patterns} |" for r in accuracy.itertuples()],
-        "",
-        "Figures: `confusion.png`, `loss_curves.png`; every test prediction: `predictions.csv`.",
-        f"Classify a scan: `ebsdlib classify SCAN --model {out}`.",
-    ]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    # the bundle and its report are written beside ``out`` and take its place when complete; ``out`` may hold
+    # nothing but an earlier bundle of this command (checked before training, and again before the rename)
+    with publish_folder(out, "train") as staging:
+        bundle = write_bundle(
+            result.model_path,
+            staging,
+            classes=SPACE_GROUPS,
+            image_size=int(s["image_size"]),
+            channels=ARM_CHANNELS[approach],
+            preprocessing=preprocessing,
+            approach=approach,
+            source=None if source is None else source.as_dict(),
+            training=training,
+            metrics=metrics,
+        )
+        predictions.to_csv(staging / "predictions.csv", index=False)
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        fig = confusion_heatmaps({f"{approach} model, test split": confusion(predictions, normalize="true")})
+        fig.savefig(staging / "confusion.png", dpi=130)
+        plt.close(fig)
+        fig = history_figure(result.history, f"{approach} model")
+        fig.savefig(staging / "loss_curves.png", dpi=130)
+        plt.close(fig)
+        accuracy = per_material_accuracy(predictions)
+        lines = [
+            f"# Model bundle: {approach}",
+            "",
+            f"Trained on `{training['data']}` with the {profile!r} profile's protocol "
+            f"({int(s['image_size'])} px, patience {config.patience}, at most {config.max_epochs} epochs), "
+            f"{training['epochs']} epochs in {training['seconds']:.0f} s.",
+            "",
+            f"Split: {training['split_counts']}.",
+            "",
+            f"Test split: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
+            f"accuracy {metrics['accuracy']:.3f} on {metrics['test_patterns']} patterns (class-weighted, as the paper's Table 1).",
+            "",
+            "Pretrained source: " + ("none (trained from scratch)" if source is None else f"{source.kind}: {source.note}"),
+            "",
+            "| material | space group | accuracy | patterns |",
+            "|---|---|---|---|",
+            *[f"| {r.material} | {r.space_group} | {r.accuracy:.2f} | {r.patterns} |" for r in accuracy.itertuples()],
+            "",
+            "Figures: `confusion.png`, `loss_curves.png`; every test prediction: `predictions.csv`.",
+            f"Classify a scan: `ebsdlib classify SCAN --model {out}`.",
+        ]
+        (staging / "report.md").write_text("\n".join(lines) + "\n")
+    bundle = read_bundle(out)
     return bundle, metrics
 
 
 def _check_out(out: Path, patterns: Path) -> None:
     """Refuse a bundle folder that would overwrite something else: the patterns, a folder holding them,
-    or a folder with other files (a bundle is replaced when trained again, so only a bundle may be there)."""
+    or a folder with anything but an earlier bundle of this command (which is replaced when trained again)."""
     o, p = out.resolve(), patterns.resolve()
     if o == p or p in o.parents or o in p.parents:
         raise ValueError(f"--out {out} would hold or overwrite the training patterns {patterns}; choose a new folder")
     if o.exists() and not o.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the model bundle")
-    if o.is_dir() and any(o.iterdir()) and not (o / "bundle.json").is_file():
-        raise ValueError(f"--out {out} is a folder with other files, not a model bundle; choose a new or empty folder")
+    check_output_folder(out, "train")  # nothing but an earlier bundle of `ebsdlib train`, unchanged
