@@ -27,16 +27,17 @@ from ebsdlib.samepages import ONE_THREAD as WORKER_THREADS  # noqa: E402
 NUMBA_CACHE_ROOT = Path(sys.prefix) / "numba-cache"
 COMPLETE = ".complete"  # the file that marks a finished ``warm`` folder
 
-#: What :func:`warm_numba_cache` runs, each in a process and a cache folder of its own: kikuchipy's kernels
-#: (master patterns of a centrosymmetric and a non-centrosymmetric material, both hemispheres, projected onto a
-#: detector and recorded) and PyEBSDIndex's (Hough indexing of kikuchipy's recorded nickel patterns).
+#: What :func:`warm_numba_cache` runs, in two processes at once: kikuchipy's kernels (master patterns of a
+#: centrosymmetric and a non-centrosymmetric material, both hemispheres, projected onto a detector and recorded),
+#: with orix's that they call; and PyEBSDIndex's (Hough indexing of kikuchipy's recorded nickel patterns), which
+#: PyEBSDIndex keeps in a folder of its own, ``~/.pyebsdindex/numbacache`` (see
+#: :func:`ebsdlib.phasemap.pyebsdindex_modules`).
 NUMBA_WARMUP = {
     "kikuchipy": (
         "from ebsdlib.materials import load_materials\n"
         "from ebsdlib.simulate import DetectorGeometry, simulate_patterns\n"
         "for name in ('Ni', 'ZnS'):\n"
-        "    simulate_patterns(load_materials()[name], 2, DetectorGeometry(shape=(30, 36)), "
-        "master_pattern_kwargs={'half_size': 25})\n"
+        "    simulate_patterns(load_materials()[name], 2, DetectorGeometry(shape=(30, 36)), master_pattern_kwargs={'half_size': 25})\n"
     ),
     "pyebsdindex": (
         "import kikuchipy as kp\n"
@@ -50,17 +51,17 @@ NUMBA_WARMUP = {
 
 
 def warm_numba_cache(root: Path = NUMBA_CACHE_ROOT) -> Path:
-    """Compile kikuchipy's and PyEBSDIndex's numba kernels once per environment into ``root / "warm"``, before
-    the workers start; return that folder.
+    """Compile kikuchipy's and PyEBSDIndex's numba kernels once per environment, before the workers start;
+    return the folder of kikuchipy's, ``root / "warm"``.
 
     numba's on-disk cache is safe for one process at a time only: two processes compiling into one folder can
-    leave the index of one beside the code of the other, which crashes the next process that loads it
-    (numba issues 4807 and 10128; an earlier merge of two caches file by file did that here). So nothing here
-    ever writes into a folder another process writes to: the two packages compile at once, each in a fresh
-    folder of its own; their results are joined a module folder at a time (a module both compiled keeps the
-    first's folder whole, index and code from one process); the joined folder is published by a rename, under
-    a lock that a second test run on the same environment waits for; and every worker then works in a copy of
-    it (:func:`private_numba_cache`). A finished folder is kept: later runs compile nothing."""
+    leave the index of one beside the code of the other, which crashes the next process that loads it (numba
+    issues 4807 and 10128; an earlier seed of this kind, joined file by file from two processes' caches, did
+    that here). So no two processes ever compile into one folder: the two warm-ups write to folders of their
+    own (kikuchipy's a fresh one, published by a rename; PyEBSDIndex's its own, which no other process of the run
+    compiles into once it is warm), under a lock that a second test run on the same environment waits for, and
+    every worker then works in a copy of kikuchipy's (:func:`private_numba_cache`). A finished folder is kept:
+    later runs compile nothing."""
     import fcntl
     import subprocess
 
@@ -83,14 +84,9 @@ def warm_numba_cache(root: Path = NUMBA_CACHE_ROOT) -> Path:
                 output, _ = run.communicate()
                 if run.returncode:
                     raise pytest.UsageError(f"compiling {package}'s numba kernels for the tests failed:\n{output[-3000:]}")
-            joined = scratch / "joined"
-            for package in NUMBA_WARMUP:
-                for module in sorted((scratch / package).iterdir()):
-                    if not (joined / module.name).exists():
-                        shutil.copytree(module, joined / module.name)
-            (joined / COMPLETE).write_text("compiled by one process per package, joined a module folder at a time\n")
+            (scratch / "kikuchipy" / COMPLETE).write_text("compiled by one process\n")
             shutil.rmtree(warm, ignore_errors=True)  # an unfinished folder of an interrupted run
-            joined.rename(warm)
+            (scratch / "kikuchipy").rename(warm)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return warm

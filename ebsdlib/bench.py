@@ -492,7 +492,7 @@ def library_overhead(x_train, y_train, x_val, y_val, config, build=None, seed: i
 
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("timing the training loop needs training and validation patterns")
-    build = build or (lambda: build_scratch_model(int(x_train.shape[1])))
+    build = build or (lambda: build_scratch_model(int(x_train.shape[1]), architecture=config.architecture))
     keras.utils.set_random_seed(seed)
     config = replace(config, max_epochs=2, patience=2, validate_keras_statistics=False)
     history = fit_model(build(), x_train, y_train, x_val, y_val, config, seed=seed, label="benchmark")
@@ -581,9 +581,10 @@ def book_speed_benchmark(settings: dict, student_config=None, train_patterns: in
     best = best_trial(trained.results, "transfer")
     teacher = keras.models.load_model(best.model_path)
     size = trained.image_size
+    network = "Xception" if trained.config.architecture == "xception" else trained.config.architecture  # smoke: mini
     classifiers = [
-        Classifier(f"Xception transfer, float32 ({size} px)", (teacher,), size, ARM_CHANNELS["transfer"], f"trial {best.trial}"),
-        Classifier(f"Xception transfer, bfloat16 inference ({size} px)", (bfloat16_copy(teacher),), size, 3, "the same weights"),
+        Classifier(f"{network} transfer, float32 ({size} px)", (teacher,), size, ARM_CHANNELS["transfer"], f"trial {best.trial}"),
+        Classifier(f"{network} transfer, bfloat16 inference ({size} px)", (bfloat16_copy(teacher),), size, 3, "the same weights"),
     ]
     if len(teachers) > 1:
         models = tuple(keras.models.load_model(t.model_path) for t in teachers)
@@ -636,7 +637,8 @@ STUDENT_GOAL = {"speed": 1.0, "test_points": 1.0}
 def student_verdict(table: pd.DataFrame) -> dict:
     """The student against its goal, from a :func:`mapping_benchmark` table: at least Hough's patterns/s,
     test accuracy within 1 percentage point of the teacher's, map accuracy no lower than the teacher's.
-    The teacher is the ensemble of transfer trials when the table has one, else the float32 Xception.
+    The teacher is the ensemble of transfer trials when the table has one, else the float32 transfer model
+    (Xception; the stand-in network in the smoke profile).
 
     Returns the numbers (``speed`` × Hough, ``test_gap`` in points, ``map_gap`` in points: student −
     teacher), whether each part is met, and ``sentence``, the verdict as a reader reads it.
@@ -644,7 +646,7 @@ def student_verdict(table: pd.DataFrame) -> dict:
     names = list(table.index)
     student = next((n for n in names if n.startswith("student, float32")), None)
     teacher = next((n for n in names if n.startswith("teacher")), None) or next(
-        (n for n in names if n.startswith("Xception transfer, float32")), None
+        (n for n in names if " transfer, float32" in n), None
     )
     if student is None or teacher is None:
         raise ValueError(f"the table needs a float32 student and a teacher row; it has {names}")

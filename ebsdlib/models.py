@@ -129,7 +129,7 @@ def mini_classifier(image_size: int, channels: int, weights, n_classes: int, nam
     Examples
     --------
     >>> model = mini_classifier(72, 1, None, 6, "scratch_model")
-    >>> model.get_layer("block1_conv1").kernel.shape, model.output.shape
+    >>> tuple(model.get_layer("block1_conv1").kernel.shape), model.output.shape
     ((3, 3, 1, 32), (None, 6))
     """
     import keras

@@ -40,6 +40,7 @@ __all__ = [
     "ipf_colors",
     "hough_phase_map",
     "index_with_hough",
+    "pyebsdindex_modules",
     "counts_table",
     "map_scores",
     "ensemble",
@@ -296,6 +297,30 @@ def _hough_index(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_to
     return index_with_hough(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_tolerance)
 
 
+def pyebsdindex_modules():
+    """PyEBSDIndex's ``ebsd_index`` and ``tripletvote`` modules, imported without moving the process's numba cache.
+
+    Importing them sets ``NUMBA_CACHE_DIR`` to ``~/.pyebsdindex/numbacache`` for the whole process (PyEBSDIndex
+    does so in three of its modules), and with it for every numba kernel compiled afterwards (kikuchipy's,
+    orix's) and every process started afterwards (chapter kernels, builds): all of them would share one folder
+    on the machine, and two processes compiling into one folder can leave entries that crash the next reader.
+    The caller's setting (or its absence) is restored right after the import; PyEBSDIndex's own kernels stay
+    where PyEBSDIndex keeps them."""
+    import os
+
+    before = os.environ.get("NUMBA_CACHE_DIR")
+    from pyebsdindex import ebsd_index, tripletvote
+
+    if before is None:
+        os.environ.pop("NUMBA_CACHE_DIR", None)
+    else:
+        os.environ["NUMBA_CACHE_DIR"] = before
+    from numba.core import config
+
+    config.reload_config()
+    return ebsd_index, tripletvote
+
+
 def index_with_hough(
     patterns: np.ndarray,
     geometry: DetectorGeometry,
@@ -307,7 +332,7 @@ def index_with_hough(
 ) -> pd.DataFrame:
     """PyEBSDIndex's Radon/Hough indexing of ``patterns`` (n, rows, cols) against ``phases``, never cached
     (what :func:`hough_phase_map` caches, and what the speed benchmark times); the columns as there."""
-    from pyebsdindex import ebsd_index, tripletvote
+    ebsd_index, tripletvote = pyebsdindex_modules()
 
     library = [
         tripletvote.addphase(

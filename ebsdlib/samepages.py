@@ -320,11 +320,22 @@ def _wait_or_stop(builds: dict[str, subprocess.Popen], profile: str) -> list[str
                 if code:
                     failed.append(f"the {name} build of profile {profile} failed (exit {code}); its output is above")
         if failed and pending:
+            import psutil  # ipykernel's dependency: the chapter kernels are not in the build's process group
+
             for name, process in pending.items():
+                try:
+                    kernels = psutil.Process(process.pid).children(recursive=True)
+                except psutil.NoSuchProcess:
+                    kernels = []
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+                for kernel in kernels:
+                    try:
+                        kernel.kill()
+                    except psutil.NoSuchProcess:
+                        pass
                 process.wait()
                 failed.append(f"the {name} build was stopped, since there is nothing left to compare it with")
             pending.clear()
@@ -373,7 +384,7 @@ def _same_seed_builds(profile: str, folder: Path, work: Path, root: Path) -> dic
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,  # its own process group: a stop reaches its chapter kernels too
+            start_new_session=True,  # its own process group (its chapter kernels start sessions of their own)
         )
 
     def echo(name: str) -> None:

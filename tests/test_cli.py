@@ -151,9 +151,18 @@ def test_bench_times_every_contender_and_writes_the_tables(smoke_models, tmp_pat
     code, out, err = run(f"ebsdlib bench --profile smoke --out {tmp_path / 'bench'}", capsys)
     assert code == 0, err
     assert "Hough indexing (PyEBSDIndex)" in out and "student, float32" in out and "logical cores" in out
-    assert "The student meets its goal" in out or "The student falls short of its goal" in out
     table = pd.read_csv(tmp_path / "bench_mapping.csv", comment="#", index_col=0)
     assert table.index[0] == "Hough indexing (PyEBSDIndex)" and table["× Hough"].iloc[0] == 1.0
+    # the verdict printed follows the table written: Hough's speed or more, the teacher's test accuracy within a
+    # point, its map accuracy or more (the teacher: the ensemble of the two smoke trials)
+    student = table.loc[next(n for n in table.index if n.startswith("student, float32"))]
+    teacher = table.loc[next(n for n in table.index if n.startswith("teacher"))]
+    met = (
+        student["× Hough"] >= 1.0
+        and 100 * (student["test accuracy"] - teacher["test accuracy"]) >= -1.0
+        and student["map accuracy"] >= teacher["map accuracy"]
+    )
+    assert ("The student meets its goal" if met else "The student falls short of its goal") in out
     assert (tmp_path / "bench_mapping.csv").read_text().startswith("# ") and (tmp_path / "bench_other.csv").is_file()
 
 

@@ -75,7 +75,7 @@ class TestSimulateDataset:
         assert (ds.counts()["test"] == 2).all()
         assert ds.patterns.shape == (len(ds), 20, 24)
         assert {"quality", "phi1", "pcx"} <= set(ds.table.columns)
-        assert ds.meta["patterns_per_second"] > 0
+        assert ds.meta["patterns_per_second"] * ds.meta["simulation_seconds"] == pytest.approx(len(ds)), "speed of all patterns"
 
         again = simulate_dataset(**args)
         assert len(calls) == 18, "a second call with the same parameters must read the cache"

@@ -141,3 +141,26 @@ def test_simulated_map_and_hough_baseline():
     args = (data.patterns, geometry, tuple(dual_phase_materials()), 12, 2.0, 6, 0.05, version("pyebsdindex"))
     assert _hough_index.is_cached(*args) and not _hough_index.is_cached(*args[:3], 10, *args[4:])
     pd.testing.assert_frame_equal(hough_phase_map(data, geometry), hough)
+
+
+def test_importing_pyebsdindex_leaves_numbas_cache_folder_where_it_was(tmp_path):
+    """PyEBSDIndex points NUMBA_CACHE_DIR at a folder of its own when imported; ebsdlib puts it back, so that the
+    other kernels of the process, and the processes it starts, keep the cache they were given."""
+    import os
+    import subprocess
+    import sys
+
+    show = "import os; from numba.core import config; print(os.environ.get('NUMBA_CACHE_DIR')); print(config.CACHE_DIR)"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "mine")}
+    plain = subprocess.run(
+        [sys.executable, "-c", f"import pyebsdindex.ebsd_index; {show}"], env=env, capture_output=True, text=True, check=True
+    )
+    assert plain.stdout.split()[0] != str(tmp_path / "mine"), "PyEBSDIndex no longer moves numba's cache: drop the guard"
+    guarded = subprocess.run(
+        [sys.executable, "-c", f"from ebsdlib.phasemap import pyebsdindex_modules; pyebsdindex_modules(); {show}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert guarded.stdout.split() == [str(tmp_path / "mine")] * 2

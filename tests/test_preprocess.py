@@ -9,7 +9,9 @@ class TestResize:
         x = np.random.default_rng(0).integers(0, 256, size=(3, 60, 73)).astype(np.uint8)
         out = resize_patterns(x, 32)
         assert out.shape == (3, 32, 32) and out.dtype == np.float32
-        assert 0 <= out.min() and out.max() <= 255
+        # anti-aliased averaging: within the input's range, on its scale (no normalisation), its mean kept
+        assert x.min() <= out.min() and out.max() <= x.max() and out.max() > 1
+        assert out.mean() == pytest.approx(x.mean(), rel=0.02)
 
     def test_anti_aliasing_averages_a_checkerboard(self):
         board = (np.indices((64, 64)).sum(axis=0) % 2).astype(np.float32)[None]

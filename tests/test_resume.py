@@ -99,9 +99,23 @@ class Build:
         return "".join(self.lines)
 
     def kill(self) -> None:
+        """``kill -9`` the build and every process under it. Its chapter kernels are not in its process group
+        (jupyter_client starts each in a session of its own), so they are found and killed one by one: a kernel
+        left running finishes what it was doing (a small model saved in the next second) before it notices that
+        its parent is gone."""
+        import psutil
+
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         self.process.wait()
+        psutil.wait_procs(children, timeout=10)
 
     def kill_when(self, condition, what: str) -> str:
         """``kill -9`` the build and its children as soon as ``condition(output)`` holds; its output."""
