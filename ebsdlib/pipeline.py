@@ -53,6 +53,43 @@ class ChapterError(RuntimeError):
     """A chapter failed to execute; the message names the chapter and the failing cell."""
 
 
+class _ProfileLoader(yaml.SafeLoader):
+    """YAML as a profile may be written: no aliases (``*name``; an alias bomb expands a few lines into gigabytes)
+    and no key twice in one mapping (YAML would keep the last without a word)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, f"uses the alias *{event.anchor}; write the value out (profiles allow no aliases)", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"sets {key!r} twice in one mapping; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _non_finite(value, where: str = "") -> list[str]:
+    """The places in a loaded profile that hold NaN or an infinity (``.nan``, ``.inf``), as ``a: b[2]``."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return [where or "(the whole profile)"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{where}: {k}" if where else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{where}[{i}]")]
+    return []
+
+
 def load_profile(name: str, profiles_dir: Path = PROFILES_DIR) -> dict:
     """Read ``book/profiles/<name>.yml``: ``{"description", "shared": {...}, "chapters": {stem: {...}}}``."""
     path = Path(profiles_dir) / f"{name}.yml"
@@ -66,7 +103,7 @@ def load_profile(name: str, profiles_dir: Path = PROFILES_DIR) -> dict:
             f"profile {name!r} ({path}) is not a text file; a profile is YAML (see book/profiles/default.yml)"
         ) from None
     try:
-        profile = yaml.safe_load(text)
+        profile = yaml.load(text, Loader=_ProfileLoader)  # noqa: S506 - a SafeLoader without aliases or duplicate keys
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
@@ -83,6 +120,9 @@ def load_profile(name: str, profiles_dir: Path = PROFILES_DIR) -> dict:
         raise ValueError(
             f"profile {name!r} ({path}) has unknown top-level key(s) {unknown}; a profile has description, shared and chapters"
         )
+    bad = _non_finite(profile)
+    if bad:
+        raise ValueError(f"profile {name!r} ({path}) sets {', '.join(bad)} to NaN or an infinity; give a finite number")
     profile["shared"] = profile.get("shared") or {}
     profile["chapters"] = profile.get("chapters") or {}
     if not isinstance(profile["chapters"], dict) or not all(

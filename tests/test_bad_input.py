@@ -165,6 +165,14 @@ class TestProfiles:
             (b"shared: {imagesize: 72}\n", "['imagesize'] under `shared:`, which is no shared setting"),
             (b"chapters: {09_nothing: {}}\n", "sets chapter(s) ['09_nothing'], which the book does not have"),
             (b"chapters: {02_training: {no_such: 1}}\n", "sets ['no_such'] for chapter 02_training"),
+            (b"shared: {dose: .nan}\n", "sets shared: dose to NaN or an infinity; give a finite number"),
+            (b"shared: {learning_rate: .inf}\n", "sets shared: learning_rate to NaN or an infinity"),
+            (b"shared: {detector_shape: [60, -.inf]}\n", "sets shared: detector_shape[1] to NaN or an infinity"),
+            (b"shared: {seed: 1, seed: 2}\n", "at line 1, column 19: sets 'seed' twice in one mapping; keep one"),
+            (
+                b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nshared: {map_shape: [*b, *b]}\n",
+                "at line 2, column 8: uses the alias *a; write the value out (profiles allow no aliases)",
+            ),
         ],
     )
     def test_a_bad_profile_is_named_before_anything_runs_or_is_deleted(self, tmp_path, text, says):
