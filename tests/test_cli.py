@@ -75,7 +75,7 @@ def scan(tmp_path):
         ("other space group", "not among the six the classifier learns"),
         ("unknown material", "no material ['Unobtainium']"),
         ("out overwrites the patterns", "would hold or overwrite the training patterns"),
-        ("out holds other files", "not a model bundle; choose a new or empty folder"),
+        ("out holds other files", "did not write (notes.txt); name a new or empty folder"),
         ("no model", "name a model bundle with --model"),
         ("fast without a built book", "holds none: build the book first"),
         ("fast and a model", "not both"),
