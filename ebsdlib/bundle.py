@@ -73,8 +73,30 @@ class ModelBundle:
         return str(self.info.get("approach", "transfer" if self.channels == 3 else "scratch"))
 
     def load_model(self):
-        """The Keras model, loaded once per process with ``safe_mode=True``."""
-        return _load(str(self.model_path.resolve()), self.model_path.stat().st_mtime_ns)
+        """The Keras model, loaded once per process with ``safe_mode=True``, checked against ``bundle.json``: its
+        input (size and channels) and the number of its outputs must be those the bundle states.
+
+        Raises
+        ------
+        BundleError
+            Naming the bundle and every field the model contradicts."""
+        model = _load(str(self.model_path.resolve()), self.model_path.stat().st_mtime_ns)
+        differences = []
+        inputs, outputs = tuple(model.input_shape[1:]), model.output_shape[-1]
+        if inputs != (self.image_size, self.image_size, self.channels):
+            differences.append(
+                f"image_size {self.image_size} and channels {self.channels}, but the model takes inputs of "
+                f"{' × '.join(str(d) for d in inputs)}"
+            )
+        if outputs != len(self.classes):
+            differences.append(f"{len(self.classes)} classes {list(self.classes)}, but the model has {outputs} outputs")
+        if differences:
+            raise BundleError(
+                f"the model bundle {self.folder} does not match its model: bundle.json states "
+                + "; ".join(differences)
+                + ". Train the bundle again with `ebsdlib train`."
+            )
+        return model
 
     def check(self, classes=None, image_size: int | None = None, channels: int | None = None) -> None:
         """Raise :class:`BundleError` naming every difference from what the caller expects."""

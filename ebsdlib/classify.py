@@ -339,6 +339,7 @@ def classify_scan(
         b.check(classes=classes)
     for b in bundles:
         check_fit(scan, b)
+        b.load_model()  # its model agrees with bundle.json (input, outputs), checked before any work
     if scan.n < 1:
         raise ScanError(f"{scan.path} holds no patterns")
     # the results are written beside ``out`` and take its place when complete: a run that fails leaves an earlier

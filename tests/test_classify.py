@@ -2,6 +2,7 @@
 the walkthrough's, in test_cli.py)."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,31 @@ class TestBundle:
         bundle = tiny_bundle(tmp_path)
         with pytest.raises(BundleError, match=says.replace("(", r"\(").replace(")", r"\)")):
             read_bundle(bundle.folder, **ask)
+
+    @pytest.mark.parametrize(
+        "write, says",
+        [
+            ({"classes": [221, 225, 227]}, "states 3 classes [221, 225, 227], but the model has 6 outputs"),
+            ({"channels": 3}, "states image_size 32 and channels 3, but the model takes inputs of 32 × 32 × 1"),
+        ],
+    )
+    def test_a_bundle_that_contradicts_its_model_is_refused_naming_the_field(self, tmp_path, write, says):
+        from ebsdlib.bundle import write_bundle
+
+        honest = tiny_bundle(tmp_path)  # 32 px, one channel, six classes
+        fields = {"classes": SPACE_GROUPS, "image_size": 32, "channels": 1, **write}
+        bundle = write_bundle(
+            honest.model_path,
+            tmp_path / "lying",
+            **fields,
+            preprocessing=honest.preprocessing,
+            approach="scratch",
+            source=None,
+            training={},
+            metrics={},
+        )
+        with pytest.raises(BundleError, match=re.escape(f"{bundle.folder} does not match its model: bundle.json {says}")):
+            bundle.load_model()
 
     def test_missing_and_damaged_bundles_are_named(self, tmp_path):
         with pytest.raises(BundleError, match="does not exist"):
