@@ -510,18 +510,37 @@ def score_against_truth(phases_csv: str | Path, truth_csv: str | Path) -> dict[s
     """Share of patterns whose space group matches a ground truth (``row, col, space_group``), counting
     "not indexed" as wrong, and the share not indexed.
 
+    The truth's space groups are numbers (``225``) or Hermann–Mauguin symbols (``Fm-3m``).
+
     Raises
     ------
     ScanError
-        When the truth file is missing, lacks those columns, or does not cover the same map positions.
+        When the truth file is missing, lacks those columns, names a map position twice or a space group that is
+        none, or does not cover the same map positions.
     """
     truth_csv = Path(truth_csv)
     if not truth_csv.is_file():
         raise ScanError(f"the ground truth {truth_csv} does not exist")
-    truth = pd.read_csv(truth_csv)
+    from .materials import parse_space_group
+
+    try:
+        truth = pd.read_csv(truth_csv)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ScanError(f"the ground truth {truth_csv} is not a CSV file ({err})") from None
     missing = {"row", "col", "space_group"} - set(truth.columns)
     if missing:
         raise ScanError(f"{truth_csv} lacks the column(s) {sorted(missing)}; it needs row, col and space_group")
+    twice = truth[truth.duplicated(["row", "col"], keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        raise ScanError(f"{truth_csv} gives map position (row {first['row']}, col {first['col']}) more than once; keep one")
+    numbers = {}
+    for value in truth["space_group"].unique():  # numbers or Hermann–Mauguin symbols (Fm-3m), as the folder names
+        try:
+            numbers[value] = parse_space_group(value)
+        except ValueError as err:
+            raise ScanError(f"{truth_csv}: {err}") from None
+    truth = truth.assign(space_group=truth["space_group"].map(numbers))
     phases = pd.read_csv(phases_csv, usecols=["row", "col", "space_group"])
     both = phases.merge(truth, on=["row", "col"], suffixes=("", "_true"), how="left")
     if both["space_group_true"].isna().any():

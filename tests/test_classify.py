@@ -201,3 +201,36 @@ class TestClassify:
                 scan_file, [bundle], tmp_path / "remote", chunk_size=4, scheduler=cluster.scheduler_address, progress=False
             )
         pd.testing.assert_frame_equal(pd.read_csv(local.files["csv"]), pd.read_csv(remote.files["csv"]), atol=1e-6)
+
+
+class TestTruth:
+    @pytest.fixture
+    def phases(self, tmp_path):
+        path = tmp_path / "phases.csv"
+        pd.DataFrame({"row": [0, 0, 1, 1], "col": [0, 1, 0, 1], "space_group": [225, 221, -1, 225]}).to_csv(path, index=False)
+        return path
+
+    def test_symbols_and_numbers_score_alike(self, tmp_path, phases):
+        from ebsdlib.classify import score_against_truth
+
+        scores = []
+        for groups in ([225, 225, 225, 221], ["Fm-3m", "Fm-3m", "Fm-3m", "Pm-3m"]):
+            truth = tmp_path / "truth.csv"
+            pd.DataFrame({"row": [0, 0, 1, 1], "col": [0, 1, 0, 1], "space_group": groups}).to_csv(truth, index=False)
+            scores.append(score_against_truth(phases, truth))
+        assert scores[0] == scores[1] == {"accuracy": 0.25, "not_indexed": 0.25}
+
+    @pytest.mark.parametrize(
+        "rows, says",
+        [
+            ({"row": [0, 0, 1, 1, 1], "col": [0, 1, 0, 1, 1], "space_group": [225] * 5}, r"\(row 1, col 1\) more than once"),
+            ({"row": [0, 0, 1, 1], "col": [0, 1, 0, 1], "space_group": [225, 225, "Fq-3m", 225]}, "'Fq-3m' is not a space group"),
+        ],
+    )
+    def test_a_truth_that_is_not_one_is_refused(self, tmp_path, phases, rows, says):
+        from ebsdlib.classify import score_against_truth
+
+        truth = tmp_path / "truth.csv"
+        pd.DataFrame(rows).to_csv(truth, index=False)
+        with pytest.raises(ScanError, match=says):
+            score_against_truth(phases, truth)
