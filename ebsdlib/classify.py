@@ -244,12 +244,19 @@ def _bundles(folders: tuple[str, ...]) -> tuple[ModelBundle, ...]:
 def _classify_range(spec: dict, folders: tuple[str, ...], start: int, stop: int, batch_size: int) -> np.ndarray:
     """Class probabilities (k, models, classes) of patterns ``start`` to ``stop``; what a worker runs."""
     scan = _scan_from_spec(spec)
-    patterns = scan.read(start, stop)
+    patterns = np.asarray(scan.read(start, stop))
+    # a pattern with NaN or infinite intensities has no class: its probabilities are NaN, and it is "not indexed"
+    broken = ~np.isfinite(patterns.reshape(len(patterns), -1)).all(axis=1) if patterns.dtype.kind in "fc" else None
+    if broken is not None and broken.any():
+        patterns = np.where(broken[:, None, None], 0, patterns)
     out = []
     for bundle in _bundles(tuple(folders)):
         model = bundle.load_model()
         out.append(model.predict(_inputs(patterns, bundle), batch_size=batch_size, verbose=0))
-    return np.stack(out, axis=1).astype(np.float32)
+    probabilities = np.stack(out, axis=1).astype(np.float32)
+    if broken is not None:
+        probabilities[broken] = np.nan
+    return probabilities
 
 
 def _scan_from_spec(spec: dict) -> Scan:
@@ -273,6 +280,7 @@ class ScanResult:
     fractions: pd.Series
     files: dict[str, Path]
     seconds: float
+    non_finite: int = 0  # patterns with NaN or infinite intensities, "not indexed"
 
     @property
     def patterns_per_second(self) -> float:
@@ -355,6 +363,7 @@ def classify_scan(
         entropy = np.empty(scan.n, dtype=np.float32)
         mean_probabilities = np.empty((scan.n, len(classes)), dtype=np.float32)
         start_time = time.perf_counter()
+        non_finite = 0
         bar = tqdm(total=scan.n, unit="pattern", desc=f"classifying {scan.path.name}", disable=not progress or None)
         with open(csv, "w", newline="") as handle:
             for k, (start, stop), probabilities in _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
@@ -364,6 +373,7 @@ def classify_scan(
                 confidence[start:stop] = table["confidence"].to_numpy()
                 entropy[start:stop] = table["entropy"].to_numpy()
                 mean_probabilities[start:stop] = probabilities.mean(axis=1)
+                non_finite += int(np.isnan(probabilities).any(axis=(1, 2)).sum())
                 bar.update(stop - start)
         bar.close()
         seconds = time.perf_counter() - start_time
@@ -381,6 +391,7 @@ def classify_scan(
                     "map_shape": list(scan.map_shape),
                     "models": list(folders),
                     "threshold": float(threshold),
+                    "non_finite_patterns": non_finite,
                     "fractions": fractions.round(6).to_dict(),
                     "seconds": seconds,
                     "orientations": "none: a space-group classifier gives phases only; every rotation is the identity",
@@ -389,7 +400,7 @@ def classify_scan(
             )
         )
     files = {name: final / Path(path).relative_to(out) for name, path in files.items()}
-    return ScanResult(final, scan.n, scan.map_shape, classes, fractions, files, seconds)
+    return ScanResult(final, scan.n, scan.map_shape, classes, fractions, files, seconds, non_finite)
 
 
 def _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):

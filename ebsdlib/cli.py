@@ -311,6 +311,8 @@ def _classify(args) -> int:
         f"{result.n} patterns ({result.map_shape[0]} × {result.map_shape[1]}) in {result.seconds:.0f} s "
         f"({result.patterns_per_second:.0f} patterns/s): {shares}"
     )
+    if result.non_finite:
+        print(f"{result.non_finite} pattern(s) with NaN or infinite intensities: not indexed (classification.json counts them)")
     print("written: " + ", ".join(str(p) for p in result.files.values()))
     if args.truth:
         from .classify import score_against_truth

@@ -234,3 +234,18 @@ class TestTruth:
         pd.DataFrame(rows).to_csv(truth, index=False)
         with pytest.raises(ScanError, match=says):
             score_against_truth(phases, truth)
+
+
+def test_patterns_with_nan_or_infinite_intensities_are_not_indexed_and_counted(tmp_path):
+    scan = np.random.default_rng(0).random((2, 3, *SHAPE)).astype(np.float32)
+    scan[0, 1, 4, 5] = np.nan
+    scan[1, 2, 0, 0] = np.inf
+    np.save(tmp_path / "scan.npy", scan)
+    result = classify_scan(tmp_path / "scan.npy", [tiny_bundle(tmp_path, pattern_shape=SHAPE)], tmp_path / "out", progress=False)
+    table = pd.read_csv(result.files["csv"])
+    assert (
+        result.non_finite == 2 and json.loads((tmp_path / "out" / "classification.json").read_text())["non_finite_patterns"] == 2
+    )
+    broken = (table["row"] == 0) & (table["col"] == 1) | (table["row"] == 1) & (table["col"] == 2)
+    assert (table.loc[broken, "space_group"] == -1).all() and table.loc[broken, "confidence"].isna().all()
+    assert table.loc[~broken, "confidence"].notna().all(), "the other patterns of the chunk are classified"
