@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("second", metavar="BOOK_B")
     _user_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in ("bench", *USER_COMMANDS):
+        # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) reach file descriptor 2 before any log level
+        # applies: imported now, with that descriptor closed for the moment, so that an error is one line
+        from . import _import_tensorflow_quietly
+
+        _import_tensorflow_quietly()
     if args.command in ("same-seed", "compare"):
         return _same_pages(args)
     if args.command == "bench":

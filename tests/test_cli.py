@@ -182,3 +182,37 @@ def test_the_processes_a_command_starts_keep_tensorflows_native_errors_off_the_t
     assert done.stdout.split() == ["3"], "the processes a command starts inherit level 3 (errors hidden)"
     errors = [line for line in done.stderr.splitlines() if NATIVE_LOG_LINE.match(line) and line.startswith(("E", "F"))]
     assert errors == []
+
+
+def test_an_error_is_one_line_on_the_terminal_after_tensorflow_started(tmp_path):
+    """Read from file descriptor 2 of a real process: TensorFlow's native start-up lines are not Python's stderr,
+    and a test that captures ``sys.stderr`` cannot see them. The error comes after TensorFlow loaded a model."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import tiny_bundle
+    from ebsdlib.bundle import write_bundle
+
+    honest = tiny_bundle(tmp_path, pattern_shape=(30, 36))
+    lying = write_bundle(
+        honest.model_path,
+        tmp_path / "lying",
+        classes=[221, 225, 227],
+        image_size=32,
+        channels=1,
+        preprocessing=honest.preprocessing,
+        approach="scratch",
+        source=None,
+        training={},
+        metrics={},
+    )
+    np.save(tmp_path / "scan.npy", np.zeros((2, 2, 30, 36), dtype=np.uint8))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "ebsdlib", "classify", str(tmp_path / "scan.npy"), "--model", str(lying.folder)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and "does not match its model" in lines[0], done.stderr
+    # the premise: TensorFlow does write to file descriptor 2 here when it starts
+    plain = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
+    assert plain.stderr.strip(), "TensorFlow starts silently now: the guard in ebsdlib.cli is no longer needed"
