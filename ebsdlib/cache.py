@@ -1,9 +1,13 @@
-"""Content-addressed cache of expensive results (joblib.Memory).
+"""Content-addressed cache of expensive results, one discipline for every entry.
 
-A cached function is keyed by its arguments, its own source code, and a hash of the ebsdlib modules
-and data files it depends on (``depends_on``), so that a rerun with nothing changed recomputes nothing,
-while a changed parameter, input file or upstream module recomputes. joblib writes each result to a
-temporary name and renames it into place, so an interrupted run never leaves a half-written entry.
+A cached function (:func:`cached`) is keyed by its arguments, its own source code, and a hash of the ebsdlib
+modules and data files it depends on (``depends_on``), so that a rerun with nothing changed recomputes
+nothing, while a changed parameter, input file or upstream module recomputes. Every entry, a function's
+result (stored with joblib) as much as a trained model or a prediction file, is written under a temporary
+name and renamed into place with the sizes and SHA-256 of its files recorded (:func:`atomic_folder`,
+:func:`atomic_write`), checked against that record when read (a damaged entry is reported in one line and
+computed again), and guarded by a lock per entry (:func:`entry_lock`): two processes never write one entry
+at once, and a reader never sees one half replaced.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,7 +31,7 @@ import joblib
 from .paths import DATA_DIR, cache_dir
 
 __all__ = [
-    "memory",
+    "entry_lock",
     "code_fingerprint",
     "source_hash",
     "cached",
@@ -43,9 +48,41 @@ __all__ = [
 ]
 
 
-def memory() -> joblib.Memory:
-    """The joblib ``Memory`` rooted at :func:`ebsdlib.paths.cache_dir` (read at call time)."""
-    return joblib.Memory(cache_dir() / "joblib", verbose=0)
+_HELD = threading.local()  # the entry locks this thread holds, with their depth (an entry's lock is re-entrant)
+
+
+def _lock_file(path: Path) -> Path:
+    folder = Path(tempfile.gettempdir()) / "ebsdlib-locks"
+    folder.mkdir(exist_ok=True)
+    return folder / (hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32] + ".lock")
+
+
+@contextlib.contextmanager
+def entry_lock(path: Path):
+    """Hold the lock of the cache entry ``path`` (a file or folder) against every other process and thread of
+    the machine; re-entrant within one thread. The lock files live in ``<tmp>/ebsdlib-locks``, not beside the
+    entries, so that a cache folder holds only its entries."""
+    lock = _lock_file(path)
+    held = getattr(_HELD, "locks", None)
+    if held is None:
+        held = _HELD.locks = {}
+    if held.get(lock):
+        held[lock] += 1
+        try:
+            yield
+        finally:
+            held[lock] -= 1
+        return
+    import fcntl
+
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        held[lock] = 1
+        try:
+            yield
+        finally:
+            del held[lock]
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def code_fingerprint(source: str) -> str:
@@ -82,34 +119,51 @@ def source_hash(modules: Iterable[str], data_files: Iterable[str] = ()) -> str:
 
 
 def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callable:
-    """Decorator: cache ``func`` on disk, keyed also by the source of its own module and of the modules
-    it depends on.
+    """Decorator: cache ``func`` on disk, keyed by its arguments (bound to its signature, defaults included,
+    hashed with joblib) and by the source of its own module and of the modules it depends on.
 
-    The decorated function gains the attributes ``is_cached(*args, **kwargs)`` (whether a call would be
-    a cache hit) and ``__wrapped__`` (the plain function, as :func:`functools.wraps` sets it).
+    The result is stored with joblib in a folder of ``<cache>/results/<function>/`` written by
+    :func:`atomic_folder` and read back after :func:`verified_folder` (a damaged entry is reported and computed
+    again), all under the entry's lock: a second process asking for the same result waits for the first and
+    reads it. The decorated function gains ``is_cached(*args, **kwargs)`` (whether a call would be a cache hit)
+    and ``__wrapped__`` (the plain function, as :func:`functools.wraps` sets it).
     """
+    import inspect
+
     depends_on = tuple(depends_on)
     data_files = tuple(data_files)
 
     def decorate(func: Callable) -> Callable:
         modules = tuple(sorted(set(depends_on) | {func.__module__.rsplit(".", 1)[-1]}))
+        signature = inspect.signature(func)
 
-        def keyed(_code_version: str, *args, **kwargs):
-            return func(*args, **kwargs)
-
-        keyed.__name__ = func.__name__
-        keyed.__qualname__ = func.__qualname__
-        keyed.__module__ = func.__module__
-
-        def _memoized():
-            return memory().cache(keyed)
+        def entry(args, kwargs) -> Path:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            key = content_key(
+                {
+                    "function": f"{func.__module__}.{func.__qualname__}",
+                    "code": source_hash(modules, data_files),
+                    "arguments": joblib.hash(dict(bound.arguments)),
+                }
+            )
+            return cache_dir() / "results" / func.__qualname__ / key
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            return _memoized()(source_hash(modules, data_files), *args, **kwargs)
+            folder = entry(args, kwargs)
+            with entry_lock(folder):
+                if verified_folder(folder):
+                    return joblib.load(folder / "result.joblib")
+                result = func(*args, **kwargs)
+                with atomic_folder(folder) as tmp:
+                    joblib.dump(result, tmp / "result.joblib")
+            return result
 
         def is_cached(*args, **kwargs) -> bool:
-            return _memoized().check_call_in_cache(source_hash(modules, data_files), *args, **kwargs)
+            folder = entry(args, kwargs)
+            with entry_lock(folder):
+                return folder.is_dir() and folder_problem(folder) is None
 
         wrapper.is_cached = is_cached
         return wrapper
@@ -157,13 +211,14 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         write(Path(tmp))
         _fsync(Path(tmp))
         entry = _record(Path(tmp))
-        os.replace(tmp, path)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".sha256", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(entry, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, record)
+        with entry_lock(path):  # a reader never sees the new file beside the old record
+            os.replace(tmp, path)
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".sha256", dir=path.parent)
+            with os.fdopen(fd, "w") as f:
+                json.dump(entry, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, record)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -176,21 +231,22 @@ def verified_file(path: Path) -> bool:
     recomputes it; a missing file is simply ``False``."""
     path = Path(path)
     record = path.with_name(path.name + ".sha256")
-    if not path.is_file():
-        return False
-    try:
-        expected = json.loads(record.read_text())
-        ok = expected == _record(path)
-    except (OSError, ValueError):
-        ok = False
-    if not ok:
-        warnings.warn(
-            f"cache entry {path} is damaged (it does not match what was written); it is computed again",
-            DamagedEntry,
-            stacklevel=2,
-        )
-        path.unlink(missing_ok=True)
-        record.unlink(missing_ok=True)
+    with entry_lock(path):
+        if not path.is_file():
+            return False
+        try:
+            expected = json.loads(record.read_text())
+            ok = expected == _record(path)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            warnings.warn(
+                f"cache entry {path} is damaged (it does not match what was written); it is computed again",
+                DamagedEntry,
+                stacklevel=2,
+            )
+            path.unlink(missing_ok=True)
+            record.unlink(missing_ok=True)
     return ok
 
 
@@ -213,9 +269,10 @@ def atomic_folder(path: Path):
             json.dump(manifest, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        with entry_lock(path):  # another writer or a reader of the entry waits for the swap
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -243,13 +300,14 @@ def verified_folder(path: Path) -> bool:
     (a truncated or missing file, no manifest) is reported with a :class:`DamagedEntry` warning naming
     the file and removed, so that the caller recomputes it; a missing folder is simply ``False``."""
     path = Path(path)
-    if not path.is_dir():
-        return False
-    problem = folder_problem(path)
-    if problem:
-        warnings.warn(f"cache entry {path} is damaged ({problem}); it is computed again", DamagedEntry, stacklevel=2)
-        shutil.rmtree(path, ignore_errors=True)
-        return False
+    with entry_lock(path):
+        if not path.is_dir():
+            return False
+        problem = folder_problem(path)
+        if problem:
+            warnings.warn(f"cache entry {path} is damaged ({problem}); it is computed again", DamagedEntry, stacklevel=2)
+            shutil.rmtree(path, ignore_errors=True)
+            return False
     return True
 
 

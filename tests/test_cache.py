@@ -84,3 +84,84 @@ def test_a_damaged_file_or_folder_is_reported_removed_and_not_trusted(tmp_path):
     (folder / "info.json").write_text("{}")  # written by an older version: no manifest
     with pytest.warns(DamagedEntry, match="MANIFEST.json is missing"):
         assert not verified_folder(folder)
+
+
+def test_a_cached_result_is_checked_when_read_and_a_damaged_one_computed_again(tmp_path, monkeypatch):
+    """joblib-stored results (master patterns, simulated data sets) keep the promise the other entries keep:
+    bytes zeroed inside a stored array are found, reported in one warning, and the result is computed again."""
+    import numpy as np
+
+    from ebsdlib.cache import DamagedEntry, cached
+
+    monkeypatch.setenv("EBSDLIB_CACHE", str(tmp_path))
+    calls = []
+
+    def pattern(size, seed=0):
+        calls.append(size)
+        return np.random.default_rng(seed).random((size, size))
+
+    pattern.__module__ = "ebsdlib.simulate"  # the code a result depends on is ebsdlib's
+    pattern = cached(depends_on=())(pattern)
+
+    first = pattern(256)
+    assert pattern.is_cached(256) and pattern.is_cached(size=256, seed=0) and not pattern.is_cached(256, seed=1)
+    np.testing.assert_array_equal(pattern(size=256), first)
+    assert calls == [256], "a positional or keyword call, defaults bound: one entry"
+    (stored,) = (tmp_path / "results").rglob("result.joblib")
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 65536] = bytes(65536)
+    stored.write_bytes(bytes(data))
+    assert not pattern.is_cached(256)
+    with pytest.warns(DamagedEntry, match=r"result.joblib differs from what was written\); it is computed again") as seen:
+        again = pattern(256)
+    assert len(seen) == 1 and calls == [256, 256]
+    np.testing.assert_array_equal(again, first)
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from ebsdlib.cache import atomic_folder
+entry, tag = Path(sys.argv[1]), sys.argv[2]
+failures = 0
+for i in range(200):
+    try:
+        with atomic_folder(entry) as tmp:
+            (tmp / "a.bin").write_bytes(b"x" * 4096)
+            (tmp / "b.txt").write_text("same result from every writer")
+    except Exception as err:
+        failures += 1
+        print(type(err).__name__, err, file=sys.stderr)
+print(failures)
+"""
+
+READER = """
+import sys, warnings
+from pathlib import Path
+from ebsdlib.cache import verified_folder
+entry = Path(sys.argv[1])
+damaged = 0
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    for i in range(400):
+        verified_folder(entry)
+print(len(seen))
+"""
+
+
+def test_two_writers_and_a_reader_of_one_entry_at_once(tmp_path):
+    """Two processes publishing the same entry again and again while a third reads it: no writer fails and the
+    reader never declares a good entry damaged (nor deletes it)."""
+    import subprocess
+    import sys
+
+    entry = tmp_path / "entry"
+    with atomic_folder(entry) as tmp:
+        (tmp / "a.bin").write_bytes(b"x" * 4096)
+        (tmp / "b.txt").write_text("same result from every writer")
+    runs = [subprocess.Popen([sys.executable, "-c", WRITER, str(entry), w], stdout=subprocess.PIPE, text=True) for w in "ab"]
+    runs.append(subprocess.Popen([sys.executable, "-c", READER, str(entry)], stdout=subprocess.PIPE, text=True))
+    counts = [int(run.communicate(timeout=300)[0].split()[-1]) for run in runs]
+    assert counts == [0, 0, 0], "writer failures, writer failures, entries the reader found damaged"
+    assert sorted(p.name for p in entry.iterdir()) == ["MANIFEST.json", "a.bin", "b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry"], "no temporary folder left behind"

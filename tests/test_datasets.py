@@ -51,7 +51,8 @@ class TestSplitProtocol:
 
 
 class TestSimulateDataset:
-    def test_protocol_counts_and_cache_hit(self, monkeypatch):
+    def test_protocol_counts_and_cache_hit(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("EBSDLIB_CACHE", str(tmp_path))  # a cache of its own: another test simulates the same set
         calls = []
         real = datasets_module.simulate_patterns
 
