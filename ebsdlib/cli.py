@@ -351,11 +351,41 @@ def _classify_models(args) -> list[str]:
     return [str(student)]
 
 
+def _check_simulation_request(args) -> None:
+    """Refuse, before any work, numbers that cannot make patterns or that would not fit in memory: each option
+    is named with what it may be. A simulation holds every pattern of one material (or of the whole scan) in
+    float64 at once, so that, with room to spare, must fit in the memory free now."""
+    import psutil
+
+    from .settings import shared_settings
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, not {args.seed}")
+    if args.detector_shape is not None and min(args.detector_shape) < 16:
+        raise ValueError(f"--detector-shape must be at least 16 × 16 px, not {args.detector_shape[0]} × {args.detector_shape[1]}")
+    rows, cols = args.detector_shape or shared_settings(args.profile)["detector_shape"]
+    if args.scan:
+        if min(args.map_shape) < 1:
+            raise ValueError(f"--map-shape must be at least 1 × 1 patterns, not {args.map_shape[0]} × {args.map_shape[1]}")
+        count, what = args.map_shape[0] * args.map_shape[1], f"--map-shape {args.map_shape[0]} {args.map_shape[1]}"
+    else:
+        if args.n < 1:
+            raise ValueError(f"--n must be at least 1 pattern per material, not {args.n}")
+        count, what = args.n, f"--n {args.n}"
+    need, free = 8 * count * rows * cols, psutil.virtual_memory().available
+    if need > free / 2:
+        raise ValueError(
+            f"{what} patterns of {rows} × {cols} px need about {need / 2**30:.1f} GiB at once, more than half of the "
+            f"{free / 2**30:.1f} GiB free; ask for fewer patterns or smaller ones (--detector-shape)"
+        )
+
+
 def _simulate(args) -> int:
     from .book import detector
     from .export import find_materials, write_pattern_tree, write_scan
     from .settings import shared_settings
 
+    _check_simulation_request(args)
     geometry, detector_model = detector(shared_settings(args.profile), args.detector_shape)
     if args.scan:
         path = write_scan(

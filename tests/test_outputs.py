@@ -172,3 +172,21 @@ class TestTheCommands:
         monkeypatch.undo()
         assert run(line + " --overwrite", capsys)[0] == 0
         assert (tmp_path / "scan_truth.csv").read_text().count("\n") == 3 and scan.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        ("--material Ni --n 0 --out x", "--n must be at least 1 pattern per material, not 0"),
+        ("--material Ni --n 5 --out x --detector-shape 0 0", "--detector-shape must be at least 16 × 16 px, not 0 × 0"),
+        ("--material Ni --n 5 --out x --seed -1", "--seed must be 0 or more, not -1"),
+        ("--scan s.h5 --map-shape 0 5", "--map-shape must be at least 1 × 1 patterns, not 0 × 5"),
+        ("--material Ni --n 1000000000000 --out x", "--n 1000000000000 patterns of 120 × 146 px need about"),
+        ("--scan s.h5 --map-shape 10 10 --detector-shape 100000 100000", "--map-shape 10 10 patterns of 100000 × 100000 px"),
+    ],
+)
+def test_simulate_refuses_numbers_it_cannot_do_before_any_work(tmp_path, capsys, monkeypatch, options, says):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(f"simulate {options}", capsys)
+    assert code == 1 and err.startswith("error: ") and says in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [], "nothing written"
