@@ -196,14 +196,21 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
 
 
 def image_files(folder: Path) -> tuple[Path, ...]:
-    """The pattern images of a folder in natural name order (``p_2`` before ``p_10``), the map order."""
+    """The pattern images of a folder in natural name order (``p_2`` before ``p_10``), the map order; two names
+    that sort alike (``p1.tif``, ``p01.tif``) are refused with :class:`ScanError`."""
     import re
 
     def natural(p: Path):
         return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
 
-    images = (p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    return tuple(sorted(images, key=natural))
+    images = sorted((p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=natural)
+    for first, second in zip(images, images[1:]):
+        if natural(first) == natural(second):  # p1.tif and p01.tif: no order to tell which comes first
+            raise ScanError(
+                f"{first.name} and {second.name} in {folder} take the same place in the map order (names are sorted "
+                "by their numbers); rename one"
+            )
+    return tuple(images)
 
 
 def class_entropy(probabilities: np.ndarray) -> np.ndarray:

@@ -249,3 +249,14 @@ def test_patterns_with_nan_or_infinite_intensities_are_not_indexed_and_counted(t
     broken = (table["row"] == 0) & (table["col"] == 1) | (table["row"] == 1) & (table["col"] == 2)
     assert (table.loc[broken, "space_group"] == -1).all() and table.loc[broken, "confidence"].isna().all()
     assert table.loc[~broken, "confidence"].notna().all(), "the other patterns of the chunk are classified"
+
+
+def test_image_names_give_the_map_order_and_names_that_sort_alike_are_refused(tmp_path):
+    from ebsdlib.classify import image_files
+
+    for name in ("p10.tif", "p2.tif", "P1.tif"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in image_files(tmp_path)] == ["P1.tif", "p2.tif", "p10.tif"]
+    (tmp_path / "p01.tif").write_bytes(b"")
+    with pytest.raises(ScanError, match=r"(P1.tif and p01.tif|p01.tif and P1.tif) in .* take the same place"):
+        image_files(tmp_path)
