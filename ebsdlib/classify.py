@@ -170,6 +170,13 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
             raise ScanError(
                 f"{path} holds an array of shape {data.shape}; a scan is (n, rows, cols) or (map rows, map cols, rows, cols)"
             )
+        if data.dtype.kind not in "uif":
+            raise ScanError(
+                f"{path} holds {data.dtype} values; pattern intensities are real numbers (integers or floats), "
+                "so save the intensities themselves (for complex values, numpy.abs of them, if that is what you mean)"
+            )
+        if 0 in data.shape:
+            raise ScanError(f"{path} holds an empty array of shape {data.shape}")
         kind, n, pattern_shape = "npy", int(np.prod(data.shape[:-2])), tuple(data.shape[-2:])
         own_map = tuple(data.shape[:2]) if data.ndim == 4 else None
     else:
@@ -399,6 +406,7 @@ def classify_scan(
                     "models": list(folders),
                     "threshold": float(threshold),
                     "non_finite_patterns": non_finite,
+                    "files": sorted([*(Path(p).name for p in files.values()), "classification.json"]),
                     "fractions": fractions.round(6).to_dict(),
                     "seconds": seconds,
                     "orientations": "none: a space-group classifier gives phases only; every rotation is the identity",
@@ -516,10 +524,10 @@ def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path)
         scan_unit="px",
     )
     files = {"h5": out / "phase_map.h5", "ang": out / "phase_map.ang"}
-    for path in files.values():
-        if path.exists():
-            path.unlink()
     io.save(files["h5"], xmap)
+    if rows * cols == 1:  # orix writes no .ang of a single point; the .h5 and phases.csv hold it
+        del files["ang"]
+        return files
     io.save(files["ang"], xmap, confidence_index_prop="confidence")
     return files
 

@@ -260,3 +260,26 @@ def test_image_names_give_the_map_order_and_names_that_sort_alike_are_refused(tm
     (tmp_path / "p01.tif").write_bytes(b"")
     with pytest.raises(ScanError, match=r"(P1.tif and p01.tif|p01.tif and P1.tif) in .* take the same place"):
         image_files(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "array, says",
+    [
+        (np.ones((2, 30, 36), dtype=np.complex64), "complex64 values; pattern intensities are real numbers"),
+        (np.ones((2, 0, 36), dtype=np.uint8), r"an empty array of shape \(2, 0, 36\)"),
+    ],
+)
+def test_a_stack_that_holds_no_intensities_is_refused(tmp_path, array, says):
+    np.save(tmp_path / "scan.npy", array)
+    with pytest.raises(ScanError, match=says):
+        open_scan(tmp_path / "scan.npy")
+
+
+def test_a_scan_of_one_pattern_is_classified_and_mapped(tmp_path):
+    np.save(tmp_path / "one.npy", np.random.default_rng(0).integers(0, 255, (1, 1, *SHAPE), dtype=np.uint8))
+    result = classify_scan(tmp_path / "one.npy", [tiny_bundle(tmp_path, pattern_shape=SHAPE)], tmp_path / "out", progress=False)
+    assert result.n == 1 and len(pd.read_csv(result.files["csv"])) == 1 and result.files["h5"].is_file()
+    # orix writes no .ang of a single point: none is listed, and the record says which files there are
+    assert "ang" not in result.files and not (tmp_path / "out" / "phase_map.ang").exists()
+    listed = json.loads((tmp_path / "out" / "classification.json").read_text())["files"]
+    assert listed == ["classification.json", "phase_map.h5", "phase_map.png", "phases.csv"]
