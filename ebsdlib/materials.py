@@ -329,6 +329,40 @@ def atomic_number(element: str) -> int:
         raise ValueError(f"{element!r} is not an element symbol known here (H to Bi).") from None
 
 
+#: Cell edges a CIF may give, in Å: the crystals EBSD indexes have cells of a few Å to a few tens.
+CIF_CELL_RANGE = (1.0, 50.0)
+
+
+def _check_cif_text(path: Path) -> None:
+    """Refuse what the CIF reader would pass over without a word: several data blocks (it reads the first), and
+    a space-group symbol and number that name different groups."""
+    import re
+
+    text = path.read_text(errors="replace")
+    blocks = re.findall(r"^\s*data_(\S*)", text, flags=re.M | re.I)
+    if len(blocks) > 1:
+        raise ValueError(f"{path} holds {len(blocks)} data blocks ({', '.join(blocks[:4])}); give one phase per CIF file")
+
+    def value(*tags):
+        for tag in tags:
+            found = re.search(rf"^\s*{re.escape(tag)}\s+(?:'([^']*)'|\"([^\"]*)\"|(\S+))", text, flags=re.M | re.I)
+            if found:
+                return next(g for g in found.groups() if g is not None).strip()
+        return None
+
+    symbol = value("_space_group_name_H-M_alt", "_symmetry_space_group_name_H-M")
+    number = value("_space_group_IT_number", "_symmetry_Int_Tables_number")
+    if symbol and number and symbol not in ("?", ".") and number not in ("?", "."):
+        try:
+            by_symbol, by_number = parse_space_group(symbol.replace(" ", "")), parse_space_group(number)
+        except ValueError:
+            return  # an unusual setting symbol: the reader and spglib decide
+        if by_symbol != by_number:
+            raise ValueError(
+                f"{path}: its space-group symbol {symbol!r} is group {by_symbol}, its number is {by_number}; correct one"
+            )
+
+
 def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     """A material from a CIF file, for simulating a user's phase.
 
@@ -340,7 +374,8 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     Raises
     ------
     ValueError
-        For a missing or unreadable file, or a cell without atoms, naming the file.
+        For a missing or unreadable file, a cell without atoms, several data blocks, a space-group symbol and
+        number that disagree, or a cell edge outside :data:`CIF_CELL_RANGE`, naming the file.
     """
     import spglib
     from diffpy.structure.parsers import getParser
@@ -348,12 +383,13 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"the CIF file {path} does not exist")
+    _check_cif_text(path)
     parser = getParser("cif")
     try:
         full = parser.parseFile(str(path))
     except Exception as err:  # noqa: BLE001 - the CIF reader's errors vary
         raise ValueError(f"cannot read {path} as a CIF file ({type(err).__name__}: {err})") from None
-    if len(full) == 0:
+    if full is None or len(full) == 0:
         raise ValueError(f"{path} holds no atoms")
     name = name or path.stem
     lat = full.lattice
@@ -387,6 +423,16 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
             return float(np.degrees(np.arccos(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))))
 
         lengths = (a, b, c, angle(vectors[1], vectors[2]), angle(vectors[0], vectors[2]), angle(vectors[0], vectors[1]))
+    outside = [
+        f"{axis} = {length:g} Å"
+        for axis, length in zip("abc", lengths[:3])
+        if not CIF_CELL_RANGE[0] <= length <= CIF_CELL_RANGE[1]
+    ]
+    if outside:
+        raise ValueError(
+            f"{path}: the cell has {', '.join(outside)}, outside {CIF_CELL_RANGE[0]:g}–{CIF_CELL_RANGE[1]:g} Å "
+            "(a typo in _cell_length?); such a cell would need more reflectors than memory holds"
+        )
     cubic = np.allclose(lengths[:3], lengths[0], rtol=1e-4) and np.allclose(lengths[3:], 90.0, atol=1e-3)
     return Material(
         name=name,

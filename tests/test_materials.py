@@ -1,4 +1,5 @@
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -205,6 +206,41 @@ class TestMaterialFromCif:
         (tmp_path / "bad.cif").write_text("this is not a CIF")
         with pytest.raises(ValueError, match="bad.cif"):
             material_from_cif(tmp_path / "bad.cif")
+
+    @pytest.mark.parametrize(
+        "change, says",
+        [
+            (("3.615\n_cell_length_b", "3615\n_cell_length_b"), "= 3615 Å, outside 1–50 Å (a typo in _cell_length?)"),
+            (
+                ("_symmetry_Int_Tables_number 225", "_symmetry_Int_Tables_number 229"),
+                "'F m -3 m' is group 225, its number is 229",
+            ),
+            (("Cu1 Cu 0 0 0\n", "Cu1 Cu 0 0 0\ndata_other\n"), "holds 2 data blocks (Cu, other); give one phase per CIF"),
+            (
+                (
+                    "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+                    "Cu1 Cu 0 0 0\n",
+                    "",
+                ),
+                "holds no atoms",
+            ),
+        ],
+    )
+    def test_a_cif_the_reader_would_misread_is_refused(self, tmp_path, change, says):
+        from ebsdlib.materials import material_from_cif
+
+        text = (
+            "data_Cu\n_symmetry_space_group_name_H-M 'F m -3 m'\n_symmetry_Int_Tables_number 225\n"
+            "_cell_length_a 3.615\n_cell_length_b 3.615\n_cell_length_c 3.615\n"
+            "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+            "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+            "Cu1 Cu 0 0 0\n"
+        )
+        assert change[0] in text
+        path = tmp_path / "Cu.cif"
+        path.write_text(text.replace(change[0], change[1]))
+        with pytest.raises(ValueError, match=re.escape(says)):
+            material_from_cif(path)
 
     def test_a_hexagonal_cell_keeps_its_angles(self, tmp_path):
         from ebsdlib.materials import material_from_cif
