@@ -90,6 +90,12 @@ class ModelBundle:
             )
         if outputs != len(self.classes):
             differences.append(f"{len(self.classes)} classes {list(self.classes)}, but the model has {outputs} outputs")
+        else:
+            trained = model_classes(self.model_path)
+            if trained is not None and trained != self.classes:
+                differences.append(
+                    f"the classes {list(self.classes)}, but the model was trained on {list(trained)}, in that order"
+                )
         if differences:
             raise BundleError(
                 f"the model bundle {self.folder} does not match its model: bundle.json states "
@@ -112,6 +118,32 @@ class ModelBundle:
                 f"the model bundle {self.folder} does not fit: it has " + "; ".join(differences) + ". "
                 "Use a bundle trained for these settings, or train one with `ebsdlib train`."
             )
+
+
+#: The entry of a ``.keras`` file (a zip archive) that records the classes of the model's outputs, in order.
+CLASSES_ENTRY = "ebsdlib.json"
+
+
+def stamp_classes(model_path: str | Path, classes) -> None:
+    """Record in a saved ``.keras`` file the classes its outputs stand for, in order (an entry Keras ignores), so
+    that a bundle can never pair the model with another order. Called where the labels are made: training."""
+    import zipfile
+
+    with zipfile.ZipFile(model_path, "a") as archive:
+        archive.writestr(CLASSES_ENTRY, json.dumps({"classes": [int(c) for c in classes]}))
+
+
+def model_classes(model_path: str | Path) -> tuple[int, ...] | None:
+    """The classes recorded by :func:`stamp_classes` in a ``.keras`` file, or ``None`` when it has no record."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            if CLASSES_ENTRY not in archive.namelist():
+                return None
+            return tuple(int(c) for c in json.loads(archive.read(CLASSES_ENTRY))["classes"])
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError, TypeError):
+        return None
 
 
 def _load(path: str, modified_ns: int):
@@ -166,6 +198,12 @@ def write_bundle(
     model_path, folder = Path(model_path), Path(folder)
     if not model_path.is_file():
         raise BundleError(f"no trained model at {model_path}")
+    trained = model_classes(model_path)
+    if trained is not None and trained != tuple(int(c) for c in classes):
+        raise BundleError(
+            f"the model {model_path} was trained on the classes {list(trained)}, in that order; a bundle of it cannot "
+            f"state {[int(c) for c in classes]}"
+        )
     info = {
         "format": BUNDLE_FORMAT,
         "classes": [int(c) for c in classes],

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .bundle import stamp_classes
 from .cache import atomic_folder, content_key, source_hash, verified_folder
 from .datasets import PatternDataset, simulate_dataset
 from .materials import SPACE_GROUPS
@@ -395,6 +396,7 @@ def distil_student(
     }
     with atomic_folder(folder) as tmp:
         student.save(tmp / "model.keras")
+        stamp_classes(tmp / "model.keras", SPACE_GROUPS)
         history.to_csv(tmp / "history.csv", index=False)
         (tmp / "info.json").write_text(json.dumps(info, indent=2, default=str))
     return _read_student(folder)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .bundle import stamp_classes
 from .cache import atomic_folder, content_key, file_digest, source_hash, verified_folder
 from .datasets import PatternDataset
 from .materials import SPACE_GROUPS
@@ -454,6 +455,7 @@ def train_trial(
     }
     with atomic_folder(folder) as tmp:
         model.save(tmp / "model.keras")
+        stamp_classes(tmp / "model.keras", SPACE_GROUPS)  # the order of labels_to_onehot's columns
         history.to_csv(tmp / "history.csv", index=False)
         (tmp / "info.json").write_text(json.dumps(info, indent=2))
     return _read_trial(folder)

@@ -71,6 +71,30 @@ class TestBundle:
         with pytest.raises(BundleError, match=re.escape(f"{bundle.folder} does not match its model: bundle.json {says}")):
             bundle.load_model()
 
+    def test_the_class_order_the_model_was_trained_on_travels_with_it(self, tmp_path):
+        from ebsdlib.bundle import model_classes, stamp_classes, write_bundle
+        from ebsdlib.cache import MANIFEST, _record
+
+        honest = tiny_bundle(tmp_path)
+        trained = tmp_path / "trained.keras"
+        trained.write_bytes(honest.model_path.read_bytes())
+        stamp_classes(trained, SPACE_GROUPS)  # as train_trial saves every model
+        assert model_classes(trained) == tuple(SPACE_GROUPS) and model_classes(honest.model_path) is None
+        fields = dict(image_size=32, channels=1, preprocessing=honest.preprocessing, approach="scratch", source=None)
+        with pytest.raises(BundleError, match=r"was trained on the classes \[221, 223, 225, 227, 229, 230\], in that order"):
+            write_bundle(trained, tmp_path / "permuted", classes=SPACE_GROUPS[::-1], training={}, metrics={}, **fields)
+        bundle = write_bundle(trained, tmp_path / "right", classes=SPACE_GROUPS, training={}, metrics={}, **fields)
+        assert bundle.load_model().output_shape == (None, 6)
+        # bundle.json edited to another order, its record forged to match: the model still says which order it knows
+        info = json.loads((bundle.folder / "bundle.json").read_text())
+        info["classes"] = list(SPACE_GROUPS[::-1])
+        (bundle.folder / "bundle.json").write_text(json.dumps(info))
+        manifest = json.loads((bundle.folder / MANIFEST).read_text())
+        manifest["bundle.json"] = _record(bundle.folder / "bundle.json")
+        (bundle.folder / MANIFEST).write_text(json.dumps(manifest))
+        with pytest.raises(BundleError, match="states the classes .230, 229.* but the model was trained on .221, 223"):
+            read_bundle(bundle.folder).load_model()
+
     def test_missing_and_damaged_bundles_are_named(self, tmp_path):
         with pytest.raises(BundleError, match="does not exist"):
             read_bundle(tmp_path / "nowhere")
