@@ -17,6 +17,7 @@ caller asks for, and says what differs.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -153,7 +154,15 @@ def _load(path: str, modified_ns: int):
     key = (path, modified_ns)
     with _LOCK:  # a dask worker may run several threads
         if key not in _MODELS:
-            _MODELS[key] = keras.models.load_model(path, safe_mode=True)
+            try:
+                _MODELS[key] = keras.models.load_model(path, safe_mode=True)
+            except Exception as err:  # noqa: BLE001 - Keras' refusals (safe mode, unknown layers) come as many types
+                reason = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+                reason = re.sub(r"\x1b\[[0-9;]*m", "", reason)[:300]  # Keras colours some messages
+                raise BundleError(
+                    f"Keras refuses to load the model {path} ({type(err).__name__}: {reason}); a bundle's model must be "
+                    "a Keras model of standard layers, as `ebsdlib train` writes it"
+                ) from None
         return _MODELS[key]
 
 

@@ -64,7 +64,7 @@ def check_output_folder(folder: str | Path, command: str, option: str = "--out")
     """
     folder = Path(folder)
     if folder.is_symlink() and not folder.exists():
-        raise OutputError(f"{option} {folder} is a broken symbolic link; name a folder")
+        raise OutputError(f"{option} {folder} is a symbolic link that leads nowhere (broken, or a loop); name a folder")
     if not folder.exists():
         return
     if not folder.is_dir():

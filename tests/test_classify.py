@@ -307,3 +307,31 @@ def test_a_scan_of_one_pattern_is_classified_and_mapped(tmp_path):
     assert "ang" not in result.files and not (tmp_path / "out" / "phase_map.ang").exists()
     listed = json.loads((tmp_path / "out" / "classification.json").read_text())["files"]
     assert listed == ["classification.json", "phase_map.h5", "phase_map.png", "phases.csv"]
+
+
+def test_a_model_keras_refuses_in_safe_mode_is_one_line_naming_it(tmp_path):
+    """A Lambda layer carries Python code: Keras' safe mode refuses it, and the bundle says so in one line."""
+    import keras
+
+    from ebsdlib.bundle import write_bundle
+
+    honest = tiny_bundle(tmp_path)
+    model = keras.Sequential(
+        [keras.Input((32, 32, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(6)]
+    )
+    model.save(tmp_path / "lambda.keras")
+    bundle = write_bundle(
+        tmp_path / "lambda.keras",
+        tmp_path / "lambda",
+        classes=SPACE_GROUPS,
+        image_size=32,
+        channels=1,
+        preprocessing=honest.preprocessing,
+        approach="scratch",
+        source=None,
+        training={},
+        metrics={},
+    )
+    with pytest.raises(BundleError, match="Keras refuses to load the model .*lambda.*model.keras") as err:
+        bundle.load_model()
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)

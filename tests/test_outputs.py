@@ -190,3 +190,10 @@ def test_simulate_refuses_numbers_it_cannot_do_before_any_work(tmp_path, capsys,
     code, _, err = run(f"simulate {options}", capsys)
     assert code == 1 and err.startswith("error: ") and says in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_an_output_folder_that_is_a_symbolic_link_loop_is_named(tmp_path, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    code, _, err = run(f"simulate --material Ni --n 2 --out {loop} --detector-shape 30 36", capsys)
+    assert code == 1 and err == f"error: --out {loop} is a symbolic link that leads nowhere (broken, or a loop); name a folder\n"
