@@ -206,16 +206,17 @@ def chapter_test_marker(stem: str) -> Path:
 @pytest.hookimpl(trylast=True)  # after -m, -k and --deselect have removed what does not run
 def pytest_collection_modifyitems(session, config, items):
     """The order for ``make test``'s two workers: ``--dist worksteal`` gives each worker half of the list and lets
-    an idle one take from the other's. The interruption test opens the first half and the chapter tests open the
-    second (the first of them makes the smoke models they share), so that the two longest chains start at once;
-    the site test, which waits for the chapters, comes last."""
+    an idle one take from the other's. The chapter tests open the second half (the first of them makes the smoke
+    models they share); the interruption test comes two thirds into the first, by when those models, and the
+    master patterns it copies from them, are made (``tests/test_resume.py``); the site test, which waits for
+    the chapters, comes last."""
     resume = [i for i in items if i.path.name == "test_resume.py"]
     chapters = [i for i in items if is_chapter_test(i)]
     site = [i for i in items if i.path.name == "test_site.py"]
     placed = {id(i) for i in resume + chapters + site}
     rest = [i for i in items if id(i) not in placed]
     half = max(0, len(items) // 2 - len(resume))
-    items[:] = resume + rest[:half] + chapters + rest[half:] + site
+    items[:] = rest[: 2 * half // 3] + resume + rest[2 * half // 3 : half] + chapters + rest[half:] + site
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,6 +17,7 @@ share of the pattern's area those pixels cover.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -224,16 +225,13 @@ def select_correct_inputs(
     return np.asarray(picks), np.asarray(flags)
 
 
-def zone_axes_pixels(
-    material: Material, quaternion, pc, geometry: DetectorGeometry, image_size: int | None = None, families: int = 4
-) -> np.ndarray:
-    """Pixel coordinates (x, y) of the main zone axes of ``material`` at one orientation on the detector,
-    scaled to the model input (``image_size``) when given. The main zone axes are the intersections of
-    the bands of the ``families`` {hkl} families with the largest interplanar spacings among those with a
-    structure factor of at least 5 % of the strongest."""
+@functools.lru_cache(maxsize=64)
+def _main_band_simulator(material: Material, families: int, energy: float):
+    """kikuchipy's simulator of the bands of ``material``'s ``families`` {hkl} families with the largest spacings
+    (structure factor at least 5 % of the strongest), at ``energy`` kV: the same for every orientation, so made
+    once per material (the reflector list and its structure factors took seconds for a large cell)."""
     import kikuchipy as kp
     from diffsims.crystallography import ReciprocalLatticeVector
-    from orix.quaternion import Rotation
 
     ref = ReciprocalLatticeVector.from_min_dspacing(material.phase(), min_dspacing=0.5)
     ref.calculate_structure_factor()
@@ -241,8 +239,20 @@ def zone_axes_pixels(
     ref = ref[F >= 0.05 * F.max()]
     spacings = np.unique(np.round(ref.dspacing, 4))[::-1]
     ref = ref[np.round(ref.dspacing, 4) >= spacings[min(families, len(spacings)) - 1]]
-    ref.calculate_theta(geometry.energy * 1e3)
-    simulator = kp.simulations.KikuchiPatternSimulator(ref)
+    ref.calculate_theta(energy * 1e3)
+    return kp.simulations.KikuchiPatternSimulator(ref)
+
+
+def zone_axes_pixels(
+    material: Material, quaternion, pc, geometry: DetectorGeometry, image_size: int | None = None, families: int = 4
+) -> np.ndarray:
+    """Pixel coordinates (x, y) of the main zone axes of ``material`` at one orientation on the detector,
+    scaled to the model input (``image_size``) when given. The main zone axes are the intersections of
+    the bands of the ``families`` {hkl} families with the largest interplanar spacings among those with a
+    structure factor of at least 5 % of the strongest."""
+    from orix.quaternion import Rotation
+
+    simulator = _main_band_simulator(material, families, float(geometry.energy))
     detector = geometry.detector(pc=tuple(float(p) for p in pc))
     with contextlib.redirect_stdout(io.StringIO()):  # kikuchipy's dask progress bars
         sim = simulator.on_detector(detector, Rotation(np.asarray(quaternion, dtype=float).reshape(1, 4)))

@@ -151,9 +151,24 @@ def _predictions(cache: Path) -> dict[str, int]:
     return {r.name.removesuffix(".sha256"): r.with_suffix("").stat().st_mtime_ns for r in records}
 
 
+def seed_master_patterns(*caches: Path) -> None:
+    """Copy the master patterns this test run already made (the smoke models' materials, at the same energy and
+    resolution, by the same code) into fresh caches. They are inputs of the builds, not what resuming is about,
+    and each costs seconds to compute; an entry still being written, or none at all, is simply left out."""
+    shared = Path(os.environ["EBSDLIB_TEST_CACHE"]) / "results" / "_master_pattern_array"
+    if not shared.is_dir():
+        return
+    for cache in caches:
+        for entry in shared.iterdir():
+            if not entry.name.startswith("."):
+                with contextlib.suppress(OSError, shutil.Error):
+                    shutil.copytree(entry, cache / "results" / shared.name / entry.name)
+
+
 def test_a_killed_build_resumes_and_shows_what_a_clean_build_shows(book, tmp_path, request):
     root, env = book
     cache = tmp_path / "cache"
+    seed_master_patterns(cache, tmp_path / "clean-cache")
     # The clean build of the same seed, in caches of its own, runs beside the interrupted ones. Its numba cache
     # is a copy of its own too: two processes compiling the same kernels into one cache leave entries that crash
     # the next process to load them (see conftest.warm_numba_cache).
