@@ -165,6 +165,7 @@ class TestProfiles:
             (b"shared: {imagesize: 72}\n", "['imagesize'] under `shared:`, which is no shared setting"),
             (b"chapters: {09_nothing: {}}\n", "sets chapter(s) ['09_nothing'], which the book does not have"),
             (b"chapters: {02_training: {no_such: 1}}\n", "sets ['no_such'] for chapter 02_training"),
+            (b"shared: {architecture: resnet}\n", "architecture: 'resnet' (must be one of ['xception', 'mini'])"),
             (b"shared: {dose: .nan}\n", "sets shared: dose to NaN or an infinity; give a finite number"),
             (b"shared: {learning_rate: .inf}\n", "sets shared: learning_rate to NaN or an infinity"),
             (b"shared: {detector_shape: [60, -.inf]}\n", "sets shared: detector_shape[1] to NaN or an infinity"),
