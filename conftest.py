@@ -229,9 +229,10 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def tiny_geometry():
+    """A 30 × 36 px detector whose patterns come from master patterns of 137 × 137 px (0.2 s each, not 2 s)."""
     from ebsdlib.simulate import DetectorGeometry
 
-    return DetectorGeometry(shape=(30, 36))
+    return DetectorGeometry(shape=(30, 36), master_pattern_half_size=68)
 
 
 @pytest.fixture(scope="session")

@@ -471,9 +471,9 @@ def mapping_benchmark(
 
 def simulation_throughput(material, n: int, geometry, detector_model, seed: int = 0) -> float:
     """Simulated patterns per second: projection from the (cached) master pattern plus the detector model."""
-    from .simulate import master_pattern, simulate_patterns
+    from .simulate import detector_master_pattern, simulate_patterns
 
-    master_pattern(material, energy=geometry.energy)  # computed once, cached: not what a new pattern costs
+    detector_master_pattern(material, geometry)  # computed once, cached: not what a new pattern costs
     _, seconds = _timed(simulate_patterns, material, int(n), geometry, detector_model, int(seed) + 99)
     return int(n) / seconds
 

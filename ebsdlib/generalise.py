@@ -328,14 +328,15 @@ def phase_examples(
     seed: int = 0,
 ) -> pd.DataFrame:
     """``per_space_group`` generated phases of each space group: one row per phase with its name, formula,
-    lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert) and one
+    lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert, as fine as
+    ``geometry`` needs) and one
     simulated pattern (uint8) on ``geometry``."""
-    from .simulate import master_pattern, simulate_patterns
+    from .simulate import detector_master_pattern, simulate_patterns
 
     rows = []
     for group in materials_by_space_group(phases).values():
         for material in sorted(group, key=lambda m: m.name)[:per_space_group]:
-            mp = np.asarray(master_pattern(material).data, dtype=np.float32)
+            mp = np.asarray(detector_master_pattern(material, geometry).data, dtype=np.float32)
             pattern, _ = simulate_patterns(material, 1, geometry, detector_model, seed)
             rows.append(
                 {

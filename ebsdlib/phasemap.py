@@ -25,7 +25,7 @@ from .simulate import (
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
-    master_pattern,
+    detector_master_pattern,
     material_seed,
     project_patterns,
     random_rotations,
@@ -148,7 +148,7 @@ def _simulate_map(shape, n_grains, precipitate_fraction, geometry, detector_mode
     phases = micro.space_group.ravel()
     for material in (matrix, precipitate):
         where = np.flatnonzero(phases == material.space_group)
-        mp = master_pattern(material, energy=geometry.energy)
+        mp = detector_master_pattern(material, geometry)
         clean[where] = project_patterns(mp, Rotation(micro.quaternions[where]), geometry, pcs[where])
     quality = np.full(n, "good", dtype=object)
     quality[micro.boundary.ravel()] = "overlap"

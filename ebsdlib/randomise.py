@@ -30,7 +30,7 @@ from .simulate import (
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
-    master_pattern,
+    detector_master_pattern,
     material_seed,
     project_patterns,
     random_rotations,
@@ -209,7 +209,7 @@ def simulate_randomised(
         quality = np.full(m, "good", dtype=object)
         degraded = rng.random(m) < model.degraded_fraction
         quality[degraded] = rng.choice(list(model.degraded_kinds), size=int(degraded.sum()))
-        mp = master_pattern(material, energy=geometry.energy)
+        mp = detector_master_pattern(material, geometry)
         clean = band_profile(project_patterns(mp, rotations[start:stop], geometry, pcs), gamma)
         second = None
         if (quality == "overlap").any():

@@ -25,7 +25,7 @@ from .simulate import (
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
-    master_pattern,
+    detector_master_pattern,
     material_seed,
     project_patterns,
     random_rotations,
@@ -79,8 +79,7 @@ def alike_pairs(
     centre, at the CNN's input size (``None``: the detector's pixels). Most alike first."""
     _, rotations, _ = _draw(geometry, DetectorModel(), n, seed, "pairs")
     clean = {
-        m.name: _shown(project_patterns(master_pattern(m, energy=geometry.energy), rotations, geometry), image_size)
-        for m in materials
+        m.name: _shown(project_patterns(detector_master_pattern(m, geometry), rotations, geometry), image_size) for m in materials
     }
     rows = [
         {
@@ -139,7 +138,7 @@ def ideal_observer(
         raise ValueError("n and pcz_steps must be at least 1 and pcz_range not negative")
     good = replace(detector_model, degraded_fraction=0.0)
     rng, rotations, pcs = _draw(geometry, good, n, seed, f"{first.name}|{second.name}")
-    masters = {m.name: master_pattern(m, energy=geometry.energy) for m in (first, second)}
+    masters = {m.name: detector_master_pattern(m, geometry) for m in (first, second)}
     clean = {name: project_patterns(mp, rotations, geometry, pcs) for name, mp in masters.items()}
     recorded = {
         name: _shown(apply_detector_model(c, geometry, good, rng).astype(np.float32), image_size) for name, c in clean.items()

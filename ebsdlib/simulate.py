@@ -32,6 +32,7 @@ __all__ = [
     "DetectorModel",
     "QUALITY_KINDS",
     "master_pattern",
+    "detector_master_pattern",
     "random_rotations",
     "project_patterns",
     "apply_detector_model",
@@ -62,6 +63,11 @@ class DetectorGeometry:
         Detector tilt in degrees (default −3.1, as the paper).
     energy
         Beam energy in kV (default 20, as the paper).
+    master_pattern_half_size
+        Half the side of the kinematical master patterns the patterns are projected from (square Lambert
+        projection; default 250: 501 × 501 px). Not a property of the detector, but of every simulation that
+        takes one. A smaller one is faster (Ni3Al: 2.6 s at 250, 0.3 s at 100) and differs: patterns of 135
+        correlate with those of 250 at 0.98, of 45 at 0.93 (Ni3Al, on 20- and 60-row detectors alike).
     """
 
     shape: tuple[int, int] = (120, 146)
@@ -69,6 +75,7 @@ class DetectorGeometry:
     sample_tilt: float = 70.0
     tilt: float = -3.1
     energy: float = 20.0
+    master_pattern_half_size: int = 250
 
     def detector(self, pc=None):
         """kikuchipy ``EBSDDetector`` with this geometry; ``pc`` may be an (n, 3) array, one per pattern."""
@@ -224,6 +231,11 @@ def master_pattern(
     return mp
 
 
+def detector_master_pattern(material: Material, geometry: DetectorGeometry):
+    """The master pattern of ``material`` at ``geometry``'s beam energy and master-pattern size, cached."""
+    return master_pattern(material, energy=geometry.energy, half_size=geometry.master_pattern_half_size)
+
+
 def random_rotations(n: int, rng: np.random.Generator):
     """``n`` orientations uniformly distributed over SO(3) (normalised 4-D Gaussian quaternions)."""
     from orix.quaternion import Rotation
@@ -375,7 +387,9 @@ def simulate_patterns(
     degraded = rng.random(n) < detector_model.degraded_fraction
     if degraded.any() and detector_model.degraded_kinds:
         quality[degraded] = rng.choice(list(detector_model.degraded_kinds), size=degraded.sum())
-    mp = master_pattern(material, energy=geometry.energy, **(master_pattern_kwargs or {}))
+    mp = master_pattern(
+        material, **{"energy": geometry.energy, "half_size": geometry.master_pattern_half_size, **(master_pattern_kwargs or {})}
+    )
     clean = project_patterns(mp, rotations, geometry, pcs)
     second = None
     over = quality == "overlap"
@@ -415,7 +429,7 @@ def detector_model_examples(
     model (``detector_model``), good and with each degradation: ``{"clean", "good", "low_contrast", "partial", "overlap"}``."""
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(2, rng)
-    mp = master_pattern(material, energy=geometry.energy)
+    mp = detector_master_pattern(material, geometry)
     clean = project_patterns(mp, rotations, geometry)
     kinds = list(QUALITY_KINDS)
     first = np.repeat(clean[:1], len(kinds), axis=0)

@@ -64,7 +64,7 @@ class TestSimulateDataset:
             train_per_space_group=6,
             val_per_space_group=3,
             test_per_material=2,
-            geometry=DetectorGeometry(shape=(20, 24)),
+            geometry=DetectorGeometry(shape=(20, 24), master_pattern_half_size=68),
             detector_model=DetectorModel(),
             seed=17,  # a data set no other test simulates: the first call here computes it
         )
@@ -85,7 +85,7 @@ class TestSimulateDataset:
         assert len(calls) == 36, "a changed parameter must simulate again"
 
     def test_subset_and_examples(self):
-        ds = simulate_dataset(6, 3, 2, DetectorGeometry(shape=(20, 24)), DetectorModel(), 7)
+        ds = simulate_dataset(6, 3, 2, DetectorGeometry(shape=(20, 24), master_pattern_half_size=68), DetectorModel(), 7)
         train = ds.subset("train")
         assert len(train) == 36 and set(train.table["split"]) == {"train"}
         picks = ds.examples(by="space_group")

@@ -27,6 +27,17 @@ class TestMasterPattern:
         assert _master_pattern_array.is_cached(ni, 20.0, 60, 0.7, 0.05)
         assert not _master_pattern_array.is_cached(ni, 20.0, 61, 0.7, 0.05)
 
+    def test_the_geometry_says_how_fine(self, ni):
+        from ebsdlib.simulate import _master_pattern_array
+
+        coarse, fine = (DetectorGeometry(shape=(20, 24), master_pattern_half_size=size) for size in (45, 60))
+        a, _ = simulate_patterns(ni, 2, coarse, DetectorModel.clean(), seed=0)
+        assert _master_pattern_array.is_cached(ni, 20.0, 45, 0.7, 0.05)
+        b, _ = simulate_patterns(ni, 2, fine, DetectorModel.clean(), seed=0)
+        assert not np.array_equal(a, b)
+        c, _ = simulate_patterns(ni, 2, fine, DetectorModel.clean(), seed=0, master_pattern_kwargs={"half_size": 45})
+        np.testing.assert_array_equal(a, c)
+
     def test_the_same_in_every_run_whatever_numbas_threads(self, materials):
         """kikuchipy adds the bands from parallel threads into one shared pattern and loses some of them
         (a few hundred pixels of a 501 x 501 Ni3Al pattern differed between runs on two threads); the
