@@ -144,6 +144,8 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
     (6, (2, 3), (60, 73), (2, 60, 73))
     """
     path = Path(path)
+    if map_shape is not None and (len(map_shape) != 2 or min(map_shape) < 1):
+        raise ScanError(f"--map-shape must be at least 1 × 1 patterns, not {' × '.join(str(n) for n in map_shape)}")
     if not path.exists():
         raise ScanError(f"the scan {path} does not exist")
     files: tuple[Path, ...] = ()

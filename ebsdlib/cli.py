@@ -160,6 +160,10 @@ Materials are those of data/materials.yml (the paper's 18, the dual-phase sample
 the source task's)."""
 
 
+#: ``train``'s options that override a profile's shared setting of the same name (checked against its range).
+TRAIN_NUMBERS = ("train-per-space-group", "val-per-space-group", "test-per-material", "image-size", "max-epochs", "seed")
+
+
 def _user_commands(sub) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     train = sub.add_parser(
@@ -183,7 +187,7 @@ def _user_commands(sub) -> None:
         help="canonical: train on the centred square of each pattern (for scans of any detector aspect)",
     )
     train.add_argument("--canonical-size", type=int, default=None, help="side of the canonical view in px")
-    for name in ("train-per-space-group", "val-per-space-group", "test-per-material", "image-size", "max-epochs", "seed"):
+    for name in TRAIN_NUMBERS:
         train.add_argument(f"--{name}", type=int, default=None, help="default: the profile's")
 
     classify = sub.add_parser(
@@ -277,7 +281,13 @@ def _run_user_command(args) -> int:
 
 
 def _train(args) -> int:
+    from .settings import check_setting
     from .usermodel import train_bundle
+
+    for name in TRAIN_NUMBERS:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None:
+            check_setting(name.replace("-", "_"), value, f"--{name}")
 
     bundle, metrics = train_bundle(
         args.patterns,
@@ -355,9 +365,7 @@ def _check_simulation_request(args) -> None:
     """Refuse, before any work, numbers that cannot make patterns or that would not fit in memory: each option
     is named with what it may be. A simulation holds every pattern of one material (or of the whole scan) in
     float64 at once, so that, with room to spare, must fit in the memory free now."""
-    import psutil
-
-    from .settings import shared_settings
+    from .settings import check_memory, shared_settings
 
     if args.seed < 0:
         raise ValueError(f"--seed must be 0 or more, not {args.seed}")
@@ -372,12 +380,11 @@ def _check_simulation_request(args) -> None:
         if args.n < 1:
             raise ValueError(f"--n must be at least 1 pattern per material, not {args.n}")
         count, what = args.n, f"--n {args.n}"
-    need, free = 8 * count * rows * cols, psutil.virtual_memory().available
-    if need > free / 2:
-        raise ValueError(
-            f"{what} patterns of {rows} × {cols} px need about {need / 2**30:.1f} GiB at once, more than half of the "
-            f"{free / 2**30:.1f} GiB free; ask for fewer patterns or smaller ones (--detector-shape)"
-        )
+    check_memory(
+        8 * count * rows * cols,
+        f"{what} patterns of {rows} × {cols} px",
+        "ask for fewer patterns or smaller ones (--detector-shape)",
+    )
 
 
 def _simulate(args) -> int:
@@ -404,9 +411,16 @@ def _simulate(args) -> int:
     if not args.out:
         raise ValueError("--material and --cif need --out, the root of the TIFF tree to write")
     if args.cif:
-        from .materials import material_from_cif
+        from .materials import has_partial_occupancies, material_from_cif
 
         materials = [material_from_cif(path) for path in args.cif]
+        for path, material in zip(args.cif, materials, strict=True):
+            if has_partial_occupancies(material):
+                print(
+                    f"note: {path} has partly occupied sites; {material.name} is simulated as the average crystal "
+                    "(each site scatters with its occupancy-weighted scattering factor), without the superlattice "
+                    "reflections an ordered arrangement would add"
+                )
     else:
         materials = find_materials(args.material)
     table = write_pattern_tree(materials, args.n, args.out, geometry, detector_model, args.seed)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .cache import cached
 from .materials import Material, parse_space_group, training_materials
+from .settings import check_memory
 from .simulate import DetectorGeometry, DetectorModel, simulate_patterns
 
 __all__ = [
@@ -405,6 +406,12 @@ def load_folder_tree(
                 rows.append({"space_group": space_group, "material": mat_dir.name, "file": str(path.relative_to(root))})
     if not files:
         raise DatasetError(f"{root} holds no space-group folders with images")
+    if size is not None:  # float32 canonical views of every image, and a concatenated copy
+        check_memory(
+            8 * len(files) * int(size) ** 2,
+            f"{len(files)} canonical views of {size} × {size} px",
+            "ask for a smaller canonical size",
+        )
     kinds: Counter = Counter()
     images = [read_pattern_image(p, kinds) for p in tqdm(files, desc="reading images", unit="image", leave=False, disable=None)]
     shapes = Counter(im.shape for im in images)

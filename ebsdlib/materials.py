@@ -36,6 +36,7 @@ __all__ = [
     "reflection_table",
     "atomic_number",
     "material_from_cif",
+    "has_partial_occupancies",
 ]
 
 #: The six target space groups of the paper, in the paper's order.
@@ -363,19 +364,27 @@ def _check_cif_text(path: Path) -> None:
             )
 
 
+def has_partial_occupancies(material: Material) -> bool:
+    """Whether a site of ``material`` is partly occupied (a disordered phase, simulated as the average crystal)."""
+    return any(site.occupancy < 1 for site in material.sites)
+
+
 def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     """A material from a CIF file, for simulating a user's phase.
 
     The cell the CIF describes (expanded by its own symmetry, or a full cell in P1 as many programs write)
     is symmetrised with spglib, which finds its space group and, in the standard setting (the origin
     choice kikuchipy and orix expect), its asymmetric unit. A CIF with partial occupancies keeps its own
-    space group, setting and asymmetric unit (spglib knows no occupancies).
+    space group, setting and asymmetric unit (spglib knows no occupancies), and is simulated as the average
+    crystal: each site scatters with its occupancy-weighted scattering factor (:func:`has_partial_occupancies`
+    tells; ``ebsdlib simulate --cif`` says so).
 
     Raises
     ------
     ValueError
         For a missing or unreadable file, a cell without atoms, several data blocks, a space-group symbol and
-        number that disagree, or a cell edge outside :data:`CIF_CELL_RANGE`, naming the file.
+        number that disagree, a cell edge outside :data:`CIF_CELL_RANGE`, partial occupancies in a cell without
+        its space group, or occupancies of one site that sum to more than 1, naming the file.
     """
     import spglib
     from diffpy.structure.parsers import getParser
@@ -395,9 +404,21 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     lat = full.lattice
     number = int(getattr(parser.spacegroup, "number", 1) or 1)
     partial = any(float(a.occupancy) < 1 for a in full)
-    if partial and number > 1 and getattr(parser, "asymmetric_unit", None) is not None:
+    if partial and (number <= 1 or getattr(parser, "asymmetric_unit", None) is None):
+        raise ValueError(
+            f"{path} has partial occupancies in a cell without its space group (P1 or none given): spglib, which finds "
+            "the symmetry, knows no occupancies. Write the CIF with its space group and asymmetric unit"
+        )
+    if partial:
         # spglib knows no occupancies: a disordered phase keeps the CIF's own asymmetric unit and setting
         atoms = [(a.element, tuple(float(c) for c in a.xyz), float(a.occupancy)) for a in parser.asymmetric_unit]
+        at_site: dict[tuple, float] = {}
+        for _, xyz, occupancy in atoms:
+            key = tuple(round(c % 1.0, 4) for c in xyz)
+            at_site[key] = at_site.get(key, 0.0) + occupancy
+        full_sites = [f"({', '.join(f'{c:g}' for c in xyz)}): {total:g}" for xyz, total in at_site.items() if total > 1.001]
+        if full_sites:
+            raise ValueError(f"{path}: the occupancies of one site sum to more than 1 at {'; '.join(full_sites)}; correct them")
         lengths = (lat.a, lat.b, lat.c, lat.alpha, lat.beta, lat.gamma)
     else:
         # the expanded cell symmetrised by spglib: its space group and, in the standard setting (the origin

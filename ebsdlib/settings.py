@@ -15,7 +15,7 @@ import yaml
 
 from .paths import DATA_DIR, PROFILES_DIR
 
-__all__ = ["setting_defaults", "setting_help", "shared_settings", "check_shared"]
+__all__ = ["setting_defaults", "setting_help", "shared_settings", "check_shared", "check_setting", "check_memory"]
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +51,55 @@ def _kind_ok(default, value) -> bool:
     return True
 
 
+def _bounds(name: str) -> str:
+    low, high = _table()[name].get("min"), _table()[name].get("max")
+    return " and ".join(
+        b for b in (f"at least {low}" if low is not None else "", f"at most {high}" if high is not None else "") if b
+    )
+
+
+def _within(name: str, value) -> bool:
+    """Whether every number of ``value`` lies within the setting's ``min`` and ``max`` (NaN lies nowhere)."""
+    low, high = _table()[name].get("min"), _table()[name].get("max")
+    for x in value if isinstance(value, list) else [value]:
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            continue
+        if x != x or (low is not None and x < low) or (high is not None and x > high):
+            return False
+    return True
+
+
+def check_setting(name: str, value, label: str | None = None) -> None:
+    """Raise ``ValueError`` when ``value`` is not of the shared setting ``name``'s kind or lies outside its range;
+    the message names it as ``label`` (for example the command-line option, ``--image-size``).
+
+    Examples
+    --------
+    >>> check_setting("seed", -3, "--seed")
+    Traceback (most recent call last):
+    ...
+    ValueError: --seed must be at least 0, not -3
+    """
+    label = label or name
+    default = setting_defaults()[name]
+    if not _kind_ok(default, value):
+        raise ValueError(f"{label} must be like {default!r}, not {value!r}")
+    if not _within(name, value):
+        raise ValueError(f"{label} must be {_bounds(name)}, not {value!r}")
+
+
+def check_memory(need: float, what: str, advice: str) -> None:
+    """Refuse, before allocating, a request of ``need`` bytes held at once that is more than half the memory free
+    now: ``ValueError`` saying ``what`` needs how much and ``advice`` (what to ask for instead)."""
+    import psutil
+
+    free = psutil.virtual_memory().available
+    if need > free / 2:
+        raise ValueError(
+            f"{what} need about {need / 2**30:.1f} GiB at once, more than half of the {free / 2**30:.1f} GiB free; {advice}"
+        )
+
+
 def check_shared(shared: dict, source: str = "the profile") -> None:
     """Raise ``ValueError`` naming ``source`` when ``shared`` sets an unknown setting or a value of another
     type than its default (a whole number where one is expected, a list of the default's length, ...)."""
@@ -66,19 +115,7 @@ def check_shared(shared: dict, source: str = "the profile") -> None:
     wrong = [f"{k}: {v!r} (expected like {defaults[k]!r})" for k, v in shared.items() if not _kind_ok(defaults[k], v)]
     if wrong:
         raise ValueError(f"{source}: wrong type under `shared:`: " + "; ".join(wrong))
-    outside = []
-    for k, v in shared.items():
-        entry = _table()[k]
-        low, high = entry.get("min"), entry.get("max")
-        for x in v if isinstance(v, list) else [v]:
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
-                continue
-            if (low is not None and x < low) or (high is not None and x > high):
-                bounds = " and ".join(
-                    b for b in (f"at least {low}" if low is not None else "", f"at most {high}" if high is not None else "") if b
-                )
-                outside.append(f"{k}: {v!r} (must be {bounds})")
-                break
+    outside = [f"{k}: {v!r} (must be {_bounds(k)})" for k, v in shared.items() if not _within(k, v)]
     for k, v in shared.items():
         choices = _table()[k].get("choices")
         if choices is not None and v not in choices:

@@ -80,7 +80,7 @@ def train_bundle(
     from .evaluation import confusion, per_material_accuracy, predict_trial, weighted_scores
     from .models import resolve_source
     from .plotting import confusion_heatmaps, history_figure
-    from .settings import shared_settings
+    from .settings import check_memory, check_setting, shared_settings
     from .sourcetask import ensure_source
     from .training import train_trial
 
@@ -95,10 +95,10 @@ def train_bundle(
         "max_epochs": max_epochs,
         "seed": seed,
     }
-    s = {**settings, **{k: v for k, v in pick.items() if v is not None}}
-    for name in ("train_per_space_group", "val_per_space_group", "test_per_material", "image_size", "max_epochs"):
-        if int(s[name]) < 1:
-            raise ValueError(f"{name.replace('_', '-')} must be at least 1, not {s[name]}")
+    given = {k: v for k, v in pick.items() if v is not None}
+    for name, value in given.items():
+        check_setting(name, value)
+    s = {**settings, **given}
     _check_out(Path(out), Path(patterns))
     dataset = load_folder_tree(patterns, view=view, size=canonical_size)
     unknown = sorted({int(g) for g in dataset.labels} - set(SPACE_GROUPS))
@@ -121,6 +121,12 @@ def train_bundle(
             f"{patterns}: no pattern is left for the test split after {s['train_per_space_group']} training and "
             f"{s['val_per_space_group']} validation patterns per space group; add patterns or lower the counts"
         )
+    size = int(s["image_size"])  # float32 inputs of every pattern, at once
+    check_memory(
+        4 * len(dataset) * ARM_CHANNELS[approach] * size**2,
+        f"{len(dataset)} patterns at image size {size} px",
+        "use a smaller image size",
+    )
     config = training_config(s)
     source = None
     if approach == "transfer":

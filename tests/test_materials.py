@@ -242,6 +242,57 @@ class TestMaterialFromCif:
         with pytest.raises(ValueError, match=re.escape(says)):
             material_from_cif(path)
 
+    @pytest.mark.parametrize(
+        "group, sites, says",
+        [
+            (
+                "'P 1'\n_symmetry_Int_Tables_number 1",
+                "Cu1 Cu 0 0 0 0.5\nAu1 Au 0 0 0 0.5\n",
+                "partial occupancies in a cell without its space group",
+            ),
+            (
+                "'F m -3 m'\n_symmetry_Int_Tables_number 225",
+                "Cu1 Cu 0 0 0 0.7\nAu1 Au 0 0 0 0.6\n",
+                "sum to more than 1 at (0, 0, 0): 1.3",
+            ),
+        ],
+    )
+    def test_partial_occupancies_the_path_cannot_keep_are_refused(self, tmp_path, group, sites, says):
+        from ebsdlib.materials import material_from_cif
+
+        path = tmp_path / "CuAu.cif"
+        path.write_text(self._cif(group, sites))
+        with pytest.raises(ValueError, match=re.escape(says)):
+            material_from_cif(path)
+
+    def test_a_disordered_phase_keeps_its_occupancies_and_simulate_says_so(self, tmp_path, capsys):
+        from ebsdlib.cli import main
+        from ebsdlib.materials import has_partial_occupancies, material_from_cif
+
+        path = tmp_path / "CuAu.cif"
+        path.write_text(self._cif("'F m -3 m'\n_symmetry_Int_Tables_number 225", "Cu1 Cu 0 0 0 0.75\nAu1 Au 0 0 0 0.25\n"))
+        alloy = material_from_cif(path)
+        assert has_partial_occupancies(alloy) and alloy.atoms_per_cell() == pytest.approx(4.0)
+        assert sorted((s.element, s.occupancy) for s in alloy.sites) == [("Au", 0.25), ("Cu", 0.75)]
+        assert (
+            main(["simulate", "--cif", str(path), "--n", "1", "--out", str(tmp_path / "out"), "--detector-shape", "20", "24"])
+            == 0
+        )
+        assert (
+            "note: " + str(path) + " has partly occupied sites; CuAu is simulated as the average crystal"
+            in capsys.readouterr().out
+        )
+
+    @staticmethod
+    def _cif(group: str, sites: str) -> str:
+        return (
+            f"data_CuAu\n_symmetry_space_group_name_H-M {group}\n"
+            "_cell_length_a 3.75\n_cell_length_b 3.75\n_cell_length_c 3.75\n"
+            "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+            "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+            "_atom_site_occupancy\n" + sites
+        )
+
     def test_a_hexagonal_cell_keeps_its_angles(self, tmp_path):
         from ebsdlib.materials import material_from_cif
 

@@ -192,6 +192,28 @@ def test_simulate_refuses_numbers_it_cannot_do_before_any_work(tmp_path, capsys,
     assert list(tmp_path.iterdir()) == [], "nothing written"
 
 
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        ("train pats --out m --seed -3", "--seed must be at least 0, not -3"),
+        ("train pats --out m --image-size 10", "--image-size must be at least 71 and at most 1024, not 10"),
+        ("train pats --out m --max-epochs 0", "--max-epochs must be at least 1, not 0"),
+        ("train pats --out m --view canonical --canonical-size 100000", "8 canonical views of 100000 × 100000 px need about"),
+        ("classify scan.npy --model m --map-shape 3 -1", "--map-shape must be at least 1 × 1 patterns, not 3 × -1"),
+        ("classify scan.npy --model m --threshold nan", "threshold is a probability between 0 and 1, not nan"),
+        ("classify scan.npy --model m --chunk-size 0", "the chunk size must be at least 1, not 0"),
+    ],
+)
+def test_train_and_classify_refuse_numbers_they_cannot_do_before_any_work(tmp_path, capsys, monkeypatch, options, says):
+    monkeypatch.chdir(tmp_path)
+    users_tree(tmp_path / "pats")
+    np.save(tmp_path / "scan.npy", np.zeros((2, *SHAPE), np.uint8))
+    before = snapshot(tmp_path)
+    code, _, err = run(options, capsys)
+    assert code == 1 and err.startswith("error: ") and says in err and len(err.splitlines()) == 1
+    assert snapshot(tmp_path) == before, "nothing written, nothing changed"
+
+
 def test_an_output_folder_that_is_a_symbolic_link_loop_is_named(tmp_path, capsys):
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
