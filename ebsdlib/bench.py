@@ -26,7 +26,6 @@ contender that :func:`ebsdlib.training.fit_model` can run (float32 through ``tf.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import time
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .quiet import quiet_tensorflow
 
 __all__ = [
     "Contender",
@@ -46,7 +47,6 @@ __all__ = [
     "machine_header",
     "bfloat16_copy",
     "Classifier",
-    "quiet_tensorflow",
     "mapping_benchmark",
     "simulation_throughput",
     "library_overhead",
@@ -351,21 +351,6 @@ def bfloat16_copy(model):
 
 
 CHUNK = 256  # patterns per forward pass of a classifier in the speed benchmark
-
-
-@contextlib.contextmanager
-def quiet_tensorflow():
-    """TensorFlow's Python warnings (e.g. "triggered tf.function retracing", which a benchmark does on
-    purpose before timing) silenced for the block."""
-    import tensorflow as tf
-
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,6 @@ __all__ = [
     "settings_markdown",
     "show_table",
     "write_book_bundles",
-    "training_config",
-    "detector",
 ]
 
 
@@ -347,32 +345,3 @@ def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, p
         metrics={**weighted_scores(predictions), "test_patterns": int(len(predictions))},
     )
     return bundle.folder
-
-
-def training_config(settings: dict) -> TrainingConfig:
-    """The training protocol of a profile's shared settings (:func:`ebsdlib.settings.shared_settings`)."""
-    return TrainingConfig(
-        learning_rate=float(settings["learning_rate"]),
-        weight_decay=float(settings["weight_decay"]),
-        batch_size=int(settings["batch_size"]),
-        patience=int(settings["patience"]),
-        min_delta=float(settings["min_delta"]),
-        max_epochs=int(settings["max_epochs"]),
-        bn_recalibration=bool(settings["bn_recalibration"]),
-        validate_keras_statistics=bool(settings["validate_keras_statistics"]),
-        architecture=str(settings["architecture"]),
-    )
-
-
-def detector(settings: dict, detector_shape=None) -> tuple[DetectorGeometry, DetectorModel]:
-    """The simulated detector of a profile's shared settings: its geometry (``detector_shape`` overrides
-    the profile's) and its detector model."""
-    geometry = DetectorGeometry(shape=tuple(detector_shape or settings["detector_shape"]), pc=tuple(settings["pattern_center"]))
-    detector_model = DetectorModel(
-        dose=float(settings["dose"]),
-        contrast=float(settings["contrast"]),
-        blur_sigma=float(settings["blur_sigma"]),
-        pc_jitter=float(settings["pc_jitter"]),
-        degraded_fraction=float(settings["degraded_fraction"]),
-    )
-    return geometry, detector_model

@@ -229,8 +229,7 @@ def class_entropy(probabilities: np.ndarray) -> np.ndarray:
 
 
 def _inputs(patterns: np.ndarray, bundle: ModelBundle) -> np.ndarray:
-    from .preprocess import prepare_patterns
-    from .randomise import canonical_view
+    from .preprocess import canonical_view, prepare_patterns
 
     view = bundle.preprocessing.get("view", "native")
     if view == "canonical":

@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("bench", *USER_COMMANDS):
         # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) reach file descriptor 2 before any log level
         # applies: imported now, with that descriptor closed for the moment, so that an error is one line
-        from . import _import_tensorflow_quietly
+        from .quiet import import_tensorflow_quietly
 
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
     if args.command in ("same-seed", "compare"):
         return _same_pages(args)
     if args.command == "bench":
@@ -388,12 +388,12 @@ def _check_simulation_request(args) -> None:
 
 
 def _simulate(args) -> int:
-    from .book import detector
     from .export import find_materials, write_pattern_tree, write_scan
     from .settings import shared_settings
+    from .simulate import simulated_detector
 
     _check_simulation_request(args)
-    geometry, detector_model = detector(shared_settings(args.profile), args.detector_shape)
+    geometry, detector_model = simulated_detector(shared_settings(args.profile), args.detector_shape)
     if args.scan:
         path = write_scan(
             args.scan,
@@ -487,8 +487,8 @@ def _bench_speed(args) -> int:
 
     from .bench import book_speed_benchmark, machine_header, student_verdict
     from .paths import BOOK_DIR, BUILD_DIR
-    from .pipeline import SPEED_CHAPTER, chapter_values, load_profile
-    from .settings import shared_settings
+    from .pipeline import SPEED_CHAPTER, chapter_values
+    from .settings import load_profile, shared_settings
     from .student import StudentConfig
 
     profile = load_profile(args.profile)

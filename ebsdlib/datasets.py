@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .cache import cached
 from .materials import Material, parse_space_group, training_materials
+from .preprocess import canonical_view
 from .settings import check_memory
 from .simulate import DetectorGeometry, DetectorModel, simulate_patterns
 
@@ -323,8 +324,6 @@ def _check_view(view: str, size: int | None) -> None:
 
 
 def _canonical(patterns: np.ndarray, size: int) -> np.ndarray:
-    from .randomise import canonical_view  # randomise imports this module
-
     return canonical_view(patterns, size)
 
 
@@ -344,7 +343,7 @@ def load_folder_tree(
         size are resized to the most common size (said in ``meta["notes"]`` and a warning); an image of
         another aspect stops the load, since resizing it would squeeze its bands.
         ``"canonical"``: the largest centred square of every image, resized to ``size`` (default: the
-        smallest square side among the images), as :func:`ebsdlib.randomise.canonical_view` and the
+        smallest square side among the images), as :func:`ebsdlib.preprocess.canonical_view` and the
         acquisition-randomised training data of :mod:`ebsdlib.randomise`. Detectors of any aspect
         (square binned, 4:3, 1244:1024) then meet in one view and no pattern is squeezed.
     size

@@ -1,11 +1,12 @@
-"""Preprocessing as the paper: anti-aliased resize (scikit-image), intensity normalisation, channels."""
+"""Preprocessing as the paper: anti-aliased resize (scikit-image), intensity normalisation, channels; and the
+canonical view, the largest centred square of a pattern, in which patterns of any detector aspect meet."""
 
 from __future__ import annotations
 
 import numpy as np
 from skimage.transform import resize
 
-__all__ = ["resize_patterns", "normalize_patterns", "to_channels", "prepare_patterns"]
+__all__ = ["resize_patterns", "normalize_patterns", "to_channels", "prepare_patterns", "canonical_view"]
 
 NORMALIZATIONS = ("minmax", "standard", "uint8")
 
@@ -62,3 +63,15 @@ def to_channels(patterns: np.ndarray, channels: int) -> np.ndarray:
 def prepare_patterns(patterns: np.ndarray, size: int, channels: int = 1, normalization: str = "minmax") -> np.ndarray:
     """Resize, normalise and stack: the model input (n, size, size, channels), float32."""
     return to_channels(normalize_patterns(resize_patterns(patterns, size), normalization), channels)
+
+
+def canonical_view(patterns: np.ndarray, size: int) -> np.ndarray:
+    """The largest centred square of each pattern, resized (anti-aliased) to ``size`` × ``size``:
+    patterns of any detector aspect in one view, none squeezed. Returns float32 (n, size, size)."""
+    patterns = np.asarray(patterns)
+    if patterns.ndim != 3:
+        raise ValueError(f"expected patterns of shape (n, rows, cols), got {patterns.shape}")
+    rows, cols = patterns.shape[1:]
+    side = min(rows, cols)
+    top, left = (rows - side) // 2, (cols - side) // 2
+    return resize_patterns(patterns[:, top : top + side, left : left + side], int(size))

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .cache import cached
 from .datasets import PatternDataset, assign_split, patterns_per_material
 from .materials import Material
-from .preprocess import resize_patterns
+from .preprocess import canonical_view
 from .simulate import (
     DetectorGeometry,
     DetectorModel,
@@ -38,7 +38,6 @@ from .simulate import (
 
 __all__ = [
     "AcquisitionRanges",
-    "canonical_view",
     "dynamic_background_correction",
     "band_profile",
     "simulate_randomised",
@@ -130,18 +129,6 @@ class AcquisitionRanges:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def canonical_view(patterns: np.ndarray, size: int) -> np.ndarray:
-    """The largest centred square of each pattern, resized (anti-aliased) to ``size`` × ``size``:
-    patterns of any detector aspect in one view, none squeezed. Returns float32 (n, size, size)."""
-    patterns = np.asarray(patterns)
-    if patterns.ndim != 3:
-        raise ValueError(f"expected patterns of shape (n, rows, cols), got {patterns.shape}")
-    rows, cols = patterns.shape[1:]
-    side = min(rows, cols)
-    top, left = (rows - side) // 2, (cols - side) // 2
-    return resize_patterns(patterns[:, top : top + side, left : left + side], int(size))
 
 
 def dynamic_background_correction(patterns: np.ndarray, sigma_fraction: float = 0.08) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The settings the chapters share, in one place: defaults and meanings in ``data/settings.yml``, a profile's
-``shared:`` section over them.
+``shared:`` section over them; the profiles themselves (``book/profiles/<name>.yml``, :func:`load_profile`) and
+the book's table of contents (:func:`read_toc`, :func:`chapter_notebooks`), which a profile's chapters must match.
 
 A chapter's parameters cell holds ``profile`` and the settings only that chapter owns; it reads the rest with
 :func:`shared_settings`. A profile is checked before anything runs: an unknown name or a value of the wrong
@@ -13,9 +14,19 @@ from pathlib import Path
 
 import yaml
 
-from .paths import DATA_DIR, PROFILES_DIR
+from .paths import DATA_DIR, PROFILES_DIR, REPO_ROOT
 
-__all__ = ["setting_defaults", "setting_help", "shared_settings", "check_shared", "check_setting", "check_memory"]
+__all__ = [
+    "load_profile",
+    "read_toc",
+    "chapter_notebooks",
+    "setting_defaults",
+    "setting_help",
+    "shared_settings",
+    "check_shared",
+    "check_setting",
+    "check_memory",
+]
 
 
 @lru_cache(maxsize=1)
@@ -139,9 +150,119 @@ def shared_settings(profile: str | dict = "default", profiles_dir: Path = PROFIL
     ValueError: profile 'mine': wrong type under `shared:`: image_size: 'big' (expected like 72)
     """
     if isinstance(profile, str):
-        from .pipeline import load_profile
-
         profile = load_profile(profile, profiles_dir)
     shared = profile.get("shared") or {}
     check_shared(shared, f"profile {profile.get('name', '?')!r}")
     return {**setting_defaults(), **shared}
+
+
+class _ProfileLoader(yaml.SafeLoader):
+    """YAML as a profile may be written: no aliases (``*name``; an alias bomb expands a few lines into gigabytes)
+    and no key twice in one mapping (YAML would keep the last without a word)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, f"uses the alias *{event.anchor}; write the value out (profiles allow no aliases)", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"sets {key!r} twice in one mapping; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _non_finite(value, where: str = "") -> list[str]:
+    """The places in a loaded profile that hold NaN or an infinity (``.nan``, ``.inf``), as ``a: b[2]``."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return [where or "(the whole profile)"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{where}: {k}" if where else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{where}[{i}]")]
+    return []
+
+
+def load_profile(name: str, profiles_dir: Path = PROFILES_DIR) -> dict:
+    """Read ``book/profiles/<name>.yml``: ``{"description", "shared": {...}, "chapters": {stem: {...}}}``."""
+    path = Path(profiles_dir) / f"{name}.yml"
+    if not path.is_file():
+        known = sorted(p.stem for p in Path(profiles_dir).glob("*.yml"))
+        raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(known)}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"profile {name!r} ({path}) is not a text file; a profile is YAML (see book/profiles/default.yml)"
+        ) from None
+    try:
+        profile = yaml.load(text, Loader=_ProfileLoader)  # noqa: S506 - a SafeLoader without aliases or duplicate keys
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"profile {name!r} ({path}) is not valid YAML{at}: {problem}") from None
+    profile = {} if profile is None else profile
+    if not isinstance(profile, dict):
+        raise ValueError(
+            f"profile {name!r} ({path}) must be a mapping with `description:`, `shared:` and `chapters:`, "
+            f"not a {type(profile).__name__}"
+        )
+    unknown = sorted(set(profile) - {"description", "shared", "chapters"})
+    if unknown:
+        raise ValueError(
+            f"profile {name!r} ({path}) has unknown top-level key(s) {unknown}; a profile has description, shared and chapters"
+        )
+    bad = _non_finite(profile)
+    if bad:
+        raise ValueError(f"profile {name!r} ({path}) sets {', '.join(bad)} to NaN or an infinity; give a finite number")
+    profile["shared"] = profile.get("shared") or {}
+    profile["chapters"] = profile.get("chapters") or {}
+    if not isinstance(profile["chapters"], dict) or not all(
+        isinstance(v, dict) or v is None for v in profile["chapters"].values()
+    ):
+        raise ValueError(f"profile {name!r} ({path}): `chapters:` must map chapter names to their settings")
+    root = Path(profiles_dir).parent.parent
+    chapters = {Path(f).stem for f in chapter_notebooks(root)} if (root / "_toc.yml").is_file() else set()
+    if chapters:
+        stray = sorted(set(profile["chapters"]) - chapters)
+        if stray:
+            raise ValueError(
+                f"profile {name!r} ({path}) sets chapter(s) {stray}, which the book does not have; its chapters are {sorted(chapters)}"
+            )
+    profile["name"] = name
+    return profile
+
+
+def read_toc(root: Path = REPO_ROOT) -> list[str]:
+    """Files of ``_toc.yml`` in order (root first), without suffix, relative to ``root``."""
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            for part in entry.get("parts", []) or []:
+                walk(part.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []) or []:
+        walk(part.get("chapters"))
+    return files
+
+
+def chapter_notebooks(root: Path = REPO_ROOT) -> list[str]:
+    """The executed chapters: the notebooks of ``_toc.yml`` in order (Markdown pages are not executed)."""
+    return [f for f in read_toc(root) if (Path(root) / f"{f}.ipynb").is_file()]

@@ -33,6 +33,7 @@ __all__ = [
     "QUALITY_KINDS",
     "master_pattern",
     "detector_master_pattern",
+    "simulated_detector",
     "random_rotations",
     "project_patterns",
     "apply_detector_model",
@@ -438,3 +439,17 @@ def detector_model_examples(
     out = {"clean": apply_detector_model(clean[:1], geometry, DetectorModel.clean(), rng)[0]}
     out.update({kind: recorded[i] for i, kind in enumerate(kinds)})
     return out
+
+
+def simulated_detector(settings: dict, detector_shape=None) -> tuple[DetectorGeometry, DetectorModel]:
+    """The simulated detector of a profile's shared settings: its geometry (``detector_shape`` overrides
+    the profile's) and its detector model."""
+    geometry = DetectorGeometry(shape=tuple(detector_shape or settings["detector_shape"]), pc=tuple(settings["pattern_center"]))
+    detector_model = DetectorModel(
+        dose=float(settings["dose"]),
+        contrast=float(settings["contrast"]),
+        blur_sigma=float(settings["blur_sigma"]),
+        pc_jitter=float(settings["pc_jitter"]),
+        degraded_fraction=float(settings["degraded_fraction"]),
+    )
+    return geometry, detector_model

@@ -40,6 +40,7 @@ from .datasets import PatternDataset, simulate_dataset
 from .materials import SPACE_GROUPS
 from .paths import cache_dir
 from .preprocess import prepare_patterns
+from .quiet import quiet_tensorflow
 from .simulate import DetectorGeometry, DetectorModel
 from .training import ARM_CHANNELS, TrialResult, batches, dataset_fingerprint, labels_to_onehot, recalibrate_batchnorm
 
@@ -298,8 +299,6 @@ def distil_student(
         epoch) and ``info`` (settings, teachers, counts, seconds).
     """
     import keras
-
-    from .bench import quiet_tensorflow
 
     if not teachers:
         raise ValueError("distillation needs at least one trained teacher model")

@@ -61,6 +61,7 @@ __all__ = [
     "history_table",
     "history_statistics",
     "training_summary",
+    "training_config",
 ]
 
 ARMS = ("scratch", "transfer")
@@ -539,3 +540,18 @@ def training_summary(results: list[TrialResult], paper: dict | None = None) -> p
             )
         rows.append(row)
     return pd.DataFrame(rows).set_index("approach")
+
+
+def training_config(settings: dict) -> TrainingConfig:
+    """The training protocol of a profile's shared settings (:func:`ebsdlib.settings.shared_settings`)."""
+    return TrainingConfig(
+        learning_rate=float(settings["learning_rate"]),
+        weight_decay=float(settings["weight_decay"]),
+        batch_size=int(settings["batch_size"]),
+        patience=int(settings["patience"]),
+        min_delta=float(settings["min_delta"]),
+        max_epochs=int(settings["max_epochs"]),
+        bn_recalibration=bool(settings["bn_recalibration"]),
+        validate_keras_statistics=bool(settings["validate_keras_statistics"]),
+        architecture=str(settings["architecture"]),
+    )

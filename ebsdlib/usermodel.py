@@ -76,13 +76,13 @@ def train_bundle(
     matplotlib.use("agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .book import detector, training_config
     from .evaluation import confusion, per_material_accuracy, predict_trial, weighted_scores
     from .models import resolve_source
     from .plotting import confusion_heatmaps, history_figure
     from .settings import check_memory, check_setting, shared_settings
+    from .simulate import simulated_detector
     from .sourcetask import ensure_source
-    from .training import train_trial
+    from .training import train_trial, training_config
 
     if approach not in ARMS:
         raise ValueError(f"unknown approach {approach!r}; choose from {ARMS}")
@@ -132,7 +132,7 @@ def train_bundle(
     if approach == "transfer":
         with contextlib.redirect_stdout(io.StringIO()):  # Keras' download line; the source's note says what happened
             resolved = resolve_source(pretrained_source or s["pretrained_source"], config.architecture)
-        geometry, detector_model = detector(s)
+        geometry, detector_model = simulated_detector(s)
         source = ensure_source(
             resolved,
             int(s["image_size"]),

@@ -161,7 +161,7 @@ class TestProfiles:
             (b"shared: {image_size: big}\n", "image_size: 'big' (expected like 72)"),
             (b"shared: {image_size: 72.5}\n", "image_size: 72.5 (expected like 72)"),
             (b"shared: {train_per_space_group: -5}\n", "train_per_space_group: -5 (must be at least 1)"),
-            (b"shared: {image_size: 40}\n", "image_size: 40 (must be at least 71)"),
+            (b"shared: {image_size: 40}\n", "image_size: 40 (must be at least 71 and at most 1024)"),
             (b"shared: {imagesize: 72}\n", "['imagesize'] under `shared:`, which is no shared setting"),
             (b"chapters: {09_nothing: {}}\n", "sets chapter(s) ['09_nothing'], which the book does not have"),
             (b"chapters: {02_training: {no_such: 1}}\n", "sets ['no_such'] for chapter 02_training"),
@@ -196,8 +196,7 @@ class TestProfiles:
         assert (staging / "last-good-build.txt").is_file(), "the last build's staging folder is left alone"
 
     def test_an_empty_shared_section_means_the_defaults(self, tmp_path):
-        from ebsdlib.pipeline import load_profile
-        from ebsdlib.settings import setting_defaults, shared_settings
+        from ebsdlib.settings import load_profile, setting_defaults, shared_settings
 
         (tmp_path / "empty.yml").write_text("shared:\nchapters:\n")
         assert shared_settings(load_profile("empty", tmp_path)) == setting_defaults()

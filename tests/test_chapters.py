@@ -7,8 +7,9 @@ import nbformat
 import pytest
 
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.pipeline import chapter_parameters, load_profile, run_chapter
+from ebsdlib.pipeline import chapter_parameters, run_chapter
 from ebsdlib.samepages import unused_exemptions
+from ebsdlib.settings import load_profile
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,8 @@ import nbformat
 import pytest
 
 from ebsdlib.paths import BOOK_DIR, REPO_ROOT
-from ebsdlib.pipeline import ChapterError, chapter_notebooks, chapter_parameters, execute_chapter, load_profile, read_toc
+from ebsdlib.pipeline import ChapterError, chapter_parameters, execute_chapter
+from ebsdlib.settings import chapter_notebooks, load_profile, read_toc
 
 
 def _notebook(path, parameters: str, *bodies: str):

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from ebsdlib.materials import load_materials
+from ebsdlib.preprocess import canonical_view
 from ebsdlib.randomise import (
     AcquisitionRanges,
     as_canonical,
-    canonical_view,
     condition_datasets,
     dynamic_background_correction,
     out_of_range_conditions,

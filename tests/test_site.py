@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.pipeline import build_book, read_toc
+from ebsdlib.pipeline import build_book
+from ebsdlib.settings import read_toc
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,8 @@ def wait_for_chapter_tests(session, timeout: float = 1800, poll: float = 5) -> N
 
     from conftest import CHAPTER_TEST_PREFIX, chapter_test_marker, is_chapter_test
     from ebsdlib.cache import cache_file, folder_problem
-    from ebsdlib.pipeline import chapter_key, chapter_parameters, load_profile
+    from ebsdlib.pipeline import chapter_key, chapter_parameters
+    from ebsdlib.settings import load_profile
 
     profile = load_profile("smoke")
     stems = [i.name[len(CHAPTER_TEST_PREFIX) :] for i in session.items if is_chapter_test(i)]
