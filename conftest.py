@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 #: The thread pools each pytest-xdist worker keeps to one thread (see :func:`pytest_configure`).
-from ebsdlib.samepages import ONE_THREAD as WORKER_THREADS  # noqa: E402
+from ebsdlib.book.samepages import ONE_THREAD as WORKER_THREADS  # noqa: E402
 
 #: numba's caches of the test run live beside the environment (numba keys its entries by the path and time of
 #: the installed package sources, so they serve one environment only): ``warm`` holds the kernels compiled once
@@ -31,19 +31,19 @@ COMPLETE = ".complete"  # the file that marks a finished ``warm`` folder
 #: centrosymmetric and a non-centrosymmetric material, both hemispheres, projected onto a detector and recorded),
 #: with orix's that they call; and PyEBSDIndex's (Hough indexing of kikuchipy's recorded nickel patterns), which
 #: PyEBSDIndex keeps in a folder of its own, ``~/.pyebsdindex/numbacache`` (see
-#: :func:`ebsdlib.phasemap.pyebsdindex_modules`).
+#: :func:`ebsdlib.mapping.hough.pyebsdindex_modules`).
 NUMBA_WARMUP = {
     "kikuchipy": (
-        "from ebsdlib.materials import load_materials\n"
-        "from ebsdlib.simulate import DetectorGeometry, simulate_patterns\n"
+        "from ebsdlib.crystal.materials import load_materials\n"
+        "from ebsdlib.simulation.patterns import DetectorGeometry, simulate_patterns\n"
         "for name in ('Ni', 'ZnS'):\n"
         "    simulate_patterns(load_materials()[name], 2, DetectorGeometry(shape=(30, 36)), master_pattern_kwargs={'half_size': 25})\n"
     ),
     "pyebsdindex": (
         "import kikuchipy as kp\n"
-        "from ebsdlib.materials import load_materials\n"
-        "from ebsdlib.phasemap import index_with_hough\n"
-        "from ebsdlib.simulate import DetectorGeometry\n"
+        "from ebsdlib.crystal.materials import load_materials\n"
+        "from ebsdlib.mapping.hough import index_with_hough\n"
+        "from ebsdlib.simulation.patterns import DetectorGeometry\n"
         "patterns = kp.data.nickel_ebsd_small().data.reshape(-1, 60, 60)\n"
         "index_with_hough(patterns, DetectorGeometry(shape=(60, 60)), [load_materials()[n] for n in ('Ni', 'Ni3Al')])\n"
     ),
@@ -181,7 +181,7 @@ def smoke_models(isolated_cache):
     """The smoke profile's data set, pretrained source and trials, made once for the run (under
     :func:`run_lock`): every chapter needs them, and with pytest-xdist the chapters run in several
     workers at once, which would otherwise each train them."""
-    from ebsdlib.book import book_models, book_parameters
+    from ebsdlib.book.chapters import book_models, book_parameters
     from ebsdlib.settings import shared_settings
 
     with run_lock("smoke-models"):
@@ -230,14 +230,14 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def tiny_geometry():
     """A 30 × 36 px detector whose patterns come from master patterns of 137 × 137 px (0.2 s each, not 2 s)."""
-    from ebsdlib.simulate import DetectorGeometry
+    from ebsdlib.simulation.patterns import DetectorGeometry
 
     return DetectorGeometry(shape=(30, 36), master_pattern_half_size=68)
 
 
 @pytest.fixture(scope="session")
 def materials():
-    from ebsdlib.materials import load_materials
+    from ebsdlib.crystal.materials import load_materials
 
     return load_materials()
 
@@ -246,8 +246,8 @@ def tiny_bundle(tmp_path, name="bundle", seed=0, view="native", pattern_shape=(3
     """A model bundle of a tiny Keras classifier (32 px, six classes): fast stand-in for Xception."""
     import keras
 
-    from ebsdlib.bundle import write_bundle
-    from ebsdlib.materials import SPACE_GROUPS
+    from ebsdlib.crystal.materials import SPACE_GROUPS
+    from ebsdlib.io.bundle import write_bundle
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import joblib
 
-from .paths import DATA_DIR, cache_dir
+from ebsdlib.paths import DATA_DIR, cache_dir
 
 __all__ = [
     "entry_lock",
@@ -103,9 +103,9 @@ def code_fingerprint(source: str) -> str:
 
 
 def source_hash(modules: Iterable[str], data_files: Iterable[str] = ()) -> str:
-    """SHA-256 over the ebsdlib version, the code of ebsdlib ``modules`` (e.g. ``"simulate"``; see
+    """SHA-256 over the ebsdlib version, the code of ebsdlib ``modules`` (e.g. ``"simulation.patterns"``; see
     :func:`code_fingerprint`) and files in ``data/``."""
-    from . import __version__
+    from ebsdlib import __version__
 
     h = hashlib.sha256(__version__.encode())
     for name in sorted(modules):
@@ -134,7 +134,7 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
     data_files = tuple(data_files)
 
     def decorate(func: Callable) -> Callable:
-        modules = tuple(sorted(set(depends_on) | {func.__module__.rsplit(".", 1)[-1]}))
+        modules = tuple(sorted(set(depends_on) | {func.__module__.removeprefix("ebsdlib.")}))
         signature = inspect.signature(func)
 
         def entry(args, kwargs) -> Path:

@@ -22,7 +22,7 @@ import time
 # TensorFlow's start-up chatter (here and in the chapter kernels, which inherit it) is not the user's business
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from .pipeline import ChapterError, build_book
+from ebsdlib.book.pipeline import ChapterError, build_book
 
 __all__ = ["main"]
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         help="two builds of a profile from empty caches, compared cell by cell",
         description="Build the chapters of a profile twice, each time from an empty cache (everything simulated and "
         "trained again), and compare the pages cell by cell: tables, figures, Markdown and glued values. Only what "
-        "ebsdlib.samepages.MAY_DIFFER names (wall times, speeds) may differ. Exit code 1 when anything else does. "
+        "ebsdlib.book.samepages.MAY_DIFFER names (wall times, speeds) may differ. Exit code 1 when anything else does. "
         "Example: ebsdlib same-seed --profile smoke",
     )
     same.add_argument("--profile", default="smoke", help="the profile built twice (default: smoke)")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "compare",
         help="two folders of executed chapters compared cell by cell",
         description="Compare the executed chapters of two builds (their _build/staging/<profile>/book folders) cell "
-        "by cell, allowing only what ebsdlib.samepages.MAY_DIFFER names. "
+        "by cell, allowing only what ebsdlib.book.samepages.MAY_DIFFER names. "
         "Example: ebsdlib compare first/_build/staging/smoke/book second/_build/staging/smoke/book",
     )
     compare.add_argument("first", metavar="BOOK_A")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("bench", *USER_COMMANDS):
         # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) reach file descriptor 2 before any log level
         # applies: imported now, with that descriptor closed for the moment, so that an error is one line
-        from .quiet import import_tensorflow_quietly
+        from ebsdlib.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
     if args.command in ("same-seed", "compare"):
@@ -262,9 +262,9 @@ def _user_commands(sub) -> None:
 
 
 def _run_user_command(args) -> int:
-    from .bundle import BundleError
-    from .datasets import DatasetError
-    from .models import SourceUnavailable
+    from ebsdlib.datasets.container import DatasetError
+    from ebsdlib.io.bundle import BundleError
+    from ebsdlib.learn.models import SourceUnavailable
 
     try:
         if args.command == "train":
@@ -281,8 +281,8 @@ def _run_user_command(args) -> int:
 
 
 def _train(args) -> int:
-    from .settings import check_setting
-    from .usermodel import train_bundle
+    from ebsdlib.mapping.usermodel import train_bundle
+    from ebsdlib.settings import check_setting
 
     for name in TRAIN_NUMBERS:
         value = getattr(args, name.replace("-", "_"))
@@ -315,7 +315,8 @@ def _train(args) -> int:
 def _classify(args) -> int:
     from pathlib import Path
 
-    from .classify import classify_scan, open_scan
+    from ebsdlib.io.scans import open_scan
+    from ebsdlib.mapping.classify import classify_scan
 
     models = _classify_models(args)
     scan = open_scan(args.scan, args.map_shape)
@@ -331,7 +332,7 @@ def _classify(args) -> int:
         print(f"{result.non_finite} pattern(s) with NaN or infinite intensities: not indexed (classification.json counts them)")
     print("written: " + ", ".join(str(p) for p in result.files.values()))
     if args.truth:
-        from .classify import score_against_truth
+        from ebsdlib.mapping.classify import score_against_truth
 
         score = score_against_truth(result.files["csv"], args.truth)
         print(
@@ -343,8 +344,8 @@ def _classify(args) -> int:
 
 def _classify_models(args) -> list[str]:
     """The bundles to classify with: ``--model`` folders, or with ``--fast`` the student of a built book."""
-    from .bundle import BundleError
-    from .paths import BUILD_DIR
+    from ebsdlib.io.bundle import BundleError
+    from ebsdlib.paths import BUILD_DIR
 
     if args.fast and args.model:
         raise BundleError("give either --model bundles or --fast (the student of a built book), not both")
@@ -365,7 +366,7 @@ def _check_simulation_request(args) -> None:
     """Refuse, before any work, numbers that cannot make patterns or that would not fit in memory: each option
     is named with what it may be. A simulation holds every pattern of one material (or of the whole scan) in
     float64 at once, so that, with room to spare, must fit in the memory free now."""
-    from .settings import check_memory, shared_settings
+    from ebsdlib.settings import check_memory, shared_settings
 
     if args.seed < 0:
         raise ValueError(f"--seed must be 0 or more, not {args.seed}")
@@ -388,9 +389,9 @@ def _check_simulation_request(args) -> None:
 
 
 def _simulate(args) -> int:
-    from .export import find_materials, write_pattern_tree, write_scan
-    from .settings import shared_settings
-    from .simulate import simulated_detector
+    from ebsdlib.io.export import find_materials, write_pattern_tree, write_scan
+    from ebsdlib.settings import shared_settings
+    from ebsdlib.simulation.patterns import simulated_detector
 
     _check_simulation_request(args)
     geometry, detector_model = simulated_detector(shared_settings(args.profile), args.detector_shape)
@@ -411,7 +412,7 @@ def _simulate(args) -> int:
     if not args.out:
         raise ValueError("--material and --cif need --out, the root of the TIFF tree to write")
     if args.cif:
-        from .materials import has_partial_occupancies, material_from_cif
+        from ebsdlib.crystal.materials import has_partial_occupancies, material_from_cif
 
         materials = [material_from_cif(path) for path in args.cif]
         for path, material in zip(args.cif, materials, strict=True):
@@ -429,7 +430,7 @@ def _simulate(args) -> int:
 
 
 def _same_pages(args) -> int:
-    from .samepages import book_differences, same_seed_builds
+    from ebsdlib.book.samepages import book_differences, same_seed_builds
 
     start = time.perf_counter()
     try:
@@ -458,8 +459,8 @@ def _bench(args) -> int:
     if not args.training:
         return _bench_speed(args)
 
-    from .bench import cpu_description, run_training_benchmark
-    from .settings import shared_settings
+    from ebsdlib.bench.benchmarks import cpu_description, run_training_benchmark
+    from ebsdlib.settings import shared_settings
 
     shared = shared_settings(args.profile)
     size = int(args.image_size or shared["image_size"])
@@ -485,11 +486,11 @@ def _bench(args) -> int:
 def _bench_speed(args) -> int:
     import pandas as pd
 
-    from .bench import book_speed_benchmark, machine_header, student_verdict
-    from .paths import BOOK_DIR, BUILD_DIR
-    from .pipeline import SPEED_CHAPTER, chapter_values
-    from .settings import load_profile, shared_settings
-    from .student import StudentConfig
+    from ebsdlib.bench.benchmarks import book_speed_benchmark, machine_header, student_verdict
+    from ebsdlib.book.pipeline import SPEED_CHAPTER, chapter_values
+    from ebsdlib.learn.student import StudentConfig
+    from ebsdlib.paths import BOOK_DIR, BUILD_DIR
+    from ebsdlib.settings import load_profile, shared_settings
 
     profile = load_profile(args.profile)
     settings = shared_settings(profile)
@@ -524,9 +525,9 @@ def _float_formatters(table):
 
 
 def _bench_streaming(args) -> int:
-    from .bench import cpu_description, streaming_benchmark
-    from .bundle import BundleError, read_bundle
-    from .paths import BUILD_DIR
+    from ebsdlib.bench.benchmarks import cpu_description, streaming_benchmark
+    from ebsdlib.io.bundle import BundleError, read_bundle
+    from ebsdlib.paths import BUILD_DIR
 
     models = args.model or [str(BUILD_DIR / "bundles" / args.profile / "transfer")]
     try:

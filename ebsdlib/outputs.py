@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .cache import file_digest
+from ebsdlib.cache import file_digest
 
 __all__ = ["RECORD", "OutputError", "check_output_folder", "check_output_files", "publish_folder", "publish_files"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .paths import DATA_DIR, PROFILES_DIR, REPO_ROOT
+from ebsdlib.paths import DATA_DIR, PROFILES_DIR, REPO_ROOT
 
 __all__ = [
     "load_profile",

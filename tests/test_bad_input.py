@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import tifffile
 
-from ebsdlib.datasets import DatasetError, load_folder_tree, read_pattern_image
+from ebsdlib.datasets.container import DatasetError
+from ebsdlib.io.readers import load_folder_tree, read_pattern_image
 
 SHAPE = (30, 36)
 
@@ -83,8 +84,8 @@ class TestImages:
 
 class TestLabels:
     def test_a_space_group_outside_the_classes_stops_training_naming_the_folder(self, tmp_path):
-        from ebsdlib.datasets import assign_split
-        from ebsdlib.training import TrainingConfig, train_trial
+        from ebsdlib.datasets.container import assign_split
+        from ebsdlib.learn.training import TrainingConfig, train_trial
 
         root = tree(tmp_path, {f"{sg}/{m}/{k}.tif": pattern(k) for sg, m in ((225, "Ni"), (194, "Mg")) for k in range(4)})
         data = load_folder_tree(root)
@@ -93,7 +94,7 @@ class TestLabels:
             train_trial("scratch", data, 72, TrainingConfig(max_epochs=1))
 
     def test_scores_and_confusion_refuse_the_same_rows(self):
-        from ebsdlib.evaluation import confusion, per_space_group_report, weighted_scores
+        from ebsdlib.evaluate.metrics import confusion, per_space_group_report, weighted_scores
 
         predictions = pd.DataFrame(
             {"material": ["Ni", "Mg"], "true_space_group": [225, 194], "predicted_space_group": [225, 225]}
@@ -107,8 +108,8 @@ class TestTraining:
     def test_a_non_finite_loss_stops_training_at_once_naming_the_trial_and_caches_nothing(self, tmp_path, monkeypatch):
         import keras
 
-        from ebsdlib import training
-        from ebsdlib.datasets import PatternDataset
+        from ebsdlib.datasets.container import PatternDataset
+        from ebsdlib.learn import training as training
         from ebsdlib.paths import cache_dir
 
         def exploding_model(arm, image_size, config, source, seed):  # a tiny model, compiled by fit_model
@@ -141,7 +142,7 @@ class TestTraining:
         assert after == before, "nothing half-trained is cached"
 
     def test_too_small_an_input_for_the_transfer_model_is_not_blamed_on_the_weights(self, tmp_path):
-        from ebsdlib.models import PretrainedSource, SourceUnavailable, build_transfer_model
+        from ebsdlib.learn.models import PretrainedSource, SourceUnavailable, build_transfer_model
 
         weights = tmp_path / "w.weights.h5"
         weights.write_bytes(b"x")
@@ -179,8 +180,8 @@ class TestProfiles:
     def test_a_bad_profile_is_named_before_anything_runs_or_is_deleted(self, tmp_path, text, says):
         import shutil
 
+        from ebsdlib.book.pipeline import build_book
         from ebsdlib.paths import REPO_ROOT
-        from ebsdlib.pipeline import build_book
 
         root = tmp_path / "repo"
         shutil.copytree(REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("*.csv"))

@@ -100,8 +100,8 @@ def test_a_cached_result_is_checked_when_read_and_a_damaged_one_computed_again(t
         calls.append(size)
         return np.random.default_rng(seed).random((size, size))
 
-    pattern.__module__ = "ebsdlib.simulate"  # the code a result depends on is ebsdlib's
-    pattern = cached(depends_on=())(pattern)
+    pattern.__module__ = "ebsdlib.simulation.patterns"  # the code a result depends on is ebsdlib's
+    pattern = cached(depends_on=[])(pattern)
 
     first = pattern(256)
     assert pattern.is_cached(256) and pattern.is_cached(size=256, seed=0) and not pattern.is_cached(256, seed=1)

@@ -6,9 +6,9 @@ import re
 import nbformat
 import pytest
 
+from ebsdlib.book.pipeline import chapter_parameters, run_chapter
+from ebsdlib.book.samepages import unused_exemptions
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.pipeline import chapter_parameters, run_chapter
-from ebsdlib.samepages import unused_exemptions
 from ebsdlib.settings import load_profile
 
 

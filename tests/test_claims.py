@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ebsdlib.claims import VERDICTS, check_claims, claims_markdown, claims_table, first_epoch_facts
+from ebsdlib.book.claims import VERDICTS, check_claims, claims_markdown, claims_table, first_epoch_facts
+from ebsdlib.book.pipeline import CLAIMS_MARKER, _write_claims
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.pipeline import CLAIMS_MARKER, _write_claims
 from ebsdlib.settings import read_toc
 
 # Glued values as the pipeline reads them (strings), shaped like a default build's.

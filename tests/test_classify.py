@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import tiny_bundle  # the root conftest: a tiny Keras model as a bundle
-from ebsdlib.bundle import BundleError, read_bundle
-from ebsdlib.classify import ScanError, class_entropy, classify_scan, open_scan
-from ebsdlib.materials import SPACE_GROUPS
+from ebsdlib.crystal.materials import SPACE_GROUPS
+from ebsdlib.io.bundle import BundleError, read_bundle
+from ebsdlib.io.scans import ScanError, open_scan
+from ebsdlib.mapping.classify import class_entropy, classify_scan
 
 SHAPE = (30, 36)
 
@@ -54,7 +55,7 @@ class TestBundle:
         ],
     )
     def test_a_bundle_that_contradicts_its_model_is_refused_naming_the_field(self, tmp_path, write, says):
-        from ebsdlib.bundle import write_bundle
+        from ebsdlib.io.bundle import write_bundle
 
         honest = tiny_bundle(tmp_path)  # 32 px, one channel, six classes
         fields = {"classes": SPACE_GROUPS, "image_size": 32, "channels": 1, **write}
@@ -72,8 +73,8 @@ class TestBundle:
             bundle.load_model()
 
     def test_the_class_order_the_model_was_trained_on_travels_with_it(self, tmp_path):
-        from ebsdlib.bundle import model_classes, stamp_classes, write_bundle
         from ebsdlib.cache import MANIFEST, _record
+        from ebsdlib.io.bundle import model_classes, stamp_classes, write_bundle
 
         honest = tiny_bundle(tmp_path)
         trained = tmp_path / "trained.keras"
@@ -158,7 +159,7 @@ class TestScan:
 
 class TestClassify:
     def test_results_do_not_depend_on_the_chunk_size_and_memory_is_bounded_by_it(self, tmp_path, scan_file, monkeypatch):
-        from ebsdlib import classify
+        from ebsdlib.mapping import classify as classify
 
         bundle = tiny_bundle(tmp_path)
         read = []
@@ -235,7 +236,7 @@ class TestTruth:
         return path
 
     def test_symbols_and_numbers_score_alike(self, tmp_path, phases):
-        from ebsdlib.classify import score_against_truth
+        from ebsdlib.mapping.classify import score_against_truth
 
         scores = []
         for groups in ([225, 225, 225, 221], ["Fm-3m", "Fm-3m", "Fm-3m", "Pm-3m"]):
@@ -252,7 +253,7 @@ class TestTruth:
         ],
     )
     def test_a_truth_that_is_not_one_is_refused(self, tmp_path, phases, rows, says):
-        from ebsdlib.classify import score_against_truth
+        from ebsdlib.mapping.classify import score_against_truth
 
         truth = tmp_path / "truth.csv"
         pd.DataFrame(rows).to_csv(truth, index=False)
@@ -276,7 +277,7 @@ def test_patterns_with_nan_or_infinite_intensities_are_not_indexed_and_counted(t
 
 
 def test_image_names_give_the_map_order_and_names_that_sort_alike_are_refused(tmp_path):
-    from ebsdlib.classify import image_files
+    from ebsdlib.io.scans import image_files
 
     for name in ("p10.tif", "p2.tif", "P1.tif"):
         (tmp_path / name).write_bytes(b"")
@@ -313,7 +314,7 @@ def test_a_model_keras_refuses_in_safe_mode_is_one_line_naming_it(tmp_path):
     """A Lambda layer carries Python code: Keras' safe mode refuses it, and the bundle says so in one line."""
     import keras
 
-    from ebsdlib.bundle import write_bundle
+    from ebsdlib.io.bundle import write_bundle
 
     honest = tiny_bundle(tmp_path)
     model = keras.Sequential(

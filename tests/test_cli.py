@@ -173,7 +173,7 @@ def test_the_processes_a_command_starts_keep_tensorflows_native_errors_off_the_t
     import subprocess
     import sys
 
-    from ebsdlib.pipeline import NATIVE_LOG_LINE
+    from ebsdlib.book.pipeline import NATIVE_LOG_LINE
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     child = "import os, tensorflow as tf; tf.config.list_physical_devices(); print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
@@ -192,7 +192,7 @@ def test_an_error_is_one_line_on_the_terminal_after_tensorflow_started(tmp_path)
     import sys
 
     from conftest import tiny_bundle
-    from ebsdlib.bundle import write_bundle
+    from ebsdlib.io.bundle import write_bundle
 
     honest = tiny_bundle(tmp_path, pattern_shape=(30, 36))
     lying = write_bundle(

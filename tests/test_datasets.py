@@ -3,17 +3,11 @@ import pandas as pd
 import pytest
 import tifffile
 
-import ebsdlib.datasets as datasets_module
-from ebsdlib.datasets import (
-    DatasetError,
-    PatternDataset,
-    assign_split,
-    divide_evenly,
-    load_folder_tree,
-    load_pattern_file,
-    simulate_dataset,
-)
-from ebsdlib.simulate import DetectorGeometry, DetectorModel
+import ebsdlib.simulation.datasets as datasets_module
+from ebsdlib.datasets.container import DatasetError, PatternDataset, assign_split, divide_evenly
+from ebsdlib.io.readers import load_folder_tree, load_pattern_file
+from ebsdlib.simulation.datasets import simulate_dataset
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
 
 
 class TestSplitProtocol:

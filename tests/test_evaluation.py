@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.datasets import PatternDataset
-from ebsdlib.evaluation import (
+from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.evaluate.metrics import (
     PROBABILITY_COLUMNS,
     best_trial,
     confusion,
@@ -16,7 +16,7 @@ from ebsdlib.evaluation import (
     trial_spread_note,
     weighted_scores,
 )
-from ebsdlib.training import TrialResult
+from ebsdlib.learn.training import TrialResult
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_best_trial_and_table(predictions):
     # epoch 1 (1.20), not epoch 2 (1.1995, an improvement below min_delta), so trial 2 (1.199) is better.
     tricky = [result("scratch", 2, [1.199], 0.001), result("scratch", 3, [1.20, 1.1995], 0.001)]
     assert best_trial(tricky, "scratch").trial == 2
-    from ebsdlib.evaluation import best_trial_index, restored_epoch
+    from ebsdlib.evaluate.metrics import best_trial_index, restored_epoch
 
     assert restored_epoch(pd.DataFrame({"val_loss": [1.0, 0.5, 0.4995, 0.6]}), 0.001) == 2
     assert best_trial_index(tricky, "scratch") == 0
@@ -109,8 +109,8 @@ def test_trial_spread_note_says_when_there_is_no_spread():
 def test_a_model_is_loaded_once_for_many_test_sets(tmp_path, monkeypatch):
     import keras
 
-    from ebsdlib import evaluation
-    from ebsdlib.training import TrialResult
+    from ebsdlib.evaluate import metrics as evaluation
+    from ebsdlib.learn.training import TrialResult
 
     inputs = keras.Input((8, 8, 1))
     model = keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(keras.layers.Flatten()(inputs)))

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.datasets import PatternDataset
-from ebsdlib.explain import (
+from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.evaluate.explain import (
     Explanation,
     background_indices,
     explain,
@@ -11,7 +11,7 @@ from ebsdlib.explain import (
     zone_axes_pixels,
     zone_axis_attribution,
 )
-from ebsdlib.simulate import DetectorGeometry, master_pattern, project_patterns, random_rotations
+from ebsdlib.simulation.patterns import DetectorGeometry, master_pattern, project_patterns, random_rotations
 
 
 def _separable_model(channels=1):

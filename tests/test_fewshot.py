@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.datasets import PatternDataset
-from ebsdlib.fewshot import (
+from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.learn.training import TrainingConfig, TrialResult, dataset_fingerprint
+from ebsdlib.studies.fewshot import (
     convergence_table,
     curve_findings,
     curve_summary,
@@ -13,7 +14,6 @@ from ebsdlib.fewshot import (
     subsample_training,
     training_counts,
 )
-from ebsdlib.training import TrainingConfig, TrialResult, dataset_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_few_shot_figure_shows_cpu_and_wall_minutes_per_model():
     import matplotlib
 
     matplotlib.use("Agg")
-    from ebsdlib.plotting import few_shot_figure
+    from ebsdlib.evaluate.plotting import few_shot_figure
 
     summary = _summary({"transfer": {25: 0.6, 100: 0.7}, "scratch": {25: 0.5, 100: 0.6}})
     fig = few_shot_figure(summary, mark=100)
@@ -159,7 +159,7 @@ def test_few_shot_figure_shows_cpu_and_wall_minutes_per_model():
 
 
 def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, monkeypatch):
-    import ebsdlib.fewshot as fewshot
+    import ebsdlib.studies.fewshot as fewshot
 
     calls = []
 
@@ -182,8 +182,8 @@ def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, m
 
 
 def test_the_full_count_gives_the_same_trial_key_as_run_trials(pool, monkeypatch):
-    import ebsdlib.fewshot as fewshot
-    import ebsdlib.training as training
+    import ebsdlib.learn.training as training
+    import ebsdlib.studies.fewshot as fewshot
 
     keys = {}
 

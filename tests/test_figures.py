@@ -5,8 +5,8 @@ import re
 import matplotlib.pyplot as plt
 import nbformat
 
+from ebsdlib.evaluate.plotting import glue_figure
 from ebsdlib.paths import BOOK_DIR
-from ebsdlib.plotting import glue_figure
 
 PLOTTING = re.compile(r"\w+_figure|pattern_grid|\w+_heatmaps?")
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from ebsdlib.filters import (
+from ebsdlib.evaluate.filters import (
     classical_operators,
     effective_kernels,
     feature_maps,
@@ -58,7 +58,7 @@ def test_gabor_orientations_differ():
 
 @pytest.mark.parametrize("architecture", ["xception", "mini"])
 def test_feature_maps_equal_a_direct_convolution(architecture):
-    from ebsdlib.models import build_scratch_model
+    from ebsdlib.learn.models import build_scratch_model
 
     model = build_scratch_model(71, architecture=architecture)
     x = np.random.default_rng(0).random((2, 71, 71, 1)).astype("float32")

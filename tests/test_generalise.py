@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib import generalise
-from ebsdlib.datasets import PatternDataset
-from ebsdlib.generalise import (
+from ebsdlib.crystal.materials import SPACE_GROUPS, training_materials
+from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.simulation.patterns import DetectorModel
+from ebsdlib.studies import generalise as generalise
+from ebsdlib.studies.generalise import (
     SEEN_BY_FOLD_MODELS,
     acquisition_table,
     answers_table,
@@ -22,8 +24,6 @@ from ebsdlib.generalise import (
     regime_summary,
     rejection_table,
 )
-from ebsdlib.materials import SPACE_GROUPS, training_materials
-from ebsdlib.simulate import DetectorModel
 
 
 def test_every_material_is_held_out_once_and_every_fold_trains_all_groups():
@@ -156,7 +156,7 @@ def test_generated_training_data_holds_no_paper_material(tiny_geometry):
 
 
 def test_generated_plus_paper_keeps_the_papers_test_split_unseen(tiny_geometry):
-    from ebsdlib.datasets import simulate_dataset
+    from ebsdlib.simulation.datasets import simulate_dataset
 
     paper = simulate_dataset(12, 6, 3, tiny_geometry, DetectorModel.clean(), seed=0)
     data, _ = generated_dataset(1, 12, 6, tiny_geometry, DetectorModel.clean(), seed=0, paper=paper, master_pattern_check=False)
@@ -261,7 +261,7 @@ def test_the_answer_follows_the_numbers():
 
 
 def test_map_comparison_scores_every_map_against_the_truth():
-    from ebsdlib.generalise import map_comparison
+    from ebsdlib.studies.generalise import map_comparison
 
     truth = np.array([[225, 225, 221, 221]])
     table = map_comparison(

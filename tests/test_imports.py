@@ -1,5 +1,5 @@
-"""The library's import graph: the data flows one way, so no module imports one that (directly or through
-others) imports it back."""
+"""The library's import graph: the data flows one way through the subpackages (:data:`LAYERS`), so no module
+imports one further down the flow, and none imports one that (directly or through others) imports it back."""
 
 from __future__ import annotations
 
@@ -9,6 +9,45 @@ from pathlib import Path
 import ebsdlib
 
 PACKAGE = Path(ebsdlib.__file__).parent
+
+#: The subpackages in the order the data flows, after the infrastructure every layer may use; a module may import
+#: its own layer and the layers before it.
+INFRASTRUCTURE = (
+    "ebsdlib",
+    "ebsdlib.paths",
+    "ebsdlib.quiet",
+    "ebsdlib.cache",
+    "ebsdlib.outputs",
+    "ebsdlib.settings",
+    "ebsdlib.preprocess",
+)
+LAYERS = (
+    INFRASTRUCTURE,
+    "crystal",
+    "datasets",
+    "simulation",
+    "io",
+    "learn",
+    "evaluate",
+    "mapping",
+    "studies",
+    "book",
+    "bench",
+    ("ebsdlib.cli", "ebsdlib.__main__"),
+)
+
+
+def layer(module: str) -> int:
+    """The position of ``module``'s layer in :data:`LAYERS`."""
+    for position, entry in enumerate(LAYERS):
+        if module in entry if isinstance(entry, tuple) else module.split(".")[1:2] == [entry]:
+            return position
+    raise AssertionError(f"{module} belongs to no layer of LAYERS: add its subpackage there")
+
+
+def arrows_up(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of a module further down the flow than the importing one, as ``a -> b``."""
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if layer(b) > layer(a))
 
 
 def module_name(path: Path, package: Path) -> str:
@@ -74,6 +113,18 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_imports_one_that_imports_it_back():
     assert circles(import_graph()) == []
+
+
+def test_every_import_points_along_the_flow():
+    graph = import_graph()
+    assert all(layer(module) >= 0 for module in graph)
+    assert arrows_up(graph) == []
+
+
+def test_an_import_against_the_flow_is_found():
+    graph = {"ebsdlib.simulation.patterns": {"ebsdlib.learn.models"}, "ebsdlib.learn.models": {"ebsdlib.crystal.materials"}}
+    graph["ebsdlib.crystal.materials"] = {"ebsdlib.paths"}
+    assert arrows_up(graph) == ["ebsdlib.simulation.patterns -> ebsdlib.learn.models"]
 
 
 def test_the_circle_finder_finds_a_circle(tmp_path):

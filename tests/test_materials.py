@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from ebsdlib.materials import (
+from ebsdlib.crystal.materials import (
     SPACE_GROUPS,
     distinguishing_families,
     dual_phase_materials,
@@ -157,7 +157,7 @@ class TestReflectionTable:
 
 class TestSourceTask:
     def test_disjoint_from_the_target_task(self):
-        from ebsdlib.materials import source_task_materials
+        from ebsdlib.crystal.materials import source_task_materials
 
         source = source_task_materials()
         target = {m.name for m in training_materials()} | {m.name for m in dual_phase_materials()}
@@ -173,7 +173,7 @@ class TestSourceTask:
 class TestMaterialFromCif:
     @pytest.mark.parametrize("name", ["NiAl", "Ni", "Si", "Cr3Si", "Al4Ni3"])
     def test_a_p1_cif_of_the_full_cell_is_symmetrised_back_to_its_space_group(self, name, materials, tmp_path):
-        from ebsdlib.materials import material_from_cif
+        from ebsdlib.crystal.materials import material_from_cif
 
         material = materials[name]
         path = tmp_path / f"{name}.cif"
@@ -185,7 +185,7 @@ class TestMaterialFromCif:
         assert read.lattice_parameter == pytest.approx(material.lattice_parameter)
 
     def test_a_cif_with_its_space_group_keeps_its_asymmetric_unit(self, tmp_path):
-        from ebsdlib.materials import material_from_cif
+        from ebsdlib.crystal.materials import material_from_cif
 
         path = tmp_path / "Cu.cif"
         path.write_text(
@@ -199,7 +199,7 @@ class TestMaterialFromCif:
         assert (copper.space_group, len(copper.sites), copper.atoms_per_cell()) == (225, 1, 4.0)
 
     def test_a_bad_cif_is_named(self, tmp_path):
-        from ebsdlib.materials import material_from_cif
+        from ebsdlib.crystal.materials import material_from_cif
 
         with pytest.raises(ValueError, match="does not exist"):
             material_from_cif(tmp_path / "none.cif")
@@ -227,7 +227,7 @@ class TestMaterialFromCif:
         ],
     )
     def test_a_cif_the_reader_would_misread_is_refused(self, tmp_path, change, says):
-        from ebsdlib.materials import material_from_cif
+        from ebsdlib.crystal.materials import material_from_cif
 
         text = (
             "data_Cu\n_symmetry_space_group_name_H-M 'F m -3 m'\n_symmetry_Int_Tables_number 225\n"
@@ -258,7 +258,7 @@ class TestMaterialFromCif:
         ],
     )
     def test_partial_occupancies_the_path_cannot_keep_are_refused(self, tmp_path, group, sites, says):
-        from ebsdlib.materials import material_from_cif
+        from ebsdlib.crystal.materials import material_from_cif
 
         path = tmp_path / "CuAu.cif"
         path.write_text(self._cif(group, sites))
@@ -267,7 +267,7 @@ class TestMaterialFromCif:
 
     def test_a_disordered_phase_keeps_its_occupancies_and_simulate_says_so(self, tmp_path, capsys):
         from ebsdlib.cli import main
-        from ebsdlib.materials import has_partial_occupancies, material_from_cif
+        from ebsdlib.crystal.materials import has_partial_occupancies, material_from_cif
 
         path = tmp_path / "CuAu.cif"
         path.write_text(self._cif("'F m -3 m'\n_symmetry_Int_Tables_number 225", "Cu1 Cu 0 0 0 0.75\nAu1 Au 0 0 0 0.25\n"))
@@ -294,7 +294,7 @@ class TestMaterialFromCif:
         )
 
     def test_a_hexagonal_cell_keeps_its_angles(self, tmp_path):
-        from ebsdlib.materials import material_from_cif
+        from ebsdlib.crystal.materials import material_from_cif
 
         path = tmp_path / "Mg.cif"
         path.write_text(

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ebsdlib.models import (
+from ebsdlib.learn.models import (
     PretrainedSource,
     SourceUnavailable,
     build_scratch_model,

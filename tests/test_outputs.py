@@ -115,7 +115,7 @@ class TestTheCommands:
         assert snapshot(folder) == before
 
     def test_classify_keeps_the_earlier_results_when_a_run_fails(self, tmp_path, capsys, monkeypatch):
-        from ebsdlib import classify
+        from ebsdlib.mapping import classify as classify
 
         np.save(tmp_path / "scan.npy", np.random.default_rng(0).integers(0, 255, (2, 3, *SHAPE), dtype=np.uint8))
         bundle = tiny_bundle(tmp_path, pattern_shape=SHAPE).folder

@@ -2,20 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.materials import dual_phase_materials
-from ebsdlib.phasemap import (
-    counts_table,
-    eds_al_map,
-    ensemble,
-    ensemble_note,
-    hough_phase_map,
-    ipf_colors,
-    make_microstructure,
-    map_scores,
-    rejection_curve,
-    simulate_dual_phase_map,
-)
-from ebsdlib.simulate import DetectorGeometry
+from ebsdlib.crystal.materials import dual_phase_materials
+from ebsdlib.mapping.hough import counts_table, ensemble, ensemble_note, hough_phase_map, ipf_colors, map_scores, rejection_curve
+from ebsdlib.simulation.patterns import DetectorGeometry
+from ebsdlib.simulation.sample import eds_al_map, make_microstructure, simulate_dual_phase_map
 
 
 class TestMicrostructure:
@@ -136,7 +126,7 @@ def test_simulated_map_and_hough_baseline():
     # a second call reads the cache; another setting indexes again
     from importlib.metadata import version
 
-    from ebsdlib.phasemap import _hough_index
+    from ebsdlib.mapping.hough import _hough_index
 
     args = (data.patterns, geometry, tuple(dual_phase_materials()), 12, 2.0, 6, 0.05, version("pyebsdindex"))
     assert _hough_index.is_cached(*args) and not _hough_index.is_cached(*args[:3], 10, *args[4:])
@@ -157,7 +147,7 @@ def test_importing_pyebsdindex_leaves_numbas_cache_folder_where_it_was(tmp_path)
     )
     assert plain.stdout.split()[0] != str(tmp_path / "mine"), "PyEBSDIndex no longer moves numba's cache: drop the guard"
     guarded = subprocess.run(
-        [sys.executable, "-c", f"from ebsdlib.phasemap import pyebsdindex_modules; pyebsdindex_modules(); {show}"],
+        [sys.executable, "-c", f"from ebsdlib.mapping.hough import pyebsdindex_modules; pyebsdindex_modules(); {show}"],
         env=env,
         capture_output=True,
         text=True,

@@ -3,9 +3,9 @@ import re
 import numpy as np
 import pytest
 
-from ebsdlib import phases
-from ebsdlib.materials import SPACE_GROUPS, structure_factors, training_materials
-from ebsdlib.phases import WYCKOFF, _expand, decorate, generate_phases, spglib_space_group
+from ebsdlib.crystal.materials import SPACE_GROUPS, structure_factors, training_materials
+from ebsdlib.simulation import phases as phases
+from ebsdlib.simulation.phases import WYCKOFF, _expand, decorate, generate_phases, spglib_space_group
 
 
 @pytest.fixture(scope="module")

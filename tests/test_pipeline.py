@@ -3,8 +3,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from ebsdlib.book.pipeline import ChapterError, chapter_parameters, execute_chapter
 from ebsdlib.paths import BOOK_DIR, REPO_ROOT
-from ebsdlib.pipeline import ChapterError, chapter_parameters, execute_chapter
 from ebsdlib.settings import chapter_notebooks, load_profile, read_toc
 
 
@@ -66,7 +66,7 @@ def test_failing_chapter_names_the_chapter_and_cell(tmp_path):
 
 
 def test_build_info_names_the_profile_parameters_and_source(tmp_path):
-    from ebsdlib.pipeline import _build_info_markdown, glued_values
+    from ebsdlib.book.pipeline import _build_info_markdown, glued_values
 
     nb = _notebook(
         tmp_path / "02_x.ipynb",
@@ -91,7 +91,7 @@ def test_chapters_declare_only_the_profile_and_their_own_settings():
     """One source of truth: the shared settings live in data/settings.yml and the profiles, never copied
     into a parameters cell; a chapter's own settings default to the default profile's values for it, so a
     chapter run on its own (e.g. in Jupyter) shares the cache with `make book`."""
-    from ebsdlib.pipeline import _declared_parameters
+    from ebsdlib.book.pipeline import _declared_parameters
     from ebsdlib.settings import setting_defaults
 
     profile = load_profile("default")
@@ -106,7 +106,7 @@ def test_chapters_declare_only_the_profile_and_their_own_settings():
 
 
 def test_a_profile_is_checked_before_anything_runs(tmp_path):
-    from ebsdlib.pipeline import build_book
+    from ebsdlib.book.pipeline import build_book
 
     (tmp_path / "book" / "profiles").mkdir(parents=True)
     _notebook(tmp_path / "book" / "01_x.ipynb", "profile = 't'", "pass")
@@ -145,7 +145,7 @@ def test_shared_settings_are_the_defaults_under_the_profile():
 
 
 def test_an_unchanged_chapter_is_reused_with_the_files_it_wrote(tmp_path, monkeypatch):
-    from ebsdlib import pipeline
+    from ebsdlib.book import pipeline
 
     nb = _notebook(tmp_path / "03_x.ipynb", "n = 1", "open('table.csv', 'w').write(str(n))\nprint(n)")
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
@@ -176,7 +176,7 @@ def test_an_unchanged_chapter_is_reused_with_the_files_it_wrote(tmp_path, monkey
 
 
 def test_chapter_key_follows_code_data_notebook_and_weights(tmp_path, monkeypatch):
-    from ebsdlib import pipeline
+    from ebsdlib.book import pipeline
 
     weights = tmp_path / "keras" / "models"
     weights.mkdir(parents=True)
@@ -200,7 +200,7 @@ def test_executed_chapter_reads_as_a_page_with_its_settings_beside_the_papers(tm
     import nbformat
     import papermill as pm
 
-    from ebsdlib.pipeline import prepare_for_reading
+    from ebsdlib.book.pipeline import prepare_for_reading
 
     nb = _notebook(
         tmp_path / "05_x.ipynb",
@@ -237,7 +237,7 @@ def test_executed_chapter_reads_as_a_page_with_its_settings_beside_the_papers(tm
 def test_source_note_for_readers_drops_the_raw_exception_and_the_home_folder():
     from pathlib import Path
 
-    from ebsdlib.book import reader_note
+    from ebsdlib.book.chapters import reader_note
 
     note = (
         f"ImageNet weights could not be had (Exception: URL fetch failure on https://x/y.h5: None -- [Errno -3] "
@@ -255,7 +255,7 @@ def test_source_note_for_readers_drops_the_raw_exception_and_the_home_folder():
 def test_book_models_keeps_keras_download_chatter_off_the_page(monkeypatch, capsys):
     from types import SimpleNamespace
 
-    from ebsdlib import book
+    from ebsdlib.book import chapters as book
 
     def noisy_resolve(requested, architecture="xception"):
         print("Downloading data from https://storage.googleapis.com/tensorflow/keras-applications/xception/...")
@@ -305,7 +305,7 @@ def test_show_table_writes_the_csv_it_links_and_numbers_the_table(tmp_path, monk
     import pandas as pd
     from IPython.display import Markdown
 
-    from ebsdlib import book
+    from ebsdlib.book import chapters as book
 
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
@@ -331,8 +331,8 @@ def test_the_pages_read_the_papers_numbers_from_paper_yml(tmp_path, monkeypatch)
 
     import yaml
 
-    from ebsdlib import paper
-    from ebsdlib.pipeline import staged_config
+    from ebsdlib.book import paper
+    from ebsdlib.book.pipeline import staged_config
 
     config = yaml.safe_load(staged_config((REPO_ROOT / "_config.yml").read_text()))
     subs = config["parse"]["myst_substitutions"]
@@ -370,7 +370,7 @@ def test_a_site_is_rendered_once_for_the_same_staged_files(tmp_path, monkeypatch
     rendered site; a changed page renders again."""
     import subprocess
 
-    from ebsdlib import pipeline
+    from ebsdlib.book import pipeline
 
     staging = tmp_path / "_build" / "staging" / "smoke"
     (staging / "book").mkdir(parents=True)
@@ -395,7 +395,7 @@ def test_a_site_is_rendered_once_for_the_same_staged_files(tmp_path, monkeypatch
 
 
 def test_tensorflows_native_log_lines_never_reach_a_page():
-    from ebsdlib.pipeline import _without_native_log
+    from ebsdlib.book.pipeline import _without_native_log
 
     log = "E0000 00:00:1796164971.985831   25847 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"
     assert _without_native_log({"output_type": "stream", "name": "stderr", "text": log}) is None

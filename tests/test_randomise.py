@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from ebsdlib.materials import load_materials
+from ebsdlib.crystal.materials import load_materials
 from ebsdlib.preprocess import canonical_view
-from ebsdlib.randomise import (
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.randomise import (
     AcquisitionRanges,
     as_canonical,
     condition_datasets,
@@ -12,7 +13,6 @@ from ebsdlib.randomise import (
     randomised_dataset,
     simulate_randomised,
 )
-from ebsdlib.simulate import DetectorGeometry, DetectorModel
 
 SMALL = AcquisitionRanges(shapes=((30, 36), (32, 32), (24, 32)), energies=(20.0,), chunk=5)
 

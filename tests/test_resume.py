@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from ebsdlib.book.samepages import MAY_DIFFER, page_differences
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.samepages import MAY_DIFFER, page_differences
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ chapters:
 """
 
 BUILD = (
-    "import sys; from pathlib import Path; from ebsdlib.pipeline import build_book; root = Path(sys.argv[1]); "
+    "import sys; from pathlib import Path; from ebsdlib.book.pipeline import build_book; root = Path(sys.argv[1]); "
     "build_book('tiny', root=root, build_dir=root / sys.argv[3], html=sys.argv[2] == 'html')"
 )
 CHAPTERS = ("02_training", "03_holdout")

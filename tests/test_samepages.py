@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.book import show_table
+from ebsdlib.book.chapters import show_table
+from ebsdlib.book.samepages import MAY_DIFFER, book_differences, page_differences, unused_exemptions
 from ebsdlib.cli import main
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.samepages import MAY_DIFFER, book_differences, page_differences, unused_exemptions
 
 
 def _table(accuracy: float, seconds: float) -> pd.DataFrame:
@@ -164,7 +164,7 @@ def test_a_row_marker_keeps_the_header_so_a_renamed_column_is_seen(tmp_path):
 
 
 def test_when_one_same_seed_build_fails_the_other_is_stopped_not_awaited(tmp_path, monkeypatch):
-    from ebsdlib import samepages
+    from ebsdlib.book import samepages
 
     # the first build fails at once; the second would run for two minutes (a default build: an hour)
     monkeypatch.setattr(

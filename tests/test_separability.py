@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.materials import load_materials
-from ebsdlib.separability import (
+from ebsdlib.crystal.materials import load_materials
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.studies.separability import (
     alike_pairs,
     ideal_observer,
     nearest_materials,
@@ -13,7 +14,6 @@ from ebsdlib.separability import (
     pattern_similarity,
     separability_table,
 )
-from ebsdlib.simulate import DetectorGeometry, DetectorModel
 
 GEOMETRY = DetectorGeometry(shape=(60, 73))
 MATERIALS = load_materials()

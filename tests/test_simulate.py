@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ebsdlib.simulate import (
+from ebsdlib.simulation.patterns import (
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
@@ -19,7 +19,7 @@ def ni(materials):
 
 class TestMasterPattern:
     def test_lambert_projection_is_cached(self, ni):
-        from ebsdlib.simulate import _master_pattern_array
+        from ebsdlib.simulation.patterns import _master_pattern_array
 
         mp = master_pattern(ni, half_size=60)
         assert mp.projection == "lambert" and mp.hemisphere == "upper"
@@ -28,7 +28,7 @@ class TestMasterPattern:
         assert not _master_pattern_array.is_cached(ni, 20.0, 61, 0.7, 0.05)
 
     def test_the_geometry_says_how_fine(self, ni):
-        from ebsdlib.simulate import _master_pattern_array
+        from ebsdlib.simulation.patterns import _master_pattern_array
 
         coarse, fine = (DetectorGeometry(shape=(20, 24), master_pattern_half_size=size) for size in (45, 60))
         a, _ = simulate_patterns(ni, 2, coarse, DetectorModel.clean(), seed=0)
@@ -44,7 +44,7 @@ class TestMasterPattern:
         master pattern is computed on one thread, and numba's thread count is given back afterwards."""
         import numba
 
-        from ebsdlib.simulate import _master_pattern_array, numba_threads
+        from ebsdlib.simulation.patterns import _master_pattern_array, numba_threads
 
         if numba.config.NUMBA_NUM_THREADS < 2:
             pytest.skip("numba has a single thread here: the race cannot happen")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ebsdlib.book.pipeline import build_book
 from ebsdlib.paths import REPO_ROOT
-from ebsdlib.pipeline import build_book
 from ebsdlib.settings import read_toc
 
 pytestmark = pytest.mark.slow
@@ -35,8 +35,8 @@ def wait_for_chapter_tests(session, timeout: float = 1800, poll: float = 5) -> N
     import time
 
     from conftest import CHAPTER_TEST_PREFIX, chapter_test_marker, is_chapter_test
+    from ebsdlib.book.pipeline import chapter_key, chapter_parameters
     from ebsdlib.cache import cache_file, folder_problem
-    from ebsdlib.pipeline import chapter_key, chapter_parameters
     from ebsdlib.settings import load_profile
 
     profile = load_profile("smoke")
@@ -123,7 +123,7 @@ def test_every_page_reads_cleanly_in_a_browser(site):
 
 
 def test_the_build_writes_the_bundles_of_its_best_models_and_the_intro_says_where(site):
-    from ebsdlib.bundle import read_bundle
+    from ebsdlib.io.bundle import read_bundle
 
     html, _, build = site
     for arm, channels in (("scratch", 1), ("transfer", 3), ("student", 1)):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ebsdlib.simulate import DetectorGeometry, DetectorModel
-from ebsdlib.sources import _dynamical_nickel, dynamical_nickel, recorded_nickel
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.sources import _dynamical_nickel, dynamical_nickel, recorded_nickel
 
 
 def test_recorded_nickel_are_kikuchipys_patterns_background_corrected():

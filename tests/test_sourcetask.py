@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from ebsdlib.models import PretrainedSource, SourceUnavailable, build_transfer_model, classifier, first_conv_layer
-from ebsdlib.simulate import DetectorGeometry
-from ebsdlib.sourcetask import ensure_source, pretrain_source_task
+from ebsdlib.learn.models import PretrainedSource, SourceUnavailable, build_transfer_model, classifier, first_conv_layer
+from ebsdlib.learn.sourcetask import ensure_source, pretrain_source_task
+from ebsdlib.simulation.patterns import DetectorGeometry
 
 
 def test_pretraining_is_cached_and_feeds_the_transfer_model(monkeypatch, tmp_path):

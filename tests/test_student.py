@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.bench import Classifier, bfloat16_copy, library_overhead, mapping_benchmark, student_verdict
-from ebsdlib.student import StudentConfig, build_student, distil_student, distillation_loss, soft_targets
-from ebsdlib.training import TrainingConfig, TrialResult
+from ebsdlib.bench.benchmarks import Classifier, bfloat16_copy, library_overhead, mapping_benchmark, student_verdict
+from ebsdlib.learn.student import StudentConfig, build_student, distil_student, distillation_loss, soft_targets
+from ebsdlib.learn.training import TrainingConfig, TrialResult
 
 
 def _entropy(p):
@@ -104,8 +104,8 @@ def tiny_teacher(tmp_path):
 
 @pytest.fixture
 def tiny_book(tiny_geometry):
-    from ebsdlib.datasets import simulate_dataset
-    from ebsdlib.simulate import DetectorModel
+    from ebsdlib.simulation.datasets import simulate_dataset
+    from ebsdlib.simulation.patterns import DetectorModel
 
     return simulate_dataset(12, 6, 2, tiny_geometry, DetectorModel(), seed=0), DetectorModel()
 
@@ -124,15 +124,15 @@ class TestDistillation:
         p = student.load_model().predict(np.zeros((1, 32, 32, 1), dtype=np.float32), verbose=0)
         assert p.shape == (1, 6)
 
-        import ebsdlib.student as module
+        import ebsdlib.learn.student as module
 
         monkeypatch.setattr(module, "build_student", lambda *a, **k: pytest.fail("a cached student was trained again"))
         again = distil_student([tiny_teacher], dataset, tiny_geometry, detector_model, self.CONFIG, 0, None)
         assert again.model_path == student.model_path
 
     def test_the_distillation_patterns_are_not_the_books(self, tiny_teacher, tiny_book, tiny_geometry):
-        from ebsdlib.datasets import simulate_dataset
-        from ebsdlib.student import DISTILLATION_SEED
+        from ebsdlib.learn.student import DISTILLATION_SEED
+        from ebsdlib.simulation.datasets import simulate_dataset
 
         dataset, detector_model = tiny_book
         new = simulate_dataset(24, 0, 0, tiny_geometry, detector_model, DISTILLATION_SEED)
@@ -157,9 +157,9 @@ class TestSpeedBenchmark:
         return Classifier(name, (model,), 32, 1, "a tiny model")
 
     def test_every_contender_on_the_same_patterns_with_ratios_to_hough(self):
-        from ebsdlib.materials import dual_phase_materials
-        from ebsdlib.phasemap import simulate_dual_phase_map
-        from ebsdlib.simulate import DetectorGeometry
+        from ebsdlib.crystal.materials import dual_phase_materials
+        from ebsdlib.simulation.patterns import DetectorGeometry
+        from ebsdlib.simulation.sample import simulate_dual_phase_map
 
         geometry = DetectorGeometry(shape=(60, 73))
         micro, scan = simulate_dual_phase_map((3, 4), 1, 0.3, geometry, seed=0)
@@ -216,8 +216,8 @@ class TestSpeedBenchmark:
         # fit's with the benchmark's clock, which here advances 4 s a reading
         import itertools
 
-        import ebsdlib.bench as bench
-        import ebsdlib.training as training
+        import ebsdlib.bench.benchmarks as bench
+        import ebsdlib.learn.training as training
 
         real_fit_model = training.fit_model
 

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ebsdlib.training as training
-from ebsdlib.datasets import PatternDataset
-from ebsdlib.training import (
+import ebsdlib.learn.training as training
+from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.learn.training import (
     TrainingConfig,
     fit_model,
     history_statistics,
@@ -177,8 +177,8 @@ def test_summary_and_statistics():
 
 
 def test_transfer_key_follows_the_weights_content_not_the_path(tiny_dataset, tmp_path):
-    from ebsdlib.models import PretrainedSource
-    from ebsdlib.training import trial_key
+    from ebsdlib.learn.models import PretrainedSource
+    from ebsdlib.learn.training import trial_key
 
     a, b, c = tmp_path / "a.h5", tmp_path / "moved.h5", tmp_path / "other.h5"
     a.write_bytes(b"weights-1")
@@ -224,7 +224,7 @@ def test_a_reused_model_starts_from_the_state_of_a_new_one():
     model of that seed gets and a new optimiser's state."""
     import keras
 
-    from ebsdlib.models import build_scratch_model
+    from ebsdlib.learn.models import build_scratch_model
 
     config = TrainingConfig(learning_rate=3e-3, architecture="mini")
     first = training.training_model("scratch", SIZE, config, None, seed=1)
@@ -262,3 +262,38 @@ def test_batches_have_an_open_batch_size_and_reshuffle():
     assert sorted(epochs[0]) == list(range(10)) and not np.array_equal(epochs[0], epochs[1])
     with pytest.raises(ValueError, match="10 patterns but 3 labels"):
         training.batches(x, y[:3], 4)
+
+
+@pytest.mark.parametrize(
+    "edited, retrains",
+    [
+        ("io/readers.py", False),
+        ("io/scans.py", False),
+        ("evaluate/plotting.py", False),
+        ("book/chapters.py", False),
+        ("simulation/patterns.py", False),
+        ("learn/training.py", True),
+        ("learn/models.py", True),
+        ("preprocess.py", True),
+    ],
+)
+def test_a_trained_model_is_kept_unless_the_code_it_was_trained_by_changes(tiny_dataset, monkeypatch, edited, retrains):
+    """A trial's key covers the training path's code (networks, training loop, preprocessing), not every module
+    of the library: editing a reader, a figure or a chapter helper retrains nothing. (The data it was trained on
+    is in the key by content: a change of the simulator that changes the patterns changes the key that way.)"""
+    from pathlib import Path
+
+    import ebsdlib
+    from ebsdlib.learn.training import trial_key
+
+    key = lambda: trial_key("scratch", tiny_dataset, SIZE, TrainingConfig(), None, 0)  # noqa: E731
+    before = key()
+    target = Path(ebsdlib.__file__).parent / edited
+    real = Path.read_text
+
+    def edited_text(self, *args, **kwargs):
+        text = real(self, *args, **kwargs)
+        return text + "\n\ndef an_edit():\n    return 1\n" if self.resolve() == target.resolve() else text
+
+    monkeypatch.setattr(Path, "read_text", edited_text)
+    assert (key() != before) == retrains

@@ -22,12 +22,12 @@ def xception():
     so that its outputs differ between patterns."""
     import keras
 
-    from ebsdlib.models import build_scratch_model
+    from ebsdlib.learn.models import build_scratch_model
 
     keras.utils.set_random_seed(0)
     model = build_scratch_model(SIZE)
     x = np.random.default_rng(1).random((16, SIZE, SIZE, 1)).astype("float32")
-    from ebsdlib.training import recalibrate_batchnorm
+    from ebsdlib.learn.training import recalibrate_batchnorm
 
     recalibrate_batchnorm(model, x, batch_size=16)
     return model
@@ -39,7 +39,7 @@ def patterns():
 
 
 def test_deep_shap_runs_through_xceptions_depthwise_convolutions(xception, patterns):
-    from ebsdlib.explain import explain
+    from ebsdlib.evaluate.explain import explain
 
     e = explain(xception, patterns[:2], patterns[2:3])
     assert e.method == "DeepExplainer" and e.note == "", e.note
@@ -50,8 +50,8 @@ def test_deep_shap_runs_through_xceptions_depthwise_convolutions(xception, patte
 
 
 def test_a_bundle_of_an_xception_gives_its_predictions_back(xception, patterns, tmp_path):
-    from ebsdlib.bundle import read_bundle, write_bundle
-    from ebsdlib.materials import SPACE_GROUPS
+    from ebsdlib.crystal.materials import SPACE_GROUPS
+    from ebsdlib.io.bundle import read_bundle, write_bundle
 
     path = tmp_path / "xception.keras"
     xception.save(path)
@@ -81,8 +81,8 @@ def test_a_bundle_of_an_xception_gives_its_predictions_back(xception, patterns, 
 def test_weight_decay_is_an_l2_penalty_on_every_xception_convolution():
     import keras
 
-    from ebsdlib.models import build_scratch_model
-    from ebsdlib.training import apply_weight_decay
+    from ebsdlib.learn.models import build_scratch_model
+    from ebsdlib.learn.training import apply_weight_decay
 
     keras.utils.set_random_seed(0)
     model = build_scratch_model(SIZE)  # its own copy: the penalty attaches to the layers

@@ -1,0 +1,348 @@
+"""What the chapters share: the data set and the trained models of a profile, from a chapter's parameters.
+
+Every chapter after the first calls :func:`book_models` with its parameters; the data set, the pretrained
+source and the trials come from the cache when an earlier chapter (or build) made them, so any chapter
+runs alone and none repeats another's work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.learn.models import PretrainedSource, resolve_source
+from ebsdlib.learn.sourcetask import ensure_source
+from ebsdlib.learn.training import TrainingConfig, TrialResult, run_trials
+from ebsdlib.simulation.datasets import simulated_book_dataset
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+
+__all__ = [
+    "BookModels",
+    "book_models",
+    "book_parameters",
+    "source_admonition",
+    "reader_note",
+    "settings_markdown",
+    "show_table",
+    "write_book_bundles",
+]
+
+
+@dataclass
+class BookModels:
+    """The data set, its detector, the training protocol, the pretrained source and the trials."""
+
+    dataset: PatternDataset
+    geometry: DetectorGeometry
+    detector_model: DetectorModel
+    config: TrainingConfig
+    source: PretrainedSource
+    results: list[TrialResult]
+    image_size: int
+
+
+def book_models(
+    seed: int,
+    detector_shape,
+    pattern_center,
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int,
+    dose: float,
+    contrast: float,
+    blur_sigma: float,
+    pc_jitter: float,
+    degraded_fraction: float,
+    image_size: int,
+    trials: int,
+    patience: int,
+    max_epochs: int,
+    min_delta: float,
+    learning_rate: float,
+    weight_decay: float,
+    batch_size: int,
+    bn_recalibration: bool,
+    validate_keras_statistics: bool,
+    architecture: str,
+    pretrained_source: str,
+    source_patterns_per_class: int,
+    source_epochs: int,
+) -> BookModels:
+    """The book's data set and trained models for one profile: simulate (or read) the data set, resolve the
+    pretrained source and train (or read from the cache) ``trials`` models per approach.
+
+    Parameters
+    ----------
+    seed, detector_shape, pattern_center, train_per_space_group, val_per_space_group, test_per_material
+        The data: simulation seed, detector (rows, cols), pattern centre, and the split protocol's counts.
+    dose, contrast, blur_sigma, pc_jitter, degraded_fraction
+        The detector model (:class:`ebsdlib.simulation.patterns.DetectorModel`).
+    image_size, trials, patience, max_epochs, min_delta, learning_rate, weight_decay, batch_size
+        The CNN input side in pixels and the training protocol (:class:`ebsdlib.learn.training.TrainingConfig`).
+    bn_recalibration, validate_keras_statistics
+        BatchNorm statistics recalibrated every epoch (both approaches alike), and whether validation is
+        also made with Keras' own statistics every epoch.
+    architecture
+        The network: ``xception`` (the paper's) or ``mini``, the smoke profile's stand-in
+        (:func:`ebsdlib.learn.models.mini_classifier`).
+    pretrained_source, source_patterns_per_class, source_epochs
+        The transfer model's starting weights (``imagenet``, a file, ``source-task`` or ``auto``) and the
+        size of the source task when one is pretrained.
+
+    All of them are the shared settings of a profile (``data/settings.yml``); a chapter passes
+    ``book_parameters(shared_settings(profile))``.
+
+    Returns
+    -------
+    BookModels
+        ``dataset``, ``geometry``, ``detector_model``, ``source`` (the resolved pretrained source),
+        ``config`` and ``results`` (one :class:`ebsdlib.learn.training.TrialResult` per approach and trial).
+    """
+    dataset, geometry, detector_model = simulated_book_dataset(
+        seed,
+        detector_shape,
+        pattern_center,
+        train_per_space_group,
+        val_per_space_group,
+        test_per_material,
+        dose,
+        contrast,
+        blur_sigma,
+        pc_jitter,
+        degraded_fraction,
+    )
+    config = TrainingConfig(
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        patience=patience,
+        min_delta=min_delta,
+        max_epochs=max_epochs,
+        bn_recalibration=bn_recalibration,
+        validate_keras_statistics=validate_keras_statistics,
+        architecture=architecture,
+    )
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..." line: the
+        resolved = resolve_source(pretrained_source, architecture)  # source's note says what happened, on the page
+    source = ensure_source(
+        resolved,
+        image_size,
+        architecture=architecture,
+        patterns_per_class=source_patterns_per_class,
+        epochs=source_epochs,
+        geometry=geometry,
+        detector_model=detector_model,
+        seed=seed,
+    )
+    results = run_trials(dataset, image_size, trials, config, source, seed)
+    return BookModels(dataset, geometry, detector_model, config, source, results, image_size)
+
+
+def book_parameters(namespace: dict) -> dict:
+    """The arguments of :func:`book_models` picked from a chapter's namespace (its parameters)."""
+    names = inspect.signature(book_models).parameters
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        raise KeyError(f"the chapter's parameters cell lacks {missing}")
+    return {n: namespace[n] for n in names}
+
+
+def reader_note(note: str) -> str:
+    """A source's note as a reader should see it: without the raw exception text and with the home
+    folder of the machine that built the book written as ``~``."""
+    note = re.sub(r" \([A-Za-z_.]*(?:Error|Exception|Unavailable)[^:]*: .*?\)(?=\. )", "", note, flags=re.S)
+    return note.replace(str(Path.home()), "~")
+
+
+def source_admonition(source: PretrainedSource):
+    """A visible box for the page saying which pretrained source the transfer model used."""
+    from IPython.display import Markdown
+
+    kind = "note" if source.kind == "imagenet" else "warning"
+    return Markdown(f":::{{{kind}}} Pretrained source of the transfer model: {source.kind}\n{reader_note(source.note)}\n:::")
+
+
+def _paper_settings() -> dict[str, str]:
+    """How the paper's value of each parameter that has one reads in a settings table."""
+    from ebsdlib.book.paper import paper_values
+
+    p = paper_values()["protocol"]
+    return {
+        "image_size": f"{p['image_size']} px",
+        "train_per_space_group": str(p["train_per_space_group"]),
+        "val_per_space_group": str(p["val_per_space_group"]),
+        "test_per_material": f"all the rest ({p['test_patterns']:,} recorded patterns)",
+        "detector_shape": " × ".join(str(n) for n in p["detector_pixels"]) + " px",
+        "patience": str(p["patience"]),
+        "max_epochs": "none" if p.get("max_epochs") is None else str(p["max_epochs"]),
+        "min_delta": str(p["min_delta"]),
+        "learning_rate": str(p["learning_rate"]),
+        "weight_decay": str(p["weight_decay"]),
+        "trials": str(p["trials"]),
+        "pretrained_source": {"imagenet": "ImageNet"}.get(p["pretrained_source"], p["pretrained_source"]),
+    }
+
+
+#: Labels for parameters whose comment in the parameters cell lists choices rather than saying what they are.
+_LABELS = {"pretrained_source": "pretrained source of the transfer model"}
+
+
+def settings_markdown(parameters: dict, declared: dict, own: list[str] | tuple[str, ...] = ()) -> str:
+    """A compact table for a chapter's page: the settings the paper also fixed (input size, patterns
+    per space group, patience, trials, pretrained source, ...) beside the paper's values, then the
+    chapter's own settings (``own``: the parameters no other chapter declares).
+
+    ``parameters``: the values that built the page; ``declared``: the notebook's parameters as
+    ``papermill.inspect_notebook`` gives them (their ``help`` comments describe them).
+    """
+    paper = _paper_settings()
+
+    def described(name: str) -> str:
+        if name in _LABELS:
+            return f"{_LABELS[name]} (`{name}`)"
+        text = re.sub(r"\s*\(the paper:[^)]*\)", "", (declared.get(name) or {}).get("help") or "").strip()
+        text = text.replace("|", "\\|")
+        return f"{text} (`{name}`)" if text else f"`{name}`"
+
+    def value(name: str) -> str:
+        v = parameters.get(name, (declared.get(name) or {}).get("default"))
+        if name in parameters:
+            v = json.dumps(v) if not isinstance(v, str) else v
+        return str(v).strip("'\"").replace("|", "\\|")
+
+    def same(name: str) -> bool:
+        try:
+            return float(value(name)) == float(paper[name])
+        except ValueError:
+            return value(name) == paper[name]
+
+    compared = [n for n in declared if n in paper]
+    lines = ["| setting | this build | the paper |", "|---|---|---|"]
+    lines += [f"| {described(n)} | {value(n)} | {paper[n]} |" for n in compared if not same(n)]
+    equal = [f"`{n}` {value(n)}" for n in compared if same(n)]
+    if equal:
+        lines += ["", "As the paper: " + ", ".join(equal) + "."]
+    own = [n for n in declared if n in own and n not in paper and n != "profile"]
+    text = "**This build's settings beside the paper's** (every parameter: the hidden cell below)\n\n" + "\n".join(lines)
+    if own:
+        text += "\n\n**This chapter's own settings**\n\n| setting | this build |\n|---|---|\n"
+        text += "\n".join(f"| {described(n)} | {value(n)} |" for n in own)
+    return text
+
+
+def show_table(table, name: str, caption: str, folder: str | Path = ".") -> None:
+    """Show ``table`` (a DataFrame) as a numbered table with ``caption`` (a MyST ``table`` directive,
+    labelled ``tab-<name>``) and a link to download it as ``<name>.csv``, written beside the chapter (the
+    build keeps the files a chapter writes with its executed notebook)."""
+    import pandas as pd
+    from IPython.display import Markdown, display
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"table name {name!r}: use letters, digits, '_' or '-' (it names the CSV file)")
+    path = Path(folder) / f"{name}.csv"
+    table.to_csv(path)
+    shown = table.copy()
+    shown = shown.apply(lambda column: column.map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v))
+    if isinstance(shown.columns, pd.MultiIndex):
+        shown.columns = [" · ".join(str(level) for level in column) for column in shown.columns]
+    if isinstance(shown.index, pd.MultiIndex):
+        shown.index = [" · ".join(str(level) for level in row) for row in shown.index]
+    body = shown.to_markdown().replace("{", "\\{")
+    label = "tab-" + name.replace("_", "-")
+    display(Markdown(f":::{{table}} {caption}\n:name: {label}\n\n{body}\n:::\n\nDownload this table: {{download}}`{path.name}`"))
+
+
+def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_config=None) -> dict[str, Path]:
+    """Model bundles (:mod:`ebsdlib.io.bundle`) of the best scratch and transfer models of a build, with their
+    Table 1 metrics, in ``folder/<approach>``, and with ``student_config`` (:class:`ebsdlib.learn.student.StudentConfig`)
+    the distilled student in ``folder/student``; everything is read from the cache the chapters filled.
+
+    A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer``, or with the
+    student, ``ebsdlib classify SCAN --fast``.
+    """
+    from ebsdlib.crystal.materials import SPACE_GROUPS
+    from ebsdlib.evaluate.metrics import best_trial, predict_trial, weighted_scores
+    from ebsdlib.io.bundle import write_bundle
+    from ebsdlib.learn.training import ARM_CHANNELS, dataset_fingerprint
+
+    trained = book_models(**book_parameters(settings))
+    written = {}
+    for arm in ("scratch", "transfer"):
+        best = best_trial(trained.results, arm)
+        predictions = predict_trial(best, trained.dataset, "test", settings["seed"])
+        metrics = {**weighted_scores(predictions), "test_patterns": int(len(predictions))}
+        bundle = write_bundle(
+            best.model_path,
+            Path(folder) / arm,
+            classes=SPACE_GROUPS,
+            image_size=trained.image_size,
+            channels=ARM_CHANNELS[arm],
+            preprocessing=_native_preprocessing(trained.dataset.pattern_shape),
+            approach=arm,
+            source=None if arm == "scratch" else trained.source.as_dict(),
+            training={
+                "data": "the book's simulated data set",
+                "data_fingerprint": dataset_fingerprint(trained.dataset),
+                "profile": profile,
+                "trial": int(best.trial),
+                "protocol": trained.config.as_dict(),
+                "epochs": int(best.info["epochs"]),
+            },
+            metrics=metrics,
+        )
+        written[arm] = bundle.folder
+    if student_config is not None:
+        written["student"] = _student_bundle(trained, settings, student_config, Path(folder) / "student", profile)
+    return written
+
+
+def _native_preprocessing(pattern_shape) -> dict:
+    """How the book's models see a pattern, as a bundle records it: the native view, min-max normalised,
+    resized by scikit-image with anti-aliasing from the book's pattern shape."""
+    return {
+        "view": "native",
+        "canonical_size": None,
+        "normalization": "minmax",
+        "resize": "scikit-image resize, anti-aliased",
+        "pattern_shape": list(pattern_shape),
+    }
+
+
+def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, profile: str) -> Path:
+    """The distilled student (:func:`ebsdlib.learn.student.distil_student`, from the cache) as a bundle, with its
+    test metrics."""
+    from ebsdlib.crystal.materials import SPACE_GROUPS
+    from ebsdlib.evaluate.metrics import predict, weighted_scores
+    from ebsdlib.io.bundle import write_bundle
+    from ebsdlib.learn.student import STUDENT_CHANNELS, distil_student
+
+    teachers = [r for r in trained.results if r.arm == "transfer"]
+    student = distil_student(teachers, trained.dataset, trained.geometry, trained.detector_model, config, settings["seed"], None)
+    test = trained.dataset.subset("test")
+    predictions = predict(student.load_model(), test, student.image_size, STUDENT_CHANNELS, settings["seed"])
+    bundle = write_bundle(
+        student.model_path,
+        folder,
+        classes=SPACE_GROUPS,
+        image_size=student.image_size,
+        channels=STUDENT_CHANNELS,
+        preprocessing=_native_preprocessing(trained.dataset.pattern_shape),
+        approach="student",
+        source=None,
+        training={
+            "data": "new simulated patterns of the 18 training materials, labelled by the teacher",
+            "teacher": f"ensemble of {len(teachers)} transfer trial(s) of this build",
+            "distillation": student.info["config"],
+            "distillation_patterns": student.info["distillation_patterns"],
+            "profile": profile,
+            "epochs": int(student.epochs),
+        },
+        metrics={**weighted_scores(predictions), "test_patterns": int(len(predictions))},
+    )
+    return bundle.folder

@@ -1,0 +1,319 @@
+"""The paper's claims beside this build's numbers, with a verdict for each: the book's "Claims checked" page.
+
+Every chapter glues the numbers it measures (``myst_nb.glue``); :func:`ebsdlib.book.pipeline.build_book`
+collects them after the chapters ran (:func:`ebsdlib.book.pipeline.glued_values`) and :func:`claims_markdown`
+turns them into one table: the claim, the paper's value (from ``data/paper.yml``), this build's value, a
+verdict and the chapter that measured it. Nothing on the page is typed by hand; a claim whose numbers no
+chapter of this build produced says so.
+
+Verdicts
+    ``reproduced``: this build's value agrees with the paper's (within the tolerance the row names, or
+    the same ordering); ``partly``: the direction holds but not the size, or the number only holds
+    for a reason the paper does not give; ``not reproduced``: it does not hold here; ``not testable
+    here``: this build's settings cannot show it (for example every trial ran into the epoch cap).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ebsdlib.book.paper import paper_values
+
+__all__ = ["VERDICTS", "Claim", "check_claims", "claims_table", "claims_markdown", "first_epoch_facts"]
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not testable here", "not measured in this build")
+
+#: Chapter titles as the page links them.
+CHAPTERS = {
+    "02_training": "Training",
+    "03_holdout": "Holdout",
+    "04_filters": "Filters",
+    "05_shap": "SHAP",
+    "06_dual_phase": "Dual-phase map",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper and how this build measured it."""
+
+    claim: str
+    chapter: str
+    paper: str
+    ours: str
+    verdict: str
+    why: str = ""
+
+
+def first_epoch_facts(results) -> dict[str, float]:
+    """Chapter 2's facts for the claims page: per approach, the mean over trials of the first epoch's
+    training loss, its validation loss with Keras' own BatchNorm statistics (the value the paper reports)
+    and the number of trials that stopped early."""
+    facts: dict[str, float] = {}
+    for arm in ("scratch", "transfer"):
+        arm_results = [r for r in results if r.arm == arm]
+        if not arm_results:
+            continue
+        facts[f"{arm}_first_loss"] = float(np.mean([r.history["loss"].iloc[0] for r in arm_results]))
+        facts[f"{arm}_first_val_keras"] = float(np.mean([r.history["val_loss_keras"].iloc[0] for r in arm_results]))
+        facts[f"{arm}_stopped_early"] = int(sum(bool(r.info.get("stopped_early")) for r in arm_results))
+    return facts
+
+
+def _num(facts: dict, key: str) -> float | None:
+    value = facts.get(key)
+    if value is None:
+        return None
+    try:
+        return float(str(value).strip("'\""))
+    except ValueError:
+        return None
+
+
+def _have(facts: dict, *keys: str) -> bool:
+    return all(_num(facts, k) is not None for k in keys)
+
+
+def _missing(claim: str, chapter: str, paper: str) -> Claim:
+    return Claim(claim, chapter, paper, "—", "not measured in this build", f"chapter {chapter} did not run in this build")
+
+
+def _closeness(ours: float, paper: float, close: float, near: float) -> str:
+    gap = abs(ours - paper)
+    return "reproduced" if gap <= close else "partly" if gap <= near else "not reproduced"
+
+
+def _table1(facts: dict, paper: dict) -> list[Claim]:
+    rows = []
+    p = paper["holdout"]
+    for arm in ("scratch", "transfer"):
+        claim = f"Table 1, {arm}: class-weighted precision and recall on held-out patterns"
+        reported = f"{p[arm]['precision']:.2f} / {p[arm]['recall']:.2f}"
+        if not _have(facts, f"{arm}_precision", f"{arm}_recall"):
+            rows.append(_missing(claim, "03_holdout", reported))
+            continue
+        precision, recall = _num(facts, f"{arm}_precision"), _num(facts, f"{arm}_recall")
+        verdict = max(
+            (_closeness(precision, p[arm]["precision"], 0.03, 0.10), _closeness(recall, p[arm]["recall"], 0.03, 0.10)),
+            key=VERDICTS.index,
+        )
+        rows.append(
+            Claim(
+                claim,
+                "03_holdout",
+                reported,
+                f"{precision:.2f} / {recall:.2f}",
+                verdict,
+                "within 0.03 of the paper: reproduced; within 0.10: partly",
+            )
+        )
+    claim = "Transfer learning scores higher than training from scratch on held-out patterns"
+    reported = (
+        f"precision {p['transfer']['precision']:.2f} > {p['scratch']['precision']:.2f}, "
+        f"recall {p['transfer']['recall']:.2f} > {p['scratch']['recall']:.2f}"
+    )
+    keys = ("scratch_precision", "transfer_precision", "scratch_recall", "transfer_recall")
+    if not _have(facts, *keys):
+        rows.append(_missing(claim, "03_holdout", reported))
+    else:
+        sp, tp, sr, tr = (_num(facts, k) for k in keys)
+        wins = (tp > sp) + (tr > sr)
+        verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[wins]
+        rows.append(Claim(claim, "03_holdout", reported, f"precision {tp:.2f} vs {sp:.2f}, recall {tr:.2f} vs {sr:.2f}", verdict))
+    return rows
+
+
+def _judged(claim: str, chapter: str, reported: str, facts: dict, keys: tuple[str, ...], judge) -> Claim:
+    """A claim judged by ``judge(*values of keys) -> (this build's value, verdict[, why])``, or "not
+    measured in this build" when a key is missing."""
+    if not _have(facts, *keys):
+        return _missing(claim, chapter, reported)
+    return Claim(claim, chapter, reported, *judge(*(_num(facts, k) for k in keys)))
+
+
+def _training(facts: dict, paper: dict) -> list[Claim]:
+    t = paper["training"]
+    e, f = t["epochs_to_converge"], t["first_epoch_loss"]
+
+    def epochs(scratch, transfer):
+        ours = f"{transfer:.1f} vs {scratch:.1f}"
+        stopped = [_num(facts, f"{arm}_stopped_early") for arm in ("scratch", "transfer")]
+        cap = _num(facts, "max_epochs")
+        none_stopped = all(s is not None and s == 0 for s in stopped)
+        both_capped = cap is not None and min(scratch, transfer) >= cap
+        if none_stopped or both_capped:
+            cap_text = f" of {cap:.0f} epochs" if cap is not None else ""
+            return ours, "not testable here", f"no trial stopped early: every one ran into the cap{cap_text}"
+        return ours, "reproduced" if transfer < scratch else "not reproduced"
+
+    def first_validation(scratch, transfer):
+        ratio = scratch / transfer if transfer > 0 else np.inf
+        verdict = "reproduced" if ratio >= 5 else "partly" if ratio > 1 else "not reproduced"
+        return (
+            f"{scratch:.2f} vs {transfer:.2f}",
+            verdict,
+            "Keras' own BatchNorm statistics, as the paper; scratch at least 5× transfer: reproduced; above: partly",
+        )
+
+    def first_training(scratch, transfer):
+        return f"{transfer:.2f} vs {scratch:.2f}", "reproduced" if transfer < scratch else "not reproduced"
+
+    return [
+        _judged(
+            "Transfer learning converges in fewer epochs than training from scratch",
+            "02_training",
+            f"{e['transfer']['mean']} ± {e['transfer']['std']} vs {e['scratch']['mean']} ± {e['scratch']['std']}",
+            facts,
+            ("scratch_epochs", "transfer_epochs"),
+            epochs,
+        ),
+        _judged(
+            "After one epoch the scratch model's validation loss is far above the transfer model's",
+            "02_training",
+            f"{f['scratch']['validation']['mean']} vs {f['transfer']['validation']['mean']}",
+            facts,
+            ("scratch_first_val_keras", "transfer_first_val_keras"),
+            first_validation,
+        ),
+        _judged(
+            "The first epoch's training loss is lower with transfer learning",
+            "02_training",
+            f"{f['transfer']['train']['mean']} vs {f['scratch']['train']['mean']}",
+            facts,
+            ("scratch_first_loss", "transfer_first_loss"),
+            first_training,
+        ),
+    ]
+
+
+def _similarity(text: str | None) -> float | None:
+    match = re.search(r"similarity (-?[0-9.]+)", text or "")
+    return float(match.group(1)) if match else None
+
+
+def _filters(facts: dict) -> list[Claim]:
+    claim = "Kernels of the first layer converge to classical edge operators (Sobel x, Gabor 135°)"
+    reported = "two of the four most similar kernel pairs"
+    texts = [facts.get(f"{arm}_top_operator") for arm in ("scratch", "transfer")]
+    if any(t is None for t in texts):
+        return [_missing(claim, "04_filters", reported)]
+    similar = [_similarity(t) for t in texts]
+    close = sum(s is not None and s >= 0.8 for s in similar)
+    verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[close]
+    ours = f"scratch: {texts[0]}; transfer: {texts[1]}"
+    return [
+        Claim(
+            claim,
+            "04_filters",
+            reported,
+            ours,
+            verdict,
+            "the best-matching operator of each model at cosine similarity 0.8 or more: reproduced",
+        )
+    ]
+
+
+def _shap(facts: dict) -> list[Claim]:
+    claim = "SHAP values cluster near zone axes"
+    reported = "shown on examples (Fig. 4), not measured"
+    keys = ("scratch_zone_ratio", "transfer_zone_ratio")
+    if not _have(facts, *keys):
+        return [_missing(claim, "05_shap", reported)]
+    ratios = [_num(facts, k) for k in keys]
+    above = sum(r > 1.0 for r in ratios)
+    verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[above]
+    return [
+        Claim(
+            claim,
+            "05_shap",
+            reported,
+            f"|SHAP| near zone axes / elsewhere: {ratios[0]:.2f} (scratch), {ratios[1]:.2f} (transfer)",
+            verdict,
+            "median ratio of mean |SHAP| within the zone-axis radius to the rest, above 1 for a model: it clusters",
+        )
+    ]
+
+
+#: Points of balanced accuracy by which a CNN's map must beat Hough's, and a map of one phase (50 %), to
+#: reproduce the paper's claim: neighbouring pixels of one grain are not independent, so a small lead on a map
+#: of a few dozen grains is no evidence.
+MAP_MARGIN = 5.0
+
+
+def _map(facts: dict, paper: dict) -> list[Claim]:
+    rows = []
+    counts = paper["dual_phase"]["counts"]
+    total = paper["dual_phase"]["map_patterns"]
+    true = _num(facts, "true_fraction")
+    for arm in ("scratch", "transfer"):
+        claim = f"Table 2, {arm}: the share of the dual-phase map called Ni3Al (221)"
+        reported = f"{100 * counts[arm][221] / total:.1f} % of {total} patterns (no ground truth)"
+        key = f"{arm}_map_fraction"
+        if not _have(facts, key, "true_fraction"):
+            rows.append(_missing(claim, "06_dual_phase", reported))
+            continue
+        share = _num(facts, key)
+        rows.append(
+            Claim(
+                claim,
+                "06_dual_phase",
+                reported,
+                f"{share:.1f} % (true: {true:.1f} %)",
+                _closeness(share, true, 5.0, 15.0),
+                "against this map's ground truth: within 5 points: reproduced; within 15: partly",
+            )
+        )
+    for arm in ("scratch", "transfer"):
+        claim = f"The {arm} CNN's phase map improves on Hough indexing"
+        reported = "Hough: one phase everywhere (Ni and Ni3Al tie); CNNs: both phases"
+        keys = (f"{arm}_map_balanced", "hough_balanced", f"{arm}_map_accuracy", "hough_accuracy")
+        if not _have(facts, *keys):
+            rows.append(_missing(claim, "06_dual_phase", reported))
+            continue
+        cnn, hough, cnn_accuracy, hough_accuracy = (_num(facts, k) for k in keys)
+        ours = (
+            f"balanced accuracy {cnn:.1f} % vs Hough {hough:.1f} % (one phase everywhere: 50 %); "
+            f"pixels right {cnn_accuracy:.1f} % vs {hough_accuracy:.1f} %"
+        )
+        if cnn > hough + MAP_MARGIN and cnn > 50.0 + MAP_MARGIN:
+            verdict, why = (
+                "reproduced",
+                (f"mean recall of the two phases more than {MAP_MARGIN:.0f} points above Hough's and above a map of one phase"),
+            )
+        elif cnn > hough:
+            verdict, why = "partly", f"above Hough, but by less than {MAP_MARGIN:.0f} points or not above a map of one phase"
+        else:
+            verdict, why = "not reproduced", "mean recall of the two phases not above Hough's"
+        rows.append(Claim(claim, "06_dual_phase", reported, ours, verdict, why))
+    return rows
+
+
+def check_claims(facts: dict[str, str], paper: dict | None = None) -> list[Claim]:
+    """Every claim of the paper with a number or a testable statement, checked against ``facts`` (the
+    glued values of the chapters, as strings or numbers)."""
+    paper = paper_values() if paper is None else paper
+    return _table1(facts, paper) + _training(facts, paper) + _filters(facts) + _shap(facts) + _map(facts, paper)
+
+
+def claims_table(facts: dict[str, str], paper: dict | None = None) -> pd.DataFrame:
+    """:func:`check_claims` as a table (one row per claim)."""
+    return pd.DataFrame([c.__dict__ for c in check_claims(facts, paper)])
+
+
+def claims_markdown(facts: dict[str, str], paper: dict | None = None, link_prefix: str = "") -> str:
+    """The claims page's table in Markdown, each claim linked to the chapter that measured it, then the
+    count of each verdict."""
+    claims = check_claims(facts, paper)
+    lines = ["| claim | paper | this build | verdict | chapter |", "|---|---|---|---|---|"]
+    for c in claims:
+        verdict = f"**{c.verdict}**" + (f" ({c.why})" if c.why else "")
+        chapter = f"[{CHAPTERS.get(c.chapter, c.chapter)}]({link_prefix}{c.chapter}.ipynb)"
+        cells = [c.claim, c.paper, c.ours, verdict, chapter]
+        lines.append("| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |")
+    tally = pd.Series([c.verdict for c in claims]).value_counts()
+    summary = ", ".join(f"{tally[v]} {v}" for v in VERDICTS if v in tally)
+    return "\n".join(lines) + f"\n\nOf {len(claims)} claims: {summary}."

@@ -1,0 +1,398 @@
+"""Classify a user's scan with one or more model bundles, streaming: patterns are read lazily in chunks,
+classified batch by batch, and the per-pattern results written as they come; the patterns of a chunk are
+the only ones in memory, whatever the map size.
+
+A scan is any file kikuchipy reads (read lazily, through its dask-backed signals), a folder of pattern
+images (natural name order, with the map's shape given), or a NumPy ``.npy`` stack (memory-mapped) of
+shape (n, rows, cols) or (map rows, map cols, rows, cols). Patterns are never all in memory; the results
+per pattern (a few dozen bytes each: class, confidence, entropy, probabilities) are, for the map files.
+The results:
+
+``phases.csv``
+    one row per pattern: ``index, row, col, space_group`` (``-1``: not indexed, the paper's "no solution",
+    when the confidence is below the threshold), ``confidence`` (the largest class probability),
+    ``entropy`` (of the class probabilities, in bits), ``p_<space group>`` for every class, and with
+    several models each model's vote (``vote_<k>``) and the share of models that disagree with the
+    ensemble (``disagreement``);
+``phase_map.png``
+    the map with a legend and the phase fractions;
+``phase_map.h5`` and ``phase_map.ang``
+    an orix ``CrystalMap`` (phase ids, the probabilities, confidence and entropy as properties, "not
+    indexed" below the threshold) that MTEX, orix and kikuchipy open as any map. A classifier gives no
+    orientations: every rotation is the identity, and the files say so.
+
+With ``scheduler`` the chunks go to a dask.distributed cluster; each worker opens the scan and loads the
+bundles once, and reads its own chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ebsdlib.io.bundle import BundleError, ModelBundle, read_bundle
+from ebsdlib.io.scans import Scan, ScanError, open_scan
+from ebsdlib.outputs import publish_folder
+
+__all__ = ["classify_scan", "ScanResult", "class_entropy", "score_against_truth"]
+
+
+def class_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Shannon entropy in bits of each row of class probabilities (0: certain; log2(6) ≈ 2.58: uniform)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1)
+    return -(p * np.log2(p)).sum(axis=-1)
+
+
+def _inputs(patterns: np.ndarray, bundle: ModelBundle) -> np.ndarray:
+    from ebsdlib.preprocess import canonical_view, prepare_patterns
+
+    view = bundle.preprocessing.get("view", "native")
+    if view == "canonical":
+        patterns = canonical_view(patterns, int(bundle.preprocessing.get("canonical_size") or min(patterns.shape[1:])))
+    return prepare_patterns(patterns, bundle.image_size, bundle.channels, bundle.preprocessing.get("normalization", "minmax"))
+
+
+def check_fit(scan: Scan, bundle: ModelBundle) -> None:
+    """Refuse a scan whose patterns a bundle would squeeze: a native-view model trained on another aspect."""
+    if bundle.preprocessing.get("view", "native") != "native" or "pattern_shape" not in bundle.preprocessing:
+        return
+    rows, cols = bundle.preprocessing["pattern_shape"]
+    r, c = scan.pattern_shape
+    if abs(r / c - rows / cols) > 0.02 * (rows / cols):
+        raise BundleError(
+            f"the scan's patterns are {r}×{c} pixels, and the model {bundle.folder} was trained on {rows}×{cols} "
+            "patterns, another aspect: resizing would squeeze their bands. Train a model on patterns of this "
+            "detector, or one with the canonical view (`ebsdlib train --view canonical`)."
+        )
+
+
+@lru_cache(maxsize=1)
+def _bundles(folders: tuple[str, ...]) -> tuple[ModelBundle, ...]:
+    return tuple(read_bundle(f) for f in folders)
+
+
+def _classify_range(spec: dict, folders: tuple[str, ...], start: int, stop: int, batch_size: int) -> np.ndarray:
+    """Class probabilities (k, models, classes) of patterns ``start`` to ``stop``; what a worker runs."""
+    scan = _scan_from_spec(spec)
+    patterns = np.asarray(scan.read(start, stop))
+    # a pattern with NaN or infinite intensities has no class: its probabilities are NaN, and it is "not indexed"
+    broken = ~np.isfinite(patterns.reshape(len(patterns), -1)).all(axis=1) if patterns.dtype.kind in "fc" else None
+    if broken is not None and broken.any():
+        patterns = np.where(broken[:, None, None], 0, patterns)
+    out = []
+    for bundle in _bundles(tuple(folders)):
+        model = bundle.load_model()
+        out.append(model.predict(_inputs(patterns, bundle), batch_size=batch_size, verbose=0))
+    probabilities = np.stack(out, axis=1).astype(np.float32)
+    if broken is not None:
+        probabilities[broken] = np.nan
+    return probabilities
+
+
+def _scan_from_spec(spec: dict) -> Scan:
+    return _scan_cached(json.dumps(spec, sort_keys=True))
+
+
+@lru_cache(maxsize=2)
+def _scan_cached(spec_json: str) -> Scan:
+    spec = json.loads(spec_json)
+    return open_scan(spec["path"], tuple(spec["map_shape"]))
+
+
+@dataclass
+class ScanResult:
+    """What :func:`classify_scan` wrote and the numbers a user reads first."""
+
+    out: Path
+    n: int
+    map_shape: tuple[int, int]
+    classes: tuple[int, ...]
+    fractions: pd.Series
+    files: dict[str, Path]
+    seconds: float
+    non_finite: int = 0  # patterns with NaN or infinite intensities, "not indexed"
+
+    @property
+    def patterns_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("nan")
+
+
+def classify_scan(
+    scan: Scan | str | Path,
+    bundles: list[ModelBundle | str | Path],
+    out: str | Path,
+    threshold: float = 0.5,
+    chunk_size: int = 1024,
+    batch_size: int = 64,
+    scheduler: str | None = None,
+    progress: bool = True,
+    in_flight: int = 4,
+) -> ScanResult:
+    """Classify every pattern of ``scan`` with the ensemble of ``bundles`` and write the results to ``out``.
+
+    Parameters
+    ----------
+    scan
+        An opened scan (:func:`open_scan`) or its path.
+    bundles
+        One or more model bundles (or their folders) with the same classes; their class probabilities are
+        averaged.
+    out
+        Folder of the results (``phases.csv``, ``phase_map.png``, ``phase_map.h5``, ``phase_map.ang``).
+    threshold
+        Patterns whose largest averaged class probability is below it are "not indexed" (default ``0.5``).
+    chunk_size
+        Patterns read and classified at a time (default ``1024``); memory is bounded by it.
+    batch_size
+        Patterns per forward pass (default ``64``).
+    scheduler
+        Address of a dask.distributed scheduler (``tcp://host:8786``) to classify the chunks on a cluster.
+    progress
+        Show a progress bar (patterns/s and the time left).
+    in_flight
+        Chunks submitted to a cluster at a time (bounds the client's memory).
+
+    Raises
+    ------
+    BundleError
+        For bundles with different classes, or a native-view bundle trained on another pattern aspect.
+    ScanError
+        For a scan that cannot be read.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    if not 0 <= float(threshold) <= 1:
+        raise ValueError(f"threshold is a probability between 0 and 1, not {threshold}")
+    for name, value in (("chunk size", chunk_size), ("batch size", batch_size), ("chunks in flight", in_flight)):
+        if int(value) < 1:
+            raise ValueError(f"the {name} must be at least 1, not {value}")
+    scan = scan if isinstance(scan, Scan) else open_scan(scan)
+    bundles = [b if isinstance(b, ModelBundle) else read_bundle(b) for b in bundles]
+    if not bundles:
+        raise BundleError("no model bundle given; pass at least one --model folder")
+    classes = bundles[0].classes
+    for b in bundles[1:]:
+        b.check(classes=classes)
+    for b in bundles:
+        check_fit(scan, b)
+        b.load_model()  # its model agrees with bundle.json (input, outputs), checked before any work
+    if scan.n < 1:
+        raise ScanError(f"{scan.path} holds no patterns")
+    # the results are written beside ``out`` and take its place when complete: a run that fails leaves an earlier
+    # result as it was, and a folder holding anything but an earlier result of this command is refused (first)
+    final = Path(out)
+    with publish_folder(final, "classify") as out:
+        folders = tuple(str(b.folder.resolve()) for b in bundles)
+        spec = scan.spec()
+        ranges = [(s, min(s + chunk_size, scan.n)) for s in range(0, scan.n, chunk_size)]
+        csv = out / "phases.csv"
+        predicted = np.empty(scan.n, dtype=np.int32)
+        confidence = np.empty(scan.n, dtype=np.float32)
+        entropy = np.empty(scan.n, dtype=np.float32)
+        mean_probabilities = np.empty((scan.n, len(classes)), dtype=np.float32)
+        start_time = time.perf_counter()
+        non_finite = 0
+        bar = tqdm(total=scan.n, unit="pattern", desc=f"classifying {scan.path.name}", disable=not progress or None)
+        with open(csv, "w", newline="") as handle:
+            for k, (start, stop), probabilities in _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
+                table = _chunk_table(start, stop, probabilities, classes, scan.map_shape, threshold)
+                table.to_csv(handle, header=k == 0, index=False)
+                predicted[start:stop] = table["space_group"].to_numpy()
+                confidence[start:stop] = table["confidence"].to_numpy()
+                entropy[start:stop] = table["entropy"].to_numpy()
+                mean_probabilities[start:stop] = probabilities.mean(axis=1)
+                non_finite += int(np.isnan(probabilities).any(axis=(1, 2)).sum())
+                bar.update(stop - start)
+        bar.close()
+        seconds = time.perf_counter() - start_time
+        labels = predicted.reshape(scan.map_shape)
+        fractions = pd.Series(predicted).value_counts(normalize=True).reindex([*classes, -1], fill_value=0.0)
+        fractions.index = [str(c) if c != -1 else "not indexed" for c in fractions.index]
+        files = {"csv": csv, "png": out / "phase_map.png"}
+        _phase_map_png(labels, fractions, files["png"], scan.path.name)
+        files.update(_crystal_map(labels, mean_probabilities, confidence, entropy, classes, out))
+        (out / "classification.json").write_text(
+            json.dumps(
+                {
+                    "scan": str(scan.path),
+                    "patterns": scan.n,
+                    "map_shape": list(scan.map_shape),
+                    "models": list(folders),
+                    "threshold": float(threshold),
+                    "non_finite_patterns": non_finite,
+                    "files": sorted([*(Path(p).name for p in files.values()), "classification.json"]),
+                    "fractions": fractions.round(6).to_dict(),
+                    "seconds": seconds,
+                    "orientations": "none: a space-group classifier gives phases only; every rotation is the identity",
+                },
+                indent=2,
+            )
+        )
+    files = {name: final / Path(path).relative_to(out) for name, path in files.items()}
+    return ScanResult(final, scan.n, scan.map_shape, classes, fractions, files, seconds, non_finite)
+
+
+def _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
+    """(chunk number, (start, stop), probabilities) in map order, computed here or on a cluster."""
+    if scheduler is None:
+        for k, (start, stop) in enumerate(ranges):
+            yield k, (start, stop), _classify_range(spec, folders, start, stop, batch_size)
+        return
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is in the lock
+        raise ScanError("--scheduler needs dask.distributed: pip install distributed") from None
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as err:
+        raise ScanError(f"cannot reach the dask scheduler at {scheduler} ({err}); start one or leave out --scheduler") from None
+    try:
+        pending, done, next_k = {}, {}, 0
+        queue = list(enumerate(ranges))
+        while queue or pending:
+            while queue and len(pending) < max(1, int(in_flight)):
+                k, (start, stop) = queue.pop(0)
+                pending[k] = client.submit(_classify_range, spec, folders, start, stop, batch_size, pure=False)
+            k = min(pending)  # results are written in map order; later chunks keep computing meanwhile
+            done[k] = pending.pop(k).result()
+            while next_k in done:
+                yield next_k, ranges[next_k], done.pop(next_k)
+                next_k += 1
+    finally:
+        client.close()
+
+
+def _chunk_table(start, stop, probabilities, classes, map_shape, threshold) -> pd.DataFrame:
+    index = np.arange(start, stop)
+    rows, cols = np.unravel_index(index, map_shape)
+    mean = probabilities.mean(axis=1)
+    top = mean.argmax(axis=1)
+    confidence = mean.max(axis=1)
+    space_group = np.where(confidence >= threshold, np.asarray(classes)[top], -1)
+    table = pd.DataFrame(
+        {
+            "index": index,
+            "row": rows,
+            "col": cols,
+            "space_group": space_group,
+            "confidence": confidence,
+            "entropy": class_entropy(mean),
+        }
+    )
+    for i, c in enumerate(classes):
+        table[f"p_{c}"] = mean[:, i]
+    if probabilities.shape[1] > 1:
+        votes = np.asarray(classes)[probabilities.argmax(axis=2)]
+        for m in range(votes.shape[1]):
+            table[f"vote_{m}"] = votes[:, m]
+        table["disagreement"] = (votes != np.asarray(classes)[top][:, None]).mean(axis=1)
+    return table
+
+
+def _phase_map_png(labels: np.ndarray, fractions: pd.Series, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ebsdlib.evaluate.plotting import phase_map_axes
+
+    rows, cols = labels.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, min(12.0, cols / 8)), max(3.0, min(12.0, rows / 8)) + 0.8))
+    phase_map_axes(ax, labels, title, tie_label="tie", none_label="not indexed")
+    shares = ", ".join(f"{name}: {100 * share:.1f} %" for name, share in fractions.items() if share > 0)
+    ax.set_xlabel(f"phase fractions: {shares}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path) -> dict[str, Path]:
+    """The phase map as an orix CrystalMap, saved as orix HDF5 and as an .ang file."""
+    from orix import io
+    from orix.crystal_map import CrystalMap, Phase, PhaseList
+    from orix.quaternion import Rotation
+
+    from ebsdlib.crystal.materials import space_group_symbol
+
+    rows, cols = labels.shape
+    flat = labels.ravel()
+    phase_id = np.full(flat.shape, -1, dtype=np.int32)
+    for i, c in enumerate(classes):
+        phase_id[flat == c] = i
+    phases = PhaseList(
+        [Phase(name=space_group_symbol(c), space_group=int(c)) for c in classes],
+        ids=list(range(len(classes))),
+    )
+    y, x = np.mgrid[:rows, :cols].astype(np.float32)
+    prop = {"confidence": confidence, "entropy": entropy}
+    for i, c in enumerate(classes):
+        prop[f"p_{c}"] = probabilities[:, i]
+    xmap = CrystalMap(
+        rotations=Rotation.identity((rows * cols,)),
+        phase_id=phase_id,
+        x=x.ravel(),
+        y=y.ravel(),
+        phase_list=phases,
+        prop=prop,
+        scan_unit="px",
+    )
+    files = {"h5": out / "phase_map.h5", "ang": out / "phase_map.ang"}
+    io.save(files["h5"], xmap)
+    if rows * cols == 1:  # orix writes no .ang of a single point; the .h5 and phases.csv hold it
+        del files["ang"]
+        return files
+    io.save(files["ang"], xmap, confidence_index_prop="confidence")
+    return files
+
+
+def score_against_truth(phases_csv: str | Path, truth_csv: str | Path) -> dict[str, float]:
+    """Share of patterns whose space group matches a ground truth (``row, col, space_group``), counting
+    "not indexed" as wrong, and the share not indexed.
+
+    The truth's space groups are numbers (``225``) or Hermann–Mauguin symbols (``Fm-3m``).
+
+    Raises
+    ------
+    ScanError
+        When the truth file is missing, lacks those columns, names a map position twice or a space group that is
+        none, or does not cover the same map positions.
+    """
+    truth_csv = Path(truth_csv)
+    if not truth_csv.is_file():
+        raise ScanError(f"the ground truth {truth_csv} does not exist")
+    from ebsdlib.crystal.materials import parse_space_group
+
+    try:
+        truth = pd.read_csv(truth_csv)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ScanError(f"the ground truth {truth_csv} is not a CSV file ({err})") from None
+    missing = {"row", "col", "space_group"} - set(truth.columns)
+    if missing:
+        raise ScanError(f"{truth_csv} lacks the column(s) {sorted(missing)}; it needs row, col and space_group")
+    twice = truth[truth.duplicated(["row", "col"], keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        raise ScanError(f"{truth_csv} gives map position (row {first['row']}, col {first['col']}) more than once; keep one")
+    numbers = {}
+    for value in truth["space_group"].unique():  # numbers or Hermann–Mauguin symbols (Fm-3m), as the folder names
+        try:
+            numbers[value] = parse_space_group(value)
+        except ValueError as err:
+            raise ScanError(f"{truth_csv}: {err}") from None
+    truth = truth.assign(space_group=truth["space_group"].map(numbers))
+    phases = pd.read_csv(phases_csv, usecols=["row", "col", "space_group"])
+    both = phases.merge(truth, on=["row", "col"], suffixes=("", "_true"), how="left")
+    if both["space_group_true"].isna().any():
+        raise ScanError(f"{truth_csv} does not give the true space group of every map position of the scan")
+    return {
+        "accuracy": float((both["space_group"] == both["space_group_true"]).mean()),
+        "not_indexed": float((both["space_group"] == -1).mean()),
+    }

@@ -1,0 +1,228 @@
+"""The paper's protocol on a user's own labelled patterns: split, train, test, and a model bundle with a
+short report (``ebsdlib train``).
+
+The patterns are a folder tree ``<space group>/<material>/*.tif`` (:func:`ebsdlib.io.readers.load_folder_tree`);
+the split, the optimiser, early stopping, the BatchNorm recalibration (both approaches alike) and the cache
+are those of the book, with the counts and the protocol of a profile (``--profile``) unless given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+from ebsdlib.crystal.materials import SPACE_GROUPS
+from ebsdlib.datasets.container import DatasetError, assign_split
+from ebsdlib.io.bundle import ModelBundle, read_bundle, write_bundle
+from ebsdlib.io.readers import load_folder_tree
+from ebsdlib.learn.training import ARM_CHANNELS, ARMS, dataset_fingerprint
+from ebsdlib.outputs import check_output_folder, publish_folder
+
+__all__ = ["train_bundle"]
+
+
+def train_bundle(
+    patterns: str | Path,
+    out: str | Path,
+    approach: str = "transfer",
+    pretrained_source: str | None = None,
+    profile: str = "default",
+    view: str = "native",
+    canonical_size: int | None = None,
+    train_per_space_group: int | None = None,
+    val_per_space_group: int | None = None,
+    test_per_material: int | None = None,
+    image_size: int | None = None,
+    max_epochs: int | None = None,
+    seed: int | None = None,
+) -> tuple[ModelBundle, dict]:
+    """Train one model of ``approach`` on a folder tree of labelled patterns and write its bundle to ``out``.
+
+    Parameters
+    ----------
+    patterns
+        Root of ``<space group>/<material>/*.tif|tiff|png|bmp``; the space groups must be among the six
+        the classifier learns (221, 223, 225, 227, 229, 230).
+    out
+        The bundle folder (``model.keras``, ``bundle.json``) with the report: ``report.md``,
+        ``metrics.json``, ``predictions.csv``, ``confusion.png``, ``loss_curves.png``.
+    approach
+        ``"transfer"`` (default) or ``"scratch"``.
+    pretrained_source
+        ``imagenet``, ``source-task``, ``auto`` or a weights file (default: the profile's).
+    profile
+        The profile whose protocol and counts are used where not given (default ``"default"``).
+    view, canonical_size
+        ``"native"`` (the patterns as recorded) or ``"canonical"`` (the centred square of each pattern,
+        resized to ``canonical_size``): the classifier of a canonical-view bundle classifies scans of
+        any detector aspect.
+    train_per_space_group, val_per_space_group, test_per_material, image_size, max_epochs, seed
+        Override the profile's values.
+
+    Returns
+    -------
+    (ModelBundle, dict)
+        The bundle and its test metrics (class-weighted precision and recall, accuracy, test patterns).
+
+    Raises
+    ------
+    DatasetError
+        For a folder that is not a labelled tree, space groups the classifier does not learn, or too few
+        patterns for the split.
+    """
+    import matplotlib
+
+    matplotlib.use("agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ebsdlib.evaluate.metrics import confusion, per_material_accuracy, predict_trial, weighted_scores
+    from ebsdlib.evaluate.plotting import confusion_heatmaps, history_figure
+    from ebsdlib.learn.models import resolve_source
+    from ebsdlib.learn.sourcetask import ensure_source
+    from ebsdlib.learn.training import train_trial, training_config
+    from ebsdlib.settings import check_memory, check_setting, shared_settings
+    from ebsdlib.simulation.patterns import simulated_detector
+
+    if approach not in ARMS:
+        raise ValueError(f"unknown approach {approach!r}; choose from {ARMS}")
+    settings = shared_settings(profile)
+    pick = {
+        "train_per_space_group": train_per_space_group,
+        "val_per_space_group": val_per_space_group,
+        "test_per_material": test_per_material,
+        "image_size": image_size,
+        "max_epochs": max_epochs,
+        "seed": seed,
+    }
+    given = {k: v for k, v in pick.items() if v is not None}
+    for name, value in given.items():
+        check_setting(name, value)
+    s = {**settings, **given}
+    _check_out(Path(out), Path(patterns))
+    dataset = load_folder_tree(patterns, view=view, size=canonical_size)
+    unknown = sorted({int(g) for g in dataset.labels} - set(SPACE_GROUPS))
+    if unknown:
+        folders = (
+            sorted({f for f, g in zip(dataset.table["file"], dataset.labels) if int(g) in unknown})
+            if "file" in dataset.table
+            else []
+        )
+        where = f" (first: {folders[0]})" if folders else ""
+        raise DatasetError(
+            f"{patterns}: space group(s) {unknown}{where} are not among the six the classifier learns "
+            f"{list(SPACE_GROUPS)}; remove those folders"
+        )
+    dataset.table["split"] = assign_split(
+        dataset.table, int(s["train_per_space_group"]), int(s["val_per_space_group"]), int(s["test_per_material"]), int(s["seed"])
+    )
+    if not (dataset.table["split"] == "test").any():
+        raise DatasetError(
+            f"{patterns}: no pattern is left for the test split after {s['train_per_space_group']} training and "
+            f"{s['val_per_space_group']} validation patterns per space group; add patterns or lower the counts"
+        )
+    size = int(s["image_size"])  # float32 inputs of every pattern, at once
+    check_memory(
+        4 * len(dataset) * ARM_CHANNELS[approach] * size**2,
+        f"{len(dataset)} patterns at image size {size} px",
+        "use a smaller image size",
+    )
+    config = training_config(s)
+    source = None
+    if approach == "transfer":
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras' download line; the source's note says what happened
+            resolved = resolve_source(pretrained_source or s["pretrained_source"], config.architecture)
+        geometry, detector_model = simulated_detector(s)
+        source = ensure_source(
+            resolved,
+            int(s["image_size"]),
+            architecture=config.architecture,
+            patterns_per_class=int(s["source_patterns_per_class"]),
+            epochs=int(s["source_epochs"]),
+            geometry=geometry,
+            detector_model=detector_model,
+            seed=int(s["seed"]),
+        )
+    result = train_trial(approach, dataset, int(s["image_size"]), config, source, trial=0, seed=int(s["seed"]))
+    predictions = predict_trial(result, dataset, "test", int(s["seed"]))
+    metrics = {**weighted_scores(predictions), "test_patterns": int(len(predictions))}
+    counts = dataset.table.groupby("split").size().to_dict()
+    training = {
+        "data": str(Path(patterns).resolve()),
+        "data_fingerprint": dataset_fingerprint(dataset),
+        "profile": profile,
+        "split_counts": {k: int(v) for k, v in counts.items()},
+        "protocol": config.as_dict(),
+        "seed": int(s["seed"]),
+        "epochs": int(result.info["epochs"]),
+        "seconds": float(result.info["seconds"]),
+        "notes": list(dataset.meta.get("notes", [])),
+    }
+    preprocessing = {
+        "view": view,
+        "canonical_size": dataset.meta.get("canonical_view"),
+        "normalization": "minmax",
+        "resize": "scikit-image resize, anti-aliased",
+        "pattern_shape": list(dataset.pattern_shape),
+    }
+    out = Path(out)
+    # the bundle and its report are written beside ``out`` and take its place when complete; ``out`` may hold
+    # nothing but an earlier bundle of this command (checked before training, and again before the rename)
+    with publish_folder(out, "train") as staging:
+        bundle = write_bundle(
+            result.model_path,
+            staging,
+            classes=SPACE_GROUPS,
+            image_size=int(s["image_size"]),
+            channels=ARM_CHANNELS[approach],
+            preprocessing=preprocessing,
+            approach=approach,
+            source=None if source is None else source.as_dict(),
+            training=training,
+            metrics=metrics,
+        )
+        predictions.to_csv(staging / "predictions.csv", index=False)
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        fig = confusion_heatmaps({f"{approach} model, test split": confusion(predictions, normalize="true")})
+        fig.savefig(staging / "confusion.png", dpi=130)
+        plt.close(fig)
+        fig = history_figure(result.history, f"{approach} model")
+        fig.savefig(staging / "loss_curves.png", dpi=130)
+        plt.close(fig)
+        accuracy = per_material_accuracy(predictions)
+        lines = [
+            f"# Model bundle: {approach}",
+            "",
+            f"Trained on `{training['data']}` with the {profile!r} profile's protocol "
+            f"({int(s['image_size'])} px, patience {config.patience}, at most {config.max_epochs} epochs), "
+            f"{training['epochs']} epochs in {training['seconds']:.0f} s.",
+            "",
+            f"Split: {training['split_counts']}.",
+            "",
+            f"Test split: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
+            f"accuracy {metrics['accuracy']:.3f} on {metrics['test_patterns']} patterns (class-weighted, as the paper's Table 1).",
+            "",
+            "Pretrained source: " + ("none (trained from scratch)" if source is None else f"{source.kind}: {source.note}"),
+            "",
+            "| material | space group | accuracy | patterns |",
+            "|---|---|---|---|",
+            *[f"| {r.material} | {r.space_group} | {r.accuracy:.2f} | {r.patterns} |" for r in accuracy.itertuples()],
+            "",
+            "Figures: `confusion.png`, `loss_curves.png`; every test prediction: `predictions.csv`.",
+            f"Classify a scan: `ebsdlib classify SCAN --model {out}`.",
+        ]
+        (staging / "report.md").write_text("\n".join(lines) + "\n")
+    bundle = read_bundle(out)
+    return bundle, metrics
+
+
+def _check_out(out: Path, patterns: Path) -> None:
+    """Refuse a bundle folder that would overwrite something else: the patterns, a folder holding them,
+    or a folder with anything but an earlier bundle of this command (which is replaced when trained again)."""
+    o, p = out.resolve(), patterns.resolve()
+    if o == p or p in o.parents or o in p.parents:
+        raise ValueError(f"--out {out} would hold or overwrite the training patterns {patterns}; choose a new folder")
+    if o.exists() and not o.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the model bundle")
+    check_output_folder(out, "train")  # nothing but an earlier bundle of `ebsdlib train`, unchanged

@@ -1,0 +1,352 @@
+"""What the classifier needs: accuracy against training patterns per space group, against input size, and
+convergence measured independently of the patience of early stopping (beyond the paper).
+
+The paper reports one training-set size (400 patterns per space group at 299 px). Here the same protocol
+is run on nested subsets of one data set's training split: the validation and test splits stay fixed,
+and every smaller training set is contained in every larger one drawn with the same seed, so that a
+point of the curve differs from the next only by the patterns added. The subset at the data set's full
+training count is the data set itself, so that point is the training chapter's trial (a cache hit).
+
+Every point is a :func:`ebsdlib.learn.training.train_trial` (cached like any trial) followed by
+:func:`ebsdlib.evaluate.metrics.predict_trial` (cached predictions); the tables here only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+
+from ebsdlib.datasets.container import PatternDataset, divide_evenly
+from ebsdlib.evaluate.metrics import predict_trial, weighted_scores
+from ebsdlib.learn.models import PretrainedSource
+from ebsdlib.learn.training import ARMS, TrainingConfig, TrialResult, train_trial
+
+__all__ = [
+    "CurvePoint",
+    "training_counts",
+    "subsample_training",
+    "few_shot_curve",
+    "few_shot_point",
+    "input_size_curve",
+    "curve_summary",
+    "epochs_to_reach",
+    "convergence_table",
+    "patterns_needed",
+    "curve_findings",
+]
+
+
+@dataclass
+class CurvePoint:
+    """One trained model of a curve and its test scores."""
+
+    arm: str
+    patterns_per_space_group: int
+    image_size: int
+    trial: int
+    result: TrialResult
+    scores: dict
+
+    def as_row(self) -> dict:
+        info = self.result.info
+        return {
+            "arm": self.arm,
+            "patterns_per_space_group": self.patterns_per_space_group,
+            "image_size": self.image_size,
+            "trial": self.trial,
+            **self.scores,
+            "epochs": int(info["epochs"]),
+            "best_epoch": int(info["best_epoch"]),
+            "best_val_accuracy": float(self.result.history["val_accuracy"].max()),
+            "train_seconds": float(info["seconds"]),
+            "cpu_seconds": float(info.get("cpu_seconds", np.nan)),
+        }
+
+
+def training_counts(dataset: PatternDataset) -> pd.Series:
+    """Training patterns per space group of ``dataset``."""
+    train = dataset.table[dataset.table["split"] == "train"]
+    return train.groupby("space_group").size()
+
+
+def subsample_training(dataset: PatternDataset, per_space_group: int, seed: int = 0) -> PatternDataset:
+    """The data set with only ``per_space_group`` training patterns per space group, divided evenly over
+    each group's materials as the paper's protocol; the other training patterns become ``"unused"``.
+    Validation and test are unchanged.
+
+    Subsets are nested: with the same seed, the subset of n patterns is contained in the subset of any
+    larger count. At the full count the data set itself is returned (same content, same cache keys).
+
+    Raises
+    ------
+    ValueError
+        When a space group has fewer training patterns than asked, or the count is not positive.
+    """
+    per_space_group = int(per_space_group)
+    if per_space_group <= 0:
+        raise ValueError(f"patterns per space group must be positive, got {per_space_group}")
+    available = training_counts(dataset)
+    if available.empty:
+        raise ValueError("the data set has no training patterns to subsample")
+    short = available[available < per_space_group]
+    if len(short):
+        raise ValueError(
+            f"asked for {per_space_group} training patterns per space group, but space group(s) "
+            f"{', '.join(f'{sg} has {n}' for sg, n in short.items())}: lower the count or simulate more "
+            "(train_per_space_group)"
+        )
+    if (available == per_space_group).all():
+        return dataset
+    table = dataset.table
+    keep = np.zeros(len(table), dtype=bool)
+    rng = np.random.default_rng(seed)
+    train = table[table["split"] == "train"]
+    for _, group in train.groupby("space_group", sort=True):
+        materials = sorted(group["material"].unique())
+        for material, n in zip(materials, divide_evenly(per_space_group, len(materials))):
+            index = np.sort(group.index[group["material"] == material].to_numpy())
+            if n > len(index):
+                raise ValueError(
+                    f"material {material!r} has {len(index)} training patterns, fewer than its share {n} of {per_space_group}"
+                )
+            keep[rng.permutation(index)[:n]] = True  # a prefix of one permutation per material: nested
+    split = table["split"].where(~((table["split"] == "train") & ~keep), "unused")
+    subset = PatternDataset(dataset.patterns, table.assign(split=split), dict(dataset.meta), dataset.map_shape)
+    subset.meta["training_subset"] = {"per_space_group": per_space_group, "seed": int(seed)}
+    return subset
+
+
+def few_shot_point(arm, dataset, n, image_size, config, source, trial: int = 0, seed: int = 0) -> CurvePoint:
+    """One point of the few-shot curve: the model trained on the nested subset of ``n`` training patterns
+    per space group (cached; chapter 7 and chapter 8 share it), scored on the test split."""
+    return _point(arm, dataset, n, image_size, config, source, trial, seed)
+
+
+def _point(arm, dataset, n, image_size, config, source, trial, seed) -> CurvePoint:
+    subset = subsample_training(dataset, n, seed * 1000 + trial)
+    result = train_trial(arm, subset, image_size, config, source, trial=trial, seed=seed)
+    predictions = predict_trial(result, subset, "test", seed)
+    scores = weighted_scores(predictions)
+    scores["f1"] = float(
+        f1_score(predictions["true_space_group"], predictions["predicted_space_group"], average="weighted", zero_division=0)
+    )
+    return CurvePoint(arm, n, image_size, trial, result, scores)
+
+
+def few_shot_curve(
+    dataset: PatternDataset,
+    counts,
+    image_size: int,
+    config: TrainingConfig,
+    source: PretrainedSource | None,
+    trials: int = 1,
+    seed: int = 0,
+    arms=ARMS,
+    progress=print,
+) -> pd.DataFrame:
+    """Test scores against training patterns per space group: ``trials`` trained models per arm and count.
+
+    Trial ``t`` draws its own subset and initialises the model as trial ``t`` of the training chapter
+    (same ``seed``), so the point at the data set's full count is that chapter's trials, read from the
+    cache.
+    """
+    rows = []
+    for arm in arms:
+        for n in sorted(int(c) for c in counts):
+            for trial in range(int(trials)):
+                if progress:
+                    progress(f"few-shot curve: {arm}, {n} patterns per space group, trial {trial}")
+                rows.append(_point(arm, dataset, n, image_size, config, source, trial, int(seed)).as_row())
+    return pd.DataFrame(rows)
+
+
+def input_size_curve(
+    dataset: PatternDataset,
+    sizes,
+    per_space_group: int,
+    config: TrainingConfig,
+    source: PretrainedSource | None,
+    trials: int = 1,
+    seed: int = 0,
+    arms=ARMS,
+    progress=print,
+) -> pd.DataFrame:
+    """Test scores against the CNN input size at a fixed training count. The transfer model starts from
+    the same ``source`` at every size (Xception's weights do not depend on the input size, as ImageNet's
+    weights serve any size)."""
+    rows = []
+    for arm in arms:
+        for size in sorted(int(s) for s in sizes):
+            for trial in range(int(trials)):
+                if progress:
+                    progress(f"input-size curve: {arm}, {size} px, trial {trial}")
+                rows.append(_point(arm, dataset, per_space_group, size, config, source, trial, int(seed)).as_row())
+    return pd.DataFrame(rows)
+
+
+def curve_summary(
+    curve: pd.DataFrame, by: str = "patterns_per_space_group", metrics=("precision", "recall", "f1", "accuracy")
+) -> pd.DataFrame:
+    """Mean and standard deviation over trials per arm and ``by``, with the summed CPU time of the point."""
+    metrics = [m for m in metrics if m in curve]
+    grouped = curve.groupby(["arm", by])
+    out = grouped[metrics].agg(["mean", "std"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    for other in ("patterns_per_space_group", "image_size"):
+        if other != by and other in curve:
+            out[other] = grouped[other].first()
+    out["trials"] = grouped.size()
+    out["epochs_mean"] = grouped["epochs"].mean()
+    out["cpu_seconds"] = grouped["cpu_seconds"].sum()
+    out["train_seconds"] = grouped["train_seconds"].sum()
+    return out.reset_index()
+
+
+def epochs_to_reach(history: pd.DataFrame, column: str, target: float, above: bool = True) -> tuple[float, float]:
+    """(epochs, seconds) until ``column`` first reaches ``target`` (``>=`` when ``above``, else ``<=``);
+    (nan, nan) when it never does. Seconds are summed over the epochs up to and including that one."""
+    values = history[column].to_numpy(dtype=float)
+    hit = values >= target if above else values <= target
+    if not hit.any():
+        return np.nan, np.nan
+    epoch = int(np.argmax(hit))
+    return float(epoch + 1), float(history["seconds"].to_numpy(dtype=float)[: epoch + 1].sum())
+
+
+def convergence_table(results: list[TrialResult], target_accuracy: float) -> pd.DataFrame:
+    """Convergence that patience does not decide, per trial: epochs and seconds until the validation
+    accuracy first reaches ``target_accuracy``, and until the validation loss first reaches the best
+    validation loss of the *other* approach (mean over its trials); beside the epochs run under early
+    stopping."""
+    best_loss = {arm: np.mean([r.history["val_loss"].min() for r in results if r.arm == arm]) for arm in ARMS}
+    rows = []
+    for r in results:
+        other = "transfer" if r.arm == "scratch" else "scratch"
+        acc_epochs, acc_seconds = epochs_to_reach(r.history, "val_accuracy", target_accuracy)
+        row = {
+            "arm": r.arm,
+            "trial": r.trial,
+            "epochs run (early stopping)": len(r.history),
+            "best val. accuracy": float(r.history["val_accuracy"].max()),
+            f"epochs to val. accuracy {target_accuracy:.2f}": acc_epochs,
+            f"seconds to val. accuracy {target_accuracy:.2f}": acc_seconds,
+        }
+        if not np.isnan(best_loss.get(other, np.nan)):
+            loss_epochs, loss_seconds = epochs_to_reach(r.history, "val_loss", best_loss[other], above=False)
+            row["epochs to the other approach's best val. loss"] = loss_epochs
+            row["seconds to the other approach's best val. loss"] = loss_seconds
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def patterns_needed(
+    summary: pd.DataFrame, target: float, metric: str = "f1", by: str = "patterns_per_space_group"
+) -> pd.DataFrame:
+    """Per arm, a power law fitted to the error (1 − ``metric``) against ``by`` (least squares in
+    log–log) and the count at which it would reach ``target``.
+
+    Returns one row per arm: exponent, the extrapolated count (``nan`` when the error does not fall with
+    the count (exponent above −0.01) or fewer than two points exist), whether the target is already reached on the curve, and
+    the largest count measured. An extrapolation past the measured range is a rough guide only.
+    """
+    rows = []
+    for arm, part in summary.groupby("arm"):
+        part = part.sort_values(by)
+        x = part[by].to_numpy(dtype=float)
+        error = np.clip(1 - part[f"{metric}_mean"].to_numpy(dtype=float), 1e-6, None)
+        reached = part.loc[part[f"{metric}_mean"] >= target, by]
+        row = {
+            "arm": arm,
+            "largest measured": int(x.max()),
+            "reached at": int(reached.min()) if len(reached) else np.nan,
+            "exponent": np.nan,
+            "extrapolated count": np.nan,
+        }
+        if len(x) >= 2 and len(np.unique(x)) >= 2:
+            slope, intercept = np.polyfit(np.log(x), np.log(error), 1)
+            row["exponent"] = float(slope)
+            if slope < -0.01:  # the error must fall with the count; a flat curve extrapolates to nothing
+                with np.errstate(over="ignore"):
+                    count = float(np.exp((np.log(1 - target) - intercept) / slope))
+                row["extrapolated count"] = count if np.isfinite(count) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def _fmt_count(value) -> str:
+    return "not reached" if value is None or np.isnan(value) else f"{value:,.0f}"
+
+
+def curve_findings(
+    summary: pd.DataFrame,
+    size_summary: pd.DataFrame | None,
+    needed: pd.DataFrame,
+    target: float,
+    metric: str,
+    default_count: int,
+    default_size: int,
+    paper_count: int,
+    paper_size: int,
+) -> str:
+    """What the curves say, as Markdown: per arm the best point, where the build's own setting sits, the
+    count at which ``target`` is reached (or the power-law extrapolation, labelled as such) and the input
+    size that scored best."""
+    lines = []
+    for arm, part in summary.groupby("arm"):
+        part = part.sort_values("patterns_per_space_group")
+        best = part.loc[part[f"{metric}_mean"].idxmax()]
+        here = part[part["patterns_per_space_group"] == default_count]
+        first, last = part[f"{metric}_mean"].iloc[0], part[f"{metric}_mean"].iloc[-1]
+        sentence = (
+            f"- **{arm}**: {metric} {'rises' if last > first else 'falls' if last < first else 'stays'} from {first:.2f} at "
+            f"{int(part['patterns_per_space_group'].iloc[0])} to {last:.2f} at "
+            f"{int(part['patterns_per_space_group'].iloc[-1])} patterns per space group (best "
+            f"{best[f'{metric}_mean']:.2f} at {int(best['patterns_per_space_group'])})"
+        )
+        values = part[f"{metric}_mean"].to_numpy()
+        counts = part["patterns_per_space_group"].to_numpy()
+        drops = [i for i in range(1, len(values)) if values[i] < values[i - 1] - 0.02]
+        if drops:
+            i = drops[0]
+            sentence += (
+                f"; it is not monotonic: {values[i - 1]:.2f} at {int(counts[i - 1])} but {values[i]:.2f} at {int(counts[i])}"
+            )
+            if int(part["trials"].min()) == 1:
+                sentence += " (one trial per point, so the spread between trials, which may explain it, is not measured)"
+        if len(here):
+            trials = int(here["trials"].iloc[0])
+            which = "trial 0 of the training chapter" if trials == 1 else f"the training chapter's first {trials} trials"
+            sentence += f"; at this build's own setting ({default_count} patterns at {default_size} px, {which}) it is {here[f'{metric}_mean'].iloc[0]:.2f}"
+        row = needed.loc[arm] if arm in needed.index else None
+        if row is not None and not np.isnan(row["reached at"]):
+            sentence += f". The target {target:.2f} is reached at {int(row['reached at'])} patterns per space group"
+        elif row is not None and not np.isnan(row["extrapolated count"]):
+            sentence += (
+                f". The target {target:.2f} is not reached on the curve; a power law fitted to the error "
+                f"(exponent {row['exponent']:.2f}) would reach it at about {_fmt_count(row['extrapolated count'])} "
+                f"patterns per space group, an extrapolation beyond the {int(row['largest measured'])} measured"
+            )
+        else:
+            sentence += f". The target {target:.2f} is not reached, and the error does not fall with the count on this curve"
+        lines.append(sentence + ".")
+    if size_summary is not None and len(size_summary):
+        for arm, part in size_summary.groupby("arm"):
+            best = part.loc[part[f"{metric}_mean"].idxmax()]
+            lines.append(
+                f"- **{arm}, input size**: best {metric} {best[f'{metric}_mean']:.2f} at {int(best['image_size'])} px "
+                f"among {', '.join(str(int(s)) for s in sorted(part['image_size']))} px "
+                f"({int(part['patterns_per_space_group'].iloc[0])} patterns per space group)."
+            )
+    lines.append(
+        f"\nThe paper trained on {paper_count} patterns per space group at {paper_size} px; this build's curves "
+        f"end at {int(summary['patterns_per_space_group'].max())} patterns and "
+        + (
+            f"{int(size_summary['image_size'].max())} px."
+            if size_summary is not None and len(size_summary)
+            else f"{default_size} px."
+        )
+    )
+    return "\n".join(lines)

@@ -1,0 +1,526 @@
+"""Generalisation beyond the training materials: phase-disjoint tests and training on generated phases.
+
+The paper tests on new patterns of the materials it trained on. A user with a new alloy needs the
+accuracy on a material the classifier never saw; this module measures it two ways.
+
+Leave-one-material-out (:func:`material_folds`, :func:`leave_one_out`)
+    The materials of every space group that has two or more are dealt by name to the folds in turn, so
+    every fold still trains all six groups and every such material is held out exactly once (with five
+    folds, one material of each group per fold; with fewer, more of a group at once). The
+    fold's training set is simulated from the remaining materials with the same patterns per space
+    group as the paper's protocol; the held-out materials are tested on patterns of their own.
+
+Generated phases (:func:`generated_materials`, :func:`generated_dataset`)
+    Training on phases made by :mod:`ebsdlib.simulation.phases` (none of the paper's materials), tested on the
+    paper's 18 materials: a split where no phase is in both training and test.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from ebsdlib.crystal.materials import SPACE_GROUPS, Material, materials_by_space_group, training_materials
+from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.evaluate.metrics import per_material_accuracy, predict_trial
+from ebsdlib.learn.training import TrainingConfig, train_trial
+from ebsdlib.simulation.datasets import simulate_dataset
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.phases import generate_phases
+
+__all__ = [
+    "material_folds",
+    "most_held_out_per_group",
+    "fold_datasets",
+    "leave_one_out",
+    "generated_materials",
+    "generated_dataset",
+    "merge_datasets",
+    "rejection_table",
+    "accuracy_by_material",
+    "regime_summary",
+    "answers_table",
+    "phase_disjoint_datasets",
+    "SEEN_BY_FOLD_MODELS",
+    "lomo_regimes",
+    "generalisation_answer",
+    "generalisation_findings",
+    "phase_examples",
+    "acquisition_table",
+    "map_comparison",
+]
+
+
+def material_folds(
+    materials: list[Material] | None = None, held_out: list[str] | None = None, n_folds: int | None = None
+) -> list[tuple[Material, ...]]:
+    """Folds of held-out materials, each fold keeping at least one material of every space group.
+
+    The materials of every space group with two or more materials are sorted by name; the ``i``-th goes
+    to fold ``i mod n_folds``. With ``n_folds`` unset (or at least the largest group's size) fold ``k``
+    holds out the ``k``-th material of every such group: leave one material of each group out. With
+    fewer folds each fold holds out more materials of a group at once, so fewer models test every
+    material while it is unseen, each trained on fewer materials (the harder test).
+
+    ``held_out`` restricts the folds to those material names (a smaller budget; the ``i``-th named
+    material of a group goes to fold ``i``); each named material must belong to a group with another
+    material to train on.
+
+    Examples
+    --------
+    >>> [sorted(m.name for m in fold) for fold in material_folds(held_out=["Ni", "Al", "Fe"])]
+    [['Al', 'Fe'], ['Ni']]
+    >>> len(material_folds()), len(material_folds(n_folds=2))
+    (5, 2)
+    """
+    materials = training_materials() if materials is None else list(materials)
+    groups = {sg: sorted(ms, key=lambda m: m.name) for sg, ms in materials_by_space_group(materials).items()}
+    eligible = {sg: ms for sg, ms in groups.items() if len(ms) >= 2}
+    if n_folds is not None and (isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2):
+        raise ValueError(
+            f"n_folds must be a whole number of at least 2 (or unset for one fold per material "
+            f"of the largest group), not {n_folds!r}."
+        )
+    if held_out is not None:
+        names = {m.name: m for m in materials}
+        unknown = [n for n in held_out if n not in names]
+        if unknown:
+            raise ValueError(f"unknown material(s) {unknown}; choose from {sorted(names)}.")
+        alone = [n for n in held_out if names[n].space_group not in eligible]
+        if alone:
+            raise ValueError(f"{alone} cannot be held out: no other material of its space group would be left to train on.")
+        eligible = {sg: [m for m in ms if m.name in held_out] for sg, ms in eligible.items()}
+        eligible = {sg: ms for sg, ms in eligible.items() if ms}
+    if not eligible:
+        return []
+    largest = max(len(ms) for ms in eligible.values())
+    n = largest if n_folds is None else min(n_folds, largest)
+    return [tuple(m for ms in eligible.values() for i, m in enumerate(ms) if i % n == k) for k in range(n)]
+
+
+def most_held_out_per_group(folds: list[tuple[Material, ...]]) -> int:
+    """The most materials of one space group that any fold holds out at once (0 without folds)."""
+    return max((max(Counter(m.space_group for m in fold).values()) for fold in folds if fold), default=0)
+
+
+def fold_datasets(
+    fold: tuple[Material, ...],
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    detector_model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+    materials: list[Material] | None = None,
+) -> tuple[PatternDataset, PatternDataset]:
+    """(training data without the fold's materials, test patterns of the fold's materials), both
+    simulated and cached like chapter 1's data set."""
+    materials = training_materials() if materials is None else list(materials)
+    held = {m.name for m in fold}
+    rest = [m for m in materials if m.name not in held]
+    missing = set(SPACE_GROUPS) - {m.space_group for m in rest}
+    if missing:
+        raise ValueError(f"holding out {sorted(held)} leaves no material of space group(s) {sorted(missing)}.")
+    train = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=rest)
+    test = simulate_dataset(0, 0, test_per_material, geometry, detector_model, seed, materials=list(fold))
+    return train, test
+
+
+def leave_one_out(
+    arm: str,
+    folds: list[tuple[Material, ...]],
+    train_per_space_group: int,
+    val_per_space_group: int,
+    test_per_material: int,
+    image_size: int,
+    config: TrainingConfig,
+    source=None,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    detector_model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+    progress=print,
+) -> pd.DataFrame:
+    """Accuracy of each fold's model (trained without the fold's materials; one model per fold, cached) on
+    the materials it never saw and on new test patterns of the materials it trained on.
+
+    Comparing the two within the same models is the fair test of what leaving a material out costs:
+    another model (trained on every material) would differ in more than the held-out material.
+
+    Returns one row per fold and material: ``material``, ``space_group``, ``accuracy``, ``patterns``,
+    ``fold``, ``arm``, ``held_out`` (True for the fold's own materials) and the space group it answered
+    most often (``most_predicted``).
+    """
+    rows = []
+    everything = training_materials()
+    for k, fold in enumerate(folds):
+        if progress:
+            progress(f"leave-one-material-out: {arm}, fold {k + 1}/{len(folds)} without {', '.join(m.name for m in fold)}")
+        train, test = fold_datasets(
+            fold, train_per_space_group, val_per_space_group, test_per_material, geometry, detector_model, seed
+        )
+        held = {m.name for m in fold}
+        seen = simulate_dataset(
+            0, 0, test_per_material, geometry, detector_model, seed + 1, materials=[m for m in everything if m.name not in held]
+        )
+        result = train_trial(arm, train, image_size, config, source, trial=0, seed=seed)
+        for patterns, held_out in ((test, True), (seen, False)):
+            predictions = predict_trial(result, patterns, "test", seed)
+            table = per_material_accuracy(predictions)
+            common = predictions.groupby("material")["predicted_space_group"].agg(lambda p: int(p.mode().iloc[0]))
+            table["most_predicted"] = table["material"].map(common)
+            table["fold"] = k
+            table["arm"] = arm
+            table["held_out"] = held_out
+            rows.append(table)
+    return (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(
+            columns=["material", "space_group", "accuracy", "patterns", "most_predicted", "fold", "arm", "held_out"]
+        )
+    )
+
+
+def lomo_regimes(lomo: pd.DataFrame) -> pd.DataFrame:
+    """:func:`leave_one_out`'s rows as two regimes of the chapter, one row per approach and material:
+    ``leave-one-out`` (the fold model that held the material out) and ``leave-out models, seen`` (the
+    fold models that trained on it, pooled over their test patterns). Columns ``regime, arm, material,
+    space_group, accuracy, patterns, most_predicted``."""
+    columns = ["regime", "arm", "material", "space_group", "accuracy", "patterns", "most_predicted"]
+    left = lomo[lomo["held_out"].astype(bool)].assign(regime="leave-one-out")[columns]
+    seen = lomo[~lomo["held_out"].astype(bool)].assign(correct=lambda t: t["accuracy"] * t["patterns"])
+    if not len(seen):
+        return left.reset_index(drop=True)
+    pooled = (
+        seen.groupby(["arm", "material", "space_group"], sort=False)
+        .agg(
+            correct=("correct", "sum"),
+            patterns=("patterns", "sum"),
+            most_predicted=("most_predicted", lambda p: int(p.mode().iloc[0])),
+        )
+        .reset_index()
+    )
+    pooled["accuracy"] = pooled["correct"] / pooled["patterns"]
+    pooled["regime"] = SEEN_BY_FOLD_MODELS
+    return pd.concat([left, pooled[columns]], ignore_index=True)
+
+
+def generated_materials(per_space_group: int, seed: int = 0, master_pattern_check: bool = True) -> tuple[list[Material], Counter]:
+    """``per_space_group`` generated phases for each of the six space groups, and the rejection counts
+    summed over the groups (keys ``(space group, reason)``)."""
+    materials, rejected = [], Counter()
+    for space_group in SPACE_GROUPS:
+        phases, reasons = generate_phases(space_group, per_space_group, seed, master_pattern_check)
+        materials += phases
+        rejected.update({(space_group, reason): n for reason, n in reasons.items()})
+    return materials, rejected
+
+
+def rejection_table(rejected: Counter, accepted: int) -> pd.DataFrame:
+    """Rejected candidates per space group (rows) and reason (columns), with the accepted count."""
+    if not rejected:
+        table = pd.DataFrame(index=pd.Index(SPACE_GROUPS, name="space group"))
+    else:
+        table = pd.Series(rejected).unstack(fill_value=0)
+        table.index.name = "space group"
+        table = table.reindex(SPACE_GROUPS, fill_value=0)
+    table = table.fillna(0).astype(int)
+    table.insert(0, "accepted", accepted)
+    return table
+
+
+def merge_datasets(first: PatternDataset, second: PatternDataset) -> PatternDataset:
+    """One data set of the patterns and rows of two (same pattern shape), pattern ids renumbered."""
+    if first.pattern_shape != second.pattern_shape:
+        raise ValueError(
+            f"cannot merge data sets of pattern shapes {first.pattern_shape} and {second.pattern_shape}: "
+            "simulate both with the same detector."
+        )
+    table = pd.concat([first.table, second.table], ignore_index=True).drop(columns="pattern_id")
+    patterns = np.concatenate([first.patterns, second.patterns.astype(first.patterns.dtype, copy=False)])
+    return PatternDataset(patterns, table, {"merged": [first.meta, second.meta]})
+
+
+def generated_dataset(
+    per_space_group: int,
+    train_per_space_group: int,
+    val_per_space_group: int,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    detector_model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+    paper: PatternDataset | None = None,
+    master_pattern_check: bool = True,
+) -> tuple[PatternDataset, Counter]:
+    """Training and validation data from generated phases; no test split (test on the paper's materials).
+
+    With ``paper`` (chapter 1's data set), its training and validation patterns are added as they are
+    and its test patterns left out, so the paper's test split stays unseen.
+    """
+    phases, rejected = generated_materials(per_space_group, seed, master_pattern_check)
+    data = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=phases)
+    if paper is not None:
+        known = paper.table["split"].isin(["train", "validation"]).to_numpy()
+        data = merge_datasets(data, paper.subset(known))
+    return data, rejected
+
+
+def accuracy_by_material(result, test: PatternDataset, regime: str, split: str | None = "test", seed: int = 0) -> pd.DataFrame:
+    """Per-material accuracy of one trained model on ``test`` (its ``split``), with the space group it
+    answered most often: columns ``regime, arm, material, space_group, accuracy, patterns, most_predicted``."""
+    predictions = predict_trial(result, test, split, seed)
+    table = per_material_accuracy(predictions)
+    common = predictions.groupby("material")["predicted_space_group"].agg(lambda p: int(p.mode().iloc[0]))
+    table["most_predicted"] = table["material"].map(common)
+    table.insert(0, "arm", result.arm)
+    table.insert(0, "regime", regime)
+    return table
+
+
+def regime_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per regime and approach: the mean of the per-material accuracies (every material counts once),
+    the accuracy over all patterns and the number of materials."""
+    weighted = rows.assign(correct=rows["accuracy"] * rows["patterns"])
+    out = weighted.groupby(["regime", "arm"], sort=False).agg(
+        materials=("material", "size"),
+        mean_over_materials=("accuracy", "mean"),
+        correct=("correct", "sum"),
+        patterns=("patterns", "sum"),
+    )
+    out["accuracy"] = out["correct"] / out["patterns"]
+    return out.drop(columns="correct").reset_index()
+
+
+def answers_table(predictions: pd.DataFrame) -> pd.Series:
+    """Share of the patterns given each space group (all six, in order)."""
+    counts = predictions["predicted_space_group"].value_counts(normalize=True)
+    return counts.reindex(SPACE_GROUPS, fill_value=0.0)
+
+
+def phase_disjoint_datasets(
+    generated_per_space_group: int,
+    train_per_space_group: int,
+    val_per_space_group: int,
+    book: PatternDataset,
+    geometry: DetectorGeometry,
+    detector_model: DetectorModel,
+    seed: int = 0,
+    master_pattern_check: bool = True,
+) -> tuple[PatternDataset, PatternDataset, list[Material], Counter]:
+    """(generated phases only, generated phases plus the book's materials at the same count per space
+    group, the generated phases, the rejection counts). The book's training patterns are the nested subset
+    chapter 7 uses at ``train_per_space_group``; its test split is never added."""
+    from ebsdlib.studies.fewshot import subsample_training
+
+    phases, rejected = generated_materials(generated_per_space_group, seed, master_pattern_check)
+    generated = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=phases)
+    paper = subsample_training(book, train_per_space_group, seed * 1000)
+    known = paper.table["split"].isin(["train", "validation"]).to_numpy()
+    both = merge_datasets(generated, paper.subset(known))
+    return generated, both, phases, rejected
+
+
+def phase_examples(
+    phases: list[Material],
+    per_space_group: int = 1,
+    geometry: DetectorGeometry = DetectorGeometry(),
+    detector_model: DetectorModel = DetectorModel(),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``per_space_group`` generated phases of each space group: one row per phase with its name, formula,
+    lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert, as fine as
+    ``geometry`` needs) and one
+    simulated pattern (uint8) on ``geometry``."""
+    from ebsdlib.simulation.patterns import detector_master_pattern, simulate_patterns
+
+    rows = []
+    for group in materials_by_space_group(phases).values():
+        for material in sorted(group, key=lambda m: m.name)[:per_space_group]:
+            mp = np.asarray(detector_master_pattern(material, geometry).data, dtype=np.float32)
+            pattern, _ = simulate_patterns(material, 1, geometry, detector_model, seed)
+            rows.append(
+                {
+                    "name": material.name,
+                    "space_group": material.space_group,
+                    "formula": material.formula,
+                    "lattice parameter (Å)": material.lattice_parameter,
+                    "sites": ", ".join(f"{site.element} {site.wyckoff}" for site in material.sites),
+                    "master_pattern": mp[0] if mp.ndim == 3 else mp,
+                    "pattern": pattern[0],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def acquisition_table(models: dict, tests: dict[str, PatternDataset], seed: int = 0, column: str = "condition") -> pd.DataFrame:
+    """Accuracy of each model on each test set: ``models`` maps a label to ``(trained model, view)``,
+    where ``view`` is ``None`` (the patterns as recorded, resized whole to the input, as the book's models
+    were trained) or the side of the canonical view (:func:`ebsdlib.simulation.randomise.as_canonical`). One row per
+    test and model: ``column``, ``model``, ``accuracy``, ``most_predicted`` (space group and share),
+    ``patterns``."""
+    from ebsdlib.simulation.randomise import as_canonical
+
+    rows = []
+    for name, test in tests.items():
+        views: dict = {}
+        for label, (result, view) in models.items():
+            if view not in views:
+                views[view] = test if view is None else as_canonical(test, view)
+            predictions = predict_trial(result, views[view], "test", seed)
+            answers = answers_table(predictions)
+            rows.append(
+                {
+                    column: name,
+                    "model": label,
+                    "accuracy": float((predictions["true_space_group"] == predictions["predicted_space_group"]).mean()),
+                    "most_predicted": f"{int(answers.idxmax())} ({100 * answers.max():.0f} %)",
+                    "patterns": len(predictions),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+SEEN_BY_FOLD_MODELS = "leave-out models, seen"
+
+
+def _left_out_against_seen(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """(leave-one-out rows, the rows to compare them with, whether those come from the same models).
+
+    The comparison is the fold models' own accuracy on the materials they trained on (regime
+    ``leave-out models, seen``, from :func:`leave_one_out`) where the rows have it; else the held-out
+    materials' accuracy in the ``in training`` regime, a model trained on all materials."""
+    left_out = rows[rows["regime"] == "leave-one-out"]
+    same = rows[(rows["regime"] == SEEN_BY_FOLD_MODELS) & rows["arm"].isin(left_out["arm"])]
+    if len(same):
+        return left_out, same, True
+    seen = rows[
+        (rows["regime"] == "in training") & rows["material"].isin(left_out["material"]) & rows["arm"].isin(left_out["arm"])
+    ]
+    return left_out, seen, False
+
+
+def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:
+    """The chapter's question answered from its numbers (one Markdown paragraph): does the classifier
+    recognise the space groups of phases and pattern sources it never saw, or only its training
+    materials and simulator? Uses the best approach of each regime, so the answer is the most favourable
+    the numbers allow; patterns from other sources count each source once (the mean of its best models'
+    accuracies), so that one small favourable source does not decide."""
+    mean = regime_summary(rows).groupby("regime")["mean_over_materials"].max()
+    trained = mean.get("in training")
+    generated = mean.get("generated only")
+    per_source = None if sources is None or not len(sources) else sources.groupby("source", sort=False)["accuracy"].max()
+    other = None if per_source is None else float(per_source.mean())  # each source once, its best model
+    unseen = [v for v in (generated, other) if v is not None]
+    if not unseen:
+        return ""
+    evidence = []
+    if generated is not None:
+        evidence.append(f"trained on generated phases alone it scores {_pct(generated)} on the paper's materials")
+    if other is not None:
+        sizes = sources.groupby("source", sort=False)["patterns"].max() if "patterns" in sources else None
+        each = ", ".join(
+            f"{name} {_pct(acc)}" + (f" of {int(sizes[name])} patterns" if sizes is not None else "")
+            for name, acc in per_source.items()
+        )
+        evidence.append(f"on patterns from other sources than its simulator, with its best model on each, {each}")
+    evidence = " and ".join(evidence) + f" (chance {_pct(chance)}"
+    evidence += f"; {_pct(trained)} on the materials it trained on)" if trained is not None else ")"
+    if min(unseen) >= 0.8:
+        verdict = "it recognises the space groups of phases and sources it never saw: it has learnt their symmetry"
+    elif max(unseen) <= chance + 0.1:
+        verdict = "it knows the materials and the simulator it was trained on, not the space groups"
+    else:
+        verdict = "it has learnt some of the symmetry beyond its training materials, far from all of it"
+    text = f"**The answer in this build:** {verdict}: {evidence}."
+    left_out, seen, same_models = _left_out_against_seen(rows)
+    if len(left_out) and len(seen):
+        gap = 100 * (seen["accuracy"].mean() - left_out["accuracy"].mean())
+        reference = "the materials the same models trained on" if same_models else "its own accuracy when it was in training"
+        if abs(gap) <= 10:
+            text += (
+                f" A material left out of a space group the model otherwise knows scores within {abs(gap):.0f} "
+                f"points of {reference}, so within one simulator what it learnt does carry over between the "
+                "materials of a group; new phases and another microscope are what it does not bridge."
+            )
+        else:
+            text += f" Even a material left out of a space group it otherwise knows scores {gap:.0f} points below {reference}."
+    return text
+
+
+def generalisation_findings(
+    rows: pd.DataFrame, conditions: pd.DataFrame | None = None, sources: pd.DataFrame | None = None, chance: float = 1 / 6
+) -> str:
+    """What the chapter's numbers say, in sentences (Markdown). ``rows``: per-material accuracies of every
+    regime (:func:`accuracy_by_material`; regimes ``in training``, ``leave-one-out``, ``generated only``,
+    ...); ``conditions``/``sources``: one row per test and model with ``model`` and ``accuracy``. Ends
+    with :func:`generalisation_answer`."""
+    lines = []
+    mean = regime_summary(rows).set_index(["regime", "arm"])["mean_over_materials"]
+    for arm in rows["arm"].unique():
+        parts = [f"{regime} {_pct(mean[(regime, arm)])}" for regime in rows["regime"].unique() if (regime, arm) in mean.index]
+        lines.append(f"- **{arm}**: mean accuracy over materials — " + "; ".join(parts) + f" (chance: {_pct(chance)}).")
+        left_out, seen, same_models = _left_out_against_seen(rows[rows["arm"] == arm])
+        if len(left_out) and len(seen):
+            drop = seen["accuracy"].mean() - left_out["accuracy"].mean()
+            verb = "loses" if drop > 0 else "gains"
+            against = (
+                "on new patterns of the materials the same models trained on" if same_models else "when they were in training"
+            )
+            lines.append(
+                f"  The {len(left_out)} material(s) left out of training score {_pct(left_out['accuracy'].mean())}, "
+                f"against {_pct(seen['accuracy'].mean())} {against}: a material the model "
+                f"never saw {verb} {abs(100 * drop):.0f} points."
+            )
+        if ("generated only", arm) in mean.index:
+            g = mean[("generated only", arm)]
+            verdict = "above" if g > chance + 0.05 else "at about"
+            lines.append(
+                f"  Trained on generated phases alone, it scores {_pct(g)} on the paper's 18 materials, {verdict} chance."
+            )
+    if conditions is not None and len(conditions):
+        by_model = conditions.groupby("model", sort=False)["accuracy"].mean()
+        lines.append(
+            "- Outside the training ranges of acquisition, the mean accuracy over the test acquisitions is "
+            + "; ".join(f"{m} {_pct(a)}" for m, a in by_model.items())
+            + "."
+        )
+    if sources is not None and len(sources):
+        for source, part in sources.groupby("source", sort=False):
+            lines.append(
+                f"- On {source} (face-centred cubic, 225): "
+                + "; ".join(f"{r.model} {_pct(r.accuracy)} (most often {r.most_predicted})" for r in part.itertuples())
+                + "."
+            )
+    answer = generalisation_answer(rows, sources, chance)
+    return "\n".join(lines) + (f"\n\n{answer}" if answer else "")
+
+
+def map_comparison(truth: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per phase map (Hough, a CNN, ...) scored against the dual-phase map's ground truth
+    (:func:`ebsdlib.mapping.hough.map_scores`: accuracy, balanced accuracy and each phase's recall, true and predicted Ni3Al fraction,
+    absent space groups, no answer), in the order given.
+
+    Raises
+    ------
+    ValueError
+        When a map does not have one label per pixel of ``truth``.
+
+    Examples
+    --------
+    >>> truth = np.array([225, 225, 221, 221])
+    >>> table = map_comparison(truth, {"Hough": np.array([225, 225, 225, 225]), "CNN": np.array([225, 221, 221, 221])})
+    >>> table["accuracy"].tolist()
+    [0.5, 0.75]
+    """
+    from ebsdlib.mapping.hough import map_scores
+
+    truth = np.asarray(truth).ravel()
+    wrong = {name: np.size(labels) for name, labels in maps.items() if np.size(labels) != truth.size}
+    if wrong:
+        raise ValueError(f"maps {wrong} do not have one label per pixel of the {truth.size}-pixel ground truth")
+    return pd.DataFrame({name: map_scores(truth, np.asarray(labels).ravel()) for name, labels in maps.items()}).T
