@@ -104,7 +104,7 @@ def code_fingerprint(source: str) -> str:
 
 def source_hash(modules: Iterable[str], data_files: Iterable[str] = ()) -> str:
     """SHA-256 over the ebsdlib version, the code of ebsdlib ``modules`` (e.g. ``"simulation.patterns"``; see
-    :func:`code_fingerprint`) and files in ``data/``."""
+    :func:`code_fingerprint`) and files in ``ebsdlib/data/``."""
     from ebsdlib import __version__
 
     h = hashlib.sha256(__version__.encode())

@@ -156,7 +156,7 @@ SIMULATE_EXAMPLE = """examples:
   ebsdlib simulate --scan scan.h5 --map-shape 20 30                  # dual-phase Ni-Al scan + ground truth
   ebsdlib simulate --cif my_phase.cif --n 40 --out my_patterns        # your phase from its CIF
 
-Materials are those of data/materials.yml (the paper's 18, the dual-phase sample's Ni(Al) and Ni3Al,
+Materials are those of ebsdlib/data/materials.yml (the paper's 18, the dual-phase sample's Ni(Al) and Ni3Al,
 the source task's)."""
 
 
@@ -238,7 +238,7 @@ def _user_commands(sub) -> None:
         description="Simulate kinematical patterns of known materials with the book's detector model.",
     )
     what = simulate.add_mutually_exclusive_group(required=True)
-    what.add_argument("--material", nargs="+", help="materials of data/materials.yml (with --n and --out)")
+    what.add_argument("--material", nargs="+", help="materials of ebsdlib/data/materials.yml (with --n and --out)")
     what.add_argument("--cif", nargs="+", metavar="FILE", help="your phases as CIF files (with --n and --out)")
     what.add_argument("--scan", metavar="FILE.h5", help="write the dual-phase Ni-Al sample as a kikuchipy h5ebsd scan")
     simulate.add_argument("--n", type=int, default=20, help="patterns per material (default 20)")

@@ -1,4 +1,4 @@
-"""The settings the chapters share, in one place: defaults and meanings in ``data/settings.yml``, a profile's
+"""The settings the chapters share, in one place: defaults and meanings in ``ebsdlib/data/settings.yml``, a profile's
 ``shared:`` section over them; the profiles themselves (``book/profiles/<name>.yml``, :func:`load_profile`) and
 the book's table of contents (:func:`read_toc`, :func:`chapter_notebooks`), which a profile's chapters must match.
 
@@ -121,7 +121,7 @@ def check_shared(shared: dict, source: str = "the profile") -> None:
     if unknown:
         raise ValueError(
             f"{source} sets {unknown} under `shared:`, which is no shared setting (a typo?); "
-            f"the shared settings are listed in data/settings.yml"
+            f"the shared settings are listed in ebsdlib/data/settings.yml"
         )
     wrong = [f"{k}: {v!r} (expected like {defaults[k]!r})" for k, v in shared.items() if not _kind_ok(defaults[k], v)]
     if wrong:
@@ -136,7 +136,7 @@ def check_shared(shared: dict, source: str = "the profile") -> None:
 
 
 def shared_settings(profile: str | dict = "default", profiles_dir: Path = PROFILES_DIR) -> dict:
-    """The shared settings of a profile: the defaults of ``data/settings.yml`` with the profile's ``shared:``
+    """The shared settings of a profile: the defaults of ``ebsdlib/data/settings.yml`` with the profile's ``shared:``
     section over them. ``profile`` is a profile's name (``book/profiles/<name>.yml``) or a loaded profile.
 
     Examples
@@ -197,6 +197,11 @@ def load_profile(name: str, profiles_dir: Path = PROFILES_DIR) -> dict:
     """Read ``book/profiles/<name>.yml``: ``{"description", "shared": {...}, "chapters": {stem: {...}}}``."""
     path = Path(profiles_dir) / f"{name}.yml"
     if not path.is_file():
+        if not Path(profiles_dir).is_dir():
+            raise ValueError(
+                f"no profiles at {profiles_dir} (an installed copy of ebsdlib has no book): set EBSDLIB_PROFILES to a "
+                "folder of profiles, e.g. a copy of the repository's book/profiles"
+            )
         known = sorted(p.stem for p in Path(profiles_dir).glob("*.yml"))
         raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(known)}")
     try:

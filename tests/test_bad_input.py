@@ -34,7 +34,7 @@ def tree(root, images: dict[str, np.ndarray]):
 
 class TestImages:
     @pytest.mark.parametrize(
-        "write, says",
+        ("write", "says"),
         [
             (lambda p: tifffile.imwrite(p, np.stack([pattern(k) for k in range(3)]), photometric="minisblack"), "holds 3 pages"),
             (lambda p: tifffile.imwrite(p, np.stack([pattern(k) for k in range(4)]), photometric="minisblack"), "holds 4 pages"),
@@ -153,7 +153,7 @@ class TestTraining:
 
 class TestProfiles:
     @pytest.mark.parametrize(
-        "text, says",
+        ("text", "says"),
         [
             (b"shared: [1, 2\n", "is not valid YAML at line 2"),
             (b"- a\n- b\n", "must be a mapping with `description:`, `shared:` and `chapters:`, not a list"),
@@ -191,7 +191,7 @@ class TestProfiles:
         staging = tmp_path / "_build" / "staging" / "mine"
         staging.mkdir(parents=True)
         (staging / "last-good-build.txt").write_text("kept")
-        with pytest.raises(ValueError) as err:
+        with pytest.raises(ValueError, match="mine") as err:
             build_book("mine", root=root, build_dir=tmp_path / "_build", html=False)
         assert says in str(err.value) and "mine" in str(err.value)
         assert (staging / "last-good-build.txt").is_file(), "the last build's staging folder is left alone"

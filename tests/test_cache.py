@@ -34,10 +34,9 @@ def test_atomic_folder_replaces_only_when_complete(tmp_path):
     with atomic_folder(target) as folder:
         (folder / "b.txt").write_text("second")
     assert sorted(p.name for p in target.iterdir()) == ["MANIFEST.json", "b.txt"], "a finished write replaces the old folder"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_folder(target) as folder:
-            (folder / "c.txt").write_text("half")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_folder(target) as folder:  # noqa: PT012 - interrupted inside the write
+        (folder / "c.txt").write_text("half")
+        raise KeyboardInterrupt
     assert sorted(p.name for p in target.iterdir()) == ["MANIFEST.json", "b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entry"], "no temporary folder left behind"
 

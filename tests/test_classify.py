@@ -35,7 +35,7 @@ class TestBundle:
         assert again.load_model().output_shape == (None, 6)
 
     @pytest.mark.parametrize(
-        "ask, says",
+        ("ask", "says"),
         [
             ({"classes": [221, 225]}, "classes"),
             ({"image_size": 72}, "input size 32 px (asked for 72 px)"),
@@ -48,7 +48,7 @@ class TestBundle:
             read_bundle(bundle.folder, **ask)
 
     @pytest.mark.parametrize(
-        "write, says",
+        ("write", "says"),
         [
             ({"classes": [221, 225, 227]}, "states 3 classes [221, 225, 227], but the model has 6 outputs"),
             ({"channels": 3}, "states image_size 32 and channels 3, but the model takes inputs of 32 × 32 × 1"),
@@ -81,7 +81,7 @@ class TestBundle:
         trained.write_bytes(honest.model_path.read_bytes())
         stamp_classes(trained, SPACE_GROUPS)  # as train_trial saves every model
         assert model_classes(trained) == tuple(SPACE_GROUPS) and model_classes(honest.model_path) is None
-        fields = dict(image_size=32, channels=1, preprocessing=honest.preprocessing, approach="scratch", source=None)
+        fields = {"image_size": 32, "channels": 1, "preprocessing": honest.preprocessing, "approach": "scratch", "source": None}
         with pytest.raises(BundleError, match=r"was trained on the classes \[221, 223, 225, 227, 229, 230\], in that order"):
             write_bundle(trained, tmp_path / "permuted", classes=SPACE_GROUPS[::-1], training={}, metrics={}, **fields)
         bundle = write_bundle(trained, tmp_path / "right", classes=SPACE_GROUPS, training={}, metrics={}, **fields)
@@ -141,7 +141,7 @@ class TestScan:
             classify_scan(scan_file, [tiny_bundle(tmp_path)], tmp_path / "out", chunk_size=size, progress=False)
 
     @pytest.mark.parametrize(
-        "content, says",
+        ("content", "says"),
         [(b"not a scan", "kikuchipy cannot read"), (None, "does not exist")],
     )
     def test_an_unreadable_scan_is_named(self, tmp_path, content, says):
@@ -246,7 +246,7 @@ class TestTruth:
         assert scores[0] == scores[1] == {"accuracy": 0.25, "not_indexed": 0.25}
 
     @pytest.mark.parametrize(
-        "rows, says",
+        ("rows", "says"),
         [
             ({"row": [0, 0, 1, 1, 1], "col": [0, 1, 0, 1, 1], "space_group": [225] * 5}, r"\(row 1, col 1\) more than once"),
             ({"row": [0, 0, 1, 1], "col": [0, 1, 0, 1], "space_group": [225, 225, "Fq-3m", 225]}, "'Fq-3m' is not a space group"),
@@ -288,7 +288,7 @@ def test_image_names_give_the_map_order_and_names_that_sort_alike_are_refused(tm
 
 
 @pytest.mark.parametrize(
-    "array, says",
+    ("array", "says"),
     [
         (np.ones((2, 30, 36), dtype=np.complex64), "complex64 values; pattern intensities are real numbers"),
         (np.ones((2, 0, 36), dtype=np.uint8), r"an empty array of shape \(2, 0, 36\)"),

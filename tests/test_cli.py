@@ -66,7 +66,7 @@ def scan(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case, says",
+    ("case", "says"),
     [
         ("not a bundle", "is not a model bundle"),
         ("other aspect", "another aspect"),

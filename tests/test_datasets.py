@@ -54,14 +54,14 @@ class TestSimulateDataset:
             return real(*args, **kwargs)
 
         monkeypatch.setattr(datasets_module, "simulate_patterns", counting)
-        args = dict(
-            train_per_space_group=6,
-            val_per_space_group=3,
-            test_per_material=2,
-            geometry=DetectorGeometry(shape=(20, 24), master_pattern_half_size=68),
-            detector_model=DetectorModel(),
-            seed=17,  # a data set no other test simulates: the first call here computes it
-        )
+        args = {
+            "train_per_space_group": 6,
+            "val_per_space_group": 3,
+            "test_per_material": 2,
+            "geometry": DetectorGeometry(shape=(20, 24), master_pattern_half_size=68),
+            "detector_model": DetectorModel(),
+            "seed": 17,  # a data set no other test simulates: the first call here computes it
+        }
         ds = simulate_dataset(**args)
         assert len(calls) == 18
         counts = ds.counts().groupby(level="space_group").sum()

@@ -60,7 +60,7 @@ def general_condition(space_group: int, h: int, k: int, l: int) -> bool:
 
 class TestParseSpaceGroup:
     @pytest.mark.parametrize(
-        "value, number", [(225, 225), ("225", 225), ("Fm-3m", 225), ("Fm3m", 225), ("Ia-3d", 230), ("Pm-3n", 223)]
+        ("value", "number"), [(225, 225), ("225", 225), ("Fm-3m", 225), ("Fm3m", 225), ("Ia-3d", 230), ("Pm-3n", 223)]
     )
     def test_numbers_and_symbols(self, value, number):
         assert parse_space_group(value) == number
@@ -80,7 +80,7 @@ class TestMaterials:
         assert {sg: len(m) for sg, m in groups.items()} == {221: 4, 223: 2, 225: 5, 227: 2, 229: 3, 230: 2}
 
     @pytest.mark.parametrize(
-        "name, atoms", [("Ni", 4), ("W", 2), ("Si", 8), ("NbC", 8), ("Cr3Si", 8), ("Ni3Al", 4), ("FeAl", 2), ("Al4Ni3", 112)]
+        ("name", "atoms"), [("Ni", 4), ("W", 2), ("Si", 8), ("NbC", 8), ("Cr3Si", 8), ("Ni3Al", 4), ("FeAl", 2), ("Al4Ni3", 112)]
     )
     def test_sites_expand_to_full_cells(self, materials, name, atoms):
         assert materials[name].atoms_per_cell() == pytest.approx(atoms)
@@ -110,17 +110,18 @@ class TestReflectionConditions:
         assert forbidden.any() == (m.space_group != 221)
         assert np.all(F[forbidden] < 1e-6 * F.max())
 
-    @pytest.mark.parametrize("name, space_group", [("Ni", 225), ("W", 229), ("NiAl", 221)])
+    @pytest.mark.parametrize(("name", "space_group"), [("Ni", 225), ("W", 229), ("NiAl", 221)])
     def test_simple_structures_have_exactly_the_lattice_extinctions(self, materials, name, space_group):
         F = structure_factors(materials[name], HKL)
         allowed = np.array([general_condition(space_group, *hkl) for hkl in HKL])
-        np.testing.assert_array_equal(F > 1e-6 * F.max(), allowed)
+        np.testing.assert_array_equal(1e-6 * F.max() < F, allowed)
 
     def test_diamond_d_glide(self, materials):
         F = dict(
             zip(
                 ["111", "200", "220", "222", "400", "420"],
                 structure_factors(materials["Si"], [[1, 1, 1], [2, 0, 0], [2, 2, 0], [2, 2, 2], [4, 0, 0], [4, 2, 0]]),
+                strict=False,
             )
         )
         assert F["200"] < 1e-6 and F["222"] < 1e-6 and F["420"] < 1e-6
@@ -165,7 +166,7 @@ class TestSourceTask:
         assert not {m.space_group for m in source} & set(SPACE_GROUPS)
         assert not {m.name for m in source} & target
 
-    @pytest.mark.parametrize("name, atoms", [("Mg", 2), ("Sn", 4), ("FeS2", 12), ("Cu2O", 6), ("ZnS", 8)])
+    @pytest.mark.parametrize(("name", "atoms"), [("Mg", 2), ("Sn", 4), ("FeS2", 12), ("Cu2O", 6), ("ZnS", 8)])
     def test_cells(self, materials, name, atoms):
         assert materials[name].atoms_per_cell() == pytest.approx(atoms)
 
@@ -208,7 +209,7 @@ class TestMaterialFromCif:
             material_from_cif(tmp_path / "bad.cif")
 
     @pytest.mark.parametrize(
-        "change, says",
+        ("change", "says"),
         [
             (("3.615\n_cell_length_b", "3615\n_cell_length_b"), "= 3615 Å, outside 1–50 Å (a typo in _cell_length?)"),
             (
@@ -243,7 +244,7 @@ class TestMaterialFromCif:
             material_from_cif(path)
 
     @pytest.mark.parametrize(
-        "group, sites, says",
+        ("group", "sites", "says"),
         [
             (
                 "'P 1'\n_symmetry_Int_Tables_number 1",

@@ -48,7 +48,7 @@ def test_eds_map_tells_the_phases_apart():
 def test_ipf_colours():
     q = np.array([[1, 0, 0, 0], [np.cos(np.pi / 8), 0, 0, np.sin(np.pi / 8)]])
     rgb = ipf_colors(q, (1, 2))
-    assert rgb.shape == (1, 2, 3) and 0 <= rgb.min() and rgb.max() <= 1
+    assert rgb.shape == (1, 2, 3) and rgb.min() >= 0 and rgb.max() <= 1
     assert not np.allclose(rgb[0, 0], rgb[0, 1])
 
 

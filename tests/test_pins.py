@@ -21,8 +21,10 @@ def _lock():
 
 
 def _dependencies():
+    """The library's requirements and its extras' (book, test, dev): the lock pins them all."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    return [Requirement(d) for d in project["dependencies"]]
+    extras = [d for group in project.get("optional-dependencies", {}).values() for d in group]
+    return [Requirement(d) for d in [*project["dependencies"], *extras]]
 
 
 def _environment():

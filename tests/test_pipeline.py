@@ -88,7 +88,7 @@ def test_build_info_names_the_profile_parameters_and_source(tmp_path):
 
 
 def test_chapters_declare_only_the_profile_and_their_own_settings():
-    """One source of truth: the shared settings live in data/settings.yml and the profiles, never copied
+    """One source of truth: the shared settings live in ebsdlib/data/settings.yml and the profiles, never copied
     into a parameters cell; a chapter's own settings default to the default profile's values for it, so a
     chapter run on its own (e.g. in Jupyter) shares the cache with `make book`."""
     from ebsdlib.book.pipeline import _declared_parameters
@@ -170,9 +170,8 @@ def test_an_unchanged_chapter_is_reused_with_the_files_it_wrote(tmp_path, monkey
 
     entry = cache_file("chapters", f"03_x-{pipeline.chapter_key(nb, {'n': 7})}")
     (entry / "files" / "table.csv").write_text("")
-    with pytest.warns(DamagedEntry, match="table.csv differs"):
-        with pytest.raises(AssertionError, match="must not be executed"):
-            pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 7})
+    with pytest.warns(DamagedEntry, match="table.csv differs"), pytest.raises(AssertionError, match="must not be executed"):
+        pipeline.run_chapter(nb, second_dir / "03_x.ipynb", {"n": 7})
 
 
 def test_chapter_key_follows_code_data_notebook_and_weights(tmp_path, monkeypatch):
@@ -326,7 +325,7 @@ def test_show_table_writes_the_csv_it_links_and_numbers_the_table(tmp_path, monk
 
 def test_the_pages_read_the_papers_numbers_from_paper_yml(tmp_path, monkeypatch):
     """Every ``{{ name }}`` on a Markdown page of the book is a substitution the staged config defines, and
-    its value is data/paper.yml's (changing the file changes the page)."""
+    its value is ebsdlib/data/paper.yml's (changing the file changes the page)."""
     import re
 
     import yaml

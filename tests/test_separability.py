@@ -32,12 +32,14 @@ def test_fe3ni_looks_like_fcc_nickel_and_ni3al_does_not():
     patterns are those of an fcc metal with a 1.7 % larger cell. Ni3Al keeps its superlattice bands."""
     fcc = [MATERIALS[name] for name in ("Ni", "Fe3Ni", "Ni3Al", "Al")]
     pairs = alike_pairs(fcc, GEOMETRY, 72, n=6, seed=0)
-    assert {frozenset(p) for p in zip(pairs["first space group"], pairs["second space group"])} == {frozenset((221, 225))}
+    assert {frozenset(p) for p in zip(pairs["first space group"], pairs["second space group"], strict=False)} == {
+        frozenset((221, 225))
+    }
     assert pairs["similarity"].is_monotonic_decreasing
-    similarity = {frozenset((f, s)): v for f, s, v in zip(pairs["first"], pairs["second"], pairs["similarity"])}
+    similarity = {frozenset((f, s)): v for f, s, v in zip(pairs["first"], pairs["second"], pairs["similarity"], strict=False)}
     assert similarity[frozenset(("Fe3Ni", "Ni"))] > 0.99
     assert similarity[frozenset(("Ni3Al", "Ni"))] < similarity[frozenset(("Fe3Ni", "Ni"))] - 0.005
-    assert ("Ni", "Al") not in set(zip(pairs["first"], pairs["second"]))  # one space group: not a pair
+    assert ("Ni", "Al") not in set(zip(pairs["first"], pairs["second"], strict=False))  # one space group: not a pair
 
 
 def test_the_ideal_observer_sees_superlattice_bands_and_cannot_split_a_material_from_itself():

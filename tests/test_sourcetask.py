@@ -14,13 +14,13 @@ def test_pretraining_is_cached_and_feeds_the_transfer_model(monkeypatch, tmp_pat
     real_fit = keras.Model.fit
     monkeypatch.setattr(keras.Model, "fit", lambda self, *a, **k: calls.append(1) or real_fit(self, *a, **k))
     requested = PretrainedSource("source-task", "source-task", None, "pretrained by ebsdlib")
-    kwargs = dict(
-        patterns_per_class=6,
-        epochs=1,
-        geometry=DetectorGeometry(shape=(20, 24), master_pattern_half_size=68),
-        seed=3,
-        architecture="mini",
-    )
+    kwargs = {
+        "patterns_per_class": 6,
+        "epochs": 1,
+        "geometry": DetectorGeometry(shape=(20, 24), master_pattern_half_size=68),
+        "seed": 3,
+        "architecture": "mini",
+    }
     source = pretrain_source_task(requested, 72, **kwargs)
     assert len(calls) == 1
     assert source.weights.endswith("mini_base.weights.h5") and "139, 141, 194, 205, 216, 224" in source.note

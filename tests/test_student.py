@@ -73,7 +73,7 @@ class TestStudentModel:
             build_student(8)
 
     @pytest.mark.parametrize(
-        "bad, name", [({"temperature": 0}, "temperature"), ({"soft_weight": 1.5}, "soft_weight"), ({"width": 2}, "width")]
+        ("bad", "name"), [({"temperature": 0}, "temperature"), ({"soft_weight": 1.5}, "soft_weight"), ({"width": 2}, "width")]
     )
     def test_settings_out_of_range_are_named(self, bad, name):
         with pytest.raises(ValueError, match=name):
@@ -193,7 +193,7 @@ class TestSpeedBenchmark:
         a = model.predict(x, verbose=0)
         b = np.asarray(copy.predict(x, verbose=0), dtype=np.float32)
         assert np.abs(a - b).max() < 0.05
-        assert all(np.array_equal(u, v) for u, v in zip(model.get_weights(), copy.get_weights()))
+        assert all(np.array_equal(u, v) for u, v in zip(model.get_weights(), copy.get_weights(), strict=False))
 
     def test_the_training_loop_is_timed_against_a_bare_fit(self, monkeypatch):
         import keras
@@ -257,7 +257,7 @@ class TestStudentVerdict:
         assert verdict["test_gap"] == pytest.approx(-0.5) and verdict["speed"] == 3.0
 
     @pytest.mark.parametrize(
-        "speed, test, map_, failed", [(0.9, 0.8, 0.5, "speed"), (2.0, 0.78, 0.5, "test"), (2.0, 0.8, 0.49, "map")]
+        ("speed", "test", "map_", "failed"), [(0.9, 0.8, 0.5, "speed"), (2.0, 0.78, 0.5, "test"), (2.0, 0.8, 0.49, "map")]
     )
     def test_each_part_of_the_goal_can_fail(self, speed, test, map_, failed):
         verdict = student_verdict(_table(speed, test, map_))

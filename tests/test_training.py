@@ -265,7 +265,7 @@ def test_batches_have_an_open_batch_size_and_reshuffle():
 
 
 @pytest.mark.parametrize(
-    "edited, retrains",
+    ("edited", "retrains"),
     [
         ("io/readers.py", False),
         ("io/scans.py", False),

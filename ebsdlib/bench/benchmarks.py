@@ -72,14 +72,15 @@ def cpu_description() -> str:
     """CPU model, logical cores and the vector extensions that matter for bfloat16."""
     model, flags = platform.processor() or "unknown CPU", set()
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
     except OSError:
-        pass
+        pass  # not Linux: the processor's name from platform, no flags
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"]
     present = [f for f in wanted if f in flags] or ["none of " + ", ".join(wanted)]
     return f"{model}, {os.cpu_count()} logical cores, {' '.join(present)}"

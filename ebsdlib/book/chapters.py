@@ -95,7 +95,7 @@ def book_models(
         The transfer model's starting weights (``imagenet``, a file, ``source-task`` or ``auto``) and the
         size of the source task when one is pretrained.
 
-    All of them are the shared settings of a profile (``data/settings.yml``); a chapter passes
+    All of them are the shared settings of a profile (``ebsdlib/data/settings.yml``); a chapter passes
     ``book_parameters(shared_settings(profile))``.
 
     Returns

@@ -2,7 +2,7 @@
 
 Every chapter glues the numbers it measures (``myst_nb.glue``); :func:`ebsdlib.book.pipeline.build_book`
 collects them after the chapters ran (:func:`ebsdlib.book.pipeline.glued_values`) and :func:`claims_markdown`
-turns them into one table: the claim, the paper's value (from ``data/paper.yml``), this build's value, a
+turns them into one table: the claim, the paper's value (from ``ebsdlib/data/paper.yml``), this build's value, a
 verdict and the chapter that measured it. Nothing on the page is typed by hand; a claim whose numbers no
 chapter of this build produced says so.
 

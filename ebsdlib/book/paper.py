@@ -1,4 +1,4 @@
-"""The paper's reported numbers (``data/paper.yml``), for tables that show them beside ours."""
+"""The paper's reported numbers (``ebsdlib/data/paper.yml``), for tables that show them beside ours."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from ebsdlib.paths import BUILD_DIR, PROFILES_DIR, REPO_ROOT
 from ebsdlib.settings import chapter_notebooks, load_profile, read_toc, setting_defaults, setting_help, shared_settings
 
 __all__ = [
+    "check_book_tools",
     "ChapterError",
     "PROFILES",
     "chapter_parameters",
@@ -446,6 +447,24 @@ def _stage(root: Path, staging: Path) -> None:
     )
 
 
+#: The packages a book build needs beyond the library (``pip install "ebsdlib[book]"``): import name -> package.
+BOOK_TOOLS = {"papermill": "papermill", "ipykernel": "ipykernel", "myst_nb": "myst-nb", "jupyter_book": "jupyter-book"}
+
+
+def check_book_tools(html: bool = True) -> None:
+    """Raise ``ValueError`` naming the book's packages that are not installed (the library alone does not need
+    them), and how to install them; the site's packages only when ``html``."""
+    from importlib.util import find_spec
+
+    needed = BOOK_TOOLS if html else {k: v for k, v in BOOK_TOOLS.items() if k in ("papermill", "ipykernel")}
+    missing = [package for module, package in needed.items() if find_spec(module) is None]
+    if missing:
+        raise ValueError(
+            f"building the book needs {', '.join(missing)}, which this environment lacks: "
+            'pip install "ebsdlib[book]" (or make, which installs the pinned environment)'
+        )
+
+
 def build_book(
     profile_name: str = "default",
     root: Path = REPO_ROOT,
@@ -472,6 +491,7 @@ def build_book(
     Returns the execution time of every chapter in seconds.
     """
     root, build_dir = Path(root), Path(build_dir)
+    check_book_tools(html)
     profile = load_profile(profile_name, root / "book" / "profiles")
     settings = shared_settings(profile)  # checked before anything runs or is deleted
     notebooks = chapter_notebooks(root)

@@ -9,6 +9,7 @@ builds (empty caches) and compares them (``make same-seed``).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -22,7 +23,10 @@ import threading
 import time
 from pathlib import Path
 
+from ebsdlib.book.pipeline import check_book_tools
+from ebsdlib.outputs import check_output_folder, publish_folder
 from ebsdlib.paths import REPO_ROOT
+from ebsdlib.settings import shared_settings
 
 __all__ = ["MAY_DIFFER", "RENDERED_KINDS", "page_differences", "unused_exemptions", "book_differences", "same_seed_builds"]
 
@@ -105,7 +109,7 @@ def _html_columns_masked(text: str, markers) -> str:
 
             return _CELL.sub(cell, row)
 
-        rebuilt = iter(masked_row(row, placed) for row, placed in zip(rows, grid))
+        rebuilt = iter(masked_row(row, placed) for row, placed in zip(rows, grid, strict=False))
         return re.sub(r"<tr\b[^>]*>.*?</tr>", lambda _: next(rebuilt), match.group(0), flags=re.S)
 
     return re.sub(r"<table\b.*?</table>", table, text, flags=re.S)
@@ -148,10 +152,7 @@ def _shown(output: dict, glued: bool, columns=(), rows=(), spans=()) -> dict[str
         )
         if not kind.startswith("image/"):
             text = re.sub(r" at 0x[0-9a-f]+>", " at 0x…>", text)  # an object's address in its repr is not a result
-            if kind == "text/html":
-                text = _html_columns_masked(text, columns)
-            else:
-                text = _markdown_columns_masked(text, columns)
+            text = _html_columns_masked(text, columns) if kind == "text/html" else _markdown_columns_masked(text, columns)
             for pattern in spans:
                 text = re.sub(pattern, "…", text)
             for marker in rows:  # a table's header row stays, so a renamed column is still seen
@@ -227,13 +228,13 @@ def page_differences(
     problems = []
     if len(cells[0]) != len(cells[1]):
         problems.append(f"{len(cells[0])} code cells against {len(cells[1])}")
-    for index, (first, second) in enumerate(zip(*cells)):
+    for index, (first, second) in enumerate(zip(*cells, strict=False)):
         where = f"cell {index} ({first.source.strip().splitlines()[0][:60] if first.source.strip() else ''})"
         outputs = [[o for o in cell.get("outputs", []) if o.get("output_type") != "stream"] for cell in (first, second)]
         if len(outputs[0]) != len(outputs[1]):
             problems.append(f"{where}: {len(outputs[0])} outputs against {len(outputs[1])}")
             continue
-        for number, (x, y) in enumerate(zip(*outputs)):
+        for number, (x, y) in enumerate(zip(*outputs, strict=False)):
             names = [_glued_name(o) for o in (x, y)]
             if names[0] != names[1] or x.get("output_type") != y.get("output_type"):
                 problems.append(
@@ -247,7 +248,9 @@ def page_differences(
             for kind in sorted(set(shown_x) | set(shown_y)):
                 one, other = shown_x.get(kind, "(none)"), shown_y.get(kind, "(none)")
                 if one != other:
-                    first_diff = next((i for i, (c, d) in enumerate(zip(one, other)) if c != d), min(len(one), len(other)))
+                    first_diff = next(
+                        (i for i, (c, d) in enumerate(zip(one, other, strict=False)) if c != d), min(len(one), len(other))
+                    )
                     start = max(0, one.rfind("\n", 0, first_diff) + 1)
                     detail = (
                         ""
@@ -327,15 +330,11 @@ def _wait_or_stop(builds: dict[str, subprocess.Popen], profile: str) -> list[str
                     kernels = psutil.Process(process.pid).children(recursive=True)
                 except psutil.NoSuchProcess:
                     kernels = []
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 for kernel in kernels:
-                    try:
+                    with contextlib.suppress(psutil.NoSuchProcess):
                         kernel.kill()
-                    except psutil.NoSuchProcess:
-                        pass
                 process.wait()
                 failed.append(f"the {name} build was stopped, since there is nothing left to compare it with")
             pending.clear()
@@ -354,9 +353,7 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
     The profile is checked and ``folder`` must be new, empty or an earlier result of this command
     (:func:`ebsdlib.outputs.check_output_folder`) before anything runs; the builds work in a temporary folder of
     their own, and ``folder`` is replaced only when both have finished."""
-    from ebsdlib.outputs import check_output_folder
-    from ebsdlib.settings import shared_settings
-
+    check_book_tools(html=False)
     shared_settings(profile)  # an unknown or broken profile is refused before anything runs
     folder = Path(folder or tempfile.mkdtemp(prefix=f"same-seed-{profile}-"))
     check_output_folder(folder, "same-seed", "--folder")
@@ -368,7 +365,6 @@ def same_seed_builds(profile: str, folder: Path | None = None, root: Path = REPO
 
 
 def _same_seed_builds(profile: str, folder: Path, work: Path, root: Path) -> dict[str, list[str]]:
-    from ebsdlib.outputs import publish_folder
 
     names = ("first", "second")
     builds = {}
@@ -377,7 +373,7 @@ def _same_seed_builds(profile: str, folder: Path, work: Path, root: Path) -> dic
         cache, build = work / f"cache-{name}", work / f"build-{name}"
         print(f"same seed: {name} build of profile {profile} from an empty cache ({cache}) ...", flush=True)
         env = {**os.environ, "EBSDLIB_CACHE": str(cache), "NUMBA_CACHE_DIR": str(cache / "numba")}
-        env.update({thread: "1" for thread in ONE_THREAD})
+        env.update(dict.fromkeys(ONE_THREAD, "1"))
         builds[name] = subprocess.Popen(
             [sys.executable, "-u", "-c", _BUILD, profile, str(root), str(build)],
             env=env,

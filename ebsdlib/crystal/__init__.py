@@ -1,4 +1,4 @@
-"""Crystals: the materials the book simulates (``data/materials.yml``), their space groups, Wyckoff sites and
+"""Crystals: the materials the book simulates (``ebsdlib/data/materials.yml``), their space groups, Wyckoff sites and
 structure factors, and a user's phase read from a CIF."""
 
 from .materials import (

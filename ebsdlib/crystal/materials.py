@@ -1,4 +1,4 @@
-"""Crystal structures of the paper's materials, from ``data/materials.yml``.
+"""Crystal structures of the paper's materials, from ``ebsdlib/data/materials.yml``.
 
 Each material is given as its space group, cubic lattice parameter (Å) and asymmetric-unit Wyckoff
 sites (element, fractional coordinates, occupancy); :meth:`Material.phase` expands the sites to the full
@@ -188,7 +188,7 @@ def _load(path: str) -> dict[str, Material]:
 
 
 def load_materials(path: str | Path | None = None) -> dict[str, Material]:
-    """All materials of ``data/materials.yml`` (or ``path``), by name, training materials first."""
+    """All materials of ``ebsdlib/data/materials.yml`` (or ``path``), by name, training materials first."""
     return dict(_load(str(path or MATERIALS_FILE)))
 
 
@@ -264,7 +264,7 @@ def reflection_table(
     for m in materials:
         F = structure_factors(m, families)
         F = F / F.max()
-        for fam, f in zip(families, F):
+        for fam, f in zip(families, F, strict=False):
             rows.append(
                 {
                     "material": m.name,
@@ -315,11 +315,91 @@ def distinguishing_families(table: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Element symbols by atomic number (1 to 83), for spglib's atom types.
-_SYMBOLS = (
-    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
-    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb "
-    "Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi"
-).split()
+_SYMBOLS = [
+    "H",
+    "He",
+    "Li",
+    "Be",
+    "B",
+    "C",
+    "N",
+    "O",
+    "F",
+    "Ne",
+    "Na",
+    "Mg",
+    "Al",
+    "Si",
+    "P",
+    "S",
+    "Cl",
+    "Ar",
+    "K",
+    "Ca",
+    "Sc",
+    "Ti",
+    "V",
+    "Cr",
+    "Mn",
+    "Fe",
+    "Co",
+    "Ni",
+    "Cu",
+    "Zn",
+    "Ga",
+    "Ge",
+    "As",
+    "Se",
+    "Br",
+    "Kr",
+    "Rb",
+    "Sr",
+    "Y",
+    "Zr",
+    "Nb",
+    "Mo",
+    "Tc",
+    "Ru",
+    "Rh",
+    "Pd",
+    "Ag",
+    "Cd",
+    "In",
+    "Sn",
+    "Sb",
+    "Te",
+    "I",
+    "Xe",
+    "Cs",
+    "Ba",
+    "La",
+    "Ce",
+    "Pr",
+    "Nd",
+    "Pm",
+    "Sm",
+    "Eu",
+    "Gd",
+    "Tb",
+    "Dy",
+    "Ho",
+    "Er",
+    "Tm",
+    "Yb",
+    "Lu",
+    "Hf",
+    "Ta",
+    "W",
+    "Re",
+    "Os",
+    "Ir",
+    "Pt",
+    "Au",
+    "Hg",
+    "Tl",
+    "Pb",
+    "Bi",
+]
 
 
 def atomic_number(element: str) -> int:
@@ -433,7 +513,7 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
         number = int(again.number)
         by_z = {atomic_number(e): e for e in elements}
         seen, atoms = set(), []
-        for k, (xyz, z) in enumerate(zip(std[1], std[2])):
+        for k, (xyz, z) in enumerate(zip(std[1], std[2], strict=False)):
             if again.equivalent_atoms[k] not in seen:
                 seen.add(again.equivalent_atoms[k])
                 atoms.append((by_z[int(z)], tuple(float(c) % 1.0 for c in xyz), 1.0))
@@ -446,7 +526,7 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
         lengths = (a, b, c, angle(vectors[1], vectors[2]), angle(vectors[0], vectors[2]), angle(vectors[0], vectors[1]))
     outside = [
         f"{axis} = {length:g} Å"
-        for axis, length in zip("abc", lengths[:3])
+        for axis, length in zip("abc", lengths[:3], strict=False)
         if not CIF_CELL_RANGE[0] <= length <= CIF_CELL_RANGE[1]
     ]
     if outside:

@@ -68,7 +68,7 @@ class PatternDataset:
     def pattern_shape(self) -> tuple[int, int]:
         return tuple(self.patterns.shape[1:])
 
-    def subset(self, mask_or_split) -> "PatternDataset":
+    def subset(self, mask_or_split) -> PatternDataset:
         """A new data set of the rows of one split (``"train"``, ...) or of a boolean mask."""
         if isinstance(mask_or_split, str):
             if mask_or_split not in SPLITS:
@@ -126,7 +126,7 @@ def assign_split(
         materials = sorted(group["material"].unique())
         n_train = divide_evenly(train_per_space_group, len(materials))
         n_val = divide_evenly(val_per_space_group, len(materials))
-        for material, nt, nv in zip(materials, n_train, n_val):
+        for material, nt, nv in zip(materials, n_train, n_val, strict=False):
             index = group.index[group["material"] == material].to_numpy()
             if len(index) < nt + nv:
                 raise DatasetError(
@@ -154,6 +154,6 @@ def patterns_per_material(
         group = sorted((m for m in materials if m.space_group == space_group), key=lambda m: m.name)
         n_train = divide_evenly(train_per_space_group, len(group))
         n_val = divide_evenly(val_per_space_group, len(group))
-        for m, nt, nv in zip(group, n_train, n_val):
+        for m, nt, nv in zip(group, n_train, n_val, strict=False):
             per_material[m.name] = nt + nv + test_per_material
     return per_material

@@ -236,7 +236,7 @@ def _main_band_simulator(material: Material, families: int, energy: float):
     ref = ReciprocalLatticeVector.from_min_dspacing(material.phase(), min_dspacing=0.5)
     ref.calculate_structure_factor()
     F = np.abs(ref.structure_factor)
-    ref = ref[F >= 0.05 * F.max()]
+    ref = ref[0.05 * F.max() <= F]
     spacings = np.unique(np.round(ref.dspacing, 4))[::-1]
     ref = ref[np.round(ref.dspacing, 4) >= spacings[min(families, len(spacings)) - 1]]
     ref.calculate_theta(energy * 1e3)

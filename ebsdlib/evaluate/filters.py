@@ -123,7 +123,7 @@ def kernel_movement(before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
     before, after = np.asarray(before), np.asarray(after)
     distance = np.linalg.norm((after - before).reshape(len(before), -1), axis=1)
     norm = np.linalg.norm(before.reshape(len(before), -1), axis=1)
-    similarity = [operator_similarity(a, b) for a, b in zip(after, before)]
+    similarity = [operator_similarity(a, b) for a, b in zip(after, before, strict=False)]
     return pd.DataFrame(
         {
             "kernel": np.arange(len(before)),

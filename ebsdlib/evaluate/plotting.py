@@ -104,7 +104,7 @@ def detector_geometry_figure(geometry, pattern=None):
         lw=4,
         label=f"detector, tilted {geometry.tilt:g}°",
     )
-    ax0.annotate("", xy=(cx + 0.05, cy), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="tab:red"))
+    ax0.annotate("", xy=(cx + 0.05, cy), xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": "tab:red"})
     ax0.text(-dd / 2, cy + 0.15, "to pattern centre", color="tab:red", ha="center", fontsize=8)
     ax0.set_aspect("equal")
     ax0.set_xlim(-3, 1.8)
@@ -187,7 +187,7 @@ def history_figure(history: pd.DataFrame, title: str = ""):
 def confusion_heatmaps(matrices: dict[str, pd.DataFrame]):
     """Row-normalised confusion matrices side by side (seaborn), space-group symbols on the axes."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices), 4.4), squeeze=False)
-    for ax, (title, matrix) in zip(axes[0], matrices.items()):
+    for ax, (title, matrix) in zip(axes[0], matrices.items(), strict=False):
         labels = [space_group_latex(sg) for sg in matrix.index]
         sns.heatmap(
             matrix,
@@ -561,7 +561,7 @@ def speed_figure(table: pd.DataFrame):
     markers = {"map accuracy": "o", "test accuracy": "s"}
     colors = sns.color_palette("colorblind", len(table))
     handles = []
-    for (name, row), color in zip(table.iterrows(), colors):
+    for (name, row), color in zip(table.iterrows(), colors, strict=False):
         for metric, marker in markers.items():
             if np.isfinite(row[metric]):
                 ax.scatter(row["patterns/s"], 100 * row[metric], color=color, marker=marker, s=60, edgecolor="k", zorder=3)

@@ -17,7 +17,7 @@ __all__ = ["find_materials", "write_pattern_tree", "write_scan"]
 
 
 def find_materials(names: list[str]) -> list[Material]:
-    """Materials of ``data/materials.yml`` by name (case-insensitive).
+    """Materials of ``ebsdlib/data/materials.yml`` by name (case-insensitive).
 
     Raises
     ------
@@ -28,7 +28,7 @@ def find_materials(names: list[str]) -> list[Material]:
     lower = {k.lower(): v for k, v in known.items()}
     unknown = [n for n in names if n.lower() not in lower]
     if unknown:
-        raise ValueError(f"no material {unknown} in data/materials.yml; the materials are: {', '.join(sorted(known))}")
+        raise ValueError(f"no material {unknown} in ebsdlib/data/materials.yml; the materials are: {', '.join(sorted(known))}")
     return [lower[n.lower()] for n in names]
 
 
@@ -71,7 +71,7 @@ def write_pattern_tree(
             patterns, table = simulate_patterns(material, int(n), geometry, detector_model, seed=seed)
             folder = tree / str(material.space_group) / material.name
             folder.mkdir(parents=True, exist_ok=True)
-            for k, (pattern, row) in enumerate(zip(patterns, table.itertuples(index=False))):
+            for k, (pattern, row) in enumerate(zip(patterns, table.itertuples(index=False), strict=False)):
                 name = folder / f"{k:05d}.tif"
                 tifffile.imwrite(name, np.asarray(pattern, dtype=np.uint8))
                 rows.append(

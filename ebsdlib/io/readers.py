@@ -211,7 +211,9 @@ def load_folder_tree(
         meta = {"source": "folder", "root": str(root), "notes": [*notes, note], "view": "canonical", "canonical_view": side}
         return PatternDataset(patterns.astype(np.float32), table, meta)
     aspect = target[1] / target[0]
-    other_aspect = [(f, im.shape) for f, im in zip(files, images) if abs(im.shape[1] / im.shape[0] / aspect - 1) > 0.01]
+    other_aspect = [
+        (f, im.shape) for f, im in zip(files, images, strict=False) if abs(im.shape[1] / im.shape[0] / aspect - 1) > 0.01
+    ]
     if other_aspect:
         first, (odd_rows, odd_cols) = other_aspect[0]
         raise DatasetError(
@@ -221,7 +223,7 @@ def load_folder_tree(
             "with view='canonical' to take the centred square of each pattern."
         )
     if len(shapes) > 1:
-        odd = [str(f.relative_to(root)) for f, im in zip(files, images) if im.shape != target]
+        odd = [str(f.relative_to(root)) for f, im in zip(files, images, strict=False) if im.shape != target]
         note = (
             f"{len(odd)} of {len(images)} images were not {target[0]}×{target[1]} pixels and were resized to it (first: {odd[0]})"
         )

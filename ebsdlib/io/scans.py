@@ -186,7 +186,7 @@ def image_files(folder: Path) -> tuple[Path, ...]:
         return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
 
     images = sorted((p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=natural)
-    for first, second in zip(images, images[1:]):
+    for first, second in zip(images, images[1:], strict=False):
         if natural(first) == natural(second):  # p1.tif and p01.tif: no order to tell which comes first
             raise ScanError(
                 f"{first.name} and {second.name} in {folder} take the same place in the map order (names are sorted "

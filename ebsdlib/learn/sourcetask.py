@@ -3,7 +3,7 @@
 Where Keras' ImageNet weights cannot be had (no network, no local file), the transfer model starts from
 an Xception that ebsdlib trains on a different simulated classification task: patterns of crystal
 structures in space groups outside the six target groups (zinc blende 216, pyrite 205, cuprite 224,
-hcp metals 194, indium 139, β-tin 141; ``source_task`` in ``data/materials.yml``). No target material or
+hcp metals 194, indium 139, β-tin 141; ``source_task`` in ``ebsdlib/data/materials.yml``). No target material or
 space group is seen. The pretrained base (everything but the classification head) is saved as a weights
 file in the cache and loaded by :func:`ebsdlib.learn.models.build_transfer_model` exactly as the ImageNet file
 would be.

@@ -141,7 +141,7 @@ def recalibrate_batchnorm(model, x: np.ndarray, batch_size: int = 32) -> None:
                 layer.momentum = (k - 1) / k
             model(x[start : start + batch_size], training=True)
     finally:
-        for layer, momentum in zip(layers, momenta):
+        for layer, momentum in zip(layers, momenta, strict=False):
             layer.momentum = momentum
 
 

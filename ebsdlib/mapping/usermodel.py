@@ -105,7 +105,7 @@ def train_bundle(
     unknown = sorted({int(g) for g in dataset.labels} - set(SPACE_GROUPS))
     if unknown:
         folders = (
-            sorted({f for f, g in zip(dataset.table["file"], dataset.labels) if int(g) in unknown})
+            sorted({f for f, g in zip(dataset.table["file"], dataset.labels, strict=False) if int(g) in unknown})
             if "file" in dataset.table
             else []
         )

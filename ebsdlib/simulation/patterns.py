@@ -147,7 +147,7 @@ class DetectorModel:
             raise ValueError("dose must be positive (counts per pixel)")
 
     @classmethod
-    def clean(cls) -> "DetectorModel":
+    def clean(cls) -> DetectorModel:
         """A model without noise, blur, jitter or degradation (for figures and tests)."""
         return cls(dose=np.inf, blur_sigma=0.0, pc_jitter=0.0, degraded_fraction=0.0)
 
@@ -190,7 +190,7 @@ def _master_pattern_array(
     ref = ReciprocalLatticeVector.from_min_dspacing(phase, min_dspacing=min_dspacing)
     ref.calculate_structure_factor()
     F = np.abs(ref.structure_factor)
-    ref = ref[F >= min_relative_f * F.max()]
+    ref = ref[min_relative_f * F.max() <= F]
     ref.calculate_theta(energy * 1e3)
     simulator = kp.simulations.KikuchiPatternSimulator(ref)
     # kikuchipy's kernel (``get_pattern``) adds each reflector's band to the shared pattern from parallel

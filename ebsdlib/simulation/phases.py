@@ -23,7 +23,7 @@ otherwise:
     materials (``MIN_CONTRAST``; optional, it costs a master pattern).
 
 Positions are those of the International Tables in the settings ``diffpy.structure`` uses (227
-Fd-3m: origin choice 1), as in ``data/materials.yml``.
+Fd-3m: origin choice 1), as in ``ebsdlib/data/materials.yml``.
 """
 
 from __future__ import annotations

@@ -107,9 +107,7 @@ class AcquisitionRanges:
             raise ValueError("dose and band_gamma must be positive")
 
     @classmethod
-    def fixed(
-        cls, geometry: DetectorGeometry = DetectorGeometry(), model: DetectorModel = DetectorModel()
-    ) -> "AcquisitionRanges":
+    def fixed(cls, geometry: DetectorGeometry = DetectorGeometry(), model: DetectorModel = DetectorModel()) -> AcquisitionRanges:
         """No randomisation: one detector and detector model (the book's default acquisition)."""
         return cls(
             shapes=(tuple(geometry.shape),),

@@ -177,7 +177,7 @@ def bse_image(micro: Microstructure, seed: int = 0, noise: float = 0.03) -> np.n
 
 def eds_al_map(micro: Microstructure, counts: float = 60.0, seed: int = 0) -> np.ndarray:
     """Al Kα counts per pixel: Poisson counts of the local Al content (matrix 19.7 at.%, precipitates
-    25.7 at.%, from ``data/materials.yml``) blurred by the X-ray interaction volume."""
+    25.7 at.%, from ``ebsdlib/data/materials.yml``) blurred by the X-ray interaction volume."""
     matrix, precipitate = dual_phase_materials()
 
     def al_share(m: Material) -> float:

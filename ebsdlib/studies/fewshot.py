@@ -106,7 +106,7 @@ def subsample_training(dataset: PatternDataset, per_space_group: int, seed: int 
     train = table[table["split"] == "train"]
     for _, group in train.groupby("space_group", sort=True):
         materials = sorted(group["material"].unique())
-        for material, n in zip(materials, divide_evenly(per_space_group, len(materials))):
+        for material, n in zip(materials, divide_evenly(per_space_group, len(materials)), strict=False):
             index = np.sort(group.index[group["material"] == material].to_numpy())
             if n > len(index):
                 raise ValueError(

@@ -109,7 +109,7 @@ def nearest_materials(
     pairs = alike_pairs([material, *candidates], geometry, image_size, n=n, seed=seed)
     pairs = pairs[(pairs["first"] == material.name) | (pairs["second"] == material.name)].head(k)
     by_name = {m.name: m for m in candidates}
-    return [by_name[b if a == material.name else a] for a, b in zip(pairs["first"], pairs["second"])]
+    return [by_name[b if a == material.name else a] for a, b in zip(pairs["first"], pairs["second"], strict=False)]
 
 
 @cached(depends_on=["crystal.materials", "preprocess", "simulation.patterns"])
