@@ -112,7 +112,7 @@ class TestTraining:
         from ebsdlib.learn import training as training
         from ebsdlib.paths import cache_dir
 
-        def exploding_model(arm, image_size, config, source, seed):  # a tiny model, compiled by fit_model
+        def exploding_model(approach, image_size, config, source, seed):  # a tiny model, compiled by fit_model
             keras.utils.set_random_seed(seed)
             return keras.Sequential(
                 [keras.Input((image_size, image_size, 1)), keras.layers.Flatten(), keras.layers.Dense(6, activation="softmax")]

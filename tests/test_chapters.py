@@ -85,17 +85,17 @@ def test_chapter_03_holdout(tmp_path):
     assert int(glued["n_test"]) == 18 * profile["test_per_material"]
     from sklearn.metrics import precision_score, recall_score
 
-    for arm in ("scratch", "transfer"):
-        csv = tmp_path / f"predictions_{arm}.csv"
+    for approach in ("scratch", "transfer"):
+        csv = tmp_path / f"predictions_{approach}.csv"
         table = __import__("pandas").read_csv(csv)
         assert len(table) == int(glued["n_test"])
         assert list(table.columns[:4]) == ["pattern_id", "material", "true_space_group", "predicted_space_group"]
         true, predicted = table["true_space_group"], table["predicted_space_group"]
         # Table 1's numbers are those of the predictions the page offers for download
-        assert float(glued[f"{arm}_precision"]) == pytest.approx(
+        assert float(glued[f"{approach}_precision"]) == pytest.approx(
             precision_score(true, predicted, average="weighted", zero_division=0), abs=1e-3
         )
-        assert float(glued[f"{arm}_recall"]) == pytest.approx(
+        assert float(glued[f"{approach}_recall"]) == pytest.approx(
             recall_score(true, predicted, average="weighted", zero_division=0), abs=1e-3
         )
     assert glued["paper_scratch_precision"] == "0.93"
@@ -106,13 +106,13 @@ def test_chapter_03_holdout(tmp_path):
     assert len(observed) == overrides["separability_pairs"]
     assert {"Fe3Ni", "Ni"} == {observed.loc[0, "first"], observed.loc[0, "second"]}, "the most alike pair"
     assert all(len(set(groups.split(" / "))) == 2 for groups in observed["space groups"])
-    for arm in ("scratch", "transfer"):
-        table = __import__("pandas").read_csv(tmp_path / f"predictions_{arm}.csv")
+    for approach in ("scratch", "transfer"):
+        table = __import__("pandas").read_csv(tmp_path / f"predictions_{approach}.csv")
         for _, row in observed.iterrows():
             both = table[table["material"].isin([row["first"], row["second"]])]
             mean = (both["true_space_group"] == both["predicted_space_group"]).mean()
-            assert row[f"{arm} CNN"] == pytest.approx(mean, abs=1e-3)
-    shown = nb.cells[[i for i, c in enumerate(nb.cells) if "predictions_{arm}.csv" in c.source][0]].outputs[-1]
+            assert row[f"{approach} CNN"] == pytest.approx(mean, abs=1e-3)
+    shown = nb.cells[[i for i, c in enumerate(nb.cells) if "predictions_{approach}.csv" in c.source][0]].outputs[-1]
     probabilities = re.findall(r"<td>(\d+\.\d+)</td>", shown["data"]["text/html"])
     assert probabilities and max(len(p.split(".")[1]) for p in probabilities) <= 3, "the page rounds the probabilities"
 
@@ -135,14 +135,14 @@ def test_chapter_04_filters(tmp_path):
 def test_chapter_05_shap(tmp_path):
     nb = _run("05_shap", tmp_path)
     glued = _glued(nb)
-    for arm in ("scratch", "transfer"):
-        assert glued[f"{arm}_method"].strip("'") in {"DeepExplainer", "GradientExplainer"}
-        assert float(glued[f"{arm}_additivity"]) < 1e-2
+    for approach in ("scratch", "transfer"):
+        assert glued[f"{approach}_method"].strip("'") in {"DeepExplainer", "GradientExplainer"}
+        assert float(glued[f"{approach}_additivity"]) < 1e-2
     # the ratios the page states are the medians of the table it offers, whose ratio column is one share over the other
     zone = __import__("pandas").read_csv(tmp_path / "zone_axes.csv", index_col=[0, 1])
     assert (zone["ratio"] - zone["shap_share"] / zone["area_share"]).abs().max() < 0.01 * zone["ratio"].abs().max() + 1e-3
-    for arm in ("scratch", "transfer"):
-        assert float(glued[f"{arm}_zone_ratio"]) == pytest.approx(zone.loc[arm, "ratio"].median(), abs=1e-3)
+    for approach in ("scratch", "transfer"):
+        assert float(glued[f"{approach}_zone_ratio"]) == pytest.approx(zone.loc[approach, "ratio"].median(), abs=1e-3)
     assert _images(nb) == 4  # Fig. 4 for both models, Supp. Fig. S3 for both models
     stderr = [o for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert not stderr, "warnings on the page"
@@ -158,10 +158,10 @@ def test_chapter_06_dual_phase(tmp_path):
     true_share = float(glued["true_fraction"])
     assert true_share + float(glued["first_phase_share"]) == pytest.approx(100), "two phases in the truth"
     assert float(glued["hough_accuracy"]) <= float(glued["hough_indexed"]) + 1e-9, "right only where indexed"
-    for arm in ("scratch", "transfer"):
+    for approach in ("scratch", "transfer"):
         # a map whose Ni3Al share is off by d points mislabels at least d % of the pixels
-        off = abs(float(glued[f"{arm}_map_fraction"]) - true_share)
-        assert float(glued[f"{arm}_map_accuracy"]) <= 100 - off + 1e-9
+        off = abs(float(glued[f"{approach}_map_fraction"]) - true_share)
+        assert float(glued[f"{approach}_map_accuracy"]) <= 100 - off + 1e-9
     assert _images(nb) == 2  # the Fig. 5 panel, the uncertainty figure
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: scratch" in text and "5822" in text
@@ -186,8 +186,8 @@ def test_chapter_07_few_shot(tmp_path):
     nb = _run("07_few_shot", tmp_path)
     glued = _glued(nb)
     overrides = load_profile("smoke")["chapters"]["07_few_shot"]
-    arms = 2
-    assert int(glued["n_points"]) == arms * len(overrides["curve_counts"]) * overrides["curve_trials"]
+    approaches = 2
+    assert int(glued["n_points"]) == approaches * len(overrides["curve_counts"]) * overrides["curve_trials"]
     # the CPU minutes the page states are those the trained models recorded: every point of the curve is a model of
     # the cache, trained in this run (a fresh cache), so at least the time of its traced first epoch
     assert float(glued["curve_cpu_minutes"]) * 60 > int(glued["n_points"]) * 0.5

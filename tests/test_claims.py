@@ -111,9 +111,9 @@ def test_first_epoch_facts_average_the_trials():
 
     import pandas as pd
 
-    def trial(arm, loss, keras, stopped):
+    def trial(approach, loss, keras, stopped):
         history = pd.DataFrame({"loss": [loss, 0.1], "val_loss_keras": [keras, float("nan")]})
-        return SimpleNamespace(arm=arm, history=history, info={"stopped_early": stopped})
+        return SimpleNamespace(approach=approach, history=history, info={"stopped_early": stopped})
 
     facts = first_epoch_facts(
         [trial("scratch", 1.0, 10.0, False), trial("scratch", 2.0, 12.0, True), trial("transfer", 0.5, 0.6, False)]

@@ -60,9 +60,9 @@ def test_confusion(predictions):
 
 
 def test_best_trial_and_table(predictions):
-    def result(arm, trial, val_losses, min_delta=0.0):
+    def result(approach, trial, val_losses, min_delta=0.0):
         history = pd.DataFrame({"val_loss": val_losses})
-        return TrialResult(arm, trial, history, None, {"config": {"min_delta": min_delta}})
+        return TrialResult(approach, trial, history, None, {"config": {"min_delta": min_delta}})
 
     results = [result("scratch", 0, [2.0, 1.5]), result("scratch", 1, [1.2, 1.4]), result("transfer", 0, [0.5])]
     assert best_trial(results, "scratch").trial == 1

@@ -66,10 +66,10 @@ class TestSubsample:
             subsample_training(pool, 0)
 
 
-def _result(arm, trial, val_acc, val_loss, seconds=10.0):
+def _result(approach, trial, val_acc, val_loss, seconds=10.0):
     n = len(val_acc)
     history = pd.DataFrame({"epoch": range(1, n + 1), "val_accuracy": val_acc, "val_loss": val_loss, "seconds": seconds})
-    return TrialResult(arm, trial, history, None, {})
+    return TrialResult(approach, trial, history, None, {})
 
 
 def test_epochs_to_reach():
@@ -84,7 +84,7 @@ def test_convergence_table_ignores_patience():
         _result("scratch", 0, [0.3, 0.5, 0.7, 0.8, 0.79, 0.78], [2.0, 1.5, 1.0, 0.6, 0.7, 0.8]),
         _result("transfer", 0, [0.6, 0.85, 0.9], [0.9, 0.4, 0.3]),
     ]
-    table = convergence_table(results, 0.8).set_index("arm")
+    table = convergence_table(results, 0.8).set_index("approach")
     assert table.loc["scratch", "epochs to val. accuracy 0.80"] == 4
     assert table.loc["transfer", "epochs to val. accuracy 0.80"] == 2
     assert table.loc["scratch", "epochs run (early stopping)"] == 6
@@ -97,7 +97,7 @@ def test_convergence_table_ignores_patience():
 def _summary(values: dict[str, dict[int, float]]):
     rows = [
         {
-            "arm": arm,
+            "approach": approach,
             "patterns_per_space_group": n,
             "trial": t,
             "precision": v + d,
@@ -108,7 +108,7 @@ def _summary(values: dict[str, dict[int, float]]):
             "cpu_seconds": 60.0,
             "train_seconds": 30.0,
         }
-        for arm, curve in values.items()
+        for approach, curve in values.items()
         for n, v in curve.items()
         for t, d in ((0, -0.01), (1, 0.01))
     ]
@@ -119,7 +119,7 @@ def test_summary_and_extrapolation_of_a_power_law():
     # error = 2 n^-0.5: 0.2 at 100, 0.1 at 400 -> precision 0.97 (error 0.03) at n = (2/0.03)^2 = 4444
     curve = {n: 1 - 2 * n**-0.5 for n in (25, 100, 400)}
     summary = _summary({"transfer": curve, "scratch": {25: 0.5, 100: 0.5}})
-    row = summary[(summary["arm"] == "transfer") & (summary["patterns_per_space_group"] == 100)].iloc[0]
+    row = summary[(summary["approach"] == "transfer") & (summary["patterns_per_space_group"] == 100)].iloc[0]
     assert row["precision_mean"] == pytest.approx(0.8) and row["precision_std"] == pytest.approx(np.std([-0.01, 0.01], ddof=1))
     assert row["trials"] == 2 and row["cpu_seconds"] == 120
     needed = patterns_needed(summary, 0.97, metric="recall")
@@ -163,10 +163,10 @@ def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, m
 
     calls = []
 
-    def fake_train(arm, dataset, image_size, config, source, trial, seed):
-        calls.append((arm, dataset_fingerprint(dataset), trial, seed))
+    def fake_train(approach, dataset, image_size, config, source, trial, seed):
+        calls.append((approach, dataset_fingerprint(dataset), trial, seed))
         history = pd.DataFrame({"epoch": [1], "val_accuracy": [0.5], "val_loss": [1.0], "seconds": [1.0]})
-        return TrialResult(arm, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "cpu_seconds": 2.0})
+        return TrialResult(approach, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "cpu_seconds": 2.0})
 
     def fake_predict(result, dataset, split, seed):
         test = dataset.subset(split).table
@@ -174,7 +174,7 @@ def test_curve_points_at_the_full_count_are_the_training_chapters_trials(pool, m
 
     monkeypatch.setattr(fewshot, "train_trial", fake_train)
     monkeypatch.setattr(fewshot, "predict_trial", fake_predict)
-    curve = few_shot_curve(pool, [10, 4], 71, TrainingConfig(), None, trials=2, seed=3, arms=("scratch",), progress=None)
+    curve = few_shot_curve(pool, [10, 4], 71, TrainingConfig(), None, trials=2, seed=3, approaches=("scratch",), progress=None)
     assert list(curve["patterns_per_space_group"]) == [4, 4, 10, 10]
     assert (curve["precision"] == 1).all() and (curve["cpu_seconds"] == 2).all()
     full = [c for c in calls if c[1] == dataset_fingerprint(pool)]
@@ -188,20 +188,22 @@ def test_the_full_count_gives_the_same_trial_key_as_run_trials(pool, monkeypatch
     keys = {}
 
     def recorder(name):
-        def fake_train(arm, dataset, image_size, config=TrainingConfig(), source=None, trial=0, seed=0):
-            keys.setdefault(name, []).append(training.trial_key(arm, dataset, image_size, config, source, seed * 1000 + trial))
+        def fake_train(approach, dataset, image_size, config=TrainingConfig(), source=None, trial=0, seed=0):
+            keys.setdefault(name, []).append(
+                training.trial_key(approach, dataset, image_size, config, source, seed * 1000 + trial)
+            )
             history = pd.DataFrame({"epoch": [1], "val_accuracy": [0.5], "val_loss": [1.0], "seconds": [1.0]})
-            return TrialResult(arm, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "key": "k"})
+            return TrialResult(approach, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "key": "k"})
 
         return fake_train
 
     config = TrainingConfig(max_epochs=3)
     monkeypatch.setattr(training, "train_trial", recorder("chapter"))
-    training.run_trials(pool, 71, 2, config, None, seed=4, arms=("scratch",))
+    training.run_trials(pool, 71, 2, config, None, seed=4, approaches=("scratch",))
     monkeypatch.setattr(fewshot, "train_trial", recorder("curve"))
     monkeypatch.setattr(
         fewshot, "predict_trial", lambda r, d, s, seed: pd.DataFrame({"true_space_group": [221], "predicted_space_group": [221]})
     )
-    few_shot_curve(pool, [5, 10], 71, config, None, trials=2, seed=4, arms=("scratch",), progress=None)
+    few_shot_curve(pool, [5, 10], 71, config, None, trials=2, seed=4, approaches=("scratch",), progress=None)
     assert keys["curve"][2:] == keys["chapter"], "the full count must be the training chapter's trials"
     assert not set(keys["curve"][:2]) & set(keys["chapter"])

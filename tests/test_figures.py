@@ -47,8 +47,8 @@ def test_every_figure_of_the_book_is_glued_once_and_pasted_once_with_a_caption()
         pasted = re.findall(r"```\{glue:figure\} (\S+)\n:name: (\S+)\n\n(.+?)\n```", text, flags=re.S)
         names = {name for name, _, _ in pasted}
         for name in glued:
-            if "{arm}" in name:
-                assert {name.replace("{arm}", arm) for arm in ("scratch", "transfer")} <= names, (path.name, name)
+            if "{approach}" in name:
+                assert {name.replace("{approach}", approach) for approach in ("scratch", "transfer")} <= names, (path.name, name)
             else:
                 assert name in names, f"{path.name}: figure {name} is glued but never shown"
         assert len(names) == len(pasted), f"{path.name}: a figure pasted twice"

@@ -85,9 +85,9 @@ def test_leave_one_out_scores_each_held_out_material(monkeypatch, tiny_geometry)
     folds = material_folds(held_out=["Ni", "Fe", "Al"])  # two folds: (Al, Fe) and (Ni)
     trained = []
 
-    def fake_train(arm, dataset, image_size, config, source, trial, seed):
+    def fake_train(approach, dataset, image_size, config, source, trial, seed):
         trained.append(sorted(set(dataset.table["material"])))
-        return SimpleNamespace(arm=arm)
+        return SimpleNamespace(approach=approach)
 
     def fake_predict(result, dataset, split, seed):
         table = dataset.subset(split).table
@@ -109,7 +109,7 @@ def test_leave_one_out_scores_each_held_out_material(monkeypatch, tiny_geometry)
     assert sorted(rows.index) == ["Al", "Fe", "Ni"]
     assert rows.loc["Fe", "accuracy"] == 0 and rows.loc["Fe", "most_predicted"] == 225
     assert rows.loc["Ni", "accuracy"] == 1 and rows.loc["Al", "patterns"] == 3
-    assert set(rows["arm"]) == {"scratch"}
+    assert set(rows["approach"]) == {"scratch"}
     # every fold model is also scored on new patterns of the materials it trained on
     seen = table[~table["held_out"]]
     assert sorted(seen.loc[seen["fold"] == 1, "material"]) == sorted(trained[1])
@@ -128,7 +128,7 @@ def test_findings_compare_left_out_materials_with_the_same_models_where_they_can
             pd.DataFrame(
                 {
                     "regime": SEEN_BY_FOLD_MODELS,
-                    "arm": "transfer",
+                    "approach": "transfer",
                     "material": ["Al", "Cu"],
                     "space_group": [225, 225],
                     "accuracy": [0.3, 0.1],
@@ -177,7 +177,7 @@ def _rows():
     return pd.DataFrame(
         {
             "regime": ["in training"] * 2 + ["leave-one-out"] * 2,
-            "arm": "transfer",
+            "approach": "transfer",
             "material": ["Ni", "Fe"] * 2,
             "space_group": [225, 229] * 2,
             "accuracy": [1.0, 0.5, 0.5, 0.0],
@@ -226,7 +226,7 @@ def test_the_answer_follows_the_numbers():
         return pd.DataFrame(
             {
                 "regime": ["in training"] * 2 + ["leave-one-out"] * 2 + ["generated only"] * 2,
-                "arm": "transfer",
+                "approach": "transfer",
                 "material": ["Ni", "Fe"] * 3,
                 "space_group": [225, 229] * 3,
                 "accuracy": [0.6, 0.4, 0.55, 0.35, generated, generated],

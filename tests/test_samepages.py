@@ -13,7 +13,7 @@ from ebsdlib.paths import REPO_ROOT
 
 def _table(accuracy: float, seconds: float) -> pd.DataFrame:
     """A pandas table with a two-level index (cells spanning rows in its HTML) and a timing column."""
-    index = pd.MultiIndex.from_product([["scratch", "transfer"], [25, 100]], names=["arm", "patterns"])
+    index = pd.MultiIndex.from_product([["scratch", "transfer"], [25, 100]], names=["approach", "patterns"])
     return pd.DataFrame(
         {"precision_mean": np.linspace(0.5, 0.8, 4) + accuracy, "cpu_seconds": [seconds, 2 * seconds, 3.5, 4.25]},
         index=index,

@@ -126,10 +126,10 @@ def test_the_build_writes_the_bundles_of_its_best_models_and_the_intro_says_wher
     from ebsdlib.io.bundle import read_bundle
 
     html, _, build = site
-    for arm, channels in (("scratch", 1), ("transfer", 3), ("student", 1)):
-        bundle = read_bundle(build / "bundles" / "smoke" / arm, channels=channels)
+    for approach, channels in (("scratch", 1), ("transfer", 3), ("student", 1)):
+        bundle = read_bundle(build / "bundles" / "smoke" / approach, channels=channels)
         assert bundle.info["training"]["profile"] == "smoke" and "precision" in bundle.info["test_metrics"]
-        assert bundle.approach == arm
+        assert bundle.approach == approach
     import re
 
     intro = re.sub(r"<[^>]+>", "", (html / "book" / "intro.html").read_text())  # the page's text, without the highlighting's tags

@@ -138,7 +138,7 @@ class TestTrialCache:
 
 
 def test_summary_and_statistics():
-    def result(arm, trial, losses):
+    def result(approach, trial, losses):
         n = len(losses)
         history = pd.DataFrame(
             {
@@ -153,13 +153,13 @@ def test_summary_and_statistics():
                 "seconds": 2.0,
             }
         )
-        return training.TrialResult(arm, trial, history, None, {"stopped_early": True})
+        return training.TrialResult(approach, trial, history, None, {"stopped_early": True})
 
     results = [result("scratch", 0, [3, 2, 1]), result("scratch", 1, [5, 4]), result("transfer", 0, [1.0, 0.5])]
     stats = history_statistics(results)
-    row = stats[(stats["arm"] == "scratch") & (stats["epoch"] == 1)].iloc[0]
+    row = stats[(stats["approach"] == "scratch") & (stats["epoch"] == 1)].iloc[0]
     assert row["loss_mean"] == 4 and row["loss_std"] == pytest.approx(np.std([3, 5], ddof=1)) and row["loss_count"] == 2
-    assert stats[(stats["arm"] == "scratch") & (stats["epoch"] == 3)].iloc[0]["loss_count"] == 1
+    assert stats[(stats["approach"] == "scratch") & (stats["epoch"] == 3)].iloc[0]["loss_count"] == 1
     summary = training_summary(
         results,
         {

@@ -58,14 +58,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Contender:
-    arm: str
+    approach: str
     precision: str = "float32"
     pipeline: str = "arrays"
     batch_size: int = 16
 
     @property
     def label(self) -> str:
-        return f"{self.arm}, {self.precision}, {self.pipeline}, batch {self.batch_size}"
+        return f"{self.approach}, {self.precision}, {self.pipeline}, batch {self.batch_size}"
 
 
 def cpu_description() -> str:
@@ -86,20 +86,20 @@ def cpu_description() -> str:
     return f"{model}, {os.cpu_count()} logical cores, {' '.join(present)}"
 
 
-def _model(arm: str, image_size: int, precision: str):
+def _model(approach: str, image_size: int, precision: str):
     import keras
 
     from ebsdlib.learn.models import build_scratch_model
-    from ebsdlib.learn.training import ARM_CHANNELS
+    from ebsdlib.learn.training import APPROACH_CHANNELS
 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision)
     try:
-        if arm == "scratch":
+        if approach == "scratch":
             return build_scratch_model(image_size)
         from keras import layers  # the transfer model's graph with random weights: speed does not depend on them
 
-        inputs = keras.Input((image_size, image_size, ARM_CHANNELS[arm]))
+        inputs = keras.Input((image_size, image_size, APPROACH_CHANNELS[approach]))
         scaled = layers.Rescaling(2.0, offset=-1.0)(inputs)
         base = keras.applications.Xception(include_top=False, weights=None, input_tensor=scaled, pooling="avg")
         return keras.Model(inputs, layers.Dense(6, activation="softmax", dtype="float32")(base.output))
@@ -121,13 +121,13 @@ def training_throughput(contender: Contender, image_size: int, patterns: int = 1
     import keras
     import tensorflow as tf
 
-    from ebsdlib.learn.training import ARM_CHANNELS, apply_weight_decay
+    from ebsdlib.learn.training import APPROACH_CHANNELS, apply_weight_decay
 
     keras.utils.set_random_seed(seed)
-    model = _model(contender.arm, image_size, contender.precision)
+    model = _model(contender.approach, image_size, contender.precision)
     apply_weight_decay(model, 1e-5)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
-    x, y = _data(patterns, image_size, ARM_CHANNELS[contender.arm], seed)
+    x, y = _data(patterns, image_size, APPROACH_CHANNELS[contender.approach], seed)
     steps: list[float] = []
 
     class Steps(keras.callbacks.Callback):
@@ -153,7 +153,7 @@ def training_throughput(contender: Contender, image_size: int, patterns: int = 1
     fit([Steps()], patterns)
     wall = time.perf_counter() - start
     return {
-        "arm": contender.arm,
+        "approach": contender.approach,
         "precision": contender.precision,
         "pipeline": contender.pipeline,
         "batch size": contender.batch_size,
@@ -162,17 +162,17 @@ def training_throughput(contender: Contender, image_size: int, patterns: int = 1
     }
 
 
-def epoch_costs(arm: str, image_size: int, validation_patterns: int, recalibration_patterns: int, seed: int = 0) -> dict:
+def epoch_costs(approach: str, image_size: int, validation_patterns: int, recalibration_patterns: int, seed: int = 0) -> dict:
     """Seconds of one validation pass (batch 64, as the training loop) and of one BatchNorm
     recalibration on ``recalibration_patterns`` patterns."""
     import keras
 
-    from ebsdlib.learn.training import ARM_CHANNELS, recalibrate_batchnorm
+    from ebsdlib.learn.training import APPROACH_CHANNELS, recalibrate_batchnorm
 
     keras.utils.set_random_seed(seed)
-    model = _model(arm, image_size, "float32")
+    model = _model(approach, image_size, "float32")
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    x, y = _data(max(validation_patterns, recalibration_patterns), image_size, ARM_CHANNELS[arm], seed)
+    x, y = _data(max(validation_patterns, recalibration_patterns), image_size, APPROACH_CHANNELS[approach], seed)
     model.evaluate(x[:64], y[:64], batch_size=64, verbose=0)
     recalibrate_batchnorm(model, x[:32])
     start = time.perf_counter()
@@ -200,15 +200,15 @@ def run_training_benchmark(
     contenders: list[Contender] | None = None,
     progress=print,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every contender; returns (throughput table, per-epoch table before/after per arm).
+    """Run every contender; returns (throughput table, per-epoch table before/after per approach).
 
     ``train_patterns`` and ``validation_patterns`` are the profile's per-epoch counts (6 × the
     per-space-group counts); ``patterns`` the patterns timed per contender.
     """
     if contenders is None:
         contenders = [
-            Contender(arm, precision, pipeline, batch)
-            for arm in ("scratch", "transfer")
+            Contender(approach, precision, pipeline, batch)
+            for approach in ("scratch", "transfer")
             for precision, pipeline, batch in (
                 ("float32", "arrays", 16),
                 ("float32", "tf.data", 16),
@@ -223,11 +223,11 @@ def run_training_benchmark(
         rows.append(training_throughput(c, image_size, patterns))
     throughput = pd.DataFrame(rows)
     epochs = []
-    for arm in sorted(set(throughput["arm"])):
+    for approach in sorted(set(throughput["approach"])):
         if progress:
-            progress(f"timing validation and BatchNorm recalibration ({arm}) ...")
-        costs = epoch_costs(arm, image_size, validation_patterns, recalibration_patterns)
-        part = throughput[throughput["arm"] == arm]
+            progress(f"timing validation and BatchNorm recalibration ({approach}) ...")
+        costs = epoch_costs(approach, image_size, validation_patterns, recalibration_patterns)
+        part = throughput[throughput["approach"] == approach]
         rate = "train patterns/s (median step)"
         baseline = part[(part["precision"] == "float32") & (part["pipeline"] == "arrays") & (part["batch size"] == 16)]
         base_rate = float(baseline[rate].iloc[0]) if len(baseline) else float(part[rate].iloc[0])
@@ -237,7 +237,7 @@ def run_training_benchmark(
         after = epoch_throughput(train_patterns, float(best[rate]), costs["validation s"], costs["recalibration s"], 1)
         epochs.append(
             {
-                "arm": arm,
+                "approach": approach,
                 "fastest contender that ebsdlib.learn.training runs": f"{best['precision']}, {best['pipeline']}, batch {best['batch size']}",
                 "fastest contender overall": (lambda b: f"{b['precision']}, {b['pipeline']}, batch {b['batch size']}")(
                     part.loc[part[rate].idxmax()]
@@ -547,12 +547,12 @@ def book_speed_benchmark(settings: dict, student_config=None, train_patterns: in
     from ebsdlib.crystal.materials import dual_phase_materials, load_materials
     from ebsdlib.evaluate.metrics import best_trial
     from ebsdlib.learn.student import STUDENT_CHANNELS, StudentConfig, distil_student
-    from ebsdlib.learn.training import ARM_CHANNELS, prepare_split
+    from ebsdlib.learn.training import APPROACH_CHANNELS, prepare_split
     from ebsdlib.simulation.sample import simulate_dual_phase_map
 
     say = progress or (lambda *_: None)
     trained = book_models(**book_parameters(settings))
-    teachers = [r for r in trained.results if r.arm == "transfer"]
+    teachers = [r for r in trained.results if r.approach == "transfer"]
     config = student_config or StudentConfig()
     student = distil_student(teachers, trained.dataset, trained.geometry, trained.detector_model, config, settings["seed"], say)
     micro, scan = simulate_dual_phase_map(
@@ -569,7 +569,9 @@ def book_speed_benchmark(settings: dict, student_config=None, train_patterns: in
     size = trained.image_size
     network = "Xception" if trained.config.architecture == "xception" else trained.config.architecture  # smoke: mini
     classifiers = [
-        Classifier(f"{network} transfer, float32 ({size} px)", (teacher,), size, ARM_CHANNELS["transfer"], f"trial {best.trial}"),
+        Classifier(
+            f"{network} transfer, float32 ({size} px)", (teacher,), size, APPROACH_CHANNELS["transfer"], f"trial {best.trial}"
+        ),
         Classifier(f"{network} transfer, bfloat16 inference ({size} px)", (bfloat16_copy(teacher),), size, 3, "the same weights"),
     ]
     if len(teachers) > 1:

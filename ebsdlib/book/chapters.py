@@ -269,23 +269,23 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
     from ebsdlib.crystal.materials import SPACE_GROUPS
     from ebsdlib.evaluate.metrics import best_trial, predict_trial, weighted_scores
     from ebsdlib.io.bundle import write_bundle
-    from ebsdlib.learn.training import ARM_CHANNELS, dataset_fingerprint
+    from ebsdlib.learn.training import APPROACH_CHANNELS, dataset_fingerprint
 
     trained = book_models(**book_parameters(settings))
     written = {}
-    for arm in ("scratch", "transfer"):
-        best = best_trial(trained.results, arm)
+    for approach in ("scratch", "transfer"):
+        best = best_trial(trained.results, approach)
         predictions = predict_trial(best, trained.dataset, "test", settings["seed"])
         metrics = {**weighted_scores(predictions), "test_patterns": int(len(predictions))}
         bundle = write_bundle(
             best.model_path,
-            Path(folder) / arm,
+            Path(folder) / approach,
             classes=SPACE_GROUPS,
             image_size=trained.image_size,
-            channels=ARM_CHANNELS[arm],
+            channels=APPROACH_CHANNELS[approach],
             preprocessing=_native_preprocessing(trained.dataset.pattern_shape),
-            approach=arm,
-            source=None if arm == "scratch" else trained.source.as_dict(),
+            approach=approach,
+            source=None if approach == "scratch" else trained.source.as_dict(),
             training={
                 "data": "the book's simulated data set",
                 "data_fingerprint": dataset_fingerprint(trained.dataset),
@@ -296,7 +296,7 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
             },
             metrics=metrics,
         )
-        written[arm] = bundle.folder
+        written[approach] = bundle.folder
     if student_config is not None:
         written["student"] = _student_bundle(trained, settings, student_config, Path(folder) / "student", profile)
     return written
@@ -322,7 +322,7 @@ def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, p
     from ebsdlib.io.bundle import write_bundle
     from ebsdlib.learn.student import STUDENT_CHANNELS, distil_student
 
-    teachers = [r for r in trained.results if r.arm == "transfer"]
+    teachers = [r for r in trained.results if r.approach == "transfer"]
     student = distil_student(teachers, trained.dataset, trained.geometry, trained.detector_model, config, settings["seed"], None)
     test = trained.dataset.subset("test")
     predictions = predict(student.load_model(), test, student.image_size, STUDENT_CHANNELS, settings["seed"])

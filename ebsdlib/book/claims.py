@@ -54,13 +54,13 @@ def first_epoch_facts(results) -> dict[str, float]:
     training loss, its validation loss with Keras' own BatchNorm statistics (the value the paper reports)
     and the number of trials that stopped early."""
     facts: dict[str, float] = {}
-    for arm in ("scratch", "transfer"):
-        arm_results = [r for r in results if r.arm == arm]
-        if not arm_results:
+    for approach in ("scratch", "transfer"):
+        approach_results = [r for r in results if r.approach == approach]
+        if not approach_results:
             continue
-        facts[f"{arm}_first_loss"] = float(np.mean([r.history["loss"].iloc[0] for r in arm_results]))
-        facts[f"{arm}_first_val_keras"] = float(np.mean([r.history["val_loss_keras"].iloc[0] for r in arm_results]))
-        facts[f"{arm}_stopped_early"] = int(sum(bool(r.info.get("stopped_early")) for r in arm_results))
+        facts[f"{approach}_first_loss"] = float(np.mean([r.history["loss"].iloc[0] for r in approach_results]))
+        facts[f"{approach}_first_val_keras"] = float(np.mean([r.history["val_loss_keras"].iloc[0] for r in approach_results]))
+        facts[f"{approach}_stopped_early"] = int(sum(bool(r.info.get("stopped_early")) for r in approach_results))
     return facts
 
 
@@ -90,15 +90,15 @@ def _closeness(ours: float, paper: float, close: float, near: float) -> str:
 def _table1(facts: dict, paper: dict) -> list[Claim]:
     rows = []
     p = paper["holdout"]
-    for arm in ("scratch", "transfer"):
-        claim = f"Table 1, {arm}: class-weighted precision and recall on held-out patterns"
-        reported = f"{p[arm]['precision']:.2f} / {p[arm]['recall']:.2f}"
-        if not _have(facts, f"{arm}_precision", f"{arm}_recall"):
+    for approach in ("scratch", "transfer"):
+        claim = f"Table 1, {approach}: class-weighted precision and recall on held-out patterns"
+        reported = f"{p[approach]['precision']:.2f} / {p[approach]['recall']:.2f}"
+        if not _have(facts, f"{approach}_precision", f"{approach}_recall"):
             rows.append(_missing(claim, "03_holdout", reported))
             continue
-        precision, recall = _num(facts, f"{arm}_precision"), _num(facts, f"{arm}_recall")
+        precision, recall = _num(facts, f"{approach}_precision"), _num(facts, f"{approach}_recall")
         verdict = max(
-            (_closeness(precision, p[arm]["precision"], 0.03, 0.10), _closeness(recall, p[arm]["recall"], 0.03, 0.10)),
+            (_closeness(precision, p[approach]["precision"], 0.03, 0.10), _closeness(recall, p[approach]["recall"], 0.03, 0.10)),
             key=VERDICTS.index,
         )
         rows.append(
@@ -141,7 +141,7 @@ def _training(facts: dict, paper: dict) -> list[Claim]:
 
     def epochs(scratch, transfer):
         ours = f"{transfer:.1f} vs {scratch:.1f}"
-        stopped = [_num(facts, f"{arm}_stopped_early") for arm in ("scratch", "transfer")]
+        stopped = [_num(facts, f"{approach}_stopped_early") for approach in ("scratch", "transfer")]
         cap = _num(facts, "max_epochs")
         none_stopped = all(s is not None and s == 0 for s in stopped)
         both_capped = cap is not None and min(scratch, transfer) >= cap
@@ -198,7 +198,7 @@ def _similarity(text: str | None) -> float | None:
 def _filters(facts: dict) -> list[Claim]:
     claim = "Kernels of the first layer converge to classical edge operators (Sobel x, Gabor 135°)"
     reported = "two of the four most similar kernel pairs"
-    texts = [facts.get(f"{arm}_top_operator") for arm in ("scratch", "transfer")]
+    texts = [facts.get(f"{approach}_top_operator") for approach in ("scratch", "transfer")]
     if any(t is None for t in texts):
         return [_missing(claim, "04_filters", reported)]
     similar = [_similarity(t) for t in texts]
@@ -249,10 +249,10 @@ def _map(facts: dict, paper: dict) -> list[Claim]:
     counts = paper["dual_phase"]["counts"]
     total = paper["dual_phase"]["map_patterns"]
     true = _num(facts, "true_fraction")
-    for arm in ("scratch", "transfer"):
-        claim = f"Table 2, {arm}: the share of the dual-phase map called Ni3Al (221)"
-        reported = f"{100 * counts[arm][221] / total:.1f} % of {total} patterns (no ground truth)"
-        key = f"{arm}_map_fraction"
+    for approach in ("scratch", "transfer"):
+        claim = f"Table 2, {approach}: the share of the dual-phase map called Ni3Al (221)"
+        reported = f"{100 * counts[approach][221] / total:.1f} % of {total} patterns (no ground truth)"
+        key = f"{approach}_map_fraction"
         if not _have(facts, key, "true_fraction"):
             rows.append(_missing(claim, "06_dual_phase", reported))
             continue
@@ -267,10 +267,10 @@ def _map(facts: dict, paper: dict) -> list[Claim]:
                 "against this map's ground truth: within 5 points: reproduced; within 15: partly",
             )
         )
-    for arm in ("scratch", "transfer"):
-        claim = f"The {arm} CNN's phase map improves on Hough indexing"
+    for approach in ("scratch", "transfer"):
+        claim = f"The {approach} CNN's phase map improves on Hough indexing"
         reported = "Hough: one phase everywhere (Ni and Ni3Al tie); CNNs: both phases"
-        keys = (f"{arm}_map_balanced", "hough_balanced", f"{arm}_map_accuracy", "hough_accuracy")
+        keys = (f"{approach}_map_balanced", "hough_balanced", f"{approach}_map_accuracy", "hough_accuracy")
         if not _have(facts, *keys):
             rows.append(_missing(claim, "06_dual_phase", reported))
             continue

@@ -393,7 +393,7 @@ def _bundles_markdown(bundles: dict[str, Path], build_dir: Path) -> str:
 
     what = "the best scratch and transfer models" + (" and the distilled student" if "student" in bundles else "")
     lines = ["", "", f"This build wrote {what} as model bundles:", ""]
-    lines += [f"- {arm}: `{shown(folder)}`" for arm, folder in bundles.items()]
+    lines += [f"- {approach}: `{shown(folder)}`" for approach, folder in bundles.items()]
     transfer = shown(bundles.get("transfer", next(iter(bundles.values()))))
     lines += [
         "",

@@ -204,7 +204,7 @@ def page_differences(
     >>> folder = Path(tempfile.mkdtemp())
     >>> def executed(name, accuracy, seconds):
     ...     cell = nbformat.v4.new_code_cell("show(accuracy, seconds)")
-    ...     table = f"| arm | accuracy | seconds |\\n|---|---|---|\\n| transfer | {accuracy} | {seconds} |"
+    ...     table = f"| approach | accuracy | seconds |\\n|---|---|---|\\n| transfer | {accuracy} | {seconds} |"
     ...     cell.outputs = [
     ...         nbformat.v4.new_output("display_data", {"text/markdown": table, "text/plain": "<Markdown>"}),
     ...         nbformat.v4.new_output("display_data", {"application/papermill.record/text/plain": str(seconds)},

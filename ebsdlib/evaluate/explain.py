@@ -282,7 +282,7 @@ def zone_axis_attribution(values: np.ndarray, zone_xy: np.ndarray, radius: float
 class ModelExplanation:
     """The explanation of one trained model on one input per space group."""
 
-    arm: str
+    approach: str
     explanation: Explanation
     rows: np.ndarray
     correct: np.ndarray
@@ -295,9 +295,9 @@ def explain_trial(
 ) -> ModelExplanation:
     """Explain a trained model (a :class:`~ebsdlib.learn.training.TrialResult`) as the paper: a background of
     training patterns per space group, one correctly classified test pattern per space group; cached."""
-    from ebsdlib.learn.training import ARM_CHANNELS
+    from ebsdlib.learn.training import APPROACH_CHANNELS
 
-    image_size, channels = result.info["image_size"], ARM_CHANNELS[result.arm]
+    image_size, channels = result.info["image_size"], APPROACH_CHANNELS[result.approach]
     model = result.load_model()
     rows, correct = select_correct_inputs(model, dataset, image_size, channels, seed)
     background = prepare_patterns(
@@ -306,7 +306,7 @@ def explain_trial(
     inputs = prepare_patterns(dataset.patterns[rows], image_size, channels)
     explanation = explain_cached(result.info["key"], lambda: model, background, inputs, method)
     labels = [int(sg) for sg in dataset.table.loc[rows, "space_group"]]
-    return ModelExplanation(result.arm, explanation, rows, correct, inputs[..., 0], labels)
+    return ModelExplanation(result.approach, explanation, rows, correct, inputs[..., 0], labels)
 
 
 def zone_axis_table(me: ModelExplanation, dataset: PatternDataset, geometry: DetectorGeometry, radius: float = 3.0):

@@ -19,7 +19,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, p
 from ebsdlib.cache import atomic_write, cache_file, content_key, source_hash, verified_file
 from ebsdlib.crystal.materials import SPACE_GROUPS
 from ebsdlib.datasets.container import PatternDataset
-from ebsdlib.learn.training import ARM_CHANNELS, TrialResult, dataset_fingerprint
+from ebsdlib.learn.training import APPROACH_CHANNELS, TrialResult, dataset_fingerprint
 from ebsdlib.preprocess import prepare_patterns
 
 __all__ = [
@@ -113,18 +113,18 @@ def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | Non
     key = content_key(
         {
             "model": result.info["key"],
-            "arm": result.arm,
+            "approach": result.approach,
             "data": dataset_fingerprint(part),
             "seed": seed,
             "code": source_hash(["evaluate.metrics", "preprocess"]),
         }
     )
-    path = cache_file("predictions", f"{result.arm}-{key}.csv")
+    path = cache_file("predictions", f"{result.approach}-{key}.csv")
     if verified_file(path):
         return pd.read_csv(path)
     model_file = Path(result.model_path)
     model = _loaded_model(str(model_file.resolve()), model_file.stat().st_mtime_ns)
-    predictions = predict(model, part, result.info["image_size"], ARM_CHANNELS[result.arm], seed)
+    predictions = predict(model, part, result.info["image_size"], APPROACH_CHANNELS[result.approach], seed)
     atomic_write(path, lambda tmp: predictions.to_csv(tmp, index=False))
     return predictions
 
@@ -210,19 +210,19 @@ def restored_val_loss(result: TrialResult) -> float:
     return float(result.history["val_loss"].iloc[restored_epoch(result.history, min_delta) - 1])
 
 
-def best_trial(results: list[TrialResult], arm: str) -> TrialResult:
+def best_trial(results: list[TrialResult], approach: str) -> TrialResult:
     """ "The best performing model" of an approach: the trial whose saved model has the lowest
     validation loss."""
-    candidates = [r for r in results if r.arm == arm]
+    candidates = [r for r in results if r.approach == approach]
     if not candidates:
-        raise ValueError(f"no trials of the approach {arm!r}")
+        raise ValueError(f"no trials of the approach {approach!r}")
     return min(candidates, key=restored_val_loss)
 
 
-def best_trial_index(results: list[TrialResult], arm: str) -> int:
-    """Position of :func:`best_trial` among the trials of ``arm`` (in trial order)."""
-    trials = [r.trial for r in results if r.arm == arm]
-    return trials.index(best_trial(results, arm).trial)
+def best_trial_index(results: list[TrialResult], approach: str) -> int:
+    """Position of :func:`best_trial` among the trials of ``approach`` (in trial order)."""
+    trials = [r.trial for r in results if r.approach == approach]
+    return trials.index(best_trial(results, approach).trial)
 
 
 def holdout_table(predictions: dict[str, list[pd.DataFrame]], best: dict[str, int], paper: dict | None = None) -> pd.DataFrame:
@@ -237,17 +237,17 @@ def holdout_table(predictions: dict[str, list[pd.DataFrame]], best: dict[str, in
         Per approach, the index of the best trial.
     """
     rows = []
-    for arm, per_trial in predictions.items():
+    for approach, per_trial in predictions.items():
         scores = pd.DataFrame([weighted_scores(p) for p in per_trial])
-        top = scores.iloc[best[arm]]
+        top = scores.iloc[best[approach]]
         row = {
-            "approach": arm,
+            "approach": approach,
             "precision (best model)": round(top["precision"], 3),
             "recall (best model)": round(top["recall"], 3),
         }
         if paper is not None:
-            row["paper: precision"] = paper["holdout"][arm]["precision"]
-            row["paper: recall"] = paper["holdout"][arm]["recall"]
+            row["paper: precision"] = paper["holdout"][approach]["precision"]
+            row["paper: recall"] = paper["holdout"][approach]["recall"]
         std = scores.std(ddof=1) if len(scores) > 1 else scores.std(ddof=0)
         row["precision (all trials)"] = f"{scores['precision'].mean():.3f} ± {std['precision']:.3f}"
         row["recall (all trials)"] = f"{scores['recall'].mean():.3f} ± {std['recall']:.3f}"
@@ -256,17 +256,17 @@ def holdout_table(predictions: dict[str, list[pd.DataFrame]], best: dict[str, in
     return pd.DataFrame(rows).set_index("approach")
 
 
-def trial_spread_note(trials_per_arm: int) -> str:
-    """What the "all trials" columns of Table 1 can say with ``trials_per_arm`` trained models per approach."""
-    if trials_per_arm < 1:
+def trial_spread_note(trials_per_approach: int) -> str:
+    """What the "all trials" columns of Table 1 can say with ``trials_per_approach`` trained models per approach."""
+    if trials_per_approach < 1:
         raise ValueError("trial_spread_note: no trained models; train at least one trial per approach")
-    if trials_per_arm == 1:
+    if trials_per_approach == 1:
         return (
             "This build trained one model per approach, so the columns over all trials repeat the best model "
             "and give no spread (± 0): whether the difference between the approaches exceeds the spread "
             "between trials needs a profile with several trials."
         )
     return (
-        f"The columns over all {trials_per_arm} trials show whether the difference between the approaches "
+        f"The columns over all {trials_per_approach} trials show whether the difference between the approaches "
         "exceeds the spread between trials."
     )

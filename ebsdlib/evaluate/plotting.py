@@ -132,8 +132,8 @@ def training_curves_figure(stats: pd.DataFrame):
     colours = {"loss": "tab:blue", "val_loss": "tab:orange", "val_loss_keras": "tab:gray"}
     labels = {"loss": "training", "val_loss": "validation", "val_loss_keras": "validation, Keras BN statistics"}
 
-    def draw(ax, arm, with_keras):
-        part = stats[stats["arm"] == arm]
+    def draw(ax, approach, with_keras):
+        part = stats[stats["approach"] == approach]
         for col in ("loss", "val_loss") + (("val_loss_keras",) if with_keras else ()):
             if f"{col}_mean" not in part:
                 continue
@@ -422,11 +422,11 @@ def kernel_movement_figure(movement: pd.DataFrame):
     return fig
 
 
-ARM_COLOURS = {"scratch": "tab:blue", "transfer": "tab:red"}
+APPROACH_COLOURS = {"scratch": "tab:blue", "transfer": "tab:red"}
 
 
 def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
-    for arm, part in summary.groupby("arm"):
+    for approach, part in summary.groupby("approach"):
         part = part.sort_values(by)
         ax.errorbar(
             part[by],
@@ -435,19 +435,19 @@ def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
             marker="o",
             ms=4,
             capsize=3,
-            color=ARM_COLOURS.get(arm),
-            label=f"{arm} (this build)",
+            color=APPROACH_COLOURS.get(approach),
+            label=f"{approach} (this build)",
         )
-        if paper and arm in paper:
+        if paper and approach in paper:
             ax.plot(
-                [paper[arm][0]],
-                [paper[arm][1]],
+                [paper[approach][0]],
+                [paper[approach][1]],
                 marker="*",
                 ms=13,
                 ls="none",
-                color=ARM_COLOURS.get(arm),
+                color=APPROACH_COLOURS.get(approach),
                 markeredgecolor="k",
-                label=f"{arm} (the paper)",
+                label=f"{approach} (the paper)",
             )
     if mark is not None:
         ax.axvline(mark, color="0.5", ls=":", lw=1, label="this build's setting")
@@ -466,17 +466,23 @@ def few_shot_figure(summary: pd.DataFrame, metric: str = "precision", paper: dic
     _curve_axes(axes[0], summary, "patterns_per_space_group", metric, paper, mark)
     axes[0].set_xscale("log")
     axes[0].set_xlabel("training patterns per space group")
-    for arm, part in summary.groupby("arm"):
+    for approach, part in summary.groupby("approach"):
         part = part.sort_values("patterns_per_space_group")
         x = part["patterns_per_space_group"]
-        axes[1].plot(x, part["cpu_seconds"] / 60 / part["trials"], marker="o", color=ARM_COLOURS.get(arm), label=f"{arm}, CPU")
+        axes[1].plot(
+            x,
+            part["cpu_seconds"] / 60 / part["trials"],
+            marker="o",
+            color=APPROACH_COLOURS.get(approach),
+            label=f"{approach}, CPU",
+        )
         axes[1].plot(
             x,
             part["train_seconds"] / 60 / part["trials"],
             marker="s",
             linestyle="--",
-            color=ARM_COLOURS.get(arm),
-            label=f"{arm}, wall",
+            color=APPROACH_COLOURS.get(approach),
+            label=f"{approach}, wall",
         )
     axes[1].set_xscale("log")
     axes[1].set_xlabel("training patterns per space group")
@@ -499,11 +505,11 @@ def input_size_figure(summary: pd.DataFrame, metric: str = "precision", paper: d
 def generalisation_heatmap(rows: pd.DataFrame):
     """Accuracy per material (rows, by space group) and regime/approach (columns); blank where a regime
     did not test that material."""
-    table = rows.assign(column=rows["regime"] + "\n" + rows["arm"]).pivot_table(
+    table = rows.assign(column=rows["regime"] + "\n" + rows["approach"]).pivot_table(
         index=["space_group", "material"], columns="column", values="accuracy", sort=False
     )
     table = table.sort_index(level=[0, 1])
-    order = list(dict.fromkeys(rows["regime"] + "\n" + rows["arm"]))
+    order = list(dict.fromkeys(rows["regime"] + "\n" + rows["approach"]))
     table = table[[c for c in order if c in table.columns]]
     fig, ax = plt.subplots(figsize=(1.15 * table.shape[1] + 3, 0.32 * table.shape[0] + 1.6))
     sns.heatmap(

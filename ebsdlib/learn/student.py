@@ -39,7 +39,7 @@ from ebsdlib.crystal.materials import SPACE_GROUPS
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.io.bundle import stamp_classes
 from ebsdlib.learn.training import (
-    ARM_CHANNELS,
+    APPROACH_CHANNELS,
     TrialResult,
     batches,
     dataset_fingerprint,
@@ -187,7 +187,7 @@ def teacher_probabilities(teachers: list[TrialResult], patterns: np.ndarray, chu
     out = np.empty((len(teachers), len(patterns), len(SPACE_GROUPS)), dtype=np.float32)
     for t, teacher in enumerate(teachers):
         model = keras.models.load_model(teacher.model_path)
-        size, channels = int(teacher.info["image_size"]), ARM_CHANNELS[teacher.arm]
+        size, channels = int(teacher.info["image_size"]), APPROACH_CHANNELS[teacher.approach]
         for start in range(0, len(patterns), chunk):
             x = prepare_patterns(patterns[start : start + chunk], size, channels)
             out[t, start : start + len(x)] = model.predict(x, batch_size=64, verbose=0)

@@ -42,7 +42,7 @@ from ebsdlib.paths import cache_dir
 from ebsdlib.preprocess import prepare_patterns
 
 __all__ = [
-    "ARMS",
+    "APPROACHES",
     "TrainingConfig",
     "NonFiniteLoss",
     "TrialResult",
@@ -64,8 +64,8 @@ __all__ = [
     "training_config",
 ]
 
-ARMS = ("scratch", "transfer")
-ARM_CHANNELS = {"scratch": 1, "transfer": 3}
+APPROACHES = ("scratch", "transfer")
+APPROACH_CHANNELS = {"scratch": 1, "transfer": 3}
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,9 @@ class TrainingConfig:
 
 @dataclass
 class TrialResult:
-    """One trained model: its arm, trial number, per-epoch history, files and provenance."""
+    """One trained model: its approach, trial number, per-epoch history, files and provenance."""
 
-    arm: str
+    approach: str
     trial: int
     history: pd.DataFrame
     model_path: Path
@@ -206,12 +206,12 @@ _REUSABLE: OrderedDict = OrderedDict()  # compiled models kept for reuse in this
 _REUSABLE_SIZE = 2
 
 
-def training_model(arm: str, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int):
-    """A compiled model of ``arm`` whose weights are those a new model gets with ``seed``, ready to fit.
+def training_model(approach: str, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int):
+    """A compiled model of ``approach`` whose weights are those a new model gets with ``seed``, ready to fit.
 
     Keras traces a model's train and test steps on its first ``fit``, and the traced functions belong
     to the model object: for Xception that takes about 30 s on this project's 2-core CPU, longer than a
-    small trial trains. So the last two compiled models (by arm, architecture, input size, pretrained
+    small trial trains. So the last two compiled models (by approach, architecture, input size, pretrained
     source, learning rate and weight decay) are kept in this process and reused: a new model is built with the
     seed as before (its random initialisation or the source's weights), its weights, BatchNorm
     statistics included, are copied into the kept model, and the optimiser's state (step count,
@@ -222,12 +222,12 @@ def training_model(arm: str, image_size: int, config: TrainingConfig, source: Pr
 
     keras.utils.set_random_seed(seed)
     architecture = config.architecture
-    if arm == "scratch":
+    if approach == "scratch":
         fresh = build_scratch_model(image_size, architecture=architecture)
     else:
         fresh = build_transfer_model(image_size, source, architecture=architecture)
-    weights = None if arm == "scratch" or source is None else file_digest(source.weights)
-    key = (arm, architecture, int(image_size), weights, float(config.learning_rate), float(config.weight_decay))
+    weights = None if approach == "scratch" or source is None else file_digest(source.weights)
+    key = (approach, architecture, int(image_size), weights, float(config.learning_rate), float(config.weight_decay))
     model = _REUSABLE.pop(key, None)
     if model is None:
         model = fresh
@@ -367,16 +367,16 @@ def dataset_fingerprint(dataset: PatternDataset) -> str:
 
 
 def trial_key(
-    arm: str, dataset: PatternDataset, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int
+    approach: str, dataset: PatternDataset, image_size: int, config: TrainingConfig, source: PretrainedSource | None, seed: int
 ) -> str:
     """Content address of one trained model: everything that determines it."""
     payload = {
-        "arm": arm,
+        "approach": approach,
         "data": dataset_fingerprint(dataset),
         "image_size": int(image_size),
         "config": config.as_dict(),
         "source": None
-        if arm == "scratch" or source is None
+        if approach == "scratch" or source is None
         else {"kind": source.kind, "weights": file_digest(source.weights) if source.weights else None},
         "seed": int(seed),
         "code": source_hash(["learn.models", "learn.training", "preprocess"]),
@@ -394,11 +394,11 @@ def _models_dir() -> Path:
 def _read_trial(folder: Path) -> TrialResult:
     info = json.loads((folder / "info.json").read_text())
     history = pd.read_csv(folder / "history.csv")
-    return TrialResult(info["arm"], info["trial"], history, folder / "model.keras", info)
+    return TrialResult(info["approach"], info["trial"], history, folder / "model.keras", info)
 
 
 def train_trial(
-    arm: str,
+    approach: str,
     dataset: PatternDataset,
     image_size: int,
     config: TrainingConfig = TrainingConfig(),
@@ -406,15 +406,15 @@ def train_trial(
     trial: int = 0,
     seed: int = 0,
 ) -> TrialResult:
-    """Train one model of ``arm`` (``"scratch"`` or ``"transfer"``), or read it from the cache.
+    """Train one model of ``approach`` (``"scratch"`` or ``"transfer"``), or read it from the cache.
 
     The result folder is written under a temporary name and renamed into place when complete, so an
     interrupted run never leaves a model that a later run trusts.
     """
 
-    if arm not in ARMS:
-        raise ValueError(f"unknown approach {arm!r}; choose from {ARMS}")
-    if arm == "transfer" and (source is None or source.weights is None):
+    if approach not in APPROACHES:
+        raise ValueError(f"unknown approach {approach!r}; choose from {APPROACHES}")
+    if approach == "transfer" and (source is None or source.weights is None):
         raise ValueError("the transfer model needs a resolved pretrained source with a weights file")
     used = dataset.table[dataset.table["split"].isin(["train", "validation"])]
     other = used[~used["space_group"].isin(SPACE_GROUPS)]
@@ -426,26 +426,26 @@ def train_trial(
             f"model's classes {list(SPACE_GROUPS)}; remove those folders or patterns before training"
         )
     trial_seed = int(seed) * 1000 + int(trial)
-    key = trial_key(arm, dataset, image_size, config, source, trial_seed)
-    folder = _models_dir() / f"{arm}-{key}"
+    key = trial_key(approach, dataset, image_size, config, source, trial_seed)
+    folder = _models_dir() / f"{approach}-{key}"
     if verified_folder(folder):
         return _read_trial(folder)
 
-    channels = ARM_CHANNELS[arm]
+    channels = APPROACH_CHANNELS[approach]
     x_train, y_train = prepare_split(dataset, "train", image_size, channels)
     x_val, y_val = prepare_split(dataset, "validation", image_size, channels)
-    model = training_model(arm, image_size, config, source, trial_seed)
+    model = training_model(approach, image_size, config, source, trial_seed)
     start, cpu_start = time.perf_counter(), time.process_time()
-    history = fit_model(model, x_train, y_train, x_val, y_val, config, seed=trial_seed, label=f"{arm} trial {trial}")
+    history = fit_model(model, x_train, y_train, x_val, y_val, config, seed=trial_seed, label=f"{approach} trial {trial}")
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     info = {
-        "arm": arm,
+        "approach": approach,
         "trial": int(trial),
         "seed": trial_seed,
         "key": key,
         "image_size": int(image_size),
         "config": config.as_dict(),
-        "source": None if arm == "scratch" else source.as_dict(),
+        "source": None if approach == "scratch" else source.as_dict(),
         "epochs": len(history),
         "stopped_early": bool(history.attrs["stopped_early"]),
         "best_epoch": int(history["val_loss"].idxmin()) + 1,
@@ -469,26 +469,26 @@ def run_trials(
     config: TrainingConfig = TrainingConfig(),
     source: PretrainedSource | None = None,
     seed: int = 0,
-    arms: tuple[str, ...] = ARMS,
+    approaches: tuple[str, ...] = APPROACHES,
 ) -> list[TrialResult]:
     """``trials`` models per approach on the same split (as the paper held it constant)."""
     results = []
-    for arm in arms:
+    for approach in approaches:
         for trial in range(trials):
-            results.append(train_trial(arm, dataset, image_size, config, source, trial, seed))
+            results.append(train_trial(approach, dataset, image_size, config, source, trial, seed))
     return results
 
 
 def history_table(results: list[TrialResult]) -> pd.DataFrame:
-    """All histories in one long table with ``arm`` and ``trial`` columns."""
-    return pd.concat([r.history.assign(arm=r.arm, trial=r.trial) for r in results], ignore_index=True)
+    """All histories in one long table with ``approach`` and ``trial`` columns."""
+    return pd.concat([r.history.assign(approach=r.approach, trial=r.trial) for r in results], ignore_index=True)
 
 
 def history_statistics(results: list[TrialResult], columns=("loss", "val_loss")) -> pd.DataFrame:
     """Mean and standard deviation over trials per approach and epoch (trials still running at that
     epoch), as the error bars of the paper's Fig. 1."""
     table = history_table(results)
-    stats = table.groupby(["arm", "epoch"])[list(columns)].agg(["mean", "std", "count"])
+    stats = table.groupby(["approach", "epoch"])[list(columns)].agg(["mean", "std", "count"])
     stats.columns = [f"{c}_{s}" for c, s in stats.columns]
     return stats.reset_index()
 
@@ -503,23 +503,26 @@ def training_summary(results: list[TrialResult], paper: dict | None = None) -> p
     best validation accuracy, how many trials stopped early — beside the paper's values when given
     (``paper_values()["training"]``)."""
     rows = []
-    for arm in ARMS:
-        arm_results = [r for r in results if r.arm == arm]
-        if not arm_results:
+    for approach in APPROACHES:
+        approach_results = [r for r in results if r.approach == approach]
+        if not approach_results:
             continue
-        epochs = _mean_std([r.epochs for r in arm_results])
-        first_train = _mean_std([r.history["loss"].iloc[0] for r in arm_results])
-        first_val = _mean_std([r.history["val_loss"].iloc[0] for r in arm_results])
-        first_val_keras = _mean_std([r.history["val_loss_keras"].iloc[0] for r in arm_results])
+        epochs = _mean_std([r.epochs for r in approach_results])
+        first_train = _mean_std([r.history["loss"].iloc[0] for r in approach_results])
+        first_val = _mean_std([r.history["val_loss"].iloc[0] for r in approach_results])
+        first_val_keras = _mean_std([r.history["val_loss_keras"].iloc[0] for r in approach_results])
         seconds = _mean_std(
-            [r.history["seconds"].iloc[1:].mean() if len(r.history) > 1 else r.history["seconds"].iloc[0] for r in arm_results]
+            [
+                r.history["seconds"].iloc[1:].mean() if len(r.history) > 1 else r.history["seconds"].iloc[0]
+                for r in approach_results
+            ]
         )
-        best_acc = _mean_std([r.history.loc[r.history["val_loss"].idxmin(), "val_accuracy"] for r in arm_results])
+        best_acc = _mean_std([r.history.loc[r.history["val_loss"].idxmin(), "val_accuracy"] for r in approach_results])
         row = {
-            "approach": arm,
-            "trials": len(arm_results),
+            "approach": approach,
+            "trials": len(approach_results),
             "epochs to converge": f"{epochs[0]:.1f} ± {epochs[1]:.1f}",
-            "stopped early": f"{sum(r.info['stopped_early'] for r in arm_results)}/{len(arm_results)}",
+            "stopped early": f"{sum(r.info['stopped_early'] for r in approach_results)}/{len(approach_results)}",
             "s per epoch": f"{seconds[0]:.0f} ± {seconds[1]:.0f}",
             "first-epoch loss": f"{first_train[0]:.2f} ± {first_train[1]:.2f}",
             "first-epoch val. loss": f"{first_val[0]:.2f} ± {first_val[1]:.2f}",
@@ -528,8 +531,8 @@ def training_summary(results: list[TrialResult], paper: dict | None = None) -> p
         }
         if paper is not None:
             p = paper["training"]
-            e = p["epochs_to_converge"][arm]
-            f = p["first_epoch_loss"][arm]
+            e = p["epochs_to_converge"][approach]
+            f = p["first_epoch_loss"][approach]
             row.update(
                 {
                     "paper: epochs to converge": f"{e['mean']} ± {e['std']}",

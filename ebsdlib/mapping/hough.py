@@ -277,5 +277,5 @@ def map_probabilities(results, scan: PatternDataset, seed: int = 0) -> dict[str,
     out: dict[str, list[np.ndarray]] = {}
     for result in results:
         predictions = predict_trial(result, scan, split=None, seed=seed).sort_values("pattern_id")
-        out.setdefault(result.arm, []).append(predictions[PROBABILITY_COLUMNS].to_numpy())
-    return {arm: np.stack(p) for arm, p in out.items()}
+        out.setdefault(result.approach, []).append(predictions[PROBABILITY_COLUMNS].to_numpy())
+    return {approach: np.stack(p) for approach, p in out.items()}

@@ -17,7 +17,7 @@ from ebsdlib.crystal.materials import SPACE_GROUPS
 from ebsdlib.datasets.container import DatasetError, assign_split
 from ebsdlib.io.bundle import ModelBundle, read_bundle, write_bundle
 from ebsdlib.io.readers import load_folder_tree
-from ebsdlib.learn.training import ARM_CHANNELS, ARMS, dataset_fingerprint
+from ebsdlib.learn.training import APPROACH_CHANNELS, APPROACHES, dataset_fingerprint
 from ebsdlib.outputs import check_output_folder, publish_folder
 
 __all__ = ["train_bundle"]
@@ -85,8 +85,8 @@ def train_bundle(
     from ebsdlib.settings import check_memory, check_setting, shared_settings
     from ebsdlib.simulation.patterns import simulated_detector
 
-    if approach not in ARMS:
-        raise ValueError(f"unknown approach {approach!r}; choose from {ARMS}")
+    if approach not in APPROACHES:
+        raise ValueError(f"unknown approach {approach!r}; choose from {APPROACHES}")
     settings = shared_settings(profile)
     pick = {
         "train_per_space_group": train_per_space_group,
@@ -124,7 +124,7 @@ def train_bundle(
         )
     size = int(s["image_size"])  # float32 inputs of every pattern, at once
     check_memory(
-        4 * len(dataset) * ARM_CHANNELS[approach] * size**2,
+        4 * len(dataset) * APPROACH_CHANNELS[approach] * size**2,
         f"{len(dataset)} patterns at image size {size} px",
         "use a smaller image size",
     )
@@ -175,7 +175,7 @@ def train_bundle(
             staging,
             classes=SPACE_GROUPS,
             image_size=int(s["image_size"]),
-            channels=ARM_CHANNELS[approach],
+            channels=APPROACH_CHANNELS[approach],
             preprocessing=preprocessing,
             approach=approach,
             source=None if source is None else source.as_dict(),

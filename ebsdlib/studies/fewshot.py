@@ -22,7 +22,7 @@ from sklearn.metrics import f1_score
 from ebsdlib.datasets.container import PatternDataset, divide_evenly
 from ebsdlib.evaluate.metrics import predict_trial, weighted_scores
 from ebsdlib.learn.models import PretrainedSource
-from ebsdlib.learn.training import ARMS, TrainingConfig, TrialResult, train_trial
+from ebsdlib.learn.training import APPROACHES, TrainingConfig, TrialResult, train_trial
 
 __all__ = [
     "CurvePoint",
@@ -43,7 +43,7 @@ __all__ = [
 class CurvePoint:
     """One trained model of a curve and its test scores."""
 
-    arm: str
+    approach: str
     patterns_per_space_group: int
     image_size: int
     trial: int
@@ -53,7 +53,7 @@ class CurvePoint:
     def as_row(self) -> dict:
         info = self.result.info
         return {
-            "arm": self.arm,
+            "approach": self.approach,
             "patterns_per_space_group": self.patterns_per_space_group,
             "image_size": self.image_size,
             "trial": self.trial,
@@ -119,21 +119,21 @@ def subsample_training(dataset: PatternDataset, per_space_group: int, seed: int 
     return subset
 
 
-def few_shot_point(arm, dataset, n, image_size, config, source, trial: int = 0, seed: int = 0) -> CurvePoint:
+def few_shot_point(approach, dataset, n, image_size, config, source, trial: int = 0, seed: int = 0) -> CurvePoint:
     """One point of the few-shot curve: the model trained on the nested subset of ``n`` training patterns
     per space group (cached; chapter 7 and chapter 8 share it), scored on the test split."""
-    return _point(arm, dataset, n, image_size, config, source, trial, seed)
+    return _point(approach, dataset, n, image_size, config, source, trial, seed)
 
 
-def _point(arm, dataset, n, image_size, config, source, trial, seed) -> CurvePoint:
+def _point(approach, dataset, n, image_size, config, source, trial, seed) -> CurvePoint:
     subset = subsample_training(dataset, n, seed * 1000 + trial)
-    result = train_trial(arm, subset, image_size, config, source, trial=trial, seed=seed)
+    result = train_trial(approach, subset, image_size, config, source, trial=trial, seed=seed)
     predictions = predict_trial(result, subset, "test", seed)
     scores = weighted_scores(predictions)
     scores["f1"] = float(
         f1_score(predictions["true_space_group"], predictions["predicted_space_group"], average="weighted", zero_division=0)
     )
-    return CurvePoint(arm, n, image_size, trial, result, scores)
+    return CurvePoint(approach, n, image_size, trial, result, scores)
 
 
 def few_shot_curve(
@@ -144,22 +144,22 @@ def few_shot_curve(
     source: PretrainedSource | None,
     trials: int = 1,
     seed: int = 0,
-    arms=ARMS,
+    approaches=APPROACHES,
     progress=print,
 ) -> pd.DataFrame:
-    """Test scores against training patterns per space group: ``trials`` trained models per arm and count.
+    """Test scores against training patterns per space group: ``trials`` trained models per approach and count.
 
     Trial ``t`` draws its own subset and initialises the model as trial ``t`` of the training chapter
     (same ``seed``), so the point at the data set's full count is that chapter's trials, read from the
     cache.
     """
     rows = []
-    for arm in arms:
+    for approach in approaches:
         for n in sorted(int(c) for c in counts):
             for trial in range(int(trials)):
                 if progress:
-                    progress(f"few-shot curve: {arm}, {n} patterns per space group, trial {trial}")
-                rows.append(_point(arm, dataset, n, image_size, config, source, trial, int(seed)).as_row())
+                    progress(f"few-shot curve: {approach}, {n} patterns per space group, trial {trial}")
+                rows.append(_point(approach, dataset, n, image_size, config, source, trial, int(seed)).as_row())
     return pd.DataFrame(rows)
 
 
@@ -171,28 +171,28 @@ def input_size_curve(
     source: PretrainedSource | None,
     trials: int = 1,
     seed: int = 0,
-    arms=ARMS,
+    approaches=APPROACHES,
     progress=print,
 ) -> pd.DataFrame:
     """Test scores against the CNN input size at a fixed training count. The transfer model starts from
     the same ``source`` at every size (Xception's weights do not depend on the input size, as ImageNet's
     weights serve any size)."""
     rows = []
-    for arm in arms:
+    for approach in approaches:
         for size in sorted(int(s) for s in sizes):
             for trial in range(int(trials)):
                 if progress:
-                    progress(f"input-size curve: {arm}, {size} px, trial {trial}")
-                rows.append(_point(arm, dataset, per_space_group, size, config, source, trial, int(seed)).as_row())
+                    progress(f"input-size curve: {approach}, {size} px, trial {trial}")
+                rows.append(_point(approach, dataset, per_space_group, size, config, source, trial, int(seed)).as_row())
     return pd.DataFrame(rows)
 
 
 def curve_summary(
     curve: pd.DataFrame, by: str = "patterns_per_space_group", metrics=("precision", "recall", "f1", "accuracy")
 ) -> pd.DataFrame:
-    """Mean and standard deviation over trials per arm and ``by``, with the summed CPU time of the point."""
+    """Mean and standard deviation over trials per approach and ``by``, with the summed CPU time of the point."""
     metrics = [m for m in metrics if m in curve]
-    grouped = curve.groupby(["arm", by])
+    grouped = curve.groupby(["approach", by])
     out = grouped[metrics].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     for other in ("patterns_per_space_group", "image_size"):
@@ -221,13 +221,15 @@ def convergence_table(results: list[TrialResult], target_accuracy: float) -> pd.
     accuracy first reaches ``target_accuracy``, and until the validation loss first reaches the best
     validation loss of the *other* approach (mean over its trials); beside the epochs run under early
     stopping."""
-    best_loss = {arm: np.mean([r.history["val_loss"].min() for r in results if r.arm == arm]) for arm in ARMS}
+    best_loss = {
+        approach: np.mean([r.history["val_loss"].min() for r in results if r.approach == approach]) for approach in APPROACHES
+    }
     rows = []
     for r in results:
-        other = "transfer" if r.arm == "scratch" else "scratch"
+        other = "transfer" if r.approach == "scratch" else "scratch"
         acc_epochs, acc_seconds = epochs_to_reach(r.history, "val_accuracy", target_accuracy)
         row = {
-            "arm": r.arm,
+            "approach": r.approach,
             "trial": r.trial,
             "epochs run (early stopping)": len(r.history),
             "best val. accuracy": float(r.history["val_accuracy"].max()),
@@ -245,21 +247,21 @@ def convergence_table(results: list[TrialResult], target_accuracy: float) -> pd.
 def patterns_needed(
     summary: pd.DataFrame, target: float, metric: str = "f1", by: str = "patterns_per_space_group"
 ) -> pd.DataFrame:
-    """Per arm, a power law fitted to the error (1 − ``metric``) against ``by`` (least squares in
+    """Per approach, a power law fitted to the error (1 − ``metric``) against ``by`` (least squares in
     log–log) and the count at which it would reach ``target``.
 
-    Returns one row per arm: exponent, the extrapolated count (``nan`` when the error does not fall with
+    Returns one row per approach: exponent, the extrapolated count (``nan`` when the error does not fall with
     the count (exponent above −0.01) or fewer than two points exist), whether the target is already reached on the curve, and
     the largest count measured. An extrapolation past the measured range is a rough guide only.
     """
     rows = []
-    for arm, part in summary.groupby("arm"):
+    for approach, part in summary.groupby("approach"):
         part = part.sort_values(by)
         x = part[by].to_numpy(dtype=float)
         error = np.clip(1 - part[f"{metric}_mean"].to_numpy(dtype=float), 1e-6, None)
         reached = part.loc[part[f"{metric}_mean"] >= target, by]
         row = {
-            "arm": arm,
+            "approach": approach,
             "largest measured": int(x.max()),
             "reached at": int(reached.min()) if len(reached) else np.nan,
             "exponent": np.nan,
@@ -273,7 +275,7 @@ def patterns_needed(
                     count = float(np.exp((np.log(1 - target) - intercept) / slope))
                 row["extrapolated count"] = count if np.isfinite(count) else np.nan
         rows.append(row)
-    return pd.DataFrame(rows).set_index("arm")
+    return pd.DataFrame(rows).set_index("approach")
 
 
 def _fmt_count(value) -> str:
@@ -291,17 +293,17 @@ def curve_findings(
     paper_count: int,
     paper_size: int,
 ) -> str:
-    """What the curves say, as Markdown: per arm the best point, where the build's own setting sits, the
+    """What the curves say, as Markdown: per approach the best point, where the build's own setting sits, the
     count at which ``target`` is reached (or the power-law extrapolation, labelled as such) and the input
     size that scored best."""
     lines = []
-    for arm, part in summary.groupby("arm"):
+    for approach, part in summary.groupby("approach"):
         part = part.sort_values("patterns_per_space_group")
         best = part.loc[part[f"{metric}_mean"].idxmax()]
         here = part[part["patterns_per_space_group"] == default_count]
         first, last = part[f"{metric}_mean"].iloc[0], part[f"{metric}_mean"].iloc[-1]
         sentence = (
-            f"- **{arm}**: {metric} {'rises' if last > first else 'falls' if last < first else 'stays'} from {first:.2f} at "
+            f"- **{approach}**: {metric} {'rises' if last > first else 'falls' if last < first else 'stays'} from {first:.2f} at "
             f"{int(part['patterns_per_space_group'].iloc[0])} to {last:.2f} at "
             f"{int(part['patterns_per_space_group'].iloc[-1])} patterns per space group (best "
             f"{best[f'{metric}_mean']:.2f} at {int(best['patterns_per_space_group'])})"
@@ -320,7 +322,7 @@ def curve_findings(
             trials = int(here["trials"].iloc[0])
             which = "trial 0 of the training chapter" if trials == 1 else f"the training chapter's first {trials} trials"
             sentence += f"; at this build's own setting ({default_count} patterns at {default_size} px, {which}) it is {here[f'{metric}_mean'].iloc[0]:.2f}"
-        row = needed.loc[arm] if arm in needed.index else None
+        row = needed.loc[approach] if approach in needed.index else None
         if row is not None and not np.isnan(row["reached at"]):
             sentence += f". The target {target:.2f} is reached at {int(row['reached at'])} patterns per space group"
         elif row is not None and not np.isnan(row["extrapolated count"]):
@@ -333,10 +335,10 @@ def curve_findings(
             sentence += f". The target {target:.2f} is not reached, and the error does not fall with the count on this curve"
         lines.append(sentence + ".")
     if size_summary is not None and len(size_summary):
-        for arm, part in size_summary.groupby("arm"):
+        for approach, part in size_summary.groupby("approach"):
             best = part.loc[part[f"{metric}_mean"].idxmax()]
             lines.append(
-                f"- **{arm}, input size**: best {metric} {best[f'{metric}_mean']:.2f} at {int(best['image_size'])} px "
+                f"- **{approach}, input size**: best {metric} {best[f'{metric}_mean']:.2f} at {int(best['image_size'])} px "
                 f"among {', '.join(str(int(s)) for s in sorted(part['image_size']))} px "
                 f"({int(part['patterns_per_space_group'].iloc[0])} patterns per space group)."
             )

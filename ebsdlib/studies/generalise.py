@@ -129,7 +129,7 @@ def fold_datasets(
 
 
 def leave_one_out(
-    arm: str,
+    approach: str,
     folds: list[tuple[Material, ...]],
     train_per_space_group: int,
     val_per_space_group: int,
@@ -149,14 +149,14 @@ def leave_one_out(
     another model (trained on every material) would differ in more than the held-out material.
 
     Returns one row per fold and material: ``material``, ``space_group``, ``accuracy``, ``patterns``,
-    ``fold``, ``arm``, ``held_out`` (True for the fold's own materials) and the space group it answered
+    ``fold``, ``approach``, ``held_out`` (True for the fold's own materials) and the space group it answered
     most often (``most_predicted``).
     """
     rows = []
     everything = training_materials()
     for k, fold in enumerate(folds):
         if progress:
-            progress(f"leave-one-material-out: {arm}, fold {k + 1}/{len(folds)} without {', '.join(m.name for m in fold)}")
+            progress(f"leave-one-material-out: {approach}, fold {k + 1}/{len(folds)} without {', '.join(m.name for m in fold)}")
         train, test = fold_datasets(
             fold, train_per_space_group, val_per_space_group, test_per_material, geometry, detector_model, seed
         )
@@ -164,21 +164,21 @@ def leave_one_out(
         seen = simulate_dataset(
             0, 0, test_per_material, geometry, detector_model, seed + 1, materials=[m for m in everything if m.name not in held]
         )
-        result = train_trial(arm, train, image_size, config, source, trial=0, seed=seed)
+        result = train_trial(approach, train, image_size, config, source, trial=0, seed=seed)
         for patterns, held_out in ((test, True), (seen, False)):
             predictions = predict_trial(result, patterns, "test", seed)
             table = per_material_accuracy(predictions)
             common = predictions.groupby("material")["predicted_space_group"].agg(lambda p: int(p.mode().iloc[0]))
             table["most_predicted"] = table["material"].map(common)
             table["fold"] = k
-            table["arm"] = arm
+            table["approach"] = approach
             table["held_out"] = held_out
             rows.append(table)
     return (
         pd.concat(rows, ignore_index=True)
         if rows
         else pd.DataFrame(
-            columns=["material", "space_group", "accuracy", "patterns", "most_predicted", "fold", "arm", "held_out"]
+            columns=["material", "space_group", "accuracy", "patterns", "most_predicted", "fold", "approach", "held_out"]
         )
     )
 
@@ -186,15 +186,15 @@ def leave_one_out(
 def lomo_regimes(lomo: pd.DataFrame) -> pd.DataFrame:
     """:func:`leave_one_out`'s rows as two regimes of the chapter, one row per approach and material:
     ``leave-one-out`` (the fold model that held the material out) and ``leave-out models, seen`` (the
-    fold models that trained on it, pooled over their test patterns). Columns ``regime, arm, material,
+    fold models that trained on it, pooled over their test patterns). Columns ``regime, approach, material,
     space_group, accuracy, patterns, most_predicted``."""
-    columns = ["regime", "arm", "material", "space_group", "accuracy", "patterns", "most_predicted"]
+    columns = ["regime", "approach", "material", "space_group", "accuracy", "patterns", "most_predicted"]
     left = lomo[lomo["held_out"].astype(bool)].assign(regime="leave-one-out")[columns]
     seen = lomo[~lomo["held_out"].astype(bool)].assign(correct=lambda t: t["accuracy"] * t["patterns"])
     if not len(seen):
         return left.reset_index(drop=True)
     pooled = (
-        seen.groupby(["arm", "material", "space_group"], sort=False)
+        seen.groupby(["approach", "material", "space_group"], sort=False)
         .agg(
             correct=("correct", "sum"),
             patterns=("patterns", "sum"),
@@ -268,12 +268,12 @@ def generated_dataset(
 
 def accuracy_by_material(result, test: PatternDataset, regime: str, split: str | None = "test", seed: int = 0) -> pd.DataFrame:
     """Per-material accuracy of one trained model on ``test`` (its ``split``), with the space group it
-    answered most often: columns ``regime, arm, material, space_group, accuracy, patterns, most_predicted``."""
+    answered most often: columns ``regime, approach, material, space_group, accuracy, patterns, most_predicted``."""
     predictions = predict_trial(result, test, split, seed)
     table = per_material_accuracy(predictions)
     common = predictions.groupby("material")["predicted_space_group"].agg(lambda p: int(p.mode().iloc[0]))
     table["most_predicted"] = table["material"].map(common)
-    table.insert(0, "arm", result.arm)
+    table.insert(0, "approach", result.approach)
     table.insert(0, "regime", regime)
     return table
 
@@ -282,7 +282,7 @@ def regime_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Per regime and approach: the mean of the per-material accuracies (every material counts once),
     the accuracy over all patterns and the number of materials."""
     weighted = rows.assign(correct=rows["accuracy"] * rows["patterns"])
-    out = weighted.groupby(["regime", "arm"], sort=False).agg(
+    out = weighted.groupby(["regime", "approach"], sort=False).agg(
         materials=("material", "size"),
         mean_over_materials=("accuracy", "mean"),
         correct=("correct", "sum"),
@@ -395,11 +395,13 @@ def _left_out_against_seen(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     ``leave-out models, seen``, from :func:`leave_one_out`) where the rows have it; else the held-out
     materials' accuracy in the ``in training`` regime, a model trained on all materials."""
     left_out = rows[rows["regime"] == "leave-one-out"]
-    same = rows[(rows["regime"] == SEEN_BY_FOLD_MODELS) & rows["arm"].isin(left_out["arm"])]
+    same = rows[(rows["regime"] == SEEN_BY_FOLD_MODELS) & rows["approach"].isin(left_out["approach"])]
     if len(same):
         return left_out, same, True
     seen = rows[
-        (rows["regime"] == "in training") & rows["material"].isin(left_out["material"]) & rows["arm"].isin(left_out["arm"])
+        (rows["regime"] == "in training")
+        & rows["material"].isin(left_out["material"])
+        & rows["approach"].isin(left_out["approach"])
     ]
     return left_out, seen, False
 
@@ -460,11 +462,13 @@ def generalisation_findings(
     ...); ``conditions``/``sources``: one row per test and model with ``model`` and ``accuracy``. Ends
     with :func:`generalisation_answer`."""
     lines = []
-    mean = regime_summary(rows).set_index(["regime", "arm"])["mean_over_materials"]
-    for arm in rows["arm"].unique():
-        parts = [f"{regime} {_pct(mean[(regime, arm)])}" for regime in rows["regime"].unique() if (regime, arm) in mean.index]
-        lines.append(f"- **{arm}**: mean accuracy over materials — " + "; ".join(parts) + f" (chance: {_pct(chance)}).")
-        left_out, seen, same_models = _left_out_against_seen(rows[rows["arm"] == arm])
+    mean = regime_summary(rows).set_index(["regime", "approach"])["mean_over_materials"]
+    for approach in rows["approach"].unique():
+        parts = [
+            f"{regime} {_pct(mean[(regime, approach)])}" for regime in rows["regime"].unique() if (regime, approach) in mean.index
+        ]
+        lines.append(f"- **{approach}**: mean accuracy over materials — " + "; ".join(parts) + f" (chance: {_pct(chance)}).")
+        left_out, seen, same_models = _left_out_against_seen(rows[rows["approach"] == approach])
         if len(left_out) and len(seen):
             drop = seen["accuracy"].mean() - left_out["accuracy"].mean()
             verb = "loses" if drop > 0 else "gains"
@@ -476,8 +480,8 @@ def generalisation_findings(
                 f"against {_pct(seen['accuracy'].mean())} {against}: a material the model "
                 f"never saw {verb} {abs(100 * drop):.0f} points."
             )
-        if ("generated only", arm) in mean.index:
-            g = mean[("generated only", arm)]
+        if ("generated only", approach) in mean.index:
+            g = mean[("generated only", approach)]
             verdict = "above" if g > chance + 0.05 else "at about"
             lines.append(
                 f"  Trained on generated phases alone, it scores {_pct(g)} on the paper's 18 materials, {verdict} chance."

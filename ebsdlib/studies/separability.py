@@ -205,8 +205,8 @@ def pair_accuracy(predictions: pd.DataFrame, first: str, second: str) -> float:
     return float((both["true_space_group"] == both["predicted_space_group"]).mean())
 
 
-def separability_findings(table: pd.DataFrame, arms: tuple[str, ...], image_size: int) -> str:
-    """The reader's sentences for a :func:`separability_table` with the CNNs' columns (``"<arm> CNN"``, share
+def separability_findings(table: pd.DataFrame, approaches: tuple[str, ...], image_size: int) -> str:
+    """The reader's sentences for a :func:`separability_table` with the CNNs' columns (``"<approach> CNN"``, share
     of the two materials' test patterns given their own space group): for each pair, whether the patterns hold
     the difference at ``image_size`` and whether the CNNs use it.
 
@@ -222,8 +222,8 @@ def separability_findings(table: pd.DataFrame, arms: tuple[str, ...], image_size
     lines = []
     for _, row in table.iterrows():
         ideal = row[column]
-        cnn = {arm: row[f"{arm} CNN"] for arm in arms if pd.notna(row.get(f"{arm} CNN"))}
-        seen = "".join(f", the {arm} CNN in {100 * v:.0f} %" for arm, v in cnn.items())
+        cnn = {approach: row[f"{approach} CNN"] for approach in approaches if pd.notna(row.get(f"{approach} CNN"))}
+        seen = "".join(f", the {approach} CNN in {100 * v:.0f} %" for approach, v in cnn.items())
         worst = min(cnn.values(), default=np.nan)
         if ideal < 0.6:
             verdict = "their patterns barely differ here: no classifier of single patterns can be expected to tell them apart"
