@@ -192,7 +192,7 @@ CHAPTER_TEST_PREFIX = "test_chapter_"
 
 
 def is_chapter_test(item) -> bool:
-    """Whether a collected test is one of ``tests/test_chapters.py``'s, which execute a chapter."""
+    """Whether a collected test is one of ``tests/test_book/test_chapters.py``'s, which execute a chapter."""
     return item.path.name == "test_chapters.py" and item.name.startswith(CHAPTER_TEST_PREFIX)
 
 
@@ -208,7 +208,7 @@ def pytest_collection_modifyitems(session, config, items):
     """The order for ``make test``'s two workers: ``--dist worksteal`` gives each worker half of the list and lets
     an idle one take from the other's. The chapter tests open the second half (the first of them makes the smoke
     models they share); the interruption test comes two thirds into the first, by when those models, and the
-    master patterns it copies from them, are made (``tests/test_resume.py``); the site test, which waits for
+    master patterns it copies from them, are made (``tests/test_book/test_resume.py``); the site test, which waits for
     the chapters, comes last."""
     resume = [i for i in items if i.path.name == "test_resume.py"]
     chapters = [i for i in items if is_chapter_test(i)]

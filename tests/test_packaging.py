@@ -10,10 +10,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from ebsdlib.crystal.materials import load_materials
 from ebsdlib.paths import REPO_ROOT
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_apart_from_the_repository_reads_its_data_and_runs(tmp_path):
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside the sources
     source.mkdir()

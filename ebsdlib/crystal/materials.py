@@ -48,6 +48,18 @@ MATERIALS_FILE = DATA_DIR / "materials.yml"
 def parse_space_group(value: int | str) -> int:
     """Space-group number from a number (``225``, ``"225"``) or a Hermann–Mauguin symbol (``"Fm-3m"``).
 
+    Parameters
+    ----------
+    value
+        A space-group number from 1 to 230, as a number or as text, or a Hermann–Mauguin symbol that
+        diffpy.structure knows (``"Fm-3m"``, ``"Pm-3m"``). Surrounding spaces are ignored and underscores
+        dropped (``"P4_2/mnm"`` reads as ``"P42/mnm"``).
+
+    Returns
+    -------
+    int
+        The space-group number, 1 to 230.
+
     Raises
     ------
     ValueError
@@ -73,7 +85,18 @@ def parse_space_group(value: int | str) -> int:
 
 
 def space_group_symbol(number: int) -> str:
-    """Short Hermann–Mauguin symbol of a space group, e.g. ``225 -> "Fm-3m"``."""
+    """Short Hermann–Mauguin symbol of a space group, e.g. ``225 -> "Fm-3m"``.
+
+    Parameters
+    ----------
+    number
+        Space-group number, 1 to 230 (anything ``int()`` takes, e.g. ``"225"``).
+
+    Returns
+    -------
+    str
+        diffpy.structure's short symbol, with ``-`` before a digit for an overbar (``"Ia-3d"``).
+    """
     from diffpy.structure.spacegroups import GetSpaceGroup
 
     return GetSpaceGroup(int(number)).short_name
@@ -95,7 +118,22 @@ def space_group_latex(number: int) -> str:
 
 @dataclass(frozen=True)
 class Site:
-    """One asymmetric-unit site: element, fractional coordinates and occupancy."""
+    """One asymmetric-unit site: element, fractional coordinates and occupancy.
+
+    Parameters
+    ----------
+    element
+        Element symbol, e.g. ``"Ni"``.
+    xyz
+        Fractional coordinates (x, y, z) in the conventional cell, in the setting diffpy.structure uses for the
+        space group (227 Fd-3m: origin choice 1).
+    occupancy
+        Share of the site this element fills, 0 to 1 (default 1). A mixed site is listed once per element; a
+        partly filled site is simulated as the average crystal.
+    wyckoff
+        Wyckoff multiplicity and letter, e.g. ``"4a"`` (default ``""``: not given). Descriptive only: the cell is
+        expanded with the space group's operations, not from this label.
+    """
 
     element: str
     xyz: tuple[float, float, float]
@@ -105,7 +143,39 @@ class Site:
 
 @dataclass(frozen=True)
 class Material:
-    """A crystalline phase: name, space group, cubic lattice parameter (Å) and Wyckoff sites."""
+    """A crystalline phase: name, space group, cubic lattice parameter (Å) and Wyckoff sites.
+
+    Parameters
+    ----------
+    name
+        The material's name, e.g. ``"Ni"`` (its key in ``materials.yml``). It fills the ``material`` column of
+        the patterns' tables and, with the seed, seeds their simulation
+        (:func:`ebsdlib.simulation.patterns.material_seed`).
+    space_group
+        Space-group number, 1 to 230.
+    lattice_parameter
+        Cubic lattice parameter a in Å. For a cell that is not cubic (``lattice`` given), its a edge, which
+        tables show.
+    sites
+        The asymmetric unit as :class:`Site` entries, expanded to the full cell by :meth:`phase`.
+    structure_type
+        Structure type for tables, e.g. ``"B2 (CsCl)"`` (default ``""``).
+    role
+        What the material is for: ``"training"`` (default; the paper's 18 materials), ``"dual_phase"``,
+        ``"source_task"`` (the sections of ``materials.yml``), ``"cif"`` (:func:`material_from_cif`) or
+        ``"generated"`` (:mod:`ebsdlib.simulation.phases`).
+    source
+        Where the structure comes from: a literature reference, a CIF path or a note (default ``""``).
+    formula
+        Chemical formula for tables (default ``""``; :func:`load_materials` uses the name when the file gives
+        none).
+    lattice
+        The full cell (a, b, c, α, β, γ) in Å and degrees for a cell that is not cubic; default ``None``: cubic
+        with ``lattice_parameter``.
+    label
+        What a reader sees instead of the name (:attr:`shown`), e.g. ``"Ni(Al) matrix"`` (default ``""``: the
+        name).
+    """
 
     name: str
     space_group: int
@@ -188,18 +258,54 @@ def _load(path: str) -> dict[str, Material]:
 
 
 def load_materials(path: str | Path | None = None) -> dict[str, Material]:
-    """All materials of ``ebsdlib/data/materials.yml`` (or ``path``), by name, training materials first."""
+    """All materials of ``ebsdlib/data/materials.yml`` (or ``path``), by name, training materials first.
+
+    Parameters
+    ----------
+    path
+        A materials file laid out as ``ebsdlib/data/materials.yml`` (sections ``training``, ``dual_phase`` and
+        ``source_task``); default ``None``: the package's own. Each file is read once per process.
+
+    Returns
+    -------
+    dict[str, Material]
+        The materials by name: the training materials, then the dual-phase and the source-task materials, each
+        section in file order.
+    """
     return dict(_load(str(path or MATERIALS_FILE)))
 
 
 def training_materials(path: str | Path | None = None) -> list[Material]:
-    """The paper's 18 training materials, ordered by space group then as listed in the file."""
+    """The paper's 18 training materials, ordered by space group then as listed in the file.
+
+    Parameters
+    ----------
+    path
+        A materials file as :func:`load_materials` takes it; default ``None``: the package's own.
+
+    Returns
+    -------
+    list[Material]
+        The materials of the ``training`` section, in the order of :data:`SPACE_GROUPS` (221 ... 230).
+    """
     mats = [m for m in load_materials(path).values() if m.role == "training"]
     return sorted(mats, key=lambda m: SPACE_GROUPS.index(m.space_group))
 
 
 def dual_phase_materials(path: str | Path | None = None) -> list[Material]:
-    """The two phases of the dual-phase Ni90Al10 sample (matrix, then precipitate)."""
+    """The two phases of the dual-phase Ni90Al10 sample (matrix, then precipitate).
+
+    Parameters
+    ----------
+    path
+        A materials file as :func:`load_materials` takes it; default ``None``: the package's own.
+
+    Returns
+    -------
+    list[Material]
+        The materials of the ``dual_phase`` section in file order: the Ni(Al) matrix (225), then the Ni3Al
+        precipitate (221).
+    """
     return [m for m in load_materials(path).values() if m.role == "dual_phase"]
 
 
@@ -458,6 +564,20 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
     space group, setting and asymmetric unit (spglib knows no occupancies), and is simulated as the average
     crystal: each site scatters with its occupancy-weighted scattering factor (:func:`has_partial_occupancies`
     tells; ``ebsdlib simulate --cif`` says so).
+
+    Parameters
+    ----------
+    path
+        The CIF file: one data block (one phase), cell edges within :data:`CIF_CELL_RANGE` (Å).
+    name
+        The material's name, also used as its formula; default ``None``: the file's stem.
+
+    Returns
+    -------
+    Material
+        The phase with ``role="cif"`` and ``source`` the path: its space group and asymmetric unit (every site
+        fully occupied, or the CIF's own occupancies), ``lattice_parameter`` the a edge in Å, and ``lattice``
+        (a, b, c, α, β, γ) when the cell is not cubic (``None`` when it is).
 
     Raises
     ------

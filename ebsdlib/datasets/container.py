@@ -28,17 +28,24 @@ class DatasetError(ValueError):
 class PatternDataset:
     """Patterns (n, rows, cols) with one table row per pattern.
 
-    Attributes
+    Parameters
     ----------
     patterns
         Array (n, rows, cols), uint8 or float.
     table
-        DataFrame with at least ``pattern_id``, ``space_group`` (``-1`` when unlabelled), ``material``
-        and ``split``.
+        DataFrame with one row per pattern, in the order of ``patterns`` (its index is reset). It has at least
+        ``pattern_id``, ``space_group`` (``-1`` when unlabelled), ``material`` and ``split``; missing ones are
+        added: ``split`` ``"unused"``, ``material`` ``""``, ``space_group`` ``-1`` and ``pattern_id`` 0 to n − 1.
     meta
-        Where the data came from and how it was made (parameters, timings, notes such as resizing).
+        Where the data came from and how it was made (parameters, timings, notes such as resizing); default
+        empty.
     map_shape
-        (rows, cols) of the scan when the patterns come from a map, else ``None``.
+        (rows, cols) of the scan when the patterns come from a map, in map order row by row; default ``None``.
+
+    Raises
+    ------
+    DatasetError
+        When ``patterns`` and ``table`` differ in length.
     """
 
     patterns: np.ndarray
@@ -95,7 +102,20 @@ class PatternDataset:
 
 
 def divide_evenly(total: int, parts: int) -> list[int]:
-    """Split ``total`` into ``parts`` near-equal integers, larger ones first (400, 3 -> 134, 133, 133)."""
+    """Split ``total`` into ``parts`` near-equal integers, larger ones first (400, 3 -> 134, 133, 133).
+
+    Parameters
+    ----------
+    total
+        The count to divide, e.g. the training patterns of a space group.
+    parts
+        How many shares, e.g. the materials of the space group; at least 1.
+
+    Returns
+    -------
+    list[int]
+        ``parts`` integers that sum to ``total`` and differ by at most one, the larger first.
+    """
     if parts <= 0:
         raise ValueError("parts must be positive")
     base, extra = divmod(int(total), parts)
@@ -113,6 +133,27 @@ def assign_split(
     ``val_per_space_group`` validation patterns divided evenly over its materials; the remaining
     patterns of each material are the test set (at most ``test_per_material`` of them; the rest are
     ``"unused"``). The same seed gives the same split.
+
+    Parameters
+    ----------
+    table
+        One row per pattern with ``space_group`` and ``material`` columns (a :class:`PatternDataset`'s table).
+        Rows with ``space_group`` ``-1`` (unlabelled) stay ``"unused"``.
+    train_per_space_group
+        Training patterns per space group, divided over its materials (sorted by name) with
+        :func:`divide_evenly`.
+    val_per_space_group
+        Validation patterns per space group, divided in the same way.
+    test_per_material
+        The most test patterns of each material; default ``None``: all its remaining patterns.
+    seed
+        Seed of the random permutation that assigns each material's patterns to the splits (default 0).
+
+    Returns
+    -------
+    pandas.Series
+        The split of every row of ``table`` (``"train"``, ``"validation"``, ``"test"`` or ``"unused"``), on its
+        index.
 
     Raises
     ------

@@ -294,7 +294,32 @@ def explain_trial(
     result, dataset: PatternDataset, background_per_space_group: int, seed: int = 0, method: str = "deep"
 ) -> ModelExplanation:
     """Explain a trained model (a :class:`~ebsdlib.learn.training.TrialResult`) as the paper: a background of
-    training patterns per space group, one correctly classified test pattern per space group; cached."""
+    training patterns per space group, one correctly classified test pattern per space group; cached.
+
+    Parameters
+    ----------
+    result
+        A trained model (:class:`~ebsdlib.learn.training.TrialResult`); its approach and input size set how
+        the patterns are prepared, and its cache key keys the SHAP values.
+    dataset
+        The data set the model was trained on: the background comes from its ``"train"`` split, the explained
+        patterns from its ``"test"`` split (only ``"good"`` patterns when the table has a ``quality`` column).
+    background_per_space_group
+        Training patterns per space group in the SHAP background (the paper: 100); every space group must have
+        that many.
+    seed
+        Seed of the background's draw and of the random draw of test patterns (default 0).
+    method
+        ``"deep"`` (default; DeepExplainer, the paper's, falling back to GradientExplainer if it fails, and
+        saying so) or ``"gradient"`` (GradientExplainer only).
+
+    Returns
+    -------
+    ModelExplanation
+        One explained test pattern per space group, in order: its row in ``dataset``, whether the model
+        classified it correctly (``False`` where none of 50 draws was), the model input (one channel), its true
+        space group and the :class:`Explanation`.
+    """
     from ebsdlib.learn.training import APPROACH_CHANNELS
 
     image_size, channels = result.info["image_size"], APPROACH_CHANNELS[result.approach]

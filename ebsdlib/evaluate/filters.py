@@ -27,7 +27,19 @@ __all__ = [
 
 
 def first_layer_kernels(model) -> np.ndarray:
-    """The first convolution's kernels, shape (3, 3, input channels, 32)."""
+    """The first convolution's kernels, shape (3, 3, input channels, 32).
+
+    Parameters
+    ----------
+    model
+        A classifier of :mod:`ebsdlib.learn.models` (Xception or ``mini``), whose first convolution is
+        ``block1_conv1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The kernel weights, (3, 3, 1, 32) for the scratch model and (3, 3, 3, 32) for the transfer model.
+    """
     return np.asarray(first_conv_layer(model).get_weights()[0])
 
 

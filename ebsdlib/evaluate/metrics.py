@@ -108,7 +108,27 @@ def _loaded_model(path: str, modified_ns: int):
 
 def predict_trial(result: TrialResult, dataset: PatternDataset, split: str | None = "test", seed: int = 0) -> pd.DataFrame:
     """Predictions of one trained model on one split (``None``: every pattern, e.g. of a map), read from
-    the cache when made before. The last few models used stay loaded in memory."""
+    the cache when made before. The last few models used stay loaded in memory.
+
+    Parameters
+    ----------
+    result
+        A trained model (:class:`~ebsdlib.learn.training.TrialResult`); its approach and input size set how
+        the patterns are prepared.
+    dataset
+        The patterns and their labels.
+    split
+        The split to classify: ``"test"`` (default), ``"train"``, ``"validation"`` or ``"unused"``; ``None``:
+        every pattern.
+    seed
+        Seed of the random order the patterns are classified in (default 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`predict`: one row per pattern, in the order classified: ``pattern_id, material,
+        true_space_group, predicted_space_group, p_221 ... p_230``.
+    """
     part = dataset if split is None else dataset.subset(split)
     key = content_key(
         {
@@ -145,6 +165,18 @@ def _scorable(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def weighted_scores(predictions: pd.DataFrame) -> dict[str, float]:
     """Class-weighted precision and recall (Table 1 of the paper), and accuracy.
+
+    Parameters
+    ----------
+    predictions
+        Predictions as :func:`predict` and :func:`predict_trial` write them, with ``true_space_group`` and
+        ``predicted_space_group`` columns; every true space group must be one of the six classes.
+
+    Returns
+    -------
+    dict[str, float]
+        ``precision`` and ``recall`` (scikit-learn's, averaged over the space groups weighted by their
+        patterns; 0 for a space group never predicted) and ``accuracy``.
 
     Raises
     ------
@@ -186,7 +218,22 @@ def per_material_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def confusion(predictions: pd.DataFrame, normalize: str | None = None) -> pd.DataFrame:
-    """Confusion matrix (rows: true space group, columns: predicted), optionally normalised per row."""
+    """Confusion matrix (rows: true space group, columns: predicted), optionally normalised per row.
+
+    Parameters
+    ----------
+    predictions
+        Predictions as :func:`predict` and :func:`predict_trial` write them, with ``true_space_group`` and
+        ``predicted_space_group`` columns; every true space group must be one of the six classes.
+    normalize
+        ``None`` (default): pattern counts; ``"true"``: each row divided by its sum (the shares of a true space
+        group); ``"pred"``: each column; ``"all"``: the whole matrix (scikit-learn's ``confusion_matrix``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        6 × 6, rows (``true``) and columns (``predicted``) the six space groups in order.
+    """
     predictions = _scorable(predictions)
     matrix = confusion_matrix(
         predictions["true_space_group"], predictions["predicted_space_group"], labels=list(SPACE_GROUPS), normalize=normalize

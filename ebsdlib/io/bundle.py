@@ -41,10 +41,10 @@ class BundleError(ValueError):
 class ModelBundle:
     """A model bundle read from its folder.
 
-    Attributes
+    Parameters
     ----------
     folder
-        The bundle's folder.
+        The bundle's folder (``model.keras`` and ``bundle.json``).
     classes
         Space groups in the order of the model's outputs.
     image_size
@@ -52,10 +52,11 @@ class ModelBundle:
     channels
         Input channels (1: the scratch model, 3: the transfer model).
     preprocessing
-        How patterns become inputs: ``view`` (``"native"`` or ``"canonical"``), ``canonical_size``,
-        ``normalization`` and the ``pattern_shape`` (rows, cols) of the training patterns.
+        How patterns become inputs: ``view`` (``"native"`` or ``"canonical"``), ``canonical_size`` (side of
+        the canonical view in pixels), ``normalization`` and the ``pattern_shape`` (rows, cols) of the training
+        patterns; default empty (native view, ``"minmax"`` normalisation, no check of the pattern shape).
     info
-        Everything ``bundle.json`` holds.
+        Everything ``bundle.json`` holds (default empty).
     """
 
     folder: Path
@@ -233,6 +234,23 @@ def write_bundle(
 
 def read_bundle(folder: str | Path, classes=None, image_size: int | None = None, channels: int | None = None) -> ModelBundle:
     """Read a bundle folder, checked against what the caller expects.
+
+    Parameters
+    ----------
+    folder
+        The bundle's folder, holding ``model.keras`` and ``bundle.json`` as ``ebsdlib train`` writes them.
+    classes
+        The space groups the caller expects, in the order of the model's outputs; default ``None``: not
+        checked.
+    image_size
+        The input side in pixels the caller expects; default ``None``: not checked.
+    channels
+        The input channels the caller expects (1: scratch, 3: transfer); default ``None``: not checked.
+
+    Returns
+    -------
+    ModelBundle
+        The bundle as ``bundle.json`` describes it; its model is loaded only by :meth:`ModelBundle.load_model`.
 
     Raises
     ------

@@ -45,6 +45,35 @@ def write_pattern_tree(
     (8-bit TIFF, the layout :func:`ebsdlib.io.readers.load_folder_tree` reads). Returns one row per file
     with its orientation (Euler angles in degrees).
 
+    Parameters
+    ----------
+    materials
+        The materials to simulate, e.g. from :func:`find_materials`.
+    n
+        Patterns per material (at least 1).
+    out
+        The tree's folder. It is written beside its place and renamed into it when complete, and it must be
+        missing, empty or hold only an earlier tree of ``ebsdlib simulate`` (:mod:`ebsdlib.outputs`).
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
+        120 × 146 px detector at 20 kV.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction, share and kinds of degraded patterns), a
+        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's.
+    seed
+        Seed of every material's patterns, combined with its name (default 0).
+    progress
+        Show a progress bar over the materials (default ``True``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per file: ``file`` (``<space group>/<material>/<k>.tif``, relative to ``out``), ``material``,
+        ``space_group`` and the Bunge Euler angles ``phi1``, ``Phi``, ``phi2`` in degrees; also written as
+        ``<out>/patterns.csv``.
+
     Examples
     --------
     >>> import tempfile
@@ -101,8 +130,37 @@ def write_scan(
     kikuchipy reads (``.h5``: kikuchipy's h5ebsd), with its ground truth as ``<stem>_truth.csv`` (row, col,
     true space group). Returns the scan's path.
 
-    Both files are written beside their place and renamed into it when both are complete; an existing scan or
-    truth file is replaced only with ``overwrite`` (and stays as it was when anything fails).
+    Parameters
+    ----------
+    out
+        Path of the scan file, ending in ``.h5``, ``.hdf5`` or ``.h5ebsd``; the truth goes beside it as
+        ``<stem>_truth.csv``. Both files are written beside their place and renamed into it when both are
+        complete.
+    map_shape
+        Map (rows, cols) in patterns (default (20, 30)).
+    n_grains
+        Grains of the Ni(Al) matrix (default 6).
+    precipitate_fraction
+        Area share of the map covered by Ni3Al precipitates (default 0.2).
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
+        120 × 146 px detector at 20 kV.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction, share of degraded patterns), a
+        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's. As in
+        :func:`~ebsdlib.simulation.sample.simulate_dual_phase_map`, boundary pixels record overlaps.
+    seed
+        Seed of the microstructure and of the patterns (default 0).
+    overwrite
+        Replace an existing scan or truth file (default ``False``: refuse, before any work). When anything
+        fails, the existing files stay as they were.
+
+    Returns
+    -------
+    pathlib.Path
+        The scan's path, ``out``.
 
     Examples
     --------

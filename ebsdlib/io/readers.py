@@ -113,6 +113,10 @@ def load_folder_tree(
 
     Parameters
     ----------
+    root
+        The tree's root folder.
+    space_groups
+        Load only these space groups' folders (numbers); default: every space-group folder.
     view
         ``"native"`` (default): the patterns as recorded. Images of the most common aspect but another
         size are resized to the most common size (said in ``meta["notes"]`` and a warning); an image of
@@ -245,13 +249,19 @@ def load_pattern_file(
 
     Parameters
     ----------
+    path
+        The pattern file.
     space_group, material
         Labels for every pattern of the file when known; unlabelled patterns get ``space_group = -1``.
     view, size
         ``"native"``: the patterns as recorded; ``"canonical"``: the centred square of each pattern,
         resized to ``size`` (default: the pattern's shorter side), as for :func:`load_folder_tree`.
 
-    The scan's map shape is kept in ``map_shape`` (for phase maps).
+    Returns
+    -------
+    PatternDataset
+        The patterns (float32 for the canonical view) with one table row each (``space_group``, ``material``,
+        ``file``, and ``row``, ``col`` for a map); the scan's map shape is kept in ``map_shape`` (for phase maps).
 
     Raises
     ------

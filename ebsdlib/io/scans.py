@@ -23,20 +23,22 @@ class ScanError(DatasetError):
 class Scan:
     """Where a scan's patterns are and how many; patterns are read only by :meth:`read`.
 
-    Attributes
+    Parameters
     ----------
     path
-        The file or folder.
+        The file or folder, as given to :func:`open_scan`.
     kind
-        ``"kikuchipy"``, ``"images"`` or ``"npy"``.
+        How the patterns are read: ``"kikuchipy"`` (a file kikuchipy reads, lazily), ``"images"`` (a folder of
+        pattern images) or ``"npy"`` (a memory-mapped ``.npy`` stack).
     n
         Number of patterns.
     pattern_shape
         (rows, cols) of a pattern in pixels.
     map_shape
-        (rows, cols) of the map; a scan without one is one row of ``n`` patterns.
+        (rows, cols) of the map in patterns; a scan without one is one row of ``n`` patterns, (1, ``n``).
     files
-        The image files of an image folder, in map order.
+        The image files of an image folder, in map order (natural name order); empty (default) for the other
+        kinds.
     """
 
     path: Path

@@ -68,14 +68,15 @@ class SourceUnavailable(RuntimeError):
 class PretrainedSource:
     """Where the transfer model's starting weights come from.
 
-    Attributes
+    Parameters
     ----------
     requested
         What the profile asked for (``auto``, ``imagenet``, ``source-task`` or a path).
     kind
         What is used: ``imagenet``, ``file`` or ``source-task``.
     weights
-        Path of the weights file of the Xception base (``None`` until a source task is pretrained).
+        Path of the weights file of the network's base, everything but the head (``None`` until a source task
+        is pretrained).
     note
         Human-readable provenance, including why a fallback happened.
     """
@@ -164,7 +165,33 @@ def mini_classifier(image_size: int, channels: int, weights, n_classes: int, nam
 
 def classifier(architecture: str, image_size: int, channels: int, weights, n_classes: int, name: str):
     """The classifier of ``architecture`` (:data:`ARCHITECTURES`): :func:`xception_classifier` or
-    :func:`mini_classifier`, with the same arguments."""
+    :func:`mini_classifier`, with the same arguments.
+
+    Parameters
+    ----------
+    architecture
+        ``"xception"`` (Keras' Xception, the paper's network) or ``"mini"`` (the small stand-in of the
+        ``smoke`` profile).
+    image_size
+        Side of the square input in pixels; at least 71 (Xception's minimum, kept for ``mini``).
+    channels
+        Input channels: 1 for the scratch model's grayscale pattern, 3 for the transfer model's stacked
+        pattern (ImageNet weights need 3).
+    weights
+        Starting weights of the base (everything but the head): ``None`` (random), ``"imagenet"`` (Keras'
+        ImageNet weights; ``"xception"`` only) or the path of a weights file of the base (for ``mini``, as
+        :mod:`ebsdlib.learn.sourcetask` saves it).
+    n_classes
+        Outputs of the softmax head ``space_group`` (6 for the paper's space groups).
+    name
+        The Keras model's name, e.g. ``"scratch_model"``.
+
+    Returns
+    -------
+    keras.Model
+        The uncompiled classifier: input ``pattern`` (image_size, image_size, channels) in [0, 1], output
+        ``n_classes`` class probabilities.
+    """
     _check_architecture(architecture)
     build = xception_classifier if architecture == "xception" else mini_classifier
     return build(image_size, channels, weights, n_classes, name)
@@ -223,9 +250,22 @@ def _imagenet_weights() -> str:
 def resolve_source(requested: str, architecture: str = "xception") -> PretrainedSource:
     """Resolve the ``pretrained_source`` parameter for the network ``architecture``.
 
-    ``source-task`` (and ``auto`` without ImageNet weights) returns a source whose ``weights`` is
-    ``None``: :func:`ebsdlib.learn.sourcetask.pretrain_source_task` fills it in. The stand-in network ``mini``
-    has no ImageNet weights: ``auto`` takes the source task for it, saying so, and ``imagenet`` is refused.
+    Parameters
+    ----------
+    requested
+        ``"imagenet"`` (Keras' ImageNet weights, downloaded once and md5-checked), ``"source-task"`` (a model
+        pretrained by ebsdlib on a disjoint simulated task), ``"auto"`` (ImageNet when the weights can be had,
+        else the source task, and the note says why), or the path of a weights file of the network's base
+        (``~`` expanded). The stand-in network ``mini`` has no ImageNet weights: ``"auto"`` takes the source
+        task for it, saying so, and ``"imagenet"`` is refused.
+    architecture
+        The network the weights are for: ``"xception"`` (default) or ``"mini"``.
+
+    Returns
+    -------
+    PretrainedSource
+        What was asked and what is used, with the weights file (an absolute path for a file). For the source
+        task its ``weights`` is ``None``: :func:`ebsdlib.learn.sourcetask.pretrain_source_task` fills it in.
 
     Raises
     ------

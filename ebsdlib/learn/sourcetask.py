@@ -95,7 +95,25 @@ def pretrain_source_task(
 
 
 def ensure_source(source: PretrainedSource, image_size: int, **pretrain_kwargs) -> PretrainedSource:
-    """``source`` unchanged when it has weights; a source task is pretrained (or read from cache) otherwise."""
+    """``source`` unchanged when it has weights; a source task is pretrained (or read from cache) otherwise.
+
+    Parameters
+    ----------
+    source
+        A resolved pretrained source (:func:`ebsdlib.learn.models.resolve_source`).
+    image_size
+        Side in pixels of the source task's input, the transfer model's input size.
+    **pretrain_kwargs
+        Passed on to :func:`pretrain_source_task`: ``patterns_per_class`` (default 200), ``epochs`` (10),
+        ``geometry``, ``detector_model``, ``seed``, ``config`` and ``architecture`` (``"xception"``; give the
+        transfer model's).
+
+    Returns
+    -------
+    PretrainedSource
+        ``source`` itself when its ``weights`` is set; otherwise ``source`` with the weights file of the
+        pretrained base and a note on the source task.
+    """
     if source.weights is not None:
         return source
     return pretrain_source_task(source, image_size, **pretrain_kwargs)

@@ -71,20 +71,35 @@ DISTILLATION_SEED = 1_000_003  # added to the book's seed: the distillation patt
 class StudentConfig:
     """The student's size and how it is distilled.
 
-    Attributes
+    Parameters
     ----------
     image_size
-        Side of the student's square input in pixels.
+        Side of the student's square input in pixels (at least 16; default 48).
     width
-        Filters of its first convolution (the later blocks have 2, 4 and 8 times as many).
+        Filters of its first convolution (the later blocks have 2, 4 and 8 times as many; at least 4; default
+        32).
     patterns_per_space_group
         New simulated patterns per space group the student learns from (divided evenly over the
-        group's materials).
+        group's materials; default 1000).
     temperature
-        Softening of the teacher's and student's outputs in the distillation term.
+        Softening of the teacher's and student's outputs in the distillation term (positive; default 4).
     soft_weight
-        α: the weight of the distillation term; ``1 − α`` weighs the cross-entropy with the true labels.
+        α: the weight of the distillation term; ``1 − α`` weighs the cross-entropy with the true labels
+        (0 to 1; default 0.7).
+    learning_rate
+        Adam's learning rate (default 2e-3).
+    batch_size
+        Patterns per optimiser step (default 64).
+    max_epochs
+        Most epochs trained (default 30).
+    patience
+        Epochs without an improvement of the validation cross-entropy larger than ``min_delta`` before
+        training stops (default 4); the best weights are then restored.
+    min_delta
+        Smallest decrease of the validation cross-entropy that counts as an improvement (default 1e-3).
 
+    Notes
+    -----
     The speed chapter's defaults differ from these (64 px, 2000 patterns per space group, α = 0.9): on the
     default profile, 48 px with α = 0.7 came within 0.8 points of the teacher's test accuracy but lost 16
     points on the dual-phase map; 64 px with α = 0.9 lost 5.

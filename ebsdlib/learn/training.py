@@ -70,7 +70,38 @@ APPROACH_CHANNELS = {"scratch": 1, "transfer": 3}
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Optimiser and stopping rule. Defaults are the paper's (patience 15, min_delta 1e-3, lr 1e-3)."""
+    """Optimiser and stopping rule. Defaults are the paper's (patience 15, min_delta 1e-3, lr 1e-3).
+
+    Parameters
+    ----------
+    learning_rate
+        Adam's learning rate (default 1e-3).
+    weight_decay
+        L2 penalty: ``weight_decay`` × the sum of the squared kernel weights of every convolution and dense
+        layer, added to the training loss (default 1e-5; 0: none). See the module's note on this reading.
+    batch_size
+        Training patterns per optimiser step (default 16).
+    patience
+        Epochs without an improvement of the validation loss larger than ``min_delta`` before training stops
+        (default 15); the best weights are then restored.
+    min_delta
+        Smallest decrease of the validation loss (categorical cross-entropy) that counts as an improvement
+        (default 1e-3).
+    max_epochs
+        Most epochs trained (default 200).
+    bn_recalibration
+        Recompute the BatchNorm layers' moving statistics on training patterns at the end of every epoch,
+        before validation (default ``True``; see the module's note).
+    recalibration_patterns
+        Training patterns the statistics are recomputed on, drawn at random with the trial's seed (default
+        256).
+    validate_keras_statistics
+        With ``bn_recalibration``, validate every epoch also with Keras' own moving statistics (history column
+        ``val_loss_keras``); ``False``: only after the first epoch (default ``True``).
+    architecture
+        The network: ``"xception"`` (default, the paper's) or ``"mini"``, the ``smoke`` profile's stand-in
+        (:mod:`ebsdlib.learn.models`).
+    """
 
     learning_rate: float = 1e-3
     weight_decay: float = 1e-5
@@ -89,7 +120,24 @@ class TrainingConfig:
 
 @dataclass
 class TrialResult:
-    """One trained model: its approach, trial number, per-epoch history, files and provenance."""
+    """One trained model: its approach, trial number, per-epoch history, files and provenance.
+
+    Parameters
+    ----------
+    approach
+        ``"scratch"`` or ``"transfer"``.
+    trial
+        Trial number within the approach, from 0.
+    history
+        One row per epoch: ``epoch``, ``loss`` and ``val_loss`` (categorical cross-entropy), ``accuracy``,
+        ``val_accuracy``, ``val_loss_keras`` and ``val_accuracy_keras`` (with Keras' own BatchNorm
+        statistics), ``loss_with_penalty``, ``l2_penalty``, ``train_seconds`` and ``seconds``.
+    model_path
+        The trained model (``.keras``) in the cache, with the weights early stopping restored.
+    info
+        Provenance as ``info.json`` holds it: approach, trial, seed, cache key, image size, configuration,
+        pretrained source, epochs, whether training stopped early, best epoch, pattern counts and seconds.
+    """
 
     approach: str
     trial: int
@@ -410,6 +458,33 @@ def train_trial(
 
     The result folder is written under a temporary name and renamed into place when complete, so an
     interrupted run never leaves a model that a later run trusts.
+
+    Parameters
+    ----------
+    approach
+        ``"scratch"`` (one grayscale channel, random starting weights) or ``"transfer"`` (the pattern stacked
+        to three channels, starting from ``source``'s weights).
+    dataset
+        The data: the model trains on its ``"train"`` split and early stopping watches its ``"validation"``
+        split; their space groups must be among the six classes.
+    image_size
+        Side in pixels the patterns are resized to, the model's input (at least 71).
+    config
+        The optimiser and stopping rule (default ``TrainingConfig()``, the paper's).
+    source
+        The transfer model's pretrained source with its weights file (:func:`ebsdlib.learn.models.resolve_source`,
+        then :func:`ebsdlib.learn.sourcetask.ensure_source`); needed for ``"transfer"``, unused for
+        ``"scratch"`` (default ``None``).
+    trial
+        Trial number (default 0). With ``seed`` it makes the trial's seed, ``seed`` × 1000 + ``trial``, which
+        initialises the model, shuffles the batches and draws the recalibration patterns.
+    seed
+        The run's seed (default 0); see ``trial``.
+
+    Returns
+    -------
+    TrialResult
+        The trained model, its history and provenance.
     """
 
     if approach not in APPROACHES:
@@ -471,7 +546,31 @@ def run_trials(
     seed: int = 0,
     approaches: tuple[str, ...] = APPROACHES,
 ) -> list[TrialResult]:
-    """``trials`` models per approach on the same split (as the paper held it constant)."""
+    """``trials`` models per approach on the same split (as the paper held it constant).
+
+    Parameters
+    ----------
+    dataset
+        The data, as :func:`train_trial` takes it.
+    image_size
+        Side in pixels of the models' input (at least 71).
+    trials
+        Models per approach, trial numbers 0 to ``trials`` − 1.
+    config
+        The optimiser and stopping rule (default ``TrainingConfig()``, the paper's).
+    source
+        The transfer model's pretrained source with its weights file; needed when ``approaches`` holds
+        ``"transfer"`` (default ``None``).
+    seed
+        The run's seed (default 0), as :func:`train_trial` takes it.
+    approaches
+        The approaches to train, in order (default ``("scratch", "transfer")``).
+
+    Returns
+    -------
+    list[TrialResult]
+        Approach by approach, in trial order.
+    """
     results = []
     for approach in approaches:
         for trial in range(trials):

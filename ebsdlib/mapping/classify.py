@@ -106,7 +106,29 @@ def _scan_cached(spec_json: str) -> Scan:
 
 @dataclass
 class ScanResult:
-    """What :func:`classify_scan` wrote and the numbers a user reads first."""
+    """What :func:`classify_scan` wrote and the numbers a user reads first.
+
+    Parameters
+    ----------
+    out
+        The results folder.
+    n
+        Patterns classified.
+    map_shape
+        (rows, cols) of the map in patterns.
+    classes
+        Space groups of the models' outputs, in order.
+    fractions
+        Share of the patterns given each class and ``"not indexed"``, indexed by the space group as text and
+        ``"not indexed"``.
+    files
+        The result files by kind: ``"csv"`` (``phases.csv``), ``"png"`` (``phase_map.png``), ``"h5"``
+        (``phase_map.h5``) and ``"ang"`` (``phase_map.ang``; absent for a map of one pattern).
+    seconds
+        Wall-clock seconds spent reading and classifying the patterns (not writing the map files).
+    non_finite
+        Patterns with NaN or infinite intensities, left "not indexed" (default 0).
+    """
 
     out: Path
     n: int
@@ -357,7 +379,21 @@ def score_against_truth(phases_csv: str | Path, truth_csv: str | Path) -> dict[s
     """Share of patterns whose space group matches a ground truth (``row, col, space_group``), counting
     "not indexed" as wrong, and the share not indexed.
 
-    The truth's space groups are numbers (``225``) or Hermann–Mauguin symbols (``Fm-3m``).
+    Parameters
+    ----------
+    phases_csv
+        The ``phases.csv`` of :func:`classify_scan` (columns ``row``, ``col`` and ``space_group``, ``-1``: not
+        indexed).
+    truth_csv
+        The ground truth: a CSV file with the columns ``row``, ``col`` and ``space_group`` for every map
+        position (as :func:`ebsdlib.io.export.write_scan` writes ``<stem>_truth.csv``). Its space groups are
+        numbers (``225``) or Hermann–Mauguin symbols (``Fm-3m``).
+
+    Returns
+    -------
+    dict[str, float]
+        ``accuracy`` (share of patterns given their true space group) and ``not_indexed`` (share not
+        indexed).
 
     Raises
     ------

@@ -154,7 +154,33 @@ def index_with_hough(
     tie_tolerance: float = 0.05,
 ) -> pd.DataFrame:
     """PyEBSDIndex's Radon/Hough indexing of ``patterns`` (n, rows, cols) against ``phases``, never cached
-    (what :func:`hough_phase_map` caches, and what the speed benchmark times); the columns as there."""
+    (what :func:`hough_phase_map` caches, and what the speed benchmark times); the columns as there.
+
+    Parameters
+    ----------
+    patterns
+        The patterns to index, (n, rows, cols) with (rows, cols) the detector's shape.
+    geometry
+        The detector geometry they were recorded with: PyEBSDIndex takes its pattern centre (Bruker's
+        convention), sample tilt, detector tilt and shape.
+    phases
+        The candidate phases (:class:`~ebsdlib.crystal.materials.Material`), each indexed as a cubic cell of its
+        ``lattice_parameter``; between phases that fit equally well, the one listed first is taken.
+    n_bands
+        Bands detected per pattern (default ``12``).
+    max_fit
+        Largest mean angular deviation in degrees accepted as a solution (default ``2.0``).
+    min_bands
+        Fewest matched bands accepted as a solution (default ``6``).
+    tie_tolerance
+        Fits within this many degrees count as equal between phases (default ``0.05``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pattern: ``space_group`` (``-1``: not indexed), ``fit`` (mean angular deviation in
+        degrees), ``nmatch`` (matched bands) and ``tie`` (an indexed pattern the phases matched equally).
+    """
     ebsd_index, tripletvote = pyebsdindex_modules()
 
     library = [
@@ -202,7 +228,22 @@ def map_scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """Accuracy against the ground truth; the recall of each phase (share of its pixels called its space group)
     and their mean, the balanced accuracy, which a map of one phase everywhere scores 0.5 on a two-phase sample
     however large that phase's share (accuracy rewards the majority phase); the predicted and true Ni3Al (221) fractions, and the
-    share of pixels called one of the four space groups absent from the sample, or given no answer (-1)."""
+    share of pixels called one of the four space groups absent from the sample, or given no answer (-1).
+
+    Parameters
+    ----------
+    true
+        True space group of every pixel (225: Ni(Al), 221: Ni3Al), one dimension (a map flattened).
+    predicted
+        Predicted space group of the same pixels, in the same order; ``-1``: no answer.
+
+    Returns
+    -------
+    dict[str, float]
+        Shares from 0 to 1 by name: ``"accuracy"``, ``"balanced accuracy"``, ``"Ni(Al) recall"``,
+        ``"Ni3Al recall"``, ``"Ni3Al fraction (true)"``, ``"Ni3Al fraction (predicted)"``,
+        ``"absent space groups"`` and ``"no answer"``.
+    """
     from sklearn.metrics import recall_score
 
     true, predicted = np.asarray(true), np.asarray(predicted)

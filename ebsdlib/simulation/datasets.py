@@ -59,8 +59,38 @@ def simulate_dataset(
     """The simulated training data set, split by the paper's protocol; cached by its parameters.
 
     For each material, its share of ``train_per_space_group`` and ``val_per_space_group`` plus
-    ``test_per_material`` patterns are simulated (defaults: the paper's 400 and 100 per space group).
-    A second call with the same parameters reads the cache.
+    ``test_per_material`` patterns are simulated. A second call with the same parameters reads the cache.
+
+    Parameters
+    ----------
+    train_per_space_group
+        Training patterns per space group, divided evenly over the group's materials (default 400, the
+        paper's).
+    val_per_space_group
+        Validation patterns per space group, divided in the same way (default 100, the paper's).
+    test_per_material
+        Test patterns per material (default 100).
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
+        120 × 146 px detector at 20 kV.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction, share and kinds of degraded patterns), a
+        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's.
+    seed
+        Seed of every material's patterns (combined with its name,
+        :func:`~ebsdlib.simulation.patterns.material_seed`) and of the split (default 0).
+    materials
+        The materials to simulate; default ``None``: the paper's 18 training materials
+        (:func:`~ebsdlib.crystal.materials.training_materials`).
+
+    Returns
+    -------
+    PatternDataset
+        uint8 patterns (n, rows, cols), material by material; the table of
+        :func:`~ebsdlib.simulation.patterns.simulate_patterns` (orientation, pattern centre, quality) with
+        ``split`` and ``pattern_id``; ``meta`` records the seed, geometry, detector model and simulation time.
     """
     materials = tuple(training_materials() if materials is None else materials)
     return _simulate_dataset(

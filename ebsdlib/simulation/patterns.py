@@ -215,6 +215,8 @@ def master_pattern(
 
     Parameters
     ----------
+    material
+        The crystal (its structure factors and point group: one hemisphere for centrosymmetric ones, both otherwise).
     energy
         Beam energy in kV (default 20).
     half_size
@@ -365,6 +367,27 @@ def simulate_patterns(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Simulate ``n`` recorded patterns of ``material`` at uniformly random orientations.
 
+    Parameters
+    ----------
+    material
+        The phase to simulate (:class:`~ebsdlib.crystal.materials.Material`).
+    n
+        Number of patterns.
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`DetectorGeometry`; default ``DetectorGeometry()``, the book's 120 × 146 px detector at 20 kV.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction, share and kinds of degraded patterns), a :class:`DetectorModel`; default
+        ``DetectorModel()``, the book's.
+    seed
+        Seed of the orientations, pattern centres, quality flags and noise, combined with the material's name
+        (:func:`material_seed`): the same seed and material give the same patterns (default 0).
+    master_pattern_kwargs
+        Keyword arguments of :func:`master_pattern` (``energy``, ``half_size``, ``min_dspacing``,
+        ``min_relative_f``) that replace those taken from ``geometry`` or the function's defaults; default
+        ``None``: none.
+
     Returns
     -------
     patterns
@@ -443,7 +466,25 @@ def detector_model_examples(
 
 def simulated_detector(settings: dict, detector_shape=None) -> tuple[DetectorGeometry, DetectorModel]:
     """The simulated detector of a profile's shared settings: its geometry (``detector_shape`` overrides
-    the profile's) and its detector model."""
+    the profile's) and its detector model.
+
+    Parameters
+    ----------
+    settings
+        A profile's shared settings (:func:`ebsdlib.settings.shared_settings`), of which ``detector_shape``
+        (rows, cols in pixels), ``pattern_center`` (PCx, PCy, PCz, Bruker's convention), ``dose``,
+        ``contrast``, ``blur_sigma``, ``pc_jitter`` and ``degraded_fraction`` are read.
+    detector_shape
+        Detector (rows, cols) in pixels in place of the profile's; default ``None``: the profile's.
+
+    Returns
+    -------
+    geometry
+        The :class:`DetectorGeometry` of that shape and pattern centre; tilts, beam energy and master-pattern
+        size keep their defaults (70°, −3.1°, 20 kV, 250).
+    detector_model
+        The :class:`DetectorModel` of those five settings; the others keep their defaults.
+    """
     geometry = DetectorGeometry(shape=tuple(detector_shape or settings["detector_shape"]), pc=tuple(settings["pattern_center"]))
     detector_model = DetectorModel(
         dose=float(settings["dose"]),

@@ -59,6 +59,8 @@ class AcquisitionRanges:
         a 4:3 camera.
     pc
         Pattern centre (PCx, PCy, PCz) about which each pattern's centre is drawn, ± ``pc_shift``.
+    pc_shift
+        Half-width of the uniform range of each pattern-centre coordinate about ``pc``, in PC units (default 0.1).
     sample_tilt, detector_tilt
         Degrees.
     energies
@@ -278,7 +280,41 @@ def randomised_dataset(
 ) -> PatternDataset:
     """A data set split by the paper's protocol whose patterns come from randomised acquisitions, in the
     canonical view of side ``size`` (the CNN resizes from there) or, for ranges with one detector shape,
-    as recorded (``view="native"``); cached by its parameters."""
+    as recorded (``view="native"``); cached by its parameters.
+
+    Parameters
+    ----------
+    materials
+        The materials to simulate, e.g. :func:`~ebsdlib.crystal.materials.training_materials`.
+    train_per_space_group
+        Training patterns per space group, divided evenly over the group's materials.
+    val_per_space_group
+        Validation patterns per space group, divided in the same way.
+    test_per_material
+        Test patterns per material.
+    ranges
+        The acquisition settings to draw from (:class:`AcquisitionRanges`): detector shape, tilts, beam energy,
+        dose, contrast, blur, band profile and background correction once per chunk of ``ranges.chunk``
+        patterns, pattern centre once per pattern; default ``AcquisitionRanges()``, ranges wider than any one
+        microscope.
+    size
+        Side of the canonical view in pixels (default 96); unused with ``view="native"``.
+    seed
+        Seed of every material's orientations and acquisition draws (combined with its name) and of the split
+        (default 0).
+    view
+        ``"canonical"`` (default): the largest centred square of each pattern resized to ``size`` × ``size``
+        (:func:`~ebsdlib.preprocess.canonical_view`), where patterns of different detector shapes meet;
+        ``"native"``: the patterns as recorded, which needs ``ranges`` with a single detector shape.
+
+    Returns
+    -------
+    PatternDataset
+        uint8 patterns; one table row per pattern with its orientation, pattern centre, acquisition settings
+        (``detector_rows``, ``detector_cols``, ``sample_tilt``, ``detector_tilt``, ``energy``, ``dose``,
+        ``contrast``, ``blur_sigma``, ``static_correction``, ``dynamic_correction``, ``band_gamma``),
+        ``quality`` and ``split``; ``meta`` records the ranges and the view.
+    """
     if view == "native" and len(set(ranges.shapes)) != 1:
         raise ValueError("view='native' needs ranges with one detector shape")
     return _randomised_dataset(

@@ -158,7 +158,41 @@ def simulate_dual_phase_map(
     seed: int = 0,
 ) -> tuple[Microstructure, PatternDataset]:
     """The simulated Ni90Al10 map (default 69 × 100 = 6900 pixels, as the paper's) and its patterns,
-    labelled with the true space group of every pixel; cached."""
+    labelled with the true space group of every pixel; cached.
+
+    Parameters
+    ----------
+    shape
+        Map (rows, cols) in pixels, one pattern each (default (69, 100)).
+    n_grains
+        Voronoi grains of the Ni(Al) matrix, each at a random orientation (default 12).
+    precipitate_fraction
+        Area share of the map covered by round Ni3Al precipitates (radius 1.5 to 4 pixels), each inside its
+        host grain and in its orientation (default 0.2); a warning says when the map cannot hold that share.
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
+        120 × 146 px detector at 20 kV.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction), a :class:`~ebsdlib.simulation.patterns.DetectorModel`; default
+        ``DetectorModel()``, the book's. Here the degraded patterns follow the map: every pixel on a grain or
+        phase boundary records an overlap with a neighbour's pattern, and half of ``degraded_fraction`` of
+        the other pixels have low contrast (``degraded_kinds`` is not used).
+    seed
+        Seed of the microstructure (grains, orientations, precipitates) and of the patterns' pattern centres,
+        quality flags and noise (default 0).
+
+    Returns
+    -------
+    micro
+        The ground truth, a :class:`Microstructure`: grain, space group (225 matrix, 221 precipitate) and
+        orientation of every pixel, and the boundaries.
+    dataset
+        A :class:`~ebsdlib.datasets.container.PatternDataset` of uint8 patterns in map order (row by row) with
+        the columns ``space_group``, ``material``, ``row``, ``col``, ``grain`` and ``quality``, and
+        ``map_shape`` set to ``shape``.
+    """
     return _simulate_map(
         tuple(int(s) for s in shape), int(n_grains), float(precipitate_fraction), geometry, detector_model, int(seed)
     )

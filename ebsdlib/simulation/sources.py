@@ -110,7 +110,29 @@ def dynamical_nickel(
 def other_sources(
     n_dynamical: int, detector_model: DetectorModel = DetectorModel(), seed: int = 0, shape: tuple[int, int] = (96, 96)
 ) -> dict[str, PatternDataset]:
-    """The sources this module offers, by name (see :data:`SOURCE_NOTES`)."""
+    """The sources this module offers, by name (see :data:`SOURCE_NOTES`).
+
+    Parameters
+    ----------
+    n_dynamical
+        Number of dynamical Ni patterns (at least 1).
+    detector_model
+        How the detector records the dynamical patterns (dose, contrast, background, blur, background
+        correction), a :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the
+        book's, used without degraded patterns or pattern-centre jitter. The recorded patterns are kikuchipy's
+        as they are.
+    seed
+        Seed of the dynamical patterns' orientations and noise (default 0).
+    shape
+        Detector (rows, cols) in pixels of the dynamical patterns (default (96, 96)); the rest of the geometry
+        is :class:`~ebsdlib.simulation.patterns.DetectorGeometry`'s default, at 20 kV.
+
+    Returns
+    -------
+    dict[str, PatternDataset]
+        ``"recorded Ni"`` (kikuchipy's nine recorded 60 × 60 px patterns) and ``"dynamical Ni"``
+        (``n_dynamical`` patterns), every pattern labelled 225 in the ``"test"`` split.
+    """
     return {
         "recorded Ni": recorded_nickel(),
         "dynamical Ni": dynamical_nickel(n_dynamical, DetectorGeometry(shape=tuple(shape)), detector_model, seed),

@@ -149,9 +149,41 @@ def few_shot_curve(
 ) -> pd.DataFrame:
     """Test scores against training patterns per space group: ``trials`` trained models per approach and count.
 
-    Trial ``t`` draws its own subset and initialises the model as trial ``t`` of the training chapter
-    (same ``seed``), so the point at the data set's full count is that chapter's trials, read from the
-    cache.
+    Parameters
+    ----------
+    dataset
+        The data set whose training split is subsampled; its validation and test splits are used as they are.
+    counts
+        Training patterns per space group at each point (whole numbers, in any order), divided evenly over
+        each group's materials (:func:`subsample_training`: nested subsets); none may exceed the data set's
+        training patterns of any space group.
+    image_size
+        Side in pixels of the models' input, the same at every point (at least 71).
+    config
+        The optimiser and stopping rule (:class:`~ebsdlib.learn.training.TrainingConfig`).
+    source
+        The transfer model's pretrained source with its weights file; needed when ``approaches`` holds
+        ``"transfer"``, else ``None``.
+    trials
+        Models per approach and count (default 1). Trial ``t`` draws its own subset and initialises the model
+        as trial ``t`` of the training chapter (same ``seed``), so the point at the data set's full count is
+        that chapter's trials, read from the cache.
+    seed
+        The run's seed, as :func:`~ebsdlib.learn.training.train_trial` takes it (default 0); trial ``t``'s
+        subset is drawn with ``seed`` × 1000 + ``t``, and the test patterns are classified in an order seeded
+        with ``seed``.
+    approaches
+        The approaches to train, in order (default ``("scratch", "transfer")``).
+    progress
+        Called with one line before each point is trained (default ``print``; ``None``: quiet).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per approach, count and trial: ``approach``, ``patterns_per_space_group``, ``image_size``,
+        ``trial``, the test scores ``precision``, ``recall``, ``accuracy`` (:func:`~ebsdlib.evaluate.metrics.weighted_scores`)
+        and ``f1`` (class-weighted), ``epochs``, ``best_epoch``, ``best_val_accuracy``, ``train_seconds`` and
+        ``cpu_seconds``.
     """
     rows = []
     for approach in approaches:
@@ -176,7 +208,41 @@ def input_size_curve(
 ) -> pd.DataFrame:
     """Test scores against the CNN input size at a fixed training count. The transfer model starts from
     the same ``source`` at every size (Xception's weights do not depend on the input size, as ImageNet's
-    weights serve any size)."""
+    weights serve any size).
+
+    Parameters
+    ----------
+    dataset
+        The data set whose training split is subsampled; its validation and test splits are used as they are.
+    sizes
+        Input sides in pixels, one point each (whole numbers, in any order; each at least 71).
+    per_space_group
+        Training patterns per space group at every point, divided evenly over each group's materials
+        (:func:`subsample_training`); at the data set's full training count, the data set as it is.
+    config
+        The optimiser and stopping rule (:class:`~ebsdlib.learn.training.TrainingConfig`).
+    source
+        The transfer model's pretrained source with its weights file; needed when ``approaches`` holds
+        ``"transfer"``, else ``None``.
+    trials
+        Models per approach and size (default 1); trial ``t`` draws its own subset and initialises the model as
+        trial ``t`` of the training chapter.
+    seed
+        The run's seed, as :func:`~ebsdlib.learn.training.train_trial` takes it (default 0); trial ``t``'s
+        subset is drawn with ``seed`` × 1000 + ``t``.
+    approaches
+        The approaches to train, in order (default ``("scratch", "transfer")``).
+    progress
+        Called with one line before each point is trained (default ``print``; ``None``: quiet).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per approach, size and trial: ``approach``, ``patterns_per_space_group``, ``image_size``,
+        ``trial``, the test scores ``precision``, ``recall``, ``accuracy`` (:func:`~ebsdlib.evaluate.metrics.weighted_scores`)
+        and ``f1`` (class-weighted), ``epochs``, ``best_epoch``, ``best_val_accuracy``, ``train_seconds`` and
+        ``cpu_seconds``.
+    """
     rows = []
     for approach in approaches:
         for size in sorted(int(s) for s in sizes):

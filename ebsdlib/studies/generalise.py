@@ -148,9 +148,48 @@ def leave_one_out(
     Comparing the two within the same models is the fair test of what leaving a material out costs:
     another model (trained on every material) would differ in more than the held-out material.
 
-    Returns one row per fold and material: ``material``, ``space_group``, ``accuracy``, ``patterns``,
-    ``fold``, ``approach``, ``held_out`` (True for the fold's own materials) and the space group it answered
-    most often (``most_predicted``).
+    Parameters
+    ----------
+    approach
+        ``"scratch"`` or ``"transfer"``.
+    folds
+        The folds of held-out materials (:func:`material_folds`); one model is trained per fold, on the
+        paper's training materials without the fold's.
+    train_per_space_group
+        Training patterns per space group of each fold's training set, divided evenly over the materials left
+        in the group.
+    val_per_space_group
+        Validation patterns per space group, divided in the same way.
+    test_per_material
+        Test patterns per material, both of the fold's materials and (new patterns, simulated with
+        ``seed + 1``) of the materials the fold's model trained on.
+    image_size
+        Side in pixels of the models' input (at least 71).
+    config
+        The optimiser and stopping rule (:class:`~ebsdlib.learn.training.TrainingConfig`).
+    source
+        The transfer model's pretrained source with its weights file; needed for ``"transfer"``, unused for
+        ``"scratch"`` (default ``None``).
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
+        120 × 146 px detector at 20 kV.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction, share and kinds of degraded patterns), a
+        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's.
+    seed
+        Seed of the simulated patterns and splits, of the models (trial 0 of this seed) and of the order of
+        classification (default 0).
+    progress
+        Called with one line before each fold is trained (default ``print``; ``None``: quiet).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fold and material: ``material``, ``space_group``, ``accuracy``, ``patterns``, the space
+        group it answered most often (``most_predicted``), ``fold`` (from 0), ``approach`` and ``held_out``
+        (``True`` for the fold's own materials, ``False`` for those its model trained on).
     """
     rows = []
     everything = training_materials()
@@ -255,8 +294,41 @@ def generated_dataset(
 ) -> tuple[PatternDataset, Counter]:
     """Training and validation data from generated phases; no test split (test on the paper's materials).
 
-    With ``paper`` (chapter 1's data set), its training and validation patterns are added as they are
-    and its test patterns left out, so the paper's test split stays unseen.
+    Parameters
+    ----------
+    per_space_group
+        Generated phases per space group (:func:`ebsdlib.simulation.phases.generate_phases`), for each of the
+        six.
+    train_per_space_group
+        Training patterns per space group of the generated phases, divided evenly over its phases.
+    val_per_space_group
+        Validation patterns per space group, divided in the same way.
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
+        120 × 146 px detector at 20 kV.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction, share and kinds of degraded patterns), a
+        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's.
+    seed
+        Seed of the phases drawn (with each space group), of their patterns (with each phase's name) and of
+        the split (default 0).
+    paper
+        Chapter 1's data set, of the same pattern shape: its training and validation patterns are added as
+        they are and its test patterns left out, so the paper's test split stays unseen. Default ``None``:
+        generated phases only.
+    master_pattern_check
+        Also reject phases whose kinematical master pattern has weak band contrast, at the cost of a master
+        pattern per candidate (default ``True``).
+
+    Returns
+    -------
+    dataset
+        The :class:`~ebsdlib.datasets.container.PatternDataset` of training and validation patterns (pattern
+        ids renumbered when ``paper``'s are added).
+    rejected
+        The rejected candidate phases counted by (space group, reason), a :class:`collections.Counter`.
     """
     phases, rejected = generated_materials(per_space_group, seed, master_pattern_check)
     data = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=phases)

@@ -131,8 +131,35 @@ def ideal_observer(
     material and names the one whose clean pattern correlates best (:func:`pattern_similarity`) at
     ``image_size`` (``None``: the detector's pixels).
 
-    Returns ``accuracy`` (both materials), ``first accuracy``, ``second accuracy`` and ``similarity`` (median
-    similarity of the two materials' clean patterns at the true pattern centres).
+    Parameters
+    ----------
+    first, second
+        The two materials to tell apart.
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; its PCz is the nominal one the search is about.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction), a :class:`~ebsdlib.simulation.patterns.DetectorModel`; its degraded patterns
+        are left out.
+    image_size
+        Side in pixels the recorded and clean patterns are resized to before they are compared (the CNN's
+        input); ``None``: the detector's pixels.
+    n
+        Recorded patterns of each material (default 40), at the same random orientations and pattern centres
+        for both.
+    seed
+        Seed of the orientations, pattern centres and noise, combined with the two materials' names (default 0).
+    pcz_range
+        Half-width of the PCz search about the nominal PCz, in PC units (default 0.03).
+    pcz_steps
+        PCz values tried, evenly spaced over the nominal PCz ± ``pcz_range`` (default 13).
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (both materials), ``first accuracy``, ``second accuracy`` and ``similarity`` (median
+        similarity of the two materials' clean patterns at the true pattern centres).
     """
     if n < 1 or pcz_steps < 1 or pcz_range < 0:
         raise ValueError("n and pcz_steps must be at least 1 and pcz_range not negative")
@@ -176,7 +203,37 @@ def separability_table(
 ) -> pd.DataFrame:
     """:func:`ideal_observer` for every pair and input size: one row per pair, the clean patterns' similarity
     at the first size and the observer's accuracy at each size (``"ideal observer, 72 px"``, ``"…, detector"``
-    for ``None``). ``progress`` (e.g. ``tqdm``) wraps the pairs."""
+    for ``None``). ``progress`` (e.g. ``tqdm``) wraps the pairs.
+
+    Parameters
+    ----------
+    pairs
+        The pairs of materials (first, second) to compare.
+    geometry
+        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
+        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`.
+    detector_model
+        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
+        background correction), a :class:`~ebsdlib.simulation.patterns.DetectorModel`; its degraded patterns
+        are left out.
+    image_sizes
+        Sides in pixels at which the observer compares the patterns; ``None`` among them: the detector's
+        pixels. The similarity column is that of the first.
+    n
+        Recorded patterns of each material per pair and size (default 40).
+    seed
+        Seed of the orientations, pattern centres and noise (default 0), as :func:`ideal_observer` takes it.
+    progress
+        A wrapper of the list of pairs that shows progress, e.g. ``tqdm``; default ``None``: none.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair: ``first`` and ``second`` (the materials as a reader sees them,
+        :attr:`~ebsdlib.crystal.materials.Material.shown`), ``space groups`` (``"221 / 225"``), ``a (Å)`` (both
+        lattice parameters), ``similarity`` and one column per size, ``ideal observer, <size> px`` or
+        ``ideal observer, detector``.
+    """
     rows = []
     for a, b in progress(pairs) if progress else pairs:
         row = {"first": a.shown, "second": b.shown, "space groups": f"{a.space_group} / {b.space_group}"}
