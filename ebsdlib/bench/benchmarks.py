@@ -34,7 +34,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ebsdlib import __version__
+from ebsdlib.book.chapters import book_models, book_parameters
+from ebsdlib.crystal.materials import SPACE_GROUPS, dual_phase_materials, load_materials
+from ebsdlib.evaluate.metrics import best_trial
+from ebsdlib.learn.models import build_scratch_model
+from ebsdlib.learn.student import STUDENT_CHANNELS, StudentConfig, distil_student
+from ebsdlib.learn.training import APPROACH_CHANNELS, apply_weight_decay, fit_model, prepare_split, recalibrate_batchnorm
+from ebsdlib.mapping.hough import index_with_hough
+from ebsdlib.preprocess import prepare_patterns
 from ebsdlib.quiet import quiet_tensorflow
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel, detector_master_pattern, simulate_patterns
+from ebsdlib.simulation.sample import simulate_dual_phase_map
 
 __all__ = [
     "Contender",
@@ -89,9 +100,6 @@ def cpu_description() -> str:
 def _model(approach: str, image_size: int, precision: str):
     import keras
 
-    from ebsdlib.learn.models import build_scratch_model
-    from ebsdlib.learn.training import APPROACH_CHANNELS
-
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision)
     try:
@@ -120,8 +128,6 @@ def training_throughput(contender: Contender, image_size: int, patterns: int = 1
     compiles the model."""
     import keras
     import tensorflow as tf
-
-    from ebsdlib.learn.training import APPROACH_CHANNELS, apply_weight_decay
 
     keras.utils.set_random_seed(seed)
     model = _model(contender.approach, image_size, contender.precision)
@@ -166,8 +172,6 @@ def epoch_costs(approach: str, image_size: int, validation_patterns: int, recali
     """Seconds of one validation pass (batch 64, as the training loop) and of one BatchNorm
     recalibration on ``recalibration_patterns`` patterns."""
     import keras
-
-    from ebsdlib.learn.training import APPROACH_CHANNELS, recalibrate_batchnorm
 
     keras.utils.set_random_seed(seed)
     model = _model(approach, image_size, "float32")
@@ -261,9 +265,6 @@ def tiled_scan(path, n_patterns: int, base_shape=(20, 50), geometry=None, detect
     import dask.array as da
     import kikuchipy as kp
 
-    from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
-    from ebsdlib.simulation.sample import simulate_dual_phase_map
-
     geometry = geometry or DetectorGeometry(shape=(60, 73))
     _, scan = simulate_dual_phase_map(base_shape, 4, 0.2, geometry, detector_model or DetectorModel(), seed)
     rows, cols = base_shape
@@ -330,8 +331,6 @@ def machine_header() -> str:
     """The machine and the versions that decide the speeds: CPU, cores, TensorFlow, Keras, PyEBSDIndex, numba."""
     from importlib.metadata import version
 
-    from ebsdlib import __version__
-
     versions = ", ".join(f"{name} {version(name)}" for name in ("tensorflow", "keras", "pyebsdindex", "numba"))
     return f"{cpu_description()}; ebsdlib {__version__}, {versions}, Python {platform.python_version()}"
 
@@ -368,7 +367,6 @@ class Classifier:
         """Class probabilities (n, classes) of raw patterns (n, rows, cols), ``chunk`` at a time: resized,
         normalised and classified in one forward pass per chunk (``predict_on_batch``: no per-call
         data pipeline)."""
-        from ebsdlib.preprocess import prepare_patterns
 
         out = []
         for start in range(0, len(patterns), chunk):
@@ -403,8 +401,6 @@ def mapping_benchmark(
     classifier. Returns one row per contender: ``patterns/s``, ``× Hough`` (the ratio in this run, the
     figure that counts), ``map accuracy``, ``test accuracy``, ``first call (s)`` and a note.
     """
-    from ebsdlib.crystal.materials import SPACE_GROUPS
-    from ebsdlib.mapping.hough import index_with_hough
 
     say = progress or (lambda *_: None)
     map_patterns, map_truth = np.asarray(map_patterns), np.asarray(map_truth).ravel()
@@ -457,7 +453,6 @@ def mapping_benchmark(
 
 def simulation_throughput(material, n: int, geometry, detector_model, seed: int = 0) -> float:
     """Simulated patterns per second: projection from the (cached) master pattern plus the detector model."""
-    from ebsdlib.simulation.patterns import detector_master_pattern, simulate_patterns
 
     detector_master_pattern(material, geometry)  # computed once, cached: not what a new pattern costs
     _, seconds = _timed(simulate_patterns, material, int(n), geometry, detector_model, int(seed) + 99)
@@ -472,9 +467,6 @@ def library_overhead(x_train, y_train, x_val, y_val, config, build=None, seed: i
     from dataclasses import replace
 
     import keras
-
-    from ebsdlib.learn.models import build_scratch_model
-    from ebsdlib.learn.training import fit_model
 
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("timing the training loop needs training and validation patterns")
@@ -542,13 +534,6 @@ def book_speed_benchmark(settings: dict, student_config=None, train_patterns: in
     ensemble of the transfer trials when there are several (the student's teacher); the student in
     float32 and bfloat16."""
     import keras
-
-    from ebsdlib.book.chapters import book_models, book_parameters
-    from ebsdlib.crystal.materials import dual_phase_materials, load_materials
-    from ebsdlib.evaluate.metrics import best_trial
-    from ebsdlib.learn.student import STUDENT_CHANNELS, StudentConfig, distil_student
-    from ebsdlib.learn.training import APPROACH_CHANNELS, prepare_split
-    from ebsdlib.simulation.sample import simulate_dual_phase_map
 
     say = progress or (lambda *_: None)
     trained = book_models(**book_parameters(settings))

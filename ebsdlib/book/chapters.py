@@ -15,10 +15,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ebsdlib.book.paper import paper_values
+from ebsdlib.crystal.materials import SPACE_GROUPS
 from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.evaluate.metrics import best_trial, predict, predict_trial, weighted_scores
+from ebsdlib.io.bundle import write_bundle
 from ebsdlib.learn.models import PretrainedSource, resolve_source
 from ebsdlib.learn.sourcetask import ensure_source
-from ebsdlib.learn.training import TrainingConfig, TrialResult, run_trials
+from ebsdlib.learn.student import STUDENT_CHANNELS, distil_student
+from ebsdlib.learn.training import APPROACH_CHANNELS, TrainingConfig, TrialResult, dataset_fingerprint, run_trials
 from ebsdlib.simulation.datasets import simulated_book_dataset
 from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
 
@@ -170,7 +175,6 @@ def source_admonition(source: PretrainedSource):
 
 def _paper_settings() -> dict[str, str]:
     """How the paper's value of each parameter that has one reads in a settings table."""
-    from ebsdlib.book.paper import paper_values
 
     p = paper_values()["protocol"]
     return {
@@ -266,10 +270,6 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
     A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer``, or with the
     student, ``ebsdlib classify SCAN --fast``.
     """
-    from ebsdlib.crystal.materials import SPACE_GROUPS
-    from ebsdlib.evaluate.metrics import best_trial, predict_trial, weighted_scores
-    from ebsdlib.io.bundle import write_bundle
-    from ebsdlib.learn.training import APPROACH_CHANNELS, dataset_fingerprint
 
     trained = book_models(**book_parameters(settings))
     written = {}
@@ -317,10 +317,6 @@ def _native_preprocessing(pattern_shape) -> dict:
 def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, profile: str) -> Path:
     """The distilled student (:func:`ebsdlib.learn.student.distil_student`, from the cache) as a bundle, with its
     test metrics."""
-    from ebsdlib.crystal.materials import SPACE_GROUPS
-    from ebsdlib.evaluate.metrics import predict, weighted_scores
-    from ebsdlib.io.bundle import write_bundle
-    from ebsdlib.learn.student import STUDENT_CHANNELS, distil_student
 
     teachers = [r for r in trained.results if r.approach == "transfer"]
     student = distil_student(teachers, trained.dataset, trained.geometry, trained.detector_model, config, settings["seed"], None)

@@ -23,8 +23,13 @@ from pathlib import Path
 import yaml
 
 from ebsdlib import __version__
-from ebsdlib.learn.models import NETWORK_NAMES
-from ebsdlib.paths import BUILD_DIR, PROFILES_DIR, REPO_ROOT
+from ebsdlib.book.chapters import reader_note, settings_markdown, write_book_bundles
+from ebsdlib.book.claims import claims_markdown
+from ebsdlib.book.paper import paper_substitutions
+from ebsdlib.cache import atomic_folder, cache_file, code_fingerprint, content_key, file_digest, verified_folder
+from ebsdlib.learn.models import IMAGENET_FILE, NETWORK_NAMES, keras_home
+from ebsdlib.learn.student import StudentConfig
+from ebsdlib.paths import BUILD_DIR, DATA_DIR, PROFILES_DIR, REPO_ROOT
 from ebsdlib.settings import chapter_notebooks, load_profile, read_toc, setting_defaults, setting_help, shared_settings
 
 __all__ = [
@@ -169,10 +174,6 @@ def chapter_key(notebook: Path, parameters: dict, profiles_dir: Path = PROFILES_
     pretrained source). Anything else a chapter reads comes from the cache, which is keyed the same way."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from ebsdlib.cache import code_fingerprint, content_key, file_digest
-    from ebsdlib.learn.models import IMAGENET_FILE, keras_home
-    from ebsdlib.paths import DATA_DIR
-
     def package_version(name):
         try:
             return version(name)
@@ -219,7 +220,6 @@ def run_chapter(
     themselves (for example chapter 3's prediction CSVs), written atomically, so that an interrupted
     execution is never reused.
     """
-    from ebsdlib.cache import atomic_folder, cache_file, verified_folder
 
     notebook, output = Path(notebook), Path(output)
     entry = cache_file("chapters", f"{notebook.stem}-{chapter_key(notebook, parameters, profiles_dir)}")
@@ -294,8 +294,6 @@ def prepare_for_reading(notebook: Path, parameters: dict, declared: dict, own=()
     """
     import nbformat
 
-    from ebsdlib.book.chapters import settings_markdown
-
     nb = nbformat.read(str(notebook), as_version=4)
     nb.cells = [c for c in nb.cells if not c.metadata.get("ebsdlib_settings")]
     for cell in nb.cells:
@@ -345,8 +343,6 @@ def _build_info_markdown(
     profile: dict, timings: dict[str, float], facts: dict[str, str] | None = None, reused: list[str] | None = None
 ) -> str:
     from importlib.metadata import version
-
-    from ebsdlib.book.chapters import reader_note
 
     lines = [
         f"This build used the **{profile['name']}** profile ({profile.get('description', '').strip()}), "
@@ -412,7 +408,6 @@ def _bundles_markdown(bundles: dict[str, Path], build_dir: Path) -> str:
 def _write_claims(staging: Path, toc: list[str], facts: dict[str, str]) -> None:
     """Fill the claims page (the Markdown page of the table of contents holding ``CLAIMS_MARKER``) with
     :func:`ebsdlib.book.claims.claims_markdown` of the chapters' glued values."""
-    from ebsdlib.book.claims import claims_markdown
 
     for rel in toc:
         page = staging / f"{rel}.md"
@@ -423,7 +418,6 @@ def _write_claims(staging: Path, toc: list[str], facts: dict[str, str]) -> None:
 def staged_config(text: str) -> str:
     """The book's ``_config.yml`` as the staged build reads it: with MyST substitutions of the paper's
     numbers (:func:`ebsdlib.book.paper.paper_substitutions`, written ``{{ paper_<name> }}`` on the Markdown pages)."""
-    from ebsdlib.book.paper import paper_substitutions
 
     config = yaml.safe_load(text)
     parse = config.setdefault("parse", {})
@@ -530,9 +524,6 @@ def build_book(
     bundles = {}
     ran = {Path(f).stem for f in notebooks}
     if not chapters and TRAINING_CHAPTER in ran:  # the training chapter ran, so its models are in the cache: no training
-        from ebsdlib.book.chapters import write_book_bundles
-        from ebsdlib.learn.student import StudentConfig
-
         speed = next((rel for rel in notebooks if Path(rel).stem == SPEED_CHAPTER), None)
         student = StudentConfig.from_parameters(chapter_values(profile, root / f"{speed}.ipynb")) if speed else None
         print(
@@ -559,7 +550,6 @@ def build_book(
 def site_key(staging: Path) -> str:
     """Content address of a rendered site: every staged file (path and content), the Python version and
     every installed distribution's version, and the code of this project's Sphinx extension."""
-    from ebsdlib.cache import code_fingerprint, file_digest
 
     h = hashlib.sha256()
     for path in sorted(p for p in Path(staging).rglob("*") if p.is_file()):
@@ -576,7 +566,6 @@ def site_key(staging: Path) -> str:
 def render_site(staging: Path, build_dir: Path, root: Path = REPO_ROOT) -> bool:
     """``jupyter-book build`` of the staged book into ``build_dir/html``, or the site rendered earlier from
     exactly the same staged files (the cache's ``sites`` entry). Returns whether it was reused."""
-    from ebsdlib.cache import atomic_folder, cache_file, verified_folder
 
     entry = cache_file("sites", site_key(staging))
     html = Path(build_dir) / "html"

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 import joblib
 import numpy as np
 
-from ebsdlib.crystal.materials import SPACE_GROUPS, Material
+from ebsdlib.cache import atomic_write, cache_file, content_key, source_hash, verified_file
+from ebsdlib.crystal.materials import SPACE_GROUPS, Material, load_materials
 from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.learn.training import APPROACH_CHANNELS
 from ebsdlib.preprocess import prepare_patterns
 from ebsdlib.simulation.patterns import DetectorGeometry
 
@@ -153,8 +155,6 @@ def _explain(model, background: np.ndarray, inputs: np.ndarray, method: str) -> 
 def explain_cached(model_key: str, model_loader, background: np.ndarray, inputs: np.ndarray, method: str = "deep") -> Explanation:
     """:func:`explain`, cached by the model's key, the background, the inputs and the method."""
     from importlib.metadata import version
-
-    from ebsdlib.cache import atomic_write, cache_file, content_key, source_hash, verified_file
 
     key = content_key(
         {
@@ -320,7 +320,6 @@ def explain_trial(
         classified it correctly (``False`` where none of 50 draws was), the model input (one channel), its true
         space group and the :class:`Explanation`.
     """
-    from ebsdlib.learn.training import APPROACH_CHANNELS
 
     image_size, channels = result.info["image_size"], APPROACH_CHANNELS[result.approach]
     model = result.load_model()
@@ -338,8 +337,6 @@ def zone_axis_table(me: ModelExplanation, dataset: PatternDataset, geometry: Det
     """Per explained input: the share of |SHAP| (correct class) within ``radius`` input pixels of the
     projected zone axes, the share of area they cover, and the ratio."""
     import pandas as pd
-
-    from ebsdlib.crystal.materials import load_materials
 
     materials = load_materials()
     image_size = me.inputs.shape[1]

@@ -11,7 +11,8 @@ import pandas as pd
 
 from ebsdlib.crystal.materials import Material, load_materials
 from ebsdlib.outputs import check_output_files, publish_files, publish_folder
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel, simulate_patterns
+from ebsdlib.simulation.sample import simulate_dual_phase_map
 
 __all__ = ["find_materials", "write_pattern_tree", "write_scan"]
 
@@ -87,8 +88,6 @@ def write_pattern_tree(
     """
     import tifffile
     from tqdm.auto import tqdm
-
-    from ebsdlib.simulation.patterns import simulate_patterns
 
     if int(n) < 1:
         raise ValueError(f"n must be at least 1 pattern per material, not {n}")
@@ -172,8 +171,6 @@ def write_scan(
     ((2, 3), (30, 36))
     """
     import kikuchipy as kp
-
-    from ebsdlib.simulation.sample import simulate_dual_phase_map
 
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5", ".h5ebsd"):

@@ -35,9 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ebsdlib.crystal.materials import parse_space_group, space_group_symbol
+from ebsdlib.evaluate.plotting import phase_map_axes
 from ebsdlib.io.bundle import BundleError, ModelBundle, read_bundle
 from ebsdlib.io.scans import Scan, ScanError, open_scan
 from ebsdlib.outputs import publish_folder
+from ebsdlib.preprocess import canonical_view, prepare_patterns
 
 __all__ = ["classify_scan", "ScanResult", "class_entropy", "score_against_truth"]
 
@@ -49,7 +52,6 @@ def class_entropy(probabilities: np.ndarray) -> np.ndarray:
 
 
 def _inputs(patterns: np.ndarray, bundle: ModelBundle) -> np.ndarray:
-    from ebsdlib.preprocess import canonical_view, prepare_patterns
 
     view = bundle.preprocessing.get("view", "native")
     if view == "canonical":
@@ -324,8 +326,6 @@ def _phase_map_png(labels: np.ndarray, fractions: pd.Series, path: Path, title: 
     matplotlib.use("agg", force=False)
     import matplotlib.pyplot as plt
 
-    from ebsdlib.evaluate.plotting import phase_map_axes
-
     rows, cols = labels.shape
     fig, ax = plt.subplots(figsize=(max(4.0, min(12.0, cols / 8)), max(3.0, min(12.0, rows / 8)) + 0.8))
     phase_map_axes(ax, labels, title, tie_label="tie", none_label="not indexed")
@@ -341,8 +341,6 @@ def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path)
     from orix import io
     from orix.crystal_map import CrystalMap, Phase, PhaseList
     from orix.quaternion import Rotation
-
-    from ebsdlib.crystal.materials import space_group_symbol
 
     rows, cols = labels.shape
     flat = labels.ravel()
@@ -404,7 +402,6 @@ def score_against_truth(phases_csv: str | Path, truth_csv: str | Path) -> dict[s
     truth_csv = Path(truth_csv)
     if not truth_csv.is_file():
         raise ScanError(f"the ground truth {truth_csv} does not exist")
-    from ebsdlib.crystal.materials import parse_space_group
 
     try:
         truth = pd.read_csv(truth_csv)

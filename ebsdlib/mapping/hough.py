@@ -18,6 +18,7 @@ import pandas as pd
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import SPACE_GROUPS, Material, dual_phase_materials
 from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.evaluate.metrics import PROBABILITY_COLUMNS, predict_trial
 from ebsdlib.simulation.patterns import (
     DetectorGeometry,
 )
@@ -313,7 +314,6 @@ def rejection_curve(true: np.ndarray, predicted: np.ndarray, confidence: np.ndar
 def map_probabilities(results, scan: PatternDataset, seed: int = 0) -> dict[str, np.ndarray]:
     """Class probabilities of every pattern of a map for every trained model: per approach an array
     (trials, pixels, classes) in pixel order (predictions are cached)."""
-    from ebsdlib.evaluate.metrics import PROBABILITY_COLUMNS, predict_trial
 
     out: dict[str, list[np.ndarray]] = {}
     for result in results:

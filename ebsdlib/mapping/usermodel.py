@@ -15,10 +15,16 @@ from pathlib import Path
 
 from ebsdlib.crystal.materials import SPACE_GROUPS
 from ebsdlib.datasets.container import DatasetError, assign_split
+from ebsdlib.evaluate.metrics import confusion, per_material_accuracy, predict_trial, weighted_scores
+from ebsdlib.evaluate.plotting import confusion_heatmaps, history_figure
 from ebsdlib.io.bundle import ModelBundle, read_bundle, write_bundle
 from ebsdlib.io.readers import load_folder_tree
-from ebsdlib.learn.training import APPROACH_CHANNELS, APPROACHES, dataset_fingerprint
+from ebsdlib.learn.models import resolve_source
+from ebsdlib.learn.sourcetask import ensure_source
+from ebsdlib.learn.training import APPROACH_CHANNELS, APPROACHES, dataset_fingerprint, train_trial, training_config
 from ebsdlib.outputs import check_output_folder, publish_folder
+from ebsdlib.settings import check_memory, check_setting, shared_settings
+from ebsdlib.simulation.patterns import simulated_detector
 
 __all__ = ["train_bundle"]
 
@@ -76,14 +82,6 @@ def train_bundle(
 
     matplotlib.use("agg", force=False)
     import matplotlib.pyplot as plt
-
-    from ebsdlib.evaluate.metrics import confusion, per_material_accuracy, predict_trial, weighted_scores
-    from ebsdlib.evaluate.plotting import confusion_heatmaps, history_figure
-    from ebsdlib.learn.models import resolve_source
-    from ebsdlib.learn.sourcetask import ensure_source
-    from ebsdlib.learn.training import train_trial, training_config
-    from ebsdlib.settings import check_memory, check_setting, shared_settings
-    from ebsdlib.simulation.patterns import simulated_detector
 
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; choose from {APPROACHES}")

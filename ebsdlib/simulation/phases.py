@@ -36,6 +36,7 @@ from functools import reduce
 import numpy as np
 
 from ebsdlib.crystal.materials import SPACE_GROUPS, Material, Site, atomic_number, space_group_symbol
+from ebsdlib.simulation.patterns import master_pattern
 
 __all__ = [
     "WYCKOFF",
@@ -306,7 +307,6 @@ def decorate(space_group: int, decoration, jitter: float = 1.0) -> PhaseCandidat
 def band_contrast(material: Material, half_size: int = 100) -> float:
     """Contrast of the kinematical master pattern of ``material`` (standard deviation over mean, upper
     hemisphere, Lambert projection): near 0 when the reflectors are too weak to draw bands."""
-    from ebsdlib.simulation.patterns import master_pattern
 
     data = np.asarray(master_pattern(material, half_size=half_size).data, dtype=float)
     upper = data[0] if data.ndim == 3 else data

@@ -26,9 +26,12 @@ from ebsdlib.crystal.materials import SPACE_GROUPS, Material, materials_by_space
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.evaluate.metrics import per_material_accuracy, predict_trial
 from ebsdlib.learn.training import TrainingConfig, train_trial
+from ebsdlib.mapping.hough import map_scores
 from ebsdlib.simulation.datasets import simulate_dataset
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel, detector_master_pattern, simulate_patterns
 from ebsdlib.simulation.phases import generate_phases
+from ebsdlib.simulation.randomise import as_canonical
+from ebsdlib.studies.fewshot import subsample_training
 
 __all__ = [
     "material_folds",
@@ -383,7 +386,6 @@ def phase_disjoint_datasets(
     """(generated phases only, generated phases plus the book's materials at the same count per space
     group, the generated phases, the rejection counts). The book's training patterns are the nested subset
     chapter 7 uses at ``train_per_space_group``; its test split is never added."""
-    from ebsdlib.studies.fewshot import subsample_training
 
     phases, rejected = generated_materials(generated_per_space_group, seed, master_pattern_check)
     generated = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=phases)
@@ -404,7 +406,6 @@ def phase_examples(
     lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert, as fine as
     ``geometry`` needs) and one
     simulated pattern (uint8) on ``geometry``."""
-    from ebsdlib.simulation.patterns import detector_master_pattern, simulate_patterns
 
     rows = []
     for group in materials_by_space_group(phases).values():
@@ -431,7 +432,6 @@ def acquisition_table(models: dict, tests: dict[str, PatternDataset], seed: int 
     were trained) or the side of the canonical view (:func:`ebsdlib.simulation.randomise.as_canonical`). One row per
     test and model: ``column``, ``model``, ``accuracy``, ``most_predicted`` (space group and share),
     ``patterns``."""
-    from ebsdlib.simulation.randomise import as_canonical
 
     rows = []
     for name, test in tests.items():
@@ -593,7 +593,6 @@ def map_comparison(truth: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFra
     >>> table["accuracy"].tolist()
     [0.5, 0.75]
     """
-    from ebsdlib.mapping.hough import map_scores
 
     truth = np.asarray(truth).ravel()
     wrong = {name: np.size(labels) for name, labels in maps.items() if np.size(labels) != truth.size}

@@ -227,7 +227,7 @@ class TestSpeedBenchmark:
             return history
 
         clock = itertools.count(0, 4)
-        monkeypatch.setattr(training, "fit_model", fit_model)
+        monkeypatch.setattr(bench, "fit_model", fit_model)
         monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(clock)))
         timing = library_overhead(x, y, xv, yv, TrainingConfig(batch_size=8), build=build)
         assert timing["ebsdlib fit_model, patterns/s"] == 32 / 2.0
