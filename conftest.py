@@ -7,7 +7,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -15,7 +14,6 @@ import pytest
 
 matplotlib.use("agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 #: The thread pools each pytest-xdist worker keeps to one thread (see :func:`pytest_configure`).

@@ -41,6 +41,7 @@ class TestImages:
             (lambda p: tifffile.imwrite(p, np.stack([pattern(k) for k in range(3)])), "3 separate planes"),
         ],
     )
+    @pytest.mark.filterwarnings("ignore:.*stored as RGB with separate component planes:DeprecationWarning")  # on purpose
     def test_a_grayscale_stack_is_not_blended_into_one_pattern(self, tmp_path, write, says):
         write(tmp_path / "stack.tif")
         with pytest.raises(DatasetError, match=f"stack.tif holds.*{says.split()[-1]}.*a stack rather than one pattern"):

@@ -65,7 +65,7 @@ def parse_space_group(value: int | str) -> int:
     ValueError
         If ``value`` names no space group; the message says which forms are accepted.
     """
-    from diffpy.structure.spacegroups import GetSpaceGroup
+    from diffpy.structure.spacegroups import get_space_group
 
     text = str(value).strip()
     try:
@@ -77,7 +77,7 @@ def parse_space_group(value: int | str) -> int:
             raise ValueError(f"{value!r} is not a space group: numbers run from 1 to 230.")
         return number
     try:
-        return int(GetSpaceGroup(text.replace("_", "")).number)
+        return int(get_space_group(text.replace("_", "")).number)
     except (ValueError, KeyError):
         raise ValueError(
             f"{value!r} is not a space group. Use its number (e.g. 225) or its Hermann–Mauguin symbol (e.g. Fm-3m)."
@@ -97,9 +97,9 @@ def space_group_symbol(number: int) -> str:
     str
         diffpy.structure's short symbol, with ``-`` before a digit for an overbar (``"Ia-3d"``).
     """
-    from diffpy.structure.spacegroups import GetSpaceGroup
+    from diffpy.structure.spacegroups import get_space_group
 
-    return GetSpaceGroup(int(number)).short_name
+    return get_space_group(int(number)).short_name
 
 
 def space_group_latex(number: int) -> str:
@@ -587,15 +587,15 @@ def material_from_cif(path: str | Path, name: str | None = None) -> Material:
         its space group, or occupancies of one site that sum to more than 1, naming the file.
     """
     import spglib
-    from diffpy.structure.parsers import getParser
+    from diffpy.structure.parsers import get_parser
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"the CIF file {path} does not exist")
     _check_cif_text(path)
-    parser = getParser("cif")
+    parser = get_parser("cif")
     try:
-        full = parser.parseFile(str(path))
+        full = parser.parse_file(str(path))
     except Exception as err:  # noqa: BLE001 - the CIF reader's errors vary
         raise ValueError(f"cannot read {path} as a CIF file ({type(err).__name__}: {err})") from None
     if full is None or len(full) == 0:

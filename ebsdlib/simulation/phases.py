@@ -220,10 +220,10 @@ def _check_space_group(space_group: int) -> None:
 
 def _expand(space_group: int, xyz, tol: float = 1e-4) -> np.ndarray:
     """The orbit of ``xyz`` under the space group's operations, in [0, 1), without duplicates."""
-    from diffpy.structure.spacegroups import GetSpaceGroup
+    from diffpy.structure.spacegroups import get_space_group
 
     points = []
-    for op in GetSpaceGroup(space_group).iter_symops():
+    for op in get_space_group(space_group).iter_symops():
         p = np.mod(op(np.asarray(xyz, dtype=float)), 1.0)
         p[np.isclose(p, 1.0, atol=tol)] = 0.0
         if not any(np.all(np.abs(_wrap(p - q)) < tol) for q in points):

@@ -88,13 +88,15 @@ class TestSimulatePatterns:
         assert rot.angle.mean() == pytest.approx(np.pi / 2 + 2 / np.pi, abs=0.02)
 
 
-class TestDetectorModel:
-    @pytest.fixture(scope="class")
-    def clean(self, materials):
-        geometry = DetectorGeometry(shape=(40, 48))
-        mp = master_pattern(materials["Ni"], half_size=60)
-        return geometry, project_patterns(mp, random_rotations(4, np.random.default_rng(0)), geometry)
+@pytest.fixture(scope="module")
+def clean(materials):
+    """Four clean Ni patterns on a 40 × 48 px detector, with the detector."""
+    geometry = DetectorGeometry(shape=(40, 48))
+    mp = master_pattern(materials["Ni"], half_size=60)
+    return geometry, project_patterns(mp, random_rotations(4, np.random.default_rng(0)), geometry)
 
+
+class TestDetectorModel:
     def _corr(self, a, b):
         return np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
 
