@@ -293,16 +293,13 @@ def _train(args) -> int:
         args.patterns,
         args.out,
         approach=args.approach,
-        pretrained_source=args.source,
         profile=args.profile,
+        settings={
+            "pretrained_source": args.source,
+            **{name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in TRAIN_NUMBERS},
+        },
         view=args.view,
         canonical_size=args.canonical_size,
-        train_per_space_group=args.train_per_space_group,
-        val_per_space_group=args.val_per_space_group,
-        test_per_material=args.test_per_material,
-        image_size=args.image_size,
-        max_epochs=args.max_epochs,
-        seed=args.seed,
     )
     print(f"model bundle written: {bundle.folder} ({bundle.approach}, {bundle.image_size} px)")
     print(
@@ -394,13 +391,13 @@ def _simulate(args) -> int:
     from ebsdlib.simulation.patterns import simulated_detector
 
     _check_simulation_request(args)
-    geometry, detector_model = simulated_detector(shared_settings(args.profile), args.detector_shape)
+    detector = simulated_detector(shared_settings(args.profile), args.detector_shape)
+    geometry = detector.geometry
     if args.scan:
         path = write_scan(
             args.scan,
             tuple(args.map_shape),
-            geometry=geometry,
-            detector_model=detector_model,
+            detector=detector,
             seed=args.seed,
             overwrite=args.overwrite,
         )
@@ -424,7 +421,7 @@ def _simulate(args) -> int:
                 )
     else:
         materials = find_materials(args.material)
-    table = write_pattern_tree(materials, args.n, args.out, geometry, detector_model, args.seed)
+    table = write_pattern_tree(materials, args.n, args.out, detector, args.seed)
     print(f"{len(table)} patterns written under {args.out} (<space group>/<material>/*.tif); index: {args.out}/patterns.csv")
     return 0
 
@@ -488,6 +485,7 @@ def _bench_speed(args) -> int:
 
     from ebsdlib.bench.benchmarks import book_speed_benchmark, machine_header, student_verdict
     from ebsdlib.book.pipeline import SPEED_CHAPTER, chapter_values
+    from ebsdlib.book.prose import student_sentence
     from ebsdlib.learn.student import StudentConfig
     from ebsdlib.paths import BOOK_DIR, BUILD_DIR
     from ebsdlib.settings import load_profile, shared_settings
@@ -506,7 +504,7 @@ def _bench_speed(args) -> int:
         print(report.table.to_string(formatters=_float_formatters(report.table)))
         print("\nSimulation and training")
         print(report.other.to_string())
-    print("\n" + student_verdict(report.table)["sentence"])
+    print("\n" + student_sentence(student_verdict(report.table)))
     written = report.write(args.out or BUILD_DIR / "bench" / args.profile)
     print("written: " + ", ".join(str(p) for p in written))
     return 0

@@ -85,12 +85,12 @@ class TestImages:
 
 class TestLabels:
     def test_a_space_group_outside_the_classes_stops_training_naming_the_folder(self, tmp_path):
-        from ebsdlib.datasets.container import assign_split
+        from ebsdlib.datasets.container import SplitCounts, assign_split
         from ebsdlib.learn.training import TrainingConfig, train_trial
 
         root = tree(tmp_path, {f"{sg}/{m}/{k}.tif": pattern(k) for sg, m in ((225, "Ni"), (194, "Mg")) for k in range(4)})
         data = load_folder_tree(root)
-        data.table["split"] = assign_split(data.table, 2, 1, 1)
+        data.table["split"] = assign_split(data.table, SplitCounts(2, 1, 1))
         with pytest.raises(ValueError, match=r"space group\(s\) \[194\] \(first: 194/Mg/"):
             train_trial("scratch", data, 72, TrainingConfig(max_epochs=1))
 

@@ -1,6 +1,6 @@
 """What the chapters share: the data set and the trained models of a profile, from a chapter's parameters.
 
-Every chapter after the first calls :func:`book_models` with its parameters; the data set, the pretrained
+Every chapter after the first calls :func:`book_models` with its profile's shared settings; the data set, the pretrained
 source and the trials come from the cache when an earlier chapter (or build) made them, so any chapter
 runs alone and none repeats another's work.
 """
@@ -8,7 +8,6 @@ runs alone and none repeats another's work.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import json
 import re
@@ -23,14 +22,20 @@ from ebsdlib.io.bundle import write_bundle
 from ebsdlib.learn.models import PretrainedSource, resolve_source
 from ebsdlib.learn.sourcetask import ensure_source
 from ebsdlib.learn.student import STUDENT_CHANNELS, distil_student
-from ebsdlib.learn.training import APPROACH_CHANNELS, TrainingConfig, TrialResult, dataset_fingerprint, run_trials
+from ebsdlib.learn.training import (
+    APPROACH_CHANNELS,
+    TrainingConfig,
+    TrialResult,
+    dataset_fingerprint,
+    run_trials,
+    training_config,
+)
 from ebsdlib.simulation.datasets import simulated_book_dataset
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import Detector
 
 __all__ = [
     "BookModels",
     "book_models",
-    "book_parameters",
     "source_admonition",
     "reader_note",
     "settings_markdown",
@@ -44,118 +49,51 @@ class BookModels:
     """The data set, its detector, the training protocol, the pretrained source and the trials."""
 
     dataset: PatternDataset
-    geometry: DetectorGeometry
-    detector_model: DetectorModel
+    detector: Detector
     config: TrainingConfig
     source: PretrainedSource
     results: list[TrialResult]
     image_size: int
 
 
-def book_models(
-    seed: int,
-    detector_shape,
-    pattern_center,
-    train_per_space_group: int,
-    val_per_space_group: int,
-    test_per_material: int,
-    dose: float,
-    contrast: float,
-    blur_sigma: float,
-    pc_jitter: float,
-    degraded_fraction: float,
-    image_size: int,
-    trials: int,
-    patience: int,
-    max_epochs: int,
-    min_delta: float,
-    learning_rate: float,
-    weight_decay: float,
-    batch_size: int,
-    bn_recalibration: bool,
-    validate_keras_statistics: bool,
-    architecture: str,
-    pretrained_source: str,
-    source_patterns_per_class: int,
-    source_epochs: int,
-) -> BookModels:
+def book_models(settings: dict) -> BookModels:
     """The book's data set and trained models for one profile: simulate (or read) the data set, resolve the
     pretrained source and train (or read from the cache) ``trials`` models per approach.
 
     Parameters
     ----------
-    seed, detector_shape, pattern_center, train_per_space_group, val_per_space_group, test_per_material
-        The data: simulation seed, detector (rows, cols), pattern centre, and the split protocol's counts.
-    dose, contrast, blur_sigma, pc_jitter, degraded_fraction
-        The detector model (:class:`ebsdlib.simulation.patterns.DetectorModel`).
-    image_size, trials, patience, max_epochs, min_delta, learning_rate, weight_decay, batch_size
-        The CNN input side in pixels and the training protocol (:class:`ebsdlib.learn.training.TrainingConfig`).
-    bn_recalibration, validate_keras_statistics
-        BatchNorm statistics recalibrated every epoch (both approaches alike), and whether validation is
-        also made with Keras' own statistics every epoch.
-    architecture
-        The network: ``xception`` (the paper's) or ``mini``, the smoke profile's stand-in
-        (:func:`ebsdlib.learn.models.mini_classifier`).
-    pretrained_source, source_patterns_per_class, source_epochs
-        The transfer model's starting weights (``imagenet``, a file, ``source-task`` or ``auto``) and the
-        size of the source task when one is pretrained.
-
-    All of them are the shared settings of a profile (``ebsdlib/data/settings.yml``); a chapter passes
-    ``book_parameters(shared_settings(profile))``.
+    settings
+        A profile's shared settings (:func:`ebsdlib.settings.shared_settings`; ``ebsdlib/data/settings.yml``
+        describes each): the seed, the detector (``detector_shape``, ``pattern_center``, ``dose``,
+        ``contrast``, ``blur_sigma``, ``pc_jitter``, ``degraded_fraction``), the split counts
+        (``train_per_space_group``, ``val_per_space_group``, ``test_per_material``), the protocol
+        (``image_size``, ``trials``, ``patience``, ``max_epochs``, ``min_delta``, ``learning_rate``,
+        ``weight_decay``, ``batch_size``, ``bn_recalibration``, ``validate_keras_statistics``,
+        ``architecture``) and the pretrained source (``pretrained_source``, ``source_patterns_per_class``,
+        ``source_epochs``). Other keys are not read.
 
     Returns
     -------
     BookModels
-        ``dataset``, ``geometry``, ``detector_model``, ``source`` (the resolved pretrained source),
-        ``config`` and ``results`` (one :class:`ebsdlib.learn.training.TrialResult` per approach and trial).
+        ``dataset``, ``detector``, ``config``, ``source`` (the resolved pretrained source), ``results`` (one
+        :class:`ebsdlib.learn.training.TrialResult` per approach and trial) and ``image_size``.
     """
-    dataset, geometry, detector_model = simulated_book_dataset(
-        seed,
-        detector_shape,
-        pattern_center,
-        train_per_space_group,
-        val_per_space_group,
-        test_per_material,
-        dose,
-        contrast,
-        blur_sigma,
-        pc_jitter,
-        degraded_fraction,
-    )
-    config = TrainingConfig(
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        patience=patience,
-        min_delta=min_delta,
-        max_epochs=max_epochs,
-        bn_recalibration=bn_recalibration,
-        validate_keras_statistics=validate_keras_statistics,
-        architecture=architecture,
-    )
+    dataset, detector = simulated_book_dataset(settings)
+    config = training_config(settings)
+    image_size, seed = int(settings["image_size"]), int(settings["seed"])
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..." line: the
-        resolved = resolve_source(pretrained_source, architecture)  # source's note says what happened, on the page
+        resolved = resolve_source(settings["pretrained_source"], config.architecture)  # source's note says what happened
     source = ensure_source(
         resolved,
         image_size,
-        architecture=architecture,
-        patterns_per_class=source_patterns_per_class,
-        epochs=source_epochs,
-        geometry=geometry,
-        detector_model=detector_model,
+        patterns_per_class=int(settings["source_patterns_per_class"]),
+        epochs=int(settings["source_epochs"]),
+        detector=detector,
         seed=seed,
+        config=TrainingConfig(architecture=config.architecture),
     )
-    results = run_trials(dataset, image_size, trials, config, source, seed)
-    return BookModels(dataset, geometry, detector_model, config, source, results, image_size)
-
-
-def book_parameters(namespace: dict) -> dict:
-    """The arguments of :func:`book_models` picked from a chapter's namespace (its parameters)."""
-    names = inspect.signature(book_models).parameters
-    missing = [n for n in names if n not in namespace]
-    if missing:
-        raise KeyError(f"the chapter's parameters cell lacks {missing}")
-    return {n: namespace[n] for n in names}
+    results = run_trials(dataset, image_size, int(settings["trials"]), config, source, seed=seed)
+    return BookModels(dataset, detector, config, source, results, image_size)
 
 
 def reader_note(note: str) -> str:
@@ -271,7 +209,7 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
     student, ``ebsdlib classify SCAN --fast``.
     """
 
-    trained = book_models(**book_parameters(settings))
+    trained = book_models(settings)
     written = {}
     for approach in ("scratch", "transfer"):
         best = best_trial(trained.results, approach)
@@ -319,7 +257,7 @@ def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, p
     test metrics."""
 
     teachers = [r for r in trained.results if r.approach == "transfer"]
-    student = distil_student(teachers, trained.dataset, trained.geometry, trained.detector_model, config, settings["seed"], None)
+    student = distil_student(teachers, trained.dataset, trained.detector, config, settings["seed"], None)
     test = trained.dataset.subset("test")
     predictions = predict(student.load_model(), test, student.image_size, STUDENT_CHANNELS, settings["seed"])
     bundle = write_bundle(

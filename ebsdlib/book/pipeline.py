@@ -207,6 +207,7 @@ def run_chapter(
     notebook: Path,
     output: Path,
     parameters: dict,
+    *,
     execution_timeout: int | None = None,
     reuse: bool = True,
     echo: bool = False,
@@ -463,6 +464,7 @@ def build_book(
     profile_name: str = "default",
     root: Path = REPO_ROOT,
     build_dir: Path = BUILD_DIR,
+    *,
     chapters: list[str] | None = None,
     execution_timeout: int | None = None,
     html: bool = True,
@@ -506,7 +508,13 @@ def build_book(
         params = params_by[rel]
         print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
         seconds, was_reused = run_chapter(
-            source, staging / f"{rel}.ipynb", params, execution_timeout, reuse, echo=True, profiles_dir=root / "book" / "profiles"
+            source,
+            staging / f"{rel}.ipynb",
+            params,
+            execution_timeout=execution_timeout,
+            reuse=reuse,
+            echo=True,
+            profiles_dir=root / "book" / "profiles",
         )
         others = set().union(*(d for r, d in declared_by.items() if r != rel))
         prepare_for_reading(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["PatternDataset", "DatasetError", "divide_evenly", "assign_split"]
+__all__ = ["PatternDataset", "DatasetError", "SplitCounts", "divide_evenly", "assign_split"]
 
 SPLITS = ("train", "validation", "test", "unused")
 VIEWS = ("native", "canonical")
@@ -22,6 +22,46 @@ UNLABELLED = -1
 
 class DatasetError(ValueError):
     """Bad input data: the message names the file or folder and says what to do."""
+
+
+@dataclass(frozen=True)
+class SplitCounts:
+    """How many patterns each split gets, by the paper's protocol (Methods: 400 training and 100 validation
+    patterns per space group, divided evenly over its materials; the rest of each material is its test set).
+
+    Parameters
+    ----------
+    train_per_space_group
+        Training patterns per space group, divided over its materials (sorted by name) with
+        :func:`divide_evenly` (default 400, the paper's).
+    val_per_space_group
+        Validation patterns per space group, divided in the same way (default 100, the paper's).
+    test_per_material
+        The most test patterns of each material (default 100); ``None``: all its remaining patterns.
+
+    Examples
+    --------
+    >>> SplitCounts.from_settings({"train_per_space_group": 40, "val_per_space_group": 10, "test_per_material": 5})
+    SplitCounts(train_per_space_group=40, val_per_space_group=10, test_per_material=5)
+    """
+
+    train_per_space_group: int = 400
+    val_per_space_group: int = 100
+    test_per_material: int | None = 100
+
+    def __post_init__(self):
+        for name in ("train_per_space_group", "val_per_space_group", "test_per_material"):
+            value = getattr(self, name)
+            if value is not None and (int(value) != value or value < 0):
+                raise ValueError(f"{name} must be a whole number of patterns, 0 or more; got {value!r}")
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> SplitCounts:
+        """The counts of a profile's shared settings (``train_per_space_group``, ``val_per_space_group``,
+        ``test_per_material``)."""
+        return cls(
+            int(settings["train_per_space_group"]), int(settings["val_per_space_group"]), int(settings["test_per_material"])
+        )
 
 
 @dataclass
@@ -122,16 +162,10 @@ def divide_evenly(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def assign_split(
-    table: pd.DataFrame,
-    train_per_space_group: int,
-    val_per_space_group: int,
-    test_per_material: int | None = None,
-    seed: int = 0,
-) -> pd.Series:
-    """The paper's protocol: per space group, ``train_per_space_group`` training and
-    ``val_per_space_group`` validation patterns divided evenly over its materials; the remaining
-    patterns of each material are the test set (at most ``test_per_material`` of them; the rest are
+def assign_split(table: pd.DataFrame, counts: SplitCounts, seed: int = 0) -> pd.Series:
+    """The paper's protocol: per space group, ``counts.train_per_space_group`` training and
+    ``counts.val_per_space_group`` validation patterns divided evenly over its materials; the remaining
+    patterns of each material are the test set (at most ``counts.test_per_material`` of them; the rest are
     ``"unused"``). The same seed gives the same split.
 
     Parameters
@@ -139,13 +173,9 @@ def assign_split(
     table
         One row per pattern with ``space_group`` and ``material`` columns (a :class:`PatternDataset`'s table).
         Rows with ``space_group`` ``-1`` (unlabelled) stay ``"unused"``.
-    train_per_space_group
-        Training patterns per space group, divided over its materials (sorted by name) with
-        :func:`divide_evenly`.
-    val_per_space_group
-        Validation patterns per space group, divided in the same way.
-    test_per_material
-        The most test patterns of each material; default ``None``: all its remaining patterns.
+    counts
+        Patterns per split (:class:`SplitCounts`); ``test_per_material`` ``None`` makes every remaining
+        pattern a test pattern.
     seed
         Seed of the random permutation that assigns each material's patterns to the splits (default 0).
 
@@ -165,8 +195,8 @@ def assign_split(
     labelled = table[table["space_group"] != UNLABELLED]
     for space_group, group in labelled.groupby("space_group", sort=True):
         materials = sorted(group["material"].unique())
-        n_train = divide_evenly(train_per_space_group, len(materials))
-        n_val = divide_evenly(val_per_space_group, len(materials))
+        n_train = divide_evenly(counts.train_per_space_group, len(materials))
+        n_val = divide_evenly(counts.val_per_space_group, len(materials))
         for material, nt, nv in zip(materials, n_train, n_val, strict=False):
             index = group.index[group["material"] == material].to_numpy()
             if len(index) < nt + nv:
@@ -179,22 +209,22 @@ def assign_split(
             split[index[:nt]] = "train"
             split[index[nt : nt + nv]] = "validation"
             rest = index[nt + nv :]
-            if test_per_material is not None:
-                rest = rest[:test_per_material]
+            if counts.test_per_material is not None:
+                rest = rest[: counts.test_per_material]
             split[rest] = "test"
     return split
 
 
-def patterns_per_material(
-    materials, train_per_space_group: int, val_per_space_group: int, test_per_material: int
-) -> dict[str, int]:
+def patterns_per_material(materials, counts: SplitCounts) -> dict[str, int]:
     """Patterns to simulate per material name: its share of its space group's training and validation
-    counts (divided evenly over the group's materials, by name) plus ``test_per_material``."""
+    counts (divided evenly over the group's materials, by name) plus ``counts.test_per_material``."""
+    if counts.test_per_material is None:
+        raise ValueError("simulating needs a number of test patterns per material (test_per_material), not None")
     per_material = {}
     for space_group in sorted({m.space_group for m in materials}):
         group = sorted((m for m in materials if m.space_group == space_group), key=lambda m: m.name)
-        n_train = divide_evenly(train_per_space_group, len(group))
-        n_val = divide_evenly(val_per_space_group, len(group))
+        n_train = divide_evenly(counts.train_per_space_group, len(group))
+        n_val = divide_evenly(counts.val_per_space_group, len(group))
         for m, nt, nv in zip(group, n_train, n_val, strict=False):
-            per_material[m.name] = nt + nv + test_per_material
+            per_material[m.name] = nt + nv + counts.test_per_material
     return per_material

@@ -196,6 +196,7 @@ def select_correct_inputs(
     dataset: PatternDataset,
     image_size: int,
     channels: int,
+    *,
     seed: int = 0,
     attempts: int = 50,
     quality: str | None = "good",
@@ -323,7 +324,7 @@ def explain_trial(
 
     image_size, channels = result.info["image_size"], APPROACH_CHANNELS[result.approach]
     model = result.load_model()
-    rows, correct = select_correct_inputs(model, dataset, image_size, channels, seed)
+    rows, correct = select_correct_inputs(model, dataset, image_size, channels, seed=seed)
     background = prepare_patterns(
         dataset.patterns[background_indices(dataset, background_per_space_group, seed)], image_size, channels
     )

@@ -67,9 +67,10 @@ def predict(model, dataset: PatternDataset, image_size: int, channels: int, seed
     --------
     >>> import keras
     >>> from ebsdlib.simulation.datasets import simulate_dataset
-    >>> from ebsdlib.simulation.patterns import DetectorGeometry
+    >>> from ebsdlib.datasets.container import SplitCounts
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
     >>> geometry = DetectorGeometry(shape=(30, 36), master_pattern_half_size=68)  # a small detector, coarse master patterns
-    >>> data = simulate_dataset(0, 0, 1, geometry, seed=0)  # one test pattern per material
+    >>> data = simulate_dataset(SplitCounts(0, 0, 1), Detector(geometry), seed=0)  # one test pattern per material
     >>> model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(), keras.layers.Dense(6, activation="softmax")])
     >>> table = predict(model, data, image_size=32, channels=1)
     >>> len(table), list(table.columns[:4])

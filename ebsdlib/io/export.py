@@ -11,7 +11,7 @@ import pandas as pd
 
 from ebsdlib.crystal.materials import Material, load_materials
 from ebsdlib.outputs import check_output_files, publish_files, publish_folder
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel, simulate_patterns
+from ebsdlib.simulation.patterns import Detector, simulate_patterns
 from ebsdlib.simulation.sample import simulate_dual_phase_map
 
 __all__ = ["find_materials", "write_pattern_tree", "write_scan"]
@@ -37,8 +37,7 @@ def write_pattern_tree(
     materials: list[Material],
     n: int,
     out: str | Path,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    detector: Detector = Detector(),
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -55,14 +54,9 @@ def write_pattern_tree(
     out
         The tree's folder. It is written beside its place and renamed into it when complete, and it must be
         missing, empty or hold only an earlier tree of ``ebsdlib simulate`` (:mod:`ebsdlib.outputs`).
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
-        120 × 146 px detector at 20 kV.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction, share and kinds of degraded patterns), a
-        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's.
+    detector
+        The simulated detector, geometry and detector model (:class:`~ebsdlib.simulation.patterns.Detector`);
+        default ``Detector()``, the book's 120 × 146 px detector at 20 kV.
     seed
         Seed of every material's patterns, combined with its name (default 0).
     progress
@@ -79,8 +73,9 @@ def write_pattern_tree(
     --------
     >>> import tempfile
     >>> from ebsdlib.io.readers import load_folder_tree
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
     >>> root = tempfile.mkdtemp()
-    >>> table = write_pattern_tree(find_materials(["Ni", "Fe"]), 2, root, DetectorGeometry(shape=(30, 36)), progress=False)
+    >>> table = write_pattern_tree(find_materials(["Ni", "Fe"]), 2, root, Detector(DetectorGeometry(shape=(30, 36))), progress=False)
     >>> sorted(set(table["file"].str.split("/").str[0]))
     ['225', '229']
     >>> load_folder_tree(root).patterns.shape
@@ -96,7 +91,7 @@ def write_pattern_tree(
     # of this command (ebsdlib.outputs), so a user's own patterns are never overwritten or mixed with these
     with publish_folder(out, "simulate") as tree:
         for material in tqdm(materials, desc="simulating", unit="material", disable=not progress or None):
-            patterns, table = simulate_patterns(material, int(n), geometry, detector_model, seed=seed)
+            patterns, table = simulate_patterns(material, int(n), detector, seed=seed)
             folder = tree / str(material.space_group) / material.name
             folder.mkdir(parents=True, exist_ok=True)
             for k, (pattern, row) in enumerate(zip(patterns, table.itertuples(index=False), strict=False)):
@@ -120,8 +115,7 @@ def write_scan(
     map_shape: tuple[int, int] = (20, 30),
     n_grains: int = 6,
     precipitate_fraction: float = 0.2,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    detector: Detector = Detector(),
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
@@ -141,14 +135,9 @@ def write_scan(
         Grains of the Ni(Al) matrix (default 6).
     precipitate_fraction
         Area share of the map covered by Ni3Al precipitates (default 0.2).
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
-        120 × 146 px detector at 20 kV.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction, share of degraded patterns), a
-        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's. As in
+    detector
+        The simulated detector, geometry and detector model (:class:`~ebsdlib.simulation.patterns.Detector`);
+        default ``Detector()``, the book's 120 × 146 px detector at 20 kV. As in
         :func:`~ebsdlib.simulation.sample.simulate_dual_phase_map`, boundary pixels record overlaps.
     seed
         Seed of the microstructure and of the patterns (default 0).
@@ -165,7 +154,8 @@ def write_scan(
     --------
     >>> import tempfile, os
     >>> from ebsdlib.io.readers import load_pattern_file
-    >>> path = write_scan(os.path.join(tempfile.mkdtemp(), "scan.h5"), (2, 3), 1, 0.3, DetectorGeometry(shape=(30, 36)))
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+    >>> path = write_scan(os.path.join(tempfile.mkdtemp(), "scan.h5"), (2, 3), 1, 0.3, Detector(DetectorGeometry(shape=(30, 36))))
     >>> scan = load_pattern_file(path)
     >>> scan.map_shape, scan.pattern_shape
     ((2, 3), (30, 36))
@@ -180,7 +170,7 @@ def write_scan(
         raise ValueError(f"the map shape must be at least 1 × 1 patterns, not {rows} × {cols}")
     targets = {"scan": out, "truth": out.with_name(f"{out.stem}_truth.csv")}
     check_output_files(targets.values(), replace=overwrite)  # refused before the work, not after it
-    micro, scan = simulate_dual_phase_map((rows, cols), n_grains, precipitate_fraction, geometry, detector_model, seed)
+    micro, scan = simulate_dual_phase_map((rows, cols), n_grains, precipitate_fraction, detector, seed)
     signal = kp.signals.EBSD(np.asarray(scan.patterns, dtype=np.uint8).reshape(rows, cols, *scan.pattern_shape))
     truth = pd.DataFrame(
         {

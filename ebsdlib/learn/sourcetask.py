@@ -17,11 +17,12 @@ from dataclasses import replace
 from ebsdlib import __version__
 from ebsdlib.cache import atomic_folder, content_key, source_hash, verified_folder
 from ebsdlib.crystal.materials import source_task_materials
+from ebsdlib.datasets.container import SplitCounts
 from ebsdlib.learn.models import NETWORK_NAMES, PretrainedSource, classifier
 from ebsdlib.learn.training import TrainingConfig, fit_model, prepare_split
 from ebsdlib.paths import cache_dir
 from ebsdlib.simulation.datasets import simulate_dataset
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import Detector
 
 __all__ = ["pretrain_source_task", "ensure_source"]
 
@@ -31,21 +32,48 @@ def pretrain_source_task(
     image_size: int,
     patterns_per_class: int = 200,
     epochs: int = 10,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    *,
+    detector: Detector = Detector(),
     seed: int = 0,
     config: TrainingConfig = TrainingConfig(),
-    architecture: str = "xception",
 ) -> PretrainedSource:
-    """Pretrain the network of ``architecture`` (Xception by default; 3 channels) on the source task and
-    return ``source`` with its weights file.
+    """Pretrain the network of ``config.architecture`` (Xception by default; 3 channels) on the source task
+    and return ``source`` with its weights file.
 
     Cached by all parameters and the code: a second call returns at once.
+
+    Parameters
+    ----------
+    source
+        The pretrained source to give weights (:func:`ebsdlib.learn.models.resolve_source`'s ``source-task``).
+    image_size
+        Side in pixels of the network's input (at least 71 for Xception).
+    patterns_per_class
+        Training patterns per source-task space group (default 200); a quarter as many (at least one per
+        class) validate.
+    epochs
+        Epochs trained, all of them: the stopping rule's patience is set to ``epochs`` (default 10).
+    detector
+        The simulated detector of the source-task patterns (:class:`~ebsdlib.simulation.patterns.Detector`;
+        default ``Detector()``, the book's).
+    seed
+        Seed of the patterns, the split and the network's initialisation (default 0).
+    config
+        The optimiser and network (:class:`~ebsdlib.learn.training.TrainingConfig`; its ``max_epochs`` and
+        ``patience`` are replaced by ``epochs``).
+
+    Returns
+    -------
+    PretrainedSource
+        ``source`` with ``weights``, the cached base's weights file, and a ``note`` that says how it was
+        pretrained.
     """
+    architecture = config.architecture
+    geometry, detector_model = detector.geometry, detector.detector_model
     materials = source_task_materials()
     classes = tuple(sorted({m.space_group for m in materials}))
     val = max(len(classes), patterns_per_class // 4)
-    config = replace(config, max_epochs=int(epochs), patience=int(epochs), architecture=architecture)
+    config = replace(config, max_epochs=int(epochs), patience=int(epochs))
     payload = {
         "image_size": int(image_size),
         "patterns_per_class": int(patterns_per_class),
@@ -80,7 +108,7 @@ def pretrain_source_task(
     if not verified_folder(folder):
         import keras
 
-        data = simulate_dataset(patterns_per_class, val, 0, geometry, detector_model, seed, materials=materials)
+        data = simulate_dataset(SplitCounts(patterns_per_class, val, 0), detector, seed, materials=materials)
         x_train, y_train = prepare_split(data, "train", image_size, 3, classes)
         x_val, y_val = prepare_split(data, "validation", image_size, 3, classes)
         keras.utils.set_random_seed(seed)

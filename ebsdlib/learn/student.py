@@ -36,7 +36,7 @@ import pandas as pd
 from ebsdlib import __version__
 from ebsdlib.cache import atomic_folder, content_key, source_hash, verified_folder
 from ebsdlib.crystal.materials import SPACE_GROUPS
-from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.datasets.container import PatternDataset, SplitCounts
 from ebsdlib.io.bundle import stamp_classes
 from ebsdlib.learn.training import (
     APPROACH_CHANNELS,
@@ -50,7 +50,7 @@ from ebsdlib.paths import cache_dir
 from ebsdlib.preprocess import prepare_patterns
 from ebsdlib.quiet import quiet_tensorflow
 from ebsdlib.simulation.datasets import simulate_dataset
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import Detector
 
 __all__ = [
     "StudentConfig",
@@ -291,8 +291,7 @@ def _read_student(folder: Path) -> StudentResult:
 def distil_student(
     teachers: list[TrialResult],
     dataset: PatternDataset,
-    geometry: DetectorGeometry,
-    detector_model: DetectorModel,
+    detector: Detector,
     config: StudentConfig = StudentConfig(),
     seed: int = 0,
     progress=print,
@@ -306,8 +305,9 @@ def distil_student(
     dataset
         The book's data set: its validation split selects the student's best epoch, as it did the
         teachers'.
-    geometry, detector_model
-        The simulated detector of the new patterns the student learns from (the book's).
+    detector
+        The simulated detector, geometry and detector model, of the new patterns the student learns from (the
+        book's; :class:`~ebsdlib.simulation.patterns.Detector`).
     config
         The student's size and the distillation settings.
     seed
@@ -331,8 +331,8 @@ def distil_student(
     payload = {
         "teachers": sorted(t.info["key"] for t in teachers),
         "validation": dataset_fingerprint(validation),
-        "geometry": geometry.__dict__,
-        "detector_model": detector_model.as_dict(),
+        "geometry": detector.geometry.__dict__,
+        "detector_model": detector.detector_model.as_dict(),
         "config": config.as_dict(),
         "seed": int(seed),
         "code": source_hash(
@@ -356,7 +356,7 @@ def distil_student(
 
     say = progress or (lambda *_: None)
     start = time.perf_counter()
-    transfer = simulate_dataset(config.patterns_per_space_group, 0, 0, geometry, detector_model, int(seed) + DISTILLATION_SEED)
+    transfer = simulate_dataset(SplitCounts(config.patterns_per_space_group, 0, 0), detector, int(seed) + DISTILLATION_SEED)
     simulated = time.perf_counter()
     say(f"teachers labelling {len(transfer)} new simulated patterns ...")
     with quiet_tensorflow():  # a last, smaller chunk is traced again: no reader's business

@@ -370,7 +370,7 @@ def _stop_on_non_finite_loss(label: str):
     return StopOnNonFiniteLoss()
 
 
-def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, seed: int = 0, label: str = "") -> pd.DataFrame:
+def fit_model(model, x_train, y_train, x_val, y_val, config: TrainingConfig, *, seed: int = 0, label: str = "") -> pd.DataFrame:
     """Compile and fit ``model`` with the paper's optimiser, L2 weight decay and early stopping; returns
     the history (one row per epoch). The best weights (lowest validation loss) are restored.
 
@@ -451,6 +451,7 @@ def train_trial(
     image_size: int,
     config: TrainingConfig = TrainingConfig(),
     source: PretrainedSource | None = None,
+    *,
     trial: int = 0,
     seed: int = 0,
 ) -> TrialResult:
@@ -543,6 +544,7 @@ def run_trials(
     trials: int,
     config: TrainingConfig = TrainingConfig(),
     source: PretrainedSource | None = None,
+    *,
     seed: int = 0,
     approaches: tuple[str, ...] = APPROACHES,
 ) -> list[TrialResult]:
@@ -574,7 +576,7 @@ def run_trials(
     results = []
     for approach in approaches:
         for trial in range(trials):
-            results.append(train_trial(approach, dataset, image_size, config, source, trial, seed))
+            results.append(train_trial(approach, dataset, image_size, config, source, trial=trial, seed=seed))
     return results
 
 

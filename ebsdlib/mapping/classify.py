@@ -150,6 +150,7 @@ def classify_scan(
     scan: Scan | str | Path,
     bundles: list[ModelBundle | str | Path],
     out: str | Path,
+    *,
     threshold: float = 0.5,
     chunk_size: int = 1024,
     batch_size: int = 64,

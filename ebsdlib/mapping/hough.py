@@ -52,6 +52,7 @@ def hough_phase_map(
     dataset: PatternDataset,
     geometry: DetectorGeometry,
     phases: list[Material] | None = None,
+    *,
     n_bands: int = 12,
     max_fit: float = 2.0,
     min_bands: int = 6,
@@ -89,10 +90,10 @@ def hough_phase_map(
 
     Examples
     --------
-    >>> from ebsdlib.simulation.patterns import DetectorGeometry
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
     >>> from ebsdlib.simulation.sample import simulate_dual_phase_map
     >>> geometry = DetectorGeometry(shape=(60, 73))
-    >>> micro, scan = simulate_dual_phase_map((2, 3), 1, 0.3, geometry, seed=0)
+    >>> micro, scan = simulate_dual_phase_map((2, 3), 1, 0.3, Detector(geometry), seed=0)
     >>> hough = hough_phase_map(scan, geometry)
     >>> len(hough), list(hough.columns)
     (6, ['space_group', 'fit', 'nmatch', 'tie'])
@@ -118,7 +119,9 @@ def hough_phase_map(
 def _hough_index(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_tolerance, _pyebsdindex_version) -> pd.DataFrame:
     """Hough indexing of ``patterns``, cached by their content, the geometry, the phases and settings,
     and the PyEBSDIndex version: a rebuild with nothing changed indexes nothing."""
-    return index_with_hough(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_tolerance)
+    return index_with_hough(
+        patterns, geometry, phases, n_bands=n_bands, max_fit=max_fit, min_bands=min_bands, tie_tolerance=tie_tolerance
+    )
 
 
 def pyebsdindex_modules():
@@ -149,6 +152,7 @@ def index_with_hough(
     patterns: np.ndarray,
     geometry: DetectorGeometry,
     phases,
+    *,
     n_bands: int = 12,
     max_fit: float = 2.0,
     min_bands: int = 6,

@@ -14,14 +14,21 @@ import json
 from pathlib import Path
 
 from ebsdlib.crystal.materials import SPACE_GROUPS
-from ebsdlib.datasets.container import DatasetError, assign_split
+from ebsdlib.datasets.container import DatasetError, SplitCounts, assign_split
 from ebsdlib.evaluate.metrics import confusion, per_material_accuracy, predict_trial, weighted_scores
 from ebsdlib.evaluate.plotting import confusion_heatmaps, history_figure
 from ebsdlib.io.bundle import ModelBundle, read_bundle, write_bundle
 from ebsdlib.io.readers import load_folder_tree
 from ebsdlib.learn.models import resolve_source
 from ebsdlib.learn.sourcetask import ensure_source
-from ebsdlib.learn.training import APPROACH_CHANNELS, APPROACHES, dataset_fingerprint, train_trial, training_config
+from ebsdlib.learn.training import (
+    APPROACH_CHANNELS,
+    APPROACHES,
+    TrainingConfig,
+    dataset_fingerprint,
+    train_trial,
+    training_config,
+)
 from ebsdlib.outputs import check_output_folder, publish_folder
 from ebsdlib.settings import check_memory, check_setting, shared_settings
 from ebsdlib.simulation.patterns import simulated_detector
@@ -33,16 +40,10 @@ def train_bundle(
     patterns: str | Path,
     out: str | Path,
     approach: str = "transfer",
-    pretrained_source: str | None = None,
     profile: str = "default",
+    settings: dict | None = None,
     view: str = "native",
     canonical_size: int | None = None,
-    train_per_space_group: int | None = None,
-    val_per_space_group: int | None = None,
-    test_per_material: int | None = None,
-    image_size: int | None = None,
-    max_epochs: int | None = None,
-    seed: int | None = None,
 ) -> tuple[ModelBundle, dict]:
     """Train one model of ``approach`` on a folder tree of labelled patterns and write its bundle to ``out``.
 
@@ -56,16 +57,17 @@ def train_bundle(
         ``metrics.json``, ``predictions.csv``, ``confusion.png``, ``loss_curves.png``.
     approach
         ``"transfer"`` (default) or ``"scratch"``.
-    pretrained_source
-        ``imagenet``, ``source-task``, ``auto`` or a weights file (default: the profile's).
     profile
-        The profile whose protocol and counts are used where not given (default ``"default"``).
+        The profile whose protocol and counts are used where ``settings`` does not give them (default
+        ``"default"``).
+    settings
+        Shared settings that replace the profile's (``ebsdlib/data/settings.yml`` names them), for example
+        ``{"pretrained_source": "source-task", "train_per_space_group": 40, "image_size": 72, "max_epochs": 5,
+        "seed": 1}``; each is checked against its kind and range. Default ``None``: the profile's.
     view, canonical_size
         ``"native"`` (the patterns as recorded) or ``"canonical"`` (the centred square of each pattern,
         resized to ``canonical_size``): the classifier of a canonical-view bundle classifies scans of
         any detector aspect.
-    train_per_space_group, val_per_space_group, test_per_material, image_size, max_epochs, seed
-        Override the profile's values.
 
     Returns
     -------
@@ -85,19 +87,14 @@ def train_bundle(
 
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; choose from {APPROACHES}")
-    settings = shared_settings(profile)
-    pick = {
-        "train_per_space_group": train_per_space_group,
-        "val_per_space_group": val_per_space_group,
-        "test_per_material": test_per_material,
-        "image_size": image_size,
-        "max_epochs": max_epochs,
-        "seed": seed,
-    }
-    given = {k: v for k, v in pick.items() if v is not None}
+    given = {k: v for k, v in (settings or {}).items() if v is not None}
+    known = shared_settings(profile)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; ebsdlib/data/settings.yml names the shared settings")
     for name, value in given.items():
         check_setting(name, value)
-    s = {**settings, **given}
+    s = {**known, **given}
     _check_out(Path(out), Path(patterns))
     dataset = load_folder_tree(patterns, view=view, size=canonical_size)
     unknown = sorted({int(g) for g in dataset.labels} - set(SPACE_GROUPS))
@@ -112,9 +109,7 @@ def train_bundle(
             f"{patterns}: space group(s) {unknown}{where} are not among the six the classifier learns "
             f"{list(SPACE_GROUPS)}; remove those folders"
         )
-    dataset.table["split"] = assign_split(
-        dataset.table, int(s["train_per_space_group"]), int(s["val_per_space_group"]), int(s["test_per_material"]), int(s["seed"])
-    )
+    dataset.table["split"] = assign_split(dataset.table, SplitCounts.from_settings(s), int(s["seed"]))
     if not (dataset.table["split"] == "test").any():
         raise DatasetError(
             f"{patterns}: no pattern is left for the test split after {s['train_per_space_group']} training and "
@@ -130,17 +125,15 @@ def train_bundle(
     source = None
     if approach == "transfer":
         with contextlib.redirect_stdout(io.StringIO()):  # Keras' download line; the source's note says what happened
-            resolved = resolve_source(pretrained_source or s["pretrained_source"], config.architecture)
-        geometry, detector_model = simulated_detector(s)
+            resolved = resolve_source(s["pretrained_source"], config.architecture)
         source = ensure_source(
             resolved,
             int(s["image_size"]),
-            architecture=config.architecture,
             patterns_per_class=int(s["source_patterns_per_class"]),
             epochs=int(s["source_epochs"]),
-            geometry=geometry,
-            detector_model=detector_model,
+            detector=simulated_detector(s),
             seed=int(s["seed"]),
+            config=TrainingConfig(architecture=config.architecture),
         )
     result = train_trial(approach, dataset, int(s["image_size"]), config, source, trial=0, seed=int(s["seed"]))
     predictions = predict_trial(result, dataset, "test", int(s["seed"]))

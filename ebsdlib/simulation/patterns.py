@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ __all__ = [
     "project_patterns",
     "apply_detector_model",
     "simulate_patterns",
+    "Detector",
     "material_seed",
 ]
 
@@ -153,6 +154,35 @@ class DetectorModel:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A simulated detector: where it sits and what it sees (:class:`DetectorGeometry`) and how it records
+    (:class:`DetectorModel`). The two travel together through every function that simulates patterns.
+
+    Parameters
+    ----------
+    geometry
+        Shape, pattern centre, tilts, beam energy and master-pattern size; default ``DetectorGeometry()``, the
+        book's 120 × 146 px detector at 20 kV.
+    detector_model
+        Dose, contrast, background, blur, pattern-centre jitter, background correction and degraded patterns;
+        default ``DetectorModel()``, the book's.
+
+    Examples
+    --------
+    >>> detector = Detector(DetectorGeometry(shape=(60, 73)), DetectorModel.clean())
+    >>> detector.geometry.shape, detector.detector_model.dose
+    ((60, 73), inf)
+    """
+
+    geometry: DetectorGeometry = DetectorGeometry()
+    detector_model: DetectorModel = DetectorModel()
+
+    def with_shape(self, shape: tuple[int, int]) -> Detector:
+        """The same detector with ``shape`` (rows, columns) in pixels."""
+        return replace(self, geometry=replace(self.geometry, shape=tuple(int(s) for s in shape)))
 
 
 def material_seed(seed: int, material: Material | str) -> np.random.SeedSequence:
@@ -360,8 +390,7 @@ def apply_detector_model(
 def simulate_patterns(
     material: Material,
     n: int,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    detector: Detector = Detector(),
     seed: int = 0,
     master_pattern_kwargs: dict | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -373,13 +402,10 @@ def simulate_patterns(
         The phase to simulate (:class:`~ebsdlib.crystal.materials.Material`).
     n
         Number of patterns.
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`DetectorGeometry`; default ``DetectorGeometry()``, the book's 120 × 146 px detector at 20 kV.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction, share and kinds of degraded patterns), a :class:`DetectorModel`; default
-        ``DetectorModel()``, the book's.
+    detector
+        The simulated detector: its geometry (shape, pattern centre, tilts, beam energy, master-pattern size)
+        and its detector model (dose, contrast, background, blur, pattern-centre jitter, background
+        correction, degraded patterns), a :class:`Detector`; default ``Detector()``, the book's.
     seed
         Seed of the orientations, pattern centres, quality flags and noise, combined with the material's name
         (:func:`material_seed`): the same seed and material give the same patterns (default 0).
@@ -400,10 +426,11 @@ def simulate_patterns(
     Examples
     --------
     >>> from ebsdlib.crystal.materials import load_materials
-    >>> patterns, table = simulate_patterns(load_materials()["Ni"], 2, DetectorGeometry(shape=(60, 73)), seed=1)
+    >>> patterns, table = simulate_patterns(load_materials()["Ni"], 2, Detector(DetectorGeometry(shape=(60, 73))), seed=1)
     >>> patterns.shape, patterns.dtype.name, table["space_group"].tolist()
     ((2, 60, 73), 'uint8', [225, 225])
     """
+    geometry, detector_model = detector.geometry, detector.detector_model
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(n, rng)
     pcs = np.asarray(geometry.pc, dtype=float) + rng.normal(0, detector_model.pc_jitter, size=(n, 3))
@@ -443,14 +470,10 @@ def simulate_patterns(
     return patterns, table
 
 
-def detector_model_examples(
-    material: Material,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
-    seed: int = 0,
-) -> dict[str, np.ndarray]:
-    """One orientation of ``material`` as the clean kinematical pattern and as recorded by the detector
-    model (``detector_model``), good and with each degradation: ``{"clean", "good", "low_contrast", "partial", "overlap"}``."""
+def detector_model_examples(material: Material, detector: Detector = Detector(), seed: int = 0) -> dict[str, np.ndarray]:
+    """One orientation of ``material`` as the clean kinematical pattern and as recorded by ``detector``'s
+    detector model, good and with each degradation: ``{"clean", "good", "low_contrast", "partial", "overlap"}``."""
+    geometry, detector_model = detector.geometry, detector.detector_model
     rng = np.random.default_rng(material_seed(seed, material))
     rotations = random_rotations(2, rng)
     mp = detector_master_pattern(material, geometry)
@@ -464,7 +487,7 @@ def detector_model_examples(
     return out
 
 
-def simulated_detector(settings: dict, detector_shape=None) -> tuple[DetectorGeometry, DetectorModel]:
+def simulated_detector(settings: dict, detector_shape=None) -> Detector:
     """The simulated detector of a profile's shared settings: its geometry (``detector_shape`` overrides
     the profile's) and its detector model.
 
@@ -479,13 +502,15 @@ def simulated_detector(settings: dict, detector_shape=None) -> tuple[DetectorGeo
 
     Returns
     -------
-    geometry
-        The :class:`DetectorGeometry` of that shape and pattern centre; tilts, beam energy and master-pattern
-        size keep their defaults (70°, −3.1°, 20 kV, 250).
-    detector_model
-        The :class:`DetectorModel` of those five settings; the others keep their defaults.
+    Detector
+        Its :class:`DetectorGeometry` has that shape and pattern centre; tilts, beam energy and master-pattern
+        size keep their defaults (70°, −3.1°, 20 kV, 250). Its :class:`DetectorModel` has those five settings;
+        the others keep their defaults.
     """
-    geometry = DetectorGeometry(shape=tuple(detector_shape or settings["detector_shape"]), pc=tuple(settings["pattern_center"]))
+    geometry = DetectorGeometry(
+        shape=tuple(int(s) for s in (detector_shape or settings["detector_shape"])),
+        pc=tuple(float(p) for p in settings["pattern_center"]),
+    )
     detector_model = DetectorModel(
         dose=float(settings["dose"]),
         contrast=float(settings["contrast"]),
@@ -493,4 +518,4 @@ def simulated_detector(settings: dict, detector_shape=None) -> tuple[DetectorGeo
         pc_jitter=float(settings["pc_jitter"]),
         degraded_fraction=float(settings["degraded_fraction"]),
     )
-    return geometry, detector_model
+    return Detector(geometry, detector_model)

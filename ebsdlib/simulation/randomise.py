@@ -15,7 +15,7 @@ path, so no pattern is squeezed into another detector's aspect.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,10 @@ from tqdm import tqdm
 
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material
-from ebsdlib.datasets.container import PatternDataset, assign_split, patterns_per_material
+from ebsdlib.datasets.container import PatternDataset, SplitCounts, assign_split, patterns_per_material
 from ebsdlib.preprocess import canonical_view
 from ebsdlib.simulation.patterns import (
+    Detector,
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
@@ -109,8 +110,9 @@ class AcquisitionRanges:
             raise ValueError("dose and band_gamma must be positive")
 
     @classmethod
-    def fixed(cls, geometry: DetectorGeometry = DetectorGeometry(), model: DetectorModel = DetectorModel()) -> AcquisitionRanges:
-        """No randomisation: one detector and detector model (the book's default acquisition)."""
+    def fixed(cls, detector: Detector = Detector()) -> AcquisitionRanges:
+        """No randomisation: one detector, geometry and detector model (the book's default acquisition)."""
+        geometry, detector_model = detector.geometry, detector.detector_model
         return cls(
             shapes=(tuple(geometry.shape),),
             pc=tuple(geometry.pc),
@@ -118,13 +120,13 @@ class AcquisitionRanges:
             sample_tilt=(geometry.sample_tilt,) * 2,
             detector_tilt=(geometry.tilt,) * 2,
             energies=(geometry.energy,),
-            dose=(model.dose,) * 2,
-            contrast=(model.contrast,) * 2,
-            blur_sigma=(model.blur_sigma,) * 2,
+            dose=(detector_model.dose,) * 2,
+            contrast=(detector_model.contrast,) * 2,
+            blur_sigma=(detector_model.blur_sigma,) * 2,
             dynamic_background=0.0,
-            no_static_correction=0.0 if model.background_correction else 1.0,
+            no_static_correction=0.0 if detector_model.background_correction else 1.0,
             band_gamma=(1.0, 1.0),
-            degraded_fraction=model.degraded_fraction,
+            degraded_fraction=detector_model.degraded_fraction,
         )
 
     def as_dict(self) -> dict:
@@ -182,7 +184,7 @@ def simulate_randomised(
             tilt=float(rng.uniform(*ranges.detector_tilt)),
             energy=float(rng.choice(ranges.energies)),
         )
-        model = DetectorModel(
+        detector_model = DetectorModel(
             dose=float(rng.uniform(*ranges.dose)),
             contrast=float(rng.uniform(*ranges.contrast)),
             blur_sigma=float(rng.uniform(*ranges.blur_sigma)),
@@ -194,14 +196,14 @@ def simulate_randomised(
         gamma = float(rng.uniform(*ranges.band_gamma))
         pcs = np.asarray(ranges.pc) + rng.uniform(-ranges.pc_shift, ranges.pc_shift, size=(m, 3))
         quality = np.full(m, "good", dtype=object)
-        degraded = rng.random(m) < model.degraded_fraction
-        quality[degraded] = rng.choice(list(model.degraded_kinds), size=int(degraded.sum()))
+        degraded = rng.random(m) < detector_model.degraded_fraction
+        quality[degraded] = rng.choice(list(detector_model.degraded_kinds), size=int(degraded.sum()))
         mp = detector_master_pattern(material, geometry)
         clean = band_profile(project_patterns(mp, rotations[start:stop], geometry, pcs), gamma)
         second = None
         if (quality == "overlap").any():
             second = band_profile(project_patterns(mp, random_rotations(m, rng), geometry, pcs), gamma)
-        recorded = apply_detector_model(clean, geometry, model, rng, quality=quality.astype(str), second=second)
+        recorded = apply_detector_model(clean, geometry, detector_model, rng, quality=quality.astype(str), second=second)
         if dynamic:
             recorded = dynamic_background_correction(recorded)
         view_of = canonical_view(recorded, size) if view == "canonical" else recorded
@@ -224,10 +226,10 @@ def simulate_randomised(
                     "sample_tilt": geometry.sample_tilt,
                     "detector_tilt": geometry.tilt,
                     "energy": geometry.energy,
-                    "dose": model.dose,
-                    "contrast": model.contrast,
-                    "blur_sigma": model.blur_sigma,
-                    "static_correction": model.background_correction,
+                    "dose": detector_model.dose,
+                    "contrast": detector_model.contrast,
+                    "blur_sigma": detector_model.blur_sigma,
+                    "static_correction": detector_model.background_correction,
                     "dynamic_correction": dynamic,
                     "band_gamma": gamma,
                     "quality": quality.astype(str),
@@ -240,15 +242,13 @@ def simulate_randomised(
 @cached(depends_on=["crystal.materials", "datasets.container", "preprocess", "simulation.patterns"])
 def _randomised_dataset(
     materials: tuple[Material, ...],
-    train_per_space_group: int,
-    val_per_space_group: int,
-    test_per_material: int,
+    counts: SplitCounts,
     ranges: AcquisitionRanges,
     size: int,
     seed: int,
     view: str = "canonical",
 ) -> PatternDataset:
-    per_material = patterns_per_material(materials, train_per_space_group, val_per_space_group, test_per_material)
+    per_material = patterns_per_material(materials, counts)
     patterns, tables = [], []
     start = time.perf_counter()
     for m in tqdm(materials, desc="simulating (randomised acquisition)", unit="material", leave=False, disable=None):
@@ -256,7 +256,7 @@ def _randomised_dataset(
         patterns.append(p)
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
-    table["split"] = assign_split(table, train_per_space_group, val_per_space_group, test_per_material, seed)
+    table["split"] = assign_split(table, counts, seed)
     meta = {
         "source": "simulated, randomised acquisition",
         "seed": seed,
@@ -270,9 +270,7 @@ def _randomised_dataset(
 
 def randomised_dataset(
     materials: list[Material],
-    train_per_space_group: int,
-    val_per_space_group: int,
-    test_per_material: int,
+    counts: SplitCounts,
     ranges: AcquisitionRanges = AcquisitionRanges(),
     size: int = 96,
     seed: int = 0,
@@ -286,12 +284,9 @@ def randomised_dataset(
     ----------
     materials
         The materials to simulate, e.g. :func:`~ebsdlib.crystal.materials.training_materials`.
-    train_per_space_group
-        Training patterns per space group, divided evenly over the group's materials.
-    val_per_space_group
-        Validation patterns per space group, divided in the same way.
-    test_per_material
-        Test patterns per material.
+    counts
+        Training and validation patterns per space group, divided evenly over the group's materials, and test
+        patterns per material (:class:`~ebsdlib.datasets.container.SplitCounts`).
     ranges
         The acquisition settings to draw from (:class:`AcquisitionRanges`): detector shape, tilts, beam energy,
         dose, contrast, blur, band profile and background correction once per chunk of ``ranges.chunk``
@@ -319,9 +314,7 @@ def randomised_dataset(
         raise ValueError("view='native' needs ranges with one detector shape")
     return _randomised_dataset(
         tuple(materials),
-        int(train_per_space_group),
-        int(val_per_space_group),
-        int(test_per_material),
+        counts,
         ranges,
         int(size),
         int(seed),
@@ -339,19 +332,15 @@ def as_canonical(dataset: PatternDataset, size: int) -> PatternDataset:
 
 
 def out_of_range_conditions(
-    training: AcquisitionRanges = AcquisitionRanges(),
-    geometry: DetectorGeometry = DetectorGeometry(),
-    model: DetectorModel = DetectorModel(),
+    training: AcquisitionRanges = AcquisitionRanges(), detector: Detector = Detector()
 ) -> dict[str, AcquisitionRanges]:
     """Test acquisitions, each with one setting outside ``training``'s ranges and the rest at the book's
-    fixed settings (``geometry``, ``model``), by a name that says which setting and how far.
+    fixed settings (``detector``'s geometry and detector model), by a name that says which setting and how far.
 
     Raises ``ValueError`` if a condition would fall inside the training ranges (the ranges were widened
     past the conditions; choose conditions further out).
     """
-    from dataclasses import replace
-
-    base = AcquisitionRanges.fixed(geometry, model)
+    base = AcquisitionRanges.fixed(detector)
     smallest = min(min(s) for s in training.shapes)
     side = max(16, smallest // 2)
     pc_out = training.pc_shift + 0.05
@@ -409,6 +398,6 @@ def condition_datasets(
     """Test patterns (``per_material`` of each material) for every condition, as recorded by default
     (each condition has one detector shape); :func:`as_canonical` gives the canonical view."""
     return {
-        name: randomised_dataset(materials, 0, 0, per_material, ranges, size, seed, view)
+        name: randomised_dataset(materials, SplitCounts(0, 0, per_material), ranges, size, seed, view)
         for name, ranges in tqdm(conditions.items(), desc="test acquisitions", unit="condition", leave=False, disable=None)
     }

@@ -13,8 +13,7 @@ from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material, dual_phase_materials
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.simulation.patterns import (
-    DetectorGeometry,
-    DetectorModel,
+    Detector,
     apply_detector_model,
     detector_master_pattern,
     material_seed,
@@ -112,7 +111,8 @@ def _neighbour_index(micro: Microstructure) -> np.ndarray:
 
 
 @cached(depends_on=["crystal.materials", "datasets.container", "simulation.patterns"])
-def _simulate_map(shape, n_grains, precipitate_fraction, geometry, detector_model, seed) -> tuple[Microstructure, PatternDataset]:
+def _simulate_map(shape, n_grains, precipitate_fraction, detector: Detector, seed) -> tuple[Microstructure, PatternDataset]:
+    geometry, detector_model = detector.geometry, detector.detector_model
     matrix, precipitate = dual_phase_materials()
     micro = make_microstructure(tuple(shape), n_grains, precipitate_fraction, seed=seed)
     n = micro.grain.size
@@ -153,8 +153,7 @@ def simulate_dual_phase_map(
     shape=(69, 100),
     n_grains: int = 12,
     precipitate_fraction: float = 0.2,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    detector: Detector = Detector(),
     seed: int = 0,
 ) -> tuple[Microstructure, PatternDataset]:
     """The simulated Ni90Al10 map (default 69 × 100 = 6900 pixels, as the paper's) and its patterns,
@@ -169,14 +168,10 @@ def simulate_dual_phase_map(
     precipitate_fraction
         Area share of the map covered by round Ni3Al precipitates (radius 1.5 to 4 pixels), each inside its
         host grain and in its orientation (default 0.2); a warning says when the map cannot hold that share.
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
-        120 × 146 px detector at 20 kV.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction), a :class:`~ebsdlib.simulation.patterns.DetectorModel`; default
-        ``DetectorModel()``, the book's. Here the degraded patterns follow the map: every pixel on a grain or
+    detector
+        The simulated detector (:class:`~ebsdlib.simulation.patterns.Detector`): its geometry (shape, pattern
+        centre, tilts, beam energy, master-pattern size) and its detector model (dose, contrast, background,
+        blur, pattern-centre jitter, background correction); default ``Detector()``, the book's. Here the degraded patterns follow the map: every pixel on a grain or
         phase boundary records an overlap with a neighbour's pattern, and half of ``degraded_fraction`` of
         the other pixels have low contrast (``degraded_kinds`` is not used).
     seed
@@ -193,9 +188,7 @@ def simulate_dual_phase_map(
         the columns ``space_group``, ``material``, ``row``, ``col``, ``grain`` and ``quality``, and
         ``map_shape`` set to ``shape``.
     """
-    return _simulate_map(
-        tuple(int(s) for s in shape), int(n_grains), float(precipitate_fraction), geometry, detector_model, int(seed)
-    )
+    return _simulate_map(tuple(int(s) for s in shape), int(n_grains), float(precipitate_fraction), detector, int(seed))
 
 
 def bse_image(micro: Microstructure, seed: int = 0, noise: float = 0.03) -> np.ndarray:

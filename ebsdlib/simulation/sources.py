@@ -26,6 +26,7 @@ import pandas as pd
 from ebsdlib.cache import cached
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.simulation.patterns import (
+    Detector,
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
@@ -72,11 +73,12 @@ def recorded_nickel() -> PatternDataset:
 
 
 @cached(depends_on=["simulation.patterns"])
-def _dynamical_nickel(n: int, geometry: DetectorGeometry, detector_model: DetectorModel, seed: int) -> PatternDataset:
+def _dynamical_nickel(n: int, detector: Detector, seed: int) -> PatternDataset:
     kp = _kikuchipy()
+    detector_model = detector.detector_model
 
     mp = kp.data.nickel_ebsd_master_pattern_small(projection="lambert", hemisphere="both")
-    geometry = replace(geometry, energy=20.0)
+    geometry = replace(detector.geometry, energy=20.0)
     rng = np.random.default_rng(material_seed(seed, "Ni (dynamical)"))
     rotations = random_rotations(n, rng)
     clean = project_patterns(mp, rotations, geometry)
@@ -95,16 +97,16 @@ def _dynamical_nickel(n: int, geometry: DetectorGeometry, detector_model: Detect
 
 def dynamical_nickel(
     n: int,
-    geometry: DetectorGeometry = DetectorGeometry(shape=(96, 96)),
-    detector_model: DetectorModel = DetectorModel(),
+    detector: Detector = Detector(DetectorGeometry(shape=(96, 96))),
     seed: int = 0,
 ) -> PatternDataset:
     """``n`` Ni patterns of random orientation from EMsoft's dynamical master pattern (20 kV, whatever
-    ``geometry.energy`` says), recorded through ``detector_model`` (no degraded patterns); cached."""
+    ``detector.geometry.energy`` says) on ``detector``, recorded through its detector model without degraded
+    patterns or pattern-centre jitter; cached."""
     if n < 1:
         raise ValueError(f"dynamical_nickel: n must be at least 1, got {n}")
-    detector_model = replace(detector_model, degraded_fraction=0.0, pc_jitter=0.0)
-    return _dynamical_nickel(int(n), geometry, detector_model, int(seed))
+    detector_model = replace(detector.detector_model, degraded_fraction=0.0, pc_jitter=0.0)
+    return _dynamical_nickel(int(n), replace(detector, detector_model=detector_model), int(seed))
 
 
 def other_sources(
@@ -135,5 +137,5 @@ def other_sources(
     """
     return {
         "recorded Ni": recorded_nickel(),
-        "dynamical Ni": dynamical_nickel(n_dynamical, DetectorGeometry(shape=tuple(shape)), detector_model, seed),
+        "dynamical Ni": dynamical_nickel(n_dynamical, Detector(DetectorGeometry(shape=tuple(shape)), detector_model), seed),
     }

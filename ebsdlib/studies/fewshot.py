@@ -35,7 +35,6 @@ __all__ = [
     "epochs_to_reach",
     "convergence_table",
     "patterns_needed",
-    "curve_findings",
 ]
 
 
@@ -119,7 +118,7 @@ def subsample_training(dataset: PatternDataset, per_space_group: int, seed: int 
     return subset
 
 
-def few_shot_point(approach, dataset, n, image_size, config, source, trial: int = 0, seed: int = 0) -> CurvePoint:
+def few_shot_point(approach, dataset, n, image_size, config, source, *, trial: int = 0, seed: int = 0) -> CurvePoint:
     """One point of the few-shot curve: the model trained on the nested subset of ``n`` training patterns
     per space group (cached; chapter 7 and chapter 8 share it), scored on the test split."""
     return _point(approach, dataset, n, image_size, config, source, trial, seed)
@@ -142,6 +141,7 @@ def few_shot_curve(
     image_size: int,
     config: TrainingConfig,
     source: PretrainedSource | None,
+    *,
     trials: int = 1,
     seed: int = 0,
     approaches=APPROACHES,
@@ -201,6 +201,7 @@ def input_size_curve(
     per_space_group: int,
     config: TrainingConfig,
     source: PretrainedSource | None,
+    *,
     trials: int = 1,
     seed: int = 0,
     approaches=APPROACHES,
@@ -342,79 +343,3 @@ def patterns_needed(
                 row["extrapolated count"] = count if np.isfinite(count) else np.nan
         rows.append(row)
     return pd.DataFrame(rows).set_index("approach")
-
-
-def _fmt_count(value) -> str:
-    return "not reached" if value is None or np.isnan(value) else f"{value:,.0f}"
-
-
-def curve_findings(
-    summary: pd.DataFrame,
-    size_summary: pd.DataFrame | None,
-    needed: pd.DataFrame,
-    target: float,
-    metric: str,
-    default_count: int,
-    default_size: int,
-    paper_count: int,
-    paper_size: int,
-) -> str:
-    """What the curves say, as Markdown: per approach the best point, where the build's own setting sits, the
-    count at which ``target`` is reached (or the power-law extrapolation, labelled as such) and the input
-    size that scored best."""
-    lines = []
-    for approach, part in summary.groupby("approach"):
-        part = part.sort_values("patterns_per_space_group")
-        best = part.loc[part[f"{metric}_mean"].idxmax()]
-        here = part[part["patterns_per_space_group"] == default_count]
-        first, last = part[f"{metric}_mean"].iloc[0], part[f"{metric}_mean"].iloc[-1]
-        sentence = (
-            f"- **{approach}**: {metric} {'rises' if last > first else 'falls' if last < first else 'stays'} from {first:.2f} at "
-            f"{int(part['patterns_per_space_group'].iloc[0])} to {last:.2f} at "
-            f"{int(part['patterns_per_space_group'].iloc[-1])} patterns per space group (best "
-            f"{best[f'{metric}_mean']:.2f} at {int(best['patterns_per_space_group'])})"
-        )
-        values = part[f"{metric}_mean"].to_numpy()
-        counts = part["patterns_per_space_group"].to_numpy()
-        drops = [i for i in range(1, len(values)) if values[i] < values[i - 1] - 0.02]
-        if drops:
-            i = drops[0]
-            sentence += (
-                f"; it is not monotonic: {values[i - 1]:.2f} at {int(counts[i - 1])} but {values[i]:.2f} at {int(counts[i])}"
-            )
-            if int(part["trials"].min()) == 1:
-                sentence += " (one trial per point, so the spread between trials, which may explain it, is not measured)"
-        if len(here):
-            trials = int(here["trials"].iloc[0])
-            which = "trial 0 of the training chapter" if trials == 1 else f"the training chapter's first {trials} trials"
-            sentence += f"; at this build's own setting ({default_count} patterns at {default_size} px, {which}) it is {here[f'{metric}_mean'].iloc[0]:.2f}"
-        row = needed.loc[approach] if approach in needed.index else None
-        if row is not None and not np.isnan(row["reached at"]):
-            sentence += f". The target {target:.2f} is reached at {int(row['reached at'])} patterns per space group"
-        elif row is not None and not np.isnan(row["extrapolated count"]):
-            sentence += (
-                f". The target {target:.2f} is not reached on the curve; a power law fitted to the error "
-                f"(exponent {row['exponent']:.2f}) would reach it at about {_fmt_count(row['extrapolated count'])} "
-                f"patterns per space group, an extrapolation beyond the {int(row['largest measured'])} measured"
-            )
-        else:
-            sentence += f". The target {target:.2f} is not reached, and the error does not fall with the count on this curve"
-        lines.append(sentence + ".")
-    if size_summary is not None and len(size_summary):
-        for approach, part in size_summary.groupby("approach"):
-            best = part.loc[part[f"{metric}_mean"].idxmax()]
-            lines.append(
-                f"- **{approach}, input size**: best {metric} {best[f'{metric}_mean']:.2f} at {int(best['image_size'])} px "
-                f"among {', '.join(str(int(s)) for s in sorted(part['image_size']))} px "
-                f"({int(part['patterns_per_space_group'].iloc[0])} patterns per space group)."
-            )
-    lines.append(
-        f"\nThe paper trained on {paper_count} patterns per space group at {paper_size} px; this build's curves "
-        f"end at {int(summary['patterns_per_space_group'].max())} patterns and "
-        + (
-            f"{int(size_summary['image_size'].max())} px."
-            if size_summary is not None and len(size_summary)
-            else f"{default_size} px."
-        )
-    )
-    return "\n".join(lines)

@@ -18,17 +18,18 @@ Generated phases (:func:`generated_materials`, :func:`generated_dataset`)
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from ebsdlib.crystal.materials import SPACE_GROUPS, Material, materials_by_space_group, training_materials
-from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.datasets.container import PatternDataset, SplitCounts
 from ebsdlib.evaluate.metrics import per_material_accuracy, predict_trial
 from ebsdlib.learn.training import TrainingConfig, train_trial
 from ebsdlib.mapping.hough import map_scores
 from ebsdlib.simulation.datasets import simulate_dataset
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel, detector_master_pattern, simulate_patterns
+from ebsdlib.simulation.patterns import Detector, detector_master_pattern, simulate_patterns
 from ebsdlib.simulation.phases import generate_phases
 from ebsdlib.simulation.randomise import as_canonical
 from ebsdlib.studies.fewshot import subsample_training
@@ -48,8 +49,7 @@ __all__ = [
     "phase_disjoint_datasets",
     "SEEN_BY_FOLD_MODELS",
     "lomo_regimes",
-    "generalisation_answer",
-    "generalisation_findings",
+    "left_out_against_seen",
     "phase_examples",
     "acquisition_table",
     "map_comparison",
@@ -110,38 +110,34 @@ def most_held_out_per_group(folds: list[tuple[Material, ...]]) -> int:
 
 def fold_datasets(
     fold: tuple[Material, ...],
-    train_per_space_group: int,
-    val_per_space_group: int,
-    test_per_material: int,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    counts: SplitCounts,
+    detector: Detector = Detector(),
     seed: int = 0,
     materials: list[Material] | None = None,
 ) -> tuple[PatternDataset, PatternDataset]:
     """(training data without the fold's materials, test patterns of the fold's materials), both
-    simulated and cached like chapter 1's data set."""
+    simulated and cached like chapter 1's data set; ``counts`` gives the training and validation patterns
+    per space group of the first and the test patterns per material of the second."""
     materials = training_materials() if materials is None else list(materials)
     held = {m.name for m in fold}
     rest = [m for m in materials if m.name not in held]
     missing = set(SPACE_GROUPS) - {m.space_group for m in rest}
     if missing:
         raise ValueError(f"holding out {sorted(held)} leaves no material of space group(s) {sorted(missing)}.")
-    train = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=rest)
-    test = simulate_dataset(0, 0, test_per_material, geometry, detector_model, seed, materials=list(fold))
+    train = simulate_dataset(replace(counts, test_per_material=0), detector, seed, materials=rest)
+    test = simulate_dataset(SplitCounts(0, 0, counts.test_per_material), detector, seed, materials=list(fold))
     return train, test
 
 
 def leave_one_out(
     approach: str,
     folds: list[tuple[Material, ...]],
-    train_per_space_group: int,
-    val_per_space_group: int,
-    test_per_material: int,
+    counts: SplitCounts,
     image_size: int,
     config: TrainingConfig,
     source=None,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    *,
+    detector: Detector = Detector(),
     seed: int = 0,
     progress=print,
 ) -> pd.DataFrame:
@@ -158,14 +154,11 @@ def leave_one_out(
     folds
         The folds of held-out materials (:func:`material_folds`); one model is trained per fold, on the
         paper's training materials without the fold's.
-    train_per_space_group
-        Training patterns per space group of each fold's training set, divided evenly over the materials left
-        in the group.
-    val_per_space_group
-        Validation patterns per space group, divided in the same way.
-    test_per_material
-        Test patterns per material, both of the fold's materials and (new patterns, simulated with
-        ``seed + 1``) of the materials the fold's model trained on.
+    counts
+        Training and validation patterns per space group of each fold's training set, divided evenly over the
+        materials left in the group, and test patterns per material, both of the fold's materials and (new
+        patterns, simulated with ``seed + 1``) of the materials the fold's model trained on
+        (:class:`~ebsdlib.datasets.container.SplitCounts`).
     image_size
         Side in pixels of the models' input (at least 71).
     config
@@ -173,14 +166,9 @@ def leave_one_out(
     source
         The transfer model's pretrained source with its weights file; needed for ``"transfer"``, unused for
         ``"scratch"`` (default ``None``).
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
-        120 × 146 px detector at 20 kV.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction, share and kinds of degraded patterns), a
-        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's.
+    detector
+        The simulated detector, geometry and detector model (:class:`~ebsdlib.simulation.patterns.Detector`);
+        default ``Detector()``, the book's.
     seed
         Seed of the simulated patterns and splits, of the models (trial 0 of this seed) and of the order of
         classification (default 0).
@@ -199,12 +187,13 @@ def leave_one_out(
     for k, fold in enumerate(folds):
         if progress:
             progress(f"leave-one-material-out: {approach}, fold {k + 1}/{len(folds)} without {', '.join(m.name for m in fold)}")
-        train, test = fold_datasets(
-            fold, train_per_space_group, val_per_space_group, test_per_material, geometry, detector_model, seed
-        )
+        train, test = fold_datasets(fold, counts, detector, seed)
         held = {m.name for m in fold}
         seen = simulate_dataset(
-            0, 0, test_per_material, geometry, detector_model, seed + 1, materials=[m for m in everything if m.name not in held]
+            SplitCounts(0, 0, counts.test_per_material),
+            detector,
+            seed + 1,
+            materials=[m for m in everything if m.name not in held],
         )
         result = train_trial(approach, train, image_size, config, source, trial=0, seed=seed)
         for patterns, held_out in ((test, True), (seen, False)):
@@ -287,10 +276,8 @@ def merge_datasets(first: PatternDataset, second: PatternDataset) -> PatternData
 
 def generated_dataset(
     per_space_group: int,
-    train_per_space_group: int,
-    val_per_space_group: int,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    counts: SplitCounts,
+    detector: Detector = Detector(),
     seed: int = 0,
     paper: PatternDataset | None = None,
     master_pattern_check: bool = True,
@@ -302,18 +289,12 @@ def generated_dataset(
     per_space_group
         Generated phases per space group (:func:`ebsdlib.simulation.phases.generate_phases`), for each of the
         six.
-    train_per_space_group
-        Training patterns per space group of the generated phases, divided evenly over its phases.
-    val_per_space_group
-        Validation patterns per space group, divided in the same way.
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; default ``DetectorGeometry()``, the book's
-        120 × 146 px detector at 20 kV.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction, share and kinds of degraded patterns), a
-        :class:`~ebsdlib.simulation.patterns.DetectorModel`; default ``DetectorModel()``, the book's.
+    counts
+        Training and validation patterns per space group of the generated phases, divided evenly over its
+        phases (:class:`~ebsdlib.datasets.container.SplitCounts`; its test count is not used: no test split).
+    detector
+        The simulated detector, geometry and detector model (:class:`~ebsdlib.simulation.patterns.Detector`);
+        default ``Detector()``, the book's.
     seed
         Seed of the phases drawn (with each space group), of their patterns (with each phase's name) and of
         the split (default 0).
@@ -334,7 +315,7 @@ def generated_dataset(
         The rejected candidate phases counted by (space group, reason), a :class:`collections.Counter`.
     """
     phases, rejected = generated_materials(per_space_group, seed, master_pattern_check)
-    data = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=phases)
+    data = simulate_dataset(replace(counts, test_per_material=0), detector, seed, materials=phases)
     if paper is not None:
         known = paper.table["split"].isin(["train", "validation"]).to_numpy()
         data = merge_datasets(data, paper.subset(known))
@@ -375,21 +356,20 @@ def answers_table(predictions: pd.DataFrame) -> pd.Series:
 
 def phase_disjoint_datasets(
     generated_per_space_group: int,
-    train_per_space_group: int,
-    val_per_space_group: int,
+    counts: SplitCounts,
     book: PatternDataset,
-    geometry: DetectorGeometry,
-    detector_model: DetectorModel,
+    detector: Detector,
     seed: int = 0,
     master_pattern_check: bool = True,
 ) -> tuple[PatternDataset, PatternDataset, list[Material], Counter]:
     """(generated phases only, generated phases plus the book's materials at the same count per space
-    group, the generated phases, the rejection counts). The book's training patterns are the nested subset
-    chapter 7 uses at ``train_per_space_group``; its test split is never added."""
+    group, the generated phases, the rejection counts). The generated phases get ``counts``' training and
+    validation patterns per space group; the book's training patterns are the nested subset chapter 7 uses
+    at ``counts.train_per_space_group``; its test split is never added."""
 
     phases, rejected = generated_materials(generated_per_space_group, seed, master_pattern_check)
-    generated = simulate_dataset(train_per_space_group, val_per_space_group, 0, geometry, detector_model, seed, materials=phases)
-    paper = subsample_training(book, train_per_space_group, seed * 1000)
+    generated = simulate_dataset(replace(counts, test_per_material=0), detector, seed, materials=phases)
+    paper = subsample_training(book, counts.train_per_space_group, seed * 1000)
     known = paper.table["split"].isin(["train", "validation"]).to_numpy()
     both = merge_datasets(generated, paper.subset(known))
     return generated, both, phases, rejected
@@ -398,20 +378,18 @@ def phase_disjoint_datasets(
 def phase_examples(
     phases: list[Material],
     per_space_group: int = 1,
-    geometry: DetectorGeometry = DetectorGeometry(),
-    detector_model: DetectorModel = DetectorModel(),
+    detector: Detector = Detector(),
     seed: int = 0,
 ) -> pd.DataFrame:
     """``per_space_group`` generated phases of each space group: one row per phase with its name, formula,
     lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert, as fine as
-    ``geometry`` needs) and one
-    simulated pattern (uint8) on ``geometry``."""
+    ``detector`` needs) and one simulated pattern (uint8) on ``detector``."""
 
     rows = []
     for group in materials_by_space_group(phases).values():
         for material in sorted(group, key=lambda m: m.name)[:per_space_group]:
-            mp = np.asarray(detector_master_pattern(material, geometry).data, dtype=np.float32)
-            pattern, _ = simulate_patterns(material, 1, geometry, detector_model, seed)
+            mp = np.asarray(detector_master_pattern(material, detector.geometry).data, dtype=np.float32)
+            pattern, _ = simulate_patterns(material, 1, detector, seed)
             rows.append(
                 {
                     "name": material.name,
@@ -453,14 +431,10 @@ def acquisition_table(models: dict, tests: dict[str, PatternDataset], seed: int 
     return pd.DataFrame(rows)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f} %"
-
-
 SEEN_BY_FOLD_MODELS = "leave-out models, seen"
 
 
-def _left_out_against_seen(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+def left_out_against_seen(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     """(leave-one-out rows, the rows to compare them with, whether those come from the same models).
 
     The comparison is the fold models' own accuracy on the materials they trained on (regime
@@ -476,104 +450,6 @@ def _left_out_against_seen(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
         & rows["approach"].isin(left_out["approach"])
     ]
     return left_out, seen, False
-
-
-def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:
-    """The chapter's question answered from its numbers (one Markdown paragraph): does the classifier
-    recognise the space groups of phases and pattern sources it never saw, or only its training
-    materials and simulator? Uses the best approach of each regime, so the answer is the most favourable
-    the numbers allow; patterns from other sources count each source once (the mean of its best models'
-    accuracies), so that one small favourable source does not decide."""
-    mean = regime_summary(rows).groupby("regime")["mean_over_materials"].max()
-    trained = mean.get("in training")
-    generated = mean.get("generated only")
-    per_source = None if sources is None or not len(sources) else sources.groupby("source", sort=False)["accuracy"].max()
-    other = None if per_source is None else float(per_source.mean())  # each source once, its best model
-    unseen = [v for v in (generated, other) if v is not None]
-    if not unseen:
-        return ""
-    evidence = []
-    if generated is not None:
-        evidence.append(f"trained on generated phases alone it scores {_pct(generated)} on the paper's materials")
-    if other is not None:
-        sizes = sources.groupby("source", sort=False)["patterns"].max() if "patterns" in sources else None
-        each = ", ".join(
-            f"{name} {_pct(acc)}" + (f" of {int(sizes[name])} patterns" if sizes is not None else "")
-            for name, acc in per_source.items()
-        )
-        evidence.append(f"on patterns from other sources than its simulator, with its best model on each, {each}")
-    evidence = " and ".join(evidence) + f" (chance {_pct(chance)}"
-    evidence += f"; {_pct(trained)} on the materials it trained on)" if trained is not None else ")"
-    if min(unseen) >= 0.8:
-        verdict = "it recognises the space groups of phases and sources it never saw: it has learnt their symmetry"
-    elif max(unseen) <= chance + 0.1:
-        verdict = "it knows the materials and the simulator it was trained on, not the space groups"
-    else:
-        verdict = "it has learnt some of the symmetry beyond its training materials, far from all of it"
-    text = f"**The answer in this build:** {verdict}: {evidence}."
-    left_out, seen, same_models = _left_out_against_seen(rows)
-    if len(left_out) and len(seen):
-        gap = 100 * (seen["accuracy"].mean() - left_out["accuracy"].mean())
-        reference = "the materials the same models trained on" if same_models else "its own accuracy when it was in training"
-        if abs(gap) <= 10:
-            text += (
-                f" A material left out of a space group the model otherwise knows scores within {abs(gap):.0f} "
-                f"points of {reference}, so within one simulator what it learnt does carry over between the "
-                "materials of a group; new phases and another microscope are what it does not bridge."
-            )
-        else:
-            text += f" Even a material left out of a space group it otherwise knows scores {gap:.0f} points below {reference}."
-    return text
-
-
-def generalisation_findings(
-    rows: pd.DataFrame, conditions: pd.DataFrame | None = None, sources: pd.DataFrame | None = None, chance: float = 1 / 6
-) -> str:
-    """What the chapter's numbers say, in sentences (Markdown). ``rows``: per-material accuracies of every
-    regime (:func:`accuracy_by_material`; regimes ``in training``, ``leave-one-out``, ``generated only``,
-    ...); ``conditions``/``sources``: one row per test and model with ``model`` and ``accuracy``. Ends
-    with :func:`generalisation_answer`."""
-    lines = []
-    mean = regime_summary(rows).set_index(["regime", "approach"])["mean_over_materials"]
-    for approach in rows["approach"].unique():
-        parts = [
-            f"{regime} {_pct(mean[(regime, approach)])}" for regime in rows["regime"].unique() if (regime, approach) in mean.index
-        ]
-        lines.append(f"- **{approach}**: mean accuracy over materials — " + "; ".join(parts) + f" (chance: {_pct(chance)}).")
-        left_out, seen, same_models = _left_out_against_seen(rows[rows["approach"] == approach])
-        if len(left_out) and len(seen):
-            drop = seen["accuracy"].mean() - left_out["accuracy"].mean()
-            verb = "loses" if drop > 0 else "gains"
-            against = (
-                "on new patterns of the materials the same models trained on" if same_models else "when they were in training"
-            )
-            lines.append(
-                f"  The {len(left_out)} material(s) left out of training score {_pct(left_out['accuracy'].mean())}, "
-                f"against {_pct(seen['accuracy'].mean())} {against}: a material the model "
-                f"never saw {verb} {abs(100 * drop):.0f} points."
-            )
-        if ("generated only", approach) in mean.index:
-            g = mean[("generated only", approach)]
-            verdict = "above" if g > chance + 0.05 else "at about"
-            lines.append(
-                f"  Trained on generated phases alone, it scores {_pct(g)} on the paper's 18 materials, {verdict} chance."
-            )
-    if conditions is not None and len(conditions):
-        by_model = conditions.groupby("model", sort=False)["accuracy"].mean()
-        lines.append(
-            "- Outside the training ranges of acquisition, the mean accuracy over the test acquisitions is "
-            + "; ".join(f"{m} {_pct(a)}" for m, a in by_model.items())
-            + "."
-        )
-    if sources is not None and len(sources):
-        for source, part in sources.groupby("source", sort=False):
-            lines.append(
-                f"- On {source} (face-centred cubic, 225): "
-                + "; ".join(f"{r.model} {_pct(r.accuracy)} (most often {r.most_predicted})" for r in part.itertuples())
-                + "."
-            )
-    answer = generalisation_answer(rows, sources, chance)
-    return "\n".join(lines) + (f"\n\n{answer}" if answer else "")
 
 
 def map_comparison(truth: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFrame:

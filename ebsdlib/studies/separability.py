@@ -22,6 +22,7 @@ from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material
 from ebsdlib.preprocess import resize_patterns
 from ebsdlib.simulation.patterns import (
+    Detector,
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
@@ -38,7 +39,6 @@ __all__ = [
     "ideal_observer",
     "separability_table",
     "pair_accuracy",
-    "separability_findings",
 ]
 
 
@@ -101,6 +101,7 @@ def nearest_materials(
     geometry: DetectorGeometry,
     image_size: int | None,
     k: int,
+    *,
     n: int = 20,
     seed: int = 0,
 ) -> list[Material]:
@@ -116,9 +117,9 @@ def nearest_materials(
 def ideal_observer(
     first: Material,
     second: Material,
-    geometry: DetectorGeometry,
-    detector_model: DetectorModel,
+    detector: Detector,
     image_size: int | None,
+    *,
     n: int = 40,
     seed: int = 0,
     pcz_range: float = 0.03,
@@ -135,13 +136,10 @@ def ideal_observer(
     ----------
     first, second
         The two materials to tell apart.
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`; its PCz is the nominal one the search is about.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction), a :class:`~ebsdlib.simulation.patterns.DetectorModel`; its degraded patterns
-        are left out.
+    detector
+        The simulated detector (:class:`~ebsdlib.simulation.patterns.Detector`): its geometry's PCz is the
+        nominal one the search is about; its detector model's noise, blur and jitter record the patterns, its
+        degraded patterns left out.
     image_size
         Side in pixels the recorded and clean patterns are resized to before they are compared (the CNN's
         input); ``None``: the detector's pixels.
@@ -163,7 +161,8 @@ def ideal_observer(
     """
     if n < 1 or pcz_steps < 1 or pcz_range < 0:
         raise ValueError("n and pcz_steps must be at least 1 and pcz_range not negative")
-    good = replace(detector_model, degraded_fraction=0.0)
+    geometry = detector.geometry
+    good = replace(detector.detector_model, degraded_fraction=0.0)
     rng, rotations, pcs = _draw(geometry, good, n, seed, f"{first.name}|{second.name}")
     masters = {m.name: detector_master_pattern(m, geometry) for m in (first, second)}
     clean = {name: project_patterns(mp, rotations, geometry, pcs) for name, mp in masters.items()}
@@ -194,8 +193,7 @@ def ideal_observer(
 
 def separability_table(
     pairs: list[tuple[Material, Material]],
-    geometry: DetectorGeometry,
-    detector_model: DetectorModel,
+    detector: Detector,
     image_sizes: tuple[int | None, ...],
     n: int = 40,
     seed: int = 0,
@@ -209,13 +207,9 @@ def separability_table(
     ----------
     pairs
         The pairs of materials (first, second) to compare.
-    geometry
-        The simulated detector (shape, pattern centre, tilts, beam energy, master-pattern size), a
-        :class:`~ebsdlib.simulation.patterns.DetectorGeometry`.
-    detector_model
-        How the detector records the patterns (dose, contrast, background, blur, pattern-centre jitter,
-        background correction), a :class:`~ebsdlib.simulation.patterns.DetectorModel`; its degraded patterns
-        are left out.
+    detector
+        The simulated detector, geometry and detector model (:class:`~ebsdlib.simulation.patterns.Detector`);
+        its degraded patterns are left out.
     image_sizes
         Sides in pixels at which the observer compares the patterns; ``None`` among them: the detector's
         pixels. The similarity column is that of the first.
@@ -239,7 +233,7 @@ def separability_table(
         row = {"first": a.shown, "second": b.shown, "space groups": f"{a.space_group} / {b.space_group}"}
         row["a (Å)"] = f"{a.lattice_parameter:.3f} / {b.lattice_parameter:.3f}"
         for size in image_sizes:
-            seen = ideal_observer(a, b, geometry, detector_model, size, n, seed)
+            seen = ideal_observer(a, b, detector, size, n=n, seed=seed)
             if "similarity" not in row:
                 row["similarity"] = seen["similarity"]
             row[f"ideal observer, {f'{size} px' if size else 'detector'}"] = seen["accuracy"]
@@ -260,41 +254,3 @@ def pair_accuracy(predictions: pd.DataFrame, first: str, second: str) -> float:
     if both.empty:
         return float("nan")
     return float((both["true_space_group"] == both["predicted_space_group"]).mean())
-
-
-def separability_findings(table: pd.DataFrame, approaches: tuple[str, ...], image_size: int) -> str:
-    """The reader's sentences for a :func:`separability_table` with the CNNs' columns (``"<approach> CNN"``, share
-    of the two materials' test patterns given their own space group): for each pair, whether the patterns hold
-    the difference at ``image_size`` and whether the CNNs use it.
-
-    >>> table = pd.DataFrame({"first": ["Fe3Ni", "NiAl"], "second": ["Ni", "Fe"], "space groups": ["221 / 225", "221 / 229"],
-    ...     "similarity": [0.998, 0.87], "ideal observer, 72 px": [0.91, 1.0], "transfer CNN": [0.5, 0.97]})
-    >>> print(separability_findings(table, ("transfer",), 72))
-    - **Fe3Ni and Ni** (221 / 225; clean patterns correlate at 0.998): the ideal observer tells them apart in 91 % of patterns at 72 px, the transfer CNN in 50 %: the patterns hold the difference, the CNN does not use it.
-    - **NiAl and Fe** (221 / 229; clean patterns correlate at 0.870): the ideal observer tells them apart in 100 % of patterns at 72 px, the transfer CNN in 97 %: the CNN sees it too.
-    >>> print(separability_findings(table.drop(columns="transfer CNN").head(1), (), 72))
-    - **Fe3Ni and Ni** (221 / 225; clean patterns correlate at 0.998): the ideal observer tells them apart in 91 % of patterns at 72 px: the patterns hold the difference.
-    """
-    column = f"ideal observer, {image_size} px"
-    lines = []
-    for _, row in table.iterrows():
-        ideal = row[column]
-        cnn = {approach: row[f"{approach} CNN"] for approach in approaches if pd.notna(row.get(f"{approach} CNN"))}
-        seen = "".join(f", the {approach} CNN in {100 * v:.0f} %" for approach, v in cnn.items())
-        worst = min(cnn.values(), default=np.nan)
-        if ideal < 0.6:
-            verdict = "their patterns barely differ here: no classifier of single patterns can be expected to tell them apart"
-        elif not cnn:
-            verdict = "the patterns hold the difference"
-        elif worst >= ideal - 0.1:
-            verdict = "the CNN sees it too" if len(cnn) == 1 else "the CNNs see it too"
-        else:
-            verdict = "the patterns hold the difference, " + (
-                "the CNN does not use it" if len(cnn) == 1 else "the CNNs do not use all of it"
-            )
-        lines.append(
-            f"- **{row['first']} and {row['second']}** ({row['space groups']}; clean patterns correlate at "
-            f"{row['similarity']:.3f}): the ideal observer tells them apart in {100 * ideal:.0f} % of patterns at "
-            f"{image_size} px{seen}: {verdict}."
-        )
-    return "\n".join(lines)

@@ -260,14 +260,13 @@ def test_book_models_keeps_keras_download_chatter_off_the_page(monkeypatch, caps
         print("Downloading data from https://storage.googleapis.com/tensorflow/keras-applications/xception/...")
         return SimpleNamespace(kind="source-task", note="offline")
 
-    monkeypatch.setattr(book, "simulated_book_dataset", lambda *a: ("data", "geometry", "detector"))
+    monkeypatch.setattr(book, "simulated_book_dataset", lambda *a: ("data", "detector"))
     monkeypatch.setattr(book, "resolve_source", noisy_resolve)
     monkeypatch.setattr(book, "ensure_source", lambda source, *a, **k: source)
-    monkeypatch.setattr(book, "run_trials", lambda *a: ["trial"])
+    monkeypatch.setattr(book, "run_trials", lambda *a, **k: ["trial"])
     from ebsdlib.settings import shared_settings
 
-    names = book.book_parameters(shared_settings("smoke"))
-    trained = book.book_models(**names)
+    trained = book.book_models(shared_settings("smoke"))
     assert trained.source.kind == "source-task" and trained.results == ["trial"]
     assert "Downloading" not in capsys.readouterr().out
 

@@ -4,10 +4,10 @@ import pytest
 import tifffile
 
 import ebsdlib.simulation.datasets as datasets_module
-from ebsdlib.datasets.container import DatasetError, PatternDataset, assign_split, divide_evenly
+from ebsdlib.datasets.container import DatasetError, PatternDataset, SplitCounts, assign_split, divide_evenly
 from ebsdlib.io.readers import load_folder_tree, load_pattern_file
 from ebsdlib.simulation.datasets import simulate_dataset
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import Detector, DetectorGeometry, DetectorModel
 
 
 class TestSplitProtocol:
@@ -22,7 +22,7 @@ class TestSplitProtocol:
         return pd.DataFrame([{"material": m, "space_group": sg} for m, sg, n in rows for _ in range(n)])
 
     def test_counts_per_space_group_and_material(self, table):
-        split = assign_split(table, train_per_space_group=40, val_per_space_group=10, test_per_material=5, seed=0)
+        split = assign_split(table, SplitCounts(train_per_space_group=40, val_per_space_group=10, test_per_material=5), seed=0)
         counts = pd.crosstab(table["material"], split)
         assert counts.loc[["A", "B", "C"], "train"].tolist() == [14, 13, 13]
         assert counts.loc[["A", "B", "C"], "validation"].tolist() == [4, 3, 3]
@@ -31,17 +31,17 @@ class TestSplitProtocol:
         assert counts.loc["A", "unused"] == 50 - 14 - 4 - 5
 
     def test_rest_is_test_without_a_cap(self, table):
-        split = assign_split(table, 40, 10, None, seed=0)
+        split = assign_split(table, SplitCounts(40, 10, None), seed=0)
         assert (split == "test").sum() == len(table) - 80 - 20
 
     def test_same_seed_same_split(self, table):
-        a = assign_split(table, 40, 10, 5, seed=1)
-        assert a.equals(assign_split(table, 40, 10, 5, seed=1))
-        assert not a.equals(assign_split(table, 40, 10, 5, seed=2))
+        a = assign_split(table, SplitCounts(40, 10, 5), seed=1)
+        assert a.equals(assign_split(table, SplitCounts(40, 10, 5), seed=1))
+        assert not a.equals(assign_split(table, SplitCounts(40, 10, 5), seed=2))
 
     def test_too_few_patterns(self, table):
         with pytest.raises(DatasetError, match="'D'.*fewer than"):
-            assign_split(table, 80, 10, seed=0)
+            assign_split(table, SplitCounts(80, 10, None), seed=0)
 
 
 class TestSimulateDataset:
@@ -55,11 +55,8 @@ class TestSimulateDataset:
 
         monkeypatch.setattr(datasets_module, "simulate_patterns", counting)
         args = {
-            "train_per_space_group": 6,
-            "val_per_space_group": 3,
-            "test_per_material": 2,
-            "geometry": DetectorGeometry(shape=(20, 24), master_pattern_half_size=68),
-            "detector_model": DetectorModel(),
+            "counts": SplitCounts(6, 3, 2),
+            "detector": Detector(DetectorGeometry(shape=(20, 24), master_pattern_half_size=68), DetectorModel()),
             "seed": 17,  # a data set no other test simulates: the first call here computes it
         }
         ds = simulate_dataset(**args)
@@ -79,7 +76,7 @@ class TestSimulateDataset:
         assert len(calls) == 36, "a changed parameter must simulate again"
 
     def test_subset_and_examples(self):
-        ds = simulate_dataset(6, 3, 2, DetectorGeometry(shape=(20, 24), master_pattern_half_size=68), DetectorModel(), 7)
+        ds = simulate_dataset(SplitCounts(6, 3, 2), Detector(DetectorGeometry(shape=(20, 24), master_pattern_half_size=68)), 7)
         train = ds.subset("train")
         assert len(train) == 36 and set(train.table["split"]) == {"train"}
         picks = ds.examples(by="space_group")

@@ -3,7 +3,8 @@ import pytest
 
 from ebsdlib.learn.models import PretrainedSource, SourceUnavailable, build_transfer_model, classifier, first_conv_layer
 from ebsdlib.learn.sourcetask import ensure_source, pretrain_source_task
-from ebsdlib.simulation.patterns import DetectorGeometry
+from ebsdlib.learn.training import TrainingConfig
+from ebsdlib.simulation.patterns import Detector, DetectorGeometry
 
 
 def test_pretraining_is_cached_and_feeds_the_transfer_model(monkeypatch, tmp_path):
@@ -17,9 +18,9 @@ def test_pretraining_is_cached_and_feeds_the_transfer_model(monkeypatch, tmp_pat
     kwargs = {
         "patterns_per_class": 6,
         "epochs": 1,
-        "geometry": DetectorGeometry(shape=(20, 24), master_pattern_half_size=68),
+        "detector": Detector(DetectorGeometry(shape=(20, 24), master_pattern_half_size=68)),
         "seed": 3,
-        "architecture": "mini",
+        "config": TrainingConfig(architecture="mini"),
     }
     source = pretrain_source_task(requested, 72, **kwargs)
     assert len(calls) == 1

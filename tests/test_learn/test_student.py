@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ebsdlib.bench.benchmarks import Classifier, bfloat16_copy, library_overhead, mapping_benchmark, student_verdict
+from ebsdlib.book.prose import student_sentence
 from ebsdlib.learn.student import StudentConfig, build_student, distil_student, distillation_loss, soft_targets
 from ebsdlib.learn.training import TrainingConfig, TrialResult
 
@@ -104,19 +105,21 @@ def tiny_teacher(tmp_path):
 
 @pytest.fixture
 def tiny_book(tiny_geometry):
+    from ebsdlib.datasets.container import SplitCounts
     from ebsdlib.simulation.datasets import simulate_dataset
-    from ebsdlib.simulation.patterns import DetectorModel
+    from ebsdlib.simulation.patterns import Detector
 
-    return simulate_dataset(12, 6, 2, tiny_geometry, DetectorModel(), seed=0), DetectorModel()
+    detector = Detector(tiny_geometry)
+    return simulate_dataset(SplitCounts(12, 6, 2), detector, seed=0), detector
 
 
 class TestDistillation:
     CONFIG = StudentConfig(image_size=32, width=8, patterns_per_space_group=24, max_epochs=2, patience=2)
 
     def test_a_student_is_trained_once_then_read_from_the_cache(self, tiny_teacher, tiny_book, tiny_geometry, monkeypatch):
-        dataset, detector_model = tiny_book
+        dataset, detector = tiny_book
         lines = []
-        student = distil_student([tiny_teacher], dataset, tiny_geometry, detector_model, self.CONFIG, 0, lines.append)
+        student = distil_student([tiny_teacher], dataset, detector, self.CONFIG, 0, lines.append)
         assert student.model_path.is_file() and student.image_size == 32
         assert list(student.history.columns[:5]) == ["epoch", "loss", "val_loss", "val_accuracy", "teacher_agreement"]
         assert 1 <= student.epochs <= 2 and student.info["distillation_patterns"] == 6 * 24
@@ -127,25 +130,26 @@ class TestDistillation:
         import ebsdlib.learn.student as module
 
         monkeypatch.setattr(module, "build_student", lambda *a, **k: pytest.fail("a cached student was trained again"))
-        again = distil_student([tiny_teacher], dataset, tiny_geometry, detector_model, self.CONFIG, 0, None)
+        again = distil_student([tiny_teacher], dataset, detector, self.CONFIG, 0, None)
         assert again.model_path == student.model_path
 
     def test_the_distillation_patterns_are_not_the_books(self, tiny_teacher, tiny_book, tiny_geometry):
+        from ebsdlib.datasets.container import SplitCounts
         from ebsdlib.learn.student import DISTILLATION_SEED
         from ebsdlib.simulation.datasets import simulate_dataset
 
-        dataset, detector_model = tiny_book
-        new = simulate_dataset(24, 0, 0, tiny_geometry, detector_model, DISTILLATION_SEED)
+        dataset, detector = tiny_book
+        new = simulate_dataset(SplitCounts(24, 0, 0), detector, DISTILLATION_SEED)
         book = {tuple(np.round(q, 6)) for q in dataset.table[["qa", "qb", "qc", "qd"]].to_numpy()}
         assert not book & {tuple(np.round(q, 6)) for q in new.table[["qa", "qb", "qc", "qd"]].to_numpy()}
 
     def test_no_teacher_or_no_validation_split_is_refused(self, tiny_teacher, tiny_book, tiny_geometry):
-        dataset, detector_model = tiny_book
+        dataset, detector = tiny_book
         with pytest.raises(ValueError, match="at least one trained teacher"):
-            distil_student([], dataset, tiny_geometry, detector_model, self.CONFIG)
+            distil_student([], dataset, detector, self.CONFIG)
         no_validation = dataset.subset("train")
         with pytest.raises(ValueError, match="no validation patterns"):
-            distil_student([tiny_teacher], no_validation, tiny_geometry, detector_model, self.CONFIG)
+            distil_student([tiny_teacher], no_validation, detector, self.CONFIG)
 
 
 class TestSpeedBenchmark:
@@ -158,11 +162,11 @@ class TestSpeedBenchmark:
 
     def test_every_contender_on_the_same_patterns_with_ratios_to_hough(self):
         from ebsdlib.crystal.materials import dual_phase_materials
-        from ebsdlib.simulation.patterns import DetectorGeometry
+        from ebsdlib.simulation.patterns import Detector, DetectorGeometry
         from ebsdlib.simulation.sample import simulate_dual_phase_map
 
         geometry = DetectorGeometry(shape=(60, 73))
-        micro, scan = simulate_dual_phase_map((3, 4), 1, 0.3, geometry, seed=0)
+        micro, scan = simulate_dual_phase_map((3, 4), 1, 0.3, Detector(geometry), seed=0)
         test = np.asarray(scan.patterns[:5])
         table = mapping_benchmark(
             [self._classifier("a"), self._classifier("b")],
@@ -253,7 +257,7 @@ def _table(student_speed, student_test, student_map, teacher_test=0.8, teacher_m
 class TestStudentVerdict:
     def test_met_when_fast_enough_and_as_right(self):
         verdict = student_verdict(_table(3.0, 0.795, 0.5))
-        assert all(verdict["met"].values()) and "meets its goal" in verdict["sentence"]
+        assert all(verdict["met"].values()) and "meets its goal" in student_sentence(verdict)
         assert verdict["test_gap"] == pytest.approx(-0.5) and verdict["speed"] == 3.0
 
     @pytest.mark.parametrize(
@@ -262,7 +266,7 @@ class TestStudentVerdict:
     def test_each_part_of_the_goal_can_fail(self, speed, test, map_, failed):
         verdict = student_verdict(_table(speed, test, map_))
         assert not verdict["met"][failed] and sum(verdict["met"].values()) == 2
-        assert "falls short" in verdict["sentence"]
+        assert "falls short" in student_sentence(verdict)
 
     def test_the_teacher_is_the_ensemble_when_there_is_one(self):
         verdict = student_verdict(_table(2.0, 0.75, 0.5, teacher_test=0.76, ensemble=True))

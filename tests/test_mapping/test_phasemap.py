@@ -4,7 +4,7 @@ import pytest
 
 from ebsdlib.crystal.materials import dual_phase_materials
 from ebsdlib.mapping.hough import counts_table, ensemble, ensemble_note, hough_phase_map, ipf_colors, map_scores, rejection_curve
-from ebsdlib.simulation.patterns import DetectorGeometry
+from ebsdlib.simulation.patterns import Detector, DetectorGeometry
 from ebsdlib.simulation.sample import eds_al_map, make_microstructure, simulate_dual_phase_map
 
 
@@ -113,7 +113,7 @@ def test_ensemble_uncertainty_and_rejection():
 @pytest.mark.slow
 def test_simulated_map_and_hough_baseline():
     geometry = DetectorGeometry(shape=(60, 73))
-    micro, data = simulate_dual_phase_map((10, 12), n_grains=2, precipitate_fraction=0.3, geometry=geometry, seed=0)
+    micro, data = simulate_dual_phase_map((10, 12), n_grains=2, precipitate_fraction=0.3, detector=Detector(geometry), seed=0)
     assert data.map_shape == (10, 12) and len(data) == 120
     np.testing.assert_array_equal(data.labels.reshape(10, 12), micro.space_group)
     assert set(data.table.loc[micro.boundary.ravel(), "quality"]) == {"overlap"}

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from ebsdlib.crystal.materials import load_materials
+from ebsdlib.datasets.container import SplitCounts
 from ebsdlib.preprocess import canonical_view
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import Detector, DetectorGeometry, DetectorModel
 from ebsdlib.simulation.randomise import (
     AcquisitionRanges,
     as_canonical,
@@ -68,7 +69,7 @@ def test_randomised_patterns_vary_their_acquisition_within_the_ranges():
 
 def test_fixed_ranges_reproduce_one_acquisition():
     geometry, model = DetectorGeometry(shape=(30, 36)), DetectorModel()
-    fixed = AcquisitionRanges.fixed(geometry, model)
+    fixed = AcquisitionRanges.fixed(Detector(geometry, model))
     _, table = simulate_randomised(load_materials()["Fe"], 12, fixed, 24, seed=0)
     for column, value in (
         ("detector_rows", 30),
@@ -84,7 +85,7 @@ def test_fixed_ranges_reproduce_one_acquisition():
 
 def test_randomised_dataset_follows_the_papers_split():
     materials = [m for m in load_materials().values() if m.name in ("Ni", "Al", "Fe")]
-    data = randomised_dataset(materials, 8, 4, 3, SMALL, 24, seed=0)
+    data = randomised_dataset(materials, SplitCounts(8, 4, 3), SMALL, 24, seed=0)
     counts = data.table.groupby(["space_group", "split"]).size()
     assert counts[(225, "train")] == 8 and counts[(229, "validation")] == 4 and counts[(229, "test")] == 3
     assert data.pattern_shape == (24, 24) and data.meta["canonical_view"] == 24

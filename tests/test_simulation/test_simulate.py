@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from ebsdlib.simulation.patterns import (
+    Detector,
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
@@ -31,11 +32,11 @@ class TestMasterPattern:
         from ebsdlib.simulation.patterns import _master_pattern_array
 
         coarse, fine = (DetectorGeometry(shape=(20, 24), master_pattern_half_size=size) for size in (45, 60))
-        a, _ = simulate_patterns(ni, 2, coarse, DetectorModel.clean(), seed=0)
+        a, _ = simulate_patterns(ni, 2, Detector(coarse, DetectorModel.clean()), seed=0)
         assert _master_pattern_array.is_cached(ni, 20.0, 45, 0.7, 0.05)
-        b, _ = simulate_patterns(ni, 2, fine, DetectorModel.clean(), seed=0)
+        b, _ = simulate_patterns(ni, 2, Detector(fine, DetectorModel.clean()), seed=0)
         assert not np.array_equal(a, b)
-        c, _ = simulate_patterns(ni, 2, fine, DetectorModel.clean(), seed=0, master_pattern_kwargs={"half_size": 45})
+        c, _ = simulate_patterns(ni, 2, Detector(fine, DetectorModel.clean()), seed=0, master_pattern_kwargs={"half_size": 45})
         np.testing.assert_array_equal(a, c)
 
     def test_the_same_in_every_run_whatever_numbas_threads(self, materials):
@@ -57,7 +58,7 @@ class TestMasterPattern:
 
 class TestSimulatePatterns:
     def test_shape_dtype_and_table(self, ni, tiny_geometry):
-        patterns, table = simulate_patterns(ni, 12, tiny_geometry, DetectorModel(), seed=1)
+        patterns, table = simulate_patterns(ni, 12, Detector(tiny_geometry, DetectorModel()), seed=1)
         assert patterns.shape == (12, 30, 36) and patterns.dtype == np.uint8
         assert patterns.min() == 0 and patterns.max() == 255
         assert len(table) == 12 and set(table["material"]) == {"Ni"} and set(table["space_group"]) == {225}
@@ -65,20 +66,20 @@ class TestSimulatePatterns:
         np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1, atol=1e-6)
 
     def test_same_seed_same_patterns(self, ni, tiny_geometry):
-        a, ta = simulate_patterns(ni, 5, tiny_geometry, seed=3)
-        b, tb = simulate_patterns(ni, 5, tiny_geometry, seed=3)
-        c, _ = simulate_patterns(ni, 5, tiny_geometry, seed=4)
+        a, ta = simulate_patterns(ni, 5, Detector(tiny_geometry), seed=3)
+        b, tb = simulate_patterns(ni, 5, Detector(tiny_geometry), seed=3)
+        c, _ = simulate_patterns(ni, 5, Detector(tiny_geometry), seed=4)
         np.testing.assert_array_equal(a, b)
         assert ta.equals(tb)
         assert not np.array_equal(a, c)
 
     def test_pattern_centre_jitter(self, ni, tiny_geometry):
-        _, table = simulate_patterns(ni, 200, tiny_geometry, DetectorModel(pc_jitter=0.01, degraded_fraction=0), seed=0)
+        _, table = simulate_patterns(ni, 200, Detector(tiny_geometry, DetectorModel(pc_jitter=0.01, degraded_fraction=0)), seed=0)
         assert table["pcx"].std() == pytest.approx(0.01, rel=0.2)
         assert table["pcz"].mean() == pytest.approx(tiny_geometry.pc[2], abs=0.003)
 
     def test_degraded_share(self, ni, tiny_geometry):
-        _, table = simulate_patterns(ni, 300, tiny_geometry, DetectorModel(degraded_fraction=0.3), seed=0)
+        _, table = simulate_patterns(ni, 300, Detector(tiny_geometry, DetectorModel(degraded_fraction=0.3)), seed=0)
         assert (table["quality"] != "good").mean() == pytest.approx(0.3, abs=0.08)
         assert set(table["quality"]) == {"good", "low_contrast", "partial", "overlap"}
 

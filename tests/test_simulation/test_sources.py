@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import Detector, DetectorGeometry, DetectorModel
 from ebsdlib.simulation.sources import _dynamical_nickel, dynamical_nickel, recorded_nickel
 
 
@@ -21,7 +21,7 @@ def test_recorded_nickel_are_kikuchipys_patterns_background_corrected():
 def test_dynamical_nickel_projects_emsoft_master_pattern_on_the_given_detector():
     geometry = DetectorGeometry(shape=(24, 24))
     model = DetectorModel.clean()
-    data = dynamical_nickel(3, geometry, model, seed=0)
+    data = dynamical_nickel(3, Detector(geometry, model), seed=0)
     assert data.patterns.shape == (3, 24, 24) and data.patterns.dtype == np.uint8
     assert set(data.table["material"]) == {"Ni (dynamical)"} and set(data.table["space_group"]) == {225}
     assert data.patterns.std(axis=(1, 2)).min() > 5  # bands, not a flat image
@@ -30,7 +30,7 @@ def test_dynamical_nickel_projects_emsoft_master_pattern_on_the_given_detector()
     from dataclasses import replace
 
     assert _dynamical_nickel.is_cached(
-        3, replace(geometry, energy=geometry.energy), replace(model, degraded_fraction=0.0, pc_jitter=0.0), 0
+        3, Detector(replace(geometry, energy=geometry.energy), replace(model, degraded_fraction=0.0, pc_jitter=0.0)), 0
     )
     with pytest.raises(ValueError, match="at least 1"):
-        dynamical_nickel(0, geometry, model)
+        dynamical_nickel(0, Detector(geometry, model))

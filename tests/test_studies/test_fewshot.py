@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ebsdlib.book.prose import curve_findings
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.learn.training import TrainingConfig, TrialResult, dataset_fingerprint
 from ebsdlib.studies.fewshot import (
     convergence_table,
-    curve_findings,
     curve_summary,
     epochs_to_reach,
     few_shot_curve,
@@ -127,7 +127,7 @@ def test_summary_and_extrapolation_of_a_power_law():
     assert needed.loc["transfer", "extrapolated count"] == pytest.approx((2 / 0.03) ** 2, rel=1e-6)
     assert np.isnan(needed.loc["scratch", "extrapolated count"]), "a flat curve gives no extrapolation"
     assert patterns_needed(summary, 0.85, metric="recall").loc["transfer", "reached at"] == 400
-    text = curve_findings(summary, None, needed, 0.97, "recall", 100, 96, 400, 299)
+    text = curve_findings(summary, None, needed, 0.97, "recall", build=(100, 96), paper=(400, 299))
     assert "transfer" in text and "0.80" in text and "4,444" in text and "extrapolation" in text
     assert "not monotonic" not in text
 
@@ -135,11 +135,11 @@ def test_summary_and_extrapolation_of_a_power_law():
 def test_findings_name_a_dip_in_the_curve_and_the_missing_spread():
     summary = _summary({"transfer": {25: 0.47, 100: 0.29, 400: 0.69}})
     needed = patterns_needed(summary, 0.97, metric="recall")
-    text = curve_findings(summary, None, needed, 0.97, "recall", 400, 72, 400, 299)
+    text = curve_findings(summary, None, needed, 0.97, "recall", build=(400, 72), paper=(400, 299))
     assert "rises from 0.47 at 25 to 0.69 at 400" in text and "not monotonic: 0.47 at 25 but 0.29 at 100" in text
     assert "one trial per point" not in text  # _summary makes two trials per point
     one = summary.assign(trials=1)
-    assert "one trial per point" in curve_findings(one, None, needed, 0.97, "recall", 400, 72, 400, 299)
+    assert "one trial per point" in curve_findings(one, None, needed, 0.97, "recall", build=(400, 72), paper=(400, 299))
 
 
 def test_few_shot_figure_shows_cpu_and_wall_minutes_per_model():

@@ -5,17 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ebsdlib.book.prose import generalisation_answer, generalisation_findings
 from ebsdlib.crystal.materials import SPACE_GROUPS, training_materials
-from ebsdlib.datasets.container import PatternDataset
-from ebsdlib.simulation.patterns import DetectorModel
+from ebsdlib.datasets.container import PatternDataset, SplitCounts
+from ebsdlib.simulation.patterns import Detector, DetectorModel
 from ebsdlib.studies import generalise as generalise
 from ebsdlib.studies.generalise import (
     SEEN_BY_FOLD_MODELS,
     acquisition_table,
     answers_table,
     fold_datasets,
-    generalisation_answer,
-    generalisation_findings,
     generated_dataset,
     lomo_regimes,
     material_folds,
@@ -73,7 +72,7 @@ def test_held_out_subset_and_bad_names():
 
 def test_fold_data_keeps_the_held_out_materials_apart(tiny_geometry):
     fold = tuple(m for m in training_materials() if m.name in ("Ni", "Fe"))
-    train, test = fold_datasets(fold, 12, 6, 4, tiny_geometry, DetectorModel.clean(), seed=1)
+    train, test = fold_datasets(fold, SplitCounts(12, 6, 4), Detector(tiny_geometry, DetectorModel.clean()), seed=1)
     assert not set(train.table["material"]) & {"Ni", "Fe"}
     counts = train.table[train.table["split"] == "train"].groupby("space_group").size()
     assert counts.to_dict() == dict.fromkeys(SPACE_GROUPS, 12), "the paper's count per group, without the fold"
@@ -100,7 +99,7 @@ def test_leave_one_out_scores_each_held_out_material(monkeypatch, tiny_geometry)
     monkeypatch.setattr(generalise, "train_trial", fake_train)
     monkeypatch.setattr(generalise, "predict_trial", fake_predict)
     table = generalise.leave_one_out(
-        "scratch", folds, 12, 6, 3, 32, None, geometry=tiny_geometry, detector_model=DetectorModel.clean(), progress=None
+        "scratch", folds, SplitCounts(12, 6, 3), 32, None, detector=Detector(tiny_geometry, DetectorModel.clean()), progress=None
     )
     assert len(trained) == len(folds) == 2
     assert "Al" not in trained[0] and "Fe" not in trained[0] and "Ni" in trained[0]
@@ -145,7 +144,9 @@ def test_findings_compare_left_out_materials_with_the_same_models_where_they_can
 
 
 def test_generated_training_data_holds_no_paper_material(tiny_geometry):
-    data, rejected = generated_dataset(1, 12, 6, tiny_geometry, DetectorModel.clean(), seed=0, master_pattern_check=False)
+    data, rejected = generated_dataset(
+        1, SplitCounts(12, 6, 0), Detector(tiny_geometry, DetectorModel.clean()), seed=0, master_pattern_check=False
+    )
     materials = set(data.table["material"])
     assert len(materials) == 6 and all(name.startswith("gen") for name in materials)
     assert not materials & {m.name for m in training_materials()}
@@ -158,8 +159,10 @@ def test_generated_training_data_holds_no_paper_material(tiny_geometry):
 def test_generated_plus_paper_keeps_the_papers_test_split_unseen(tiny_geometry):
     from ebsdlib.simulation.datasets import simulate_dataset
 
-    paper = simulate_dataset(12, 6, 3, tiny_geometry, DetectorModel.clean(), seed=0)
-    data, _ = generated_dataset(1, 12, 6, tiny_geometry, DetectorModel.clean(), seed=0, paper=paper, master_pattern_check=False)
+    paper = simulate_dataset(SplitCounts(12, 6, 3), Detector(tiny_geometry, DetectorModel.clean()), seed=0)
+    data, _ = generated_dataset(
+        1, SplitCounts(12, 6, 0), Detector(tiny_geometry, DetectorModel.clean()), seed=0, paper=paper, master_pattern_check=False
+    )
     assert "test" not in set(data.table["split"])
     assert {m.name for m in training_materials()} <= set(data.table["material"])
     assert data.table["pattern_id"].is_unique and len(data) == len(data.patterns)

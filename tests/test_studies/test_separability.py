@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ebsdlib.crystal.materials import load_materials
-from ebsdlib.simulation.patterns import DetectorGeometry, DetectorModel
+from ebsdlib.simulation.patterns import Detector, DetectorGeometry, DetectorModel
 from ebsdlib.studies.separability import (
     alike_pairs,
     ideal_observer,
@@ -44,9 +44,9 @@ def test_fe3ni_looks_like_fcc_nickel_and_ni3al_does_not():
 
 def test_the_ideal_observer_sees_superlattice_bands_and_cannot_split_a_material_from_itself():
     clean = DetectorModel.clean()
-    seen = ideal_observer(MATERIALS["Ni3Al"], MATERIALS["Ni"], GEOMETRY, clean, None, n=6, seed=0, pcz_steps=3)
+    seen = ideal_observer(MATERIALS["Ni3Al"], MATERIALS["Ni"], Detector(GEOMETRY, clean), None, n=6, seed=0, pcz_steps=3)
     assert seen["accuracy"] == 1.0 and seen["first accuracy"] == 1.0 and seen["second accuracy"] == 1.0
-    same = ideal_observer(MATERIALS["Ni"], MATERIALS["Ni"], GEOMETRY, clean, None, n=6, seed=0, pcz_steps=3)
+    same = ideal_observer(MATERIALS["Ni"], MATERIALS["Ni"], Detector(GEOMETRY, clean), None, n=6, seed=0, pcz_steps=3)
     assert same["accuracy"] == 0.5 and same["similarity"] == pytest.approx(1.0)
 
 
@@ -57,20 +57,20 @@ def test_what_the_patterns_hold_depends_on_pixels_and_dose():
     default = DetectorGeometry()
 
     def accuracy(geometry, dose):
-        return ideal_observer(*pair, geometry, DetectorModel(dose=dose, pc_jitter=0.0), None, n=10, seed=0, pcz_steps=3)[
-            "accuracy"
-        ]
+        return ideal_observer(
+            *pair, Detector(geometry, DetectorModel(dose=dose, pc_jitter=0.0)), None, n=10, seed=0, pcz_steps=3
+        )["accuracy"]
 
     assert accuracy(default, 150.0) >= 0.9
     assert accuracy(GEOMETRY, 150.0) <= 0.8
     assert accuracy(default, 0.5) <= 0.6
     with pytest.raises(ValueError, match="at least 1"):
-        ideal_observer(*pair, GEOMETRY, DetectorModel(), None, n=0)
+        ideal_observer(*pair, Detector(GEOMETRY), None, n=0)
 
 
 def test_the_table_has_a_column_per_input_size_and_the_pair_accuracy_counts_both_materials():
     pairs = [(MATERIALS["Ni3Al"], MATERIALS["Ni"])]
-    table = separability_table(pairs, GEOMETRY, DetectorModel.clean(), (72, None), n=4, seed=0)
+    table = separability_table(pairs, Detector(GEOMETRY, DetectorModel.clean()), (72, None), n=4, seed=0)
     assert list(table.columns) == [
         "first",
         "second",
