@@ -179,11 +179,11 @@ def smoke_models(isolated_cache):
     """The smoke profile's data set, pretrained source and trials, made once for the run (under
     :func:`run_lock`): every chapter needs them, and with pytest-xdist the chapters run in several
     workers at once, which would otherwise each train them."""
-    from ebsdlib.book.chapters import book_models, book_parameters
+    from ebsdlib.book.chapters import book_models
     from ebsdlib.settings import shared_settings
 
     with run_lock("smoke-models"):
-        return book_models(**book_parameters(shared_settings("smoke")))
+        return book_models(shared_settings("smoke"))
 
 
 CHAPTER_TEST_PREFIX = "test_chapter_"

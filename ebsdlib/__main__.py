@@ -1,3 +1,5 @@
+"""``python -m ebsdlib``: the command line (:mod:`ebsdlib.cli`)."""
+
 import sys
 
 from ebsdlib.cli import main

@@ -106,7 +106,6 @@ def code_fingerprint(source: str) -> str:
 def source_hash(modules: Iterable[str], data_files: Iterable[str] = ()) -> str:
     """SHA-256 over the ebsdlib version, the code of ebsdlib ``modules`` (e.g. ``"simulation.patterns"``; see
     :func:`code_fingerprint`) and files in ``ebsdlib/data/``."""
-
     h = hashlib.sha256(__version__.encode())
     for name in sorted(modules):
         module = importlib.import_module(f"ebsdlib.{name}")

@@ -1,4 +1,6 @@
-"""Command line (``python -m ebsdlib`` or ``ebsdlib``):
+"""The command line, ``python -m ebsdlib`` or ``ebsdlib``.
+
+Its commands:
 
 ``build``     execute the chapters for a profile and build the website (what ``make book`` runs);
 ``train``     the paper's protocol on your labelled patterns: a model bundle and a short report;
@@ -28,6 +30,14 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: the process's arguments); returns the exit status."""
+    from ebsdlib.logs import progress_lines
+
+    with progress_lines():  # the library's progress lines (build, training epochs, benchmarks) on standard output
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="ebsdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="execute every chapter for a profile and build the website")

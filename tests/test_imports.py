@@ -16,6 +16,7 @@ INFRASTRUCTURE = (
     "ebsdlib",
     "ebsdlib.paths",
     "ebsdlib.quiet",
+    "ebsdlib.logs",
     "ebsdlib.cache",
     "ebsdlib.outputs",
     "ebsdlib.settings",

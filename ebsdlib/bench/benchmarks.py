@@ -26,6 +26,7 @@ contender that :func:`ebsdlib.learn.training.fit_model` can run (float32 through
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import time
@@ -66,9 +67,13 @@ __all__ = [
     "student_verdict",
 ]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Contender:
+    """One way of training that the training benchmark times: approach, precision, input pipeline, batch size."""
+
     approach: str
     precision: str = "float32"
     pipeline: str = "arrays"
@@ -76,6 +81,7 @@ class Contender:
 
     @property
     def label(self) -> str:
+        """How the contender is named in the tables."""
         return f"{self.approach}, {self.precision}, {self.pipeline}, batch {self.batch_size}"
 
 
@@ -203,7 +209,7 @@ def run_training_benchmark(
     recalibration_patterns: int = 256,
     patterns: int = 128,
     contenders: list[Contender] | None = None,
-    progress=print,
+    progress=log.info,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every contender; returns (throughput table, per-epoch table before/after per approach).
 
@@ -283,7 +289,7 @@ def tiled_scan(path, n_patterns: int, base_shape=(20, 50), detector: Detector | 
     return path, (total_rows, cols)
 
 
-def streaming_benchmark(bundles, sizes=(10_000, 100_000), folder=None, chunk_size: int = 1024, progress=print) -> pd.DataFrame:
+def streaming_benchmark(bundles, sizes=(10_000, 100_000), folder=None, chunk_size: int = 1024, progress=log.info) -> pd.DataFrame:
     """Peak memory and patterns/s of ``ebsdlib classify`` on simulated scan files of each size, each run in
     a fresh process (its peak resident memory is the process's own)."""
     import json
@@ -368,7 +374,6 @@ class Classifier:
         """Class probabilities (n, classes) of raw patterns (n, rows, cols), ``chunk`` at a time: resized,
         normalised and classified in one forward pass per chunk (``predict_on_batch``: no per-call
         data pipeline)."""
-
         out = []
         for start in range(0, len(patterns), chunk):
             x = prepare_patterns(patterns[start : start + chunk], self.image_size, self.channels)
@@ -389,10 +394,10 @@ def mapping_benchmark(
     map_truth: np.ndarray,
     test_patterns: np.ndarray,
     test_truth: np.ndarray,
+    *,
     geometry,
     phases,
-    *,
-    progress=print,
+    progress=log.info,
 ) -> pd.DataFrame:
     """Patterns per second and accuracy of Hough indexing and of every classifier on the same patterns.
 
@@ -403,7 +408,6 @@ def mapping_benchmark(
     classifier. Returns one row per contender: ``patterns/s``, ``× Hough`` (the ratio in this run, the
     figure that counts), ``map accuracy``, ``test accuracy``, ``first call (s)`` and a note.
     """
-
     say = progress or (lambda *_: None)
     map_patterns, map_truth = np.asarray(map_patterns), np.asarray(map_truth).ravel()
     test_truth = np.asarray(test_truth)
@@ -455,7 +459,6 @@ def mapping_benchmark(
 
 def simulation_throughput(material, n: int, detector: Detector, seed: int = 0) -> float:
     """Simulated patterns per second: projection from the (cached) master pattern plus the detector model."""
-
     detector_master_pattern(material, detector.geometry)  # computed once, cached: not what a new pattern costs
     _, seconds = _timed(simulate_patterns, material, int(n), detector, int(seed) + 99)
     return int(n) / seconds
@@ -525,7 +528,7 @@ class SpeedReport:
         return written
 
 
-def book_speed_benchmark(settings: dict, student_config=None, train_patterns: int = 256, progress=print) -> SpeedReport:
+def book_speed_benchmark(settings: dict, student_config=None, train_patterns: int = 256, progress=log.info) -> SpeedReport:
     """The speed benchmark of a profile (``make bench``, the book's "Speed" page): the book's data set,
     transfer models and dual-phase map (from the cache when the book was built; trained otherwise), the
     student distilled from them (:func:`ebsdlib.learn.student.distil_student`), and every contender of
@@ -577,8 +580,8 @@ def book_speed_benchmark(settings: dict, student_config=None, train_patterns: in
         micro.space_group,
         np.asarray(test.patterns),
         test.labels,
-        trained.detector.geometry,
-        dual_phase_materials(),
+        geometry=trained.detector.geometry,
+        phases=dual_phase_materials(),
         progress=say,
     )
     say("simulation and training throughput ...")

@@ -113,7 +113,6 @@ def source_admonition(source: PretrainedSource):
 
 def _paper_settings() -> dict[str, str]:
     """How the paper's value of each parameter that has one reads in a settings table."""
-
     p = paper_values()["protocol"]
     return {
         "image_size": f"{p['image_size']} px",
@@ -208,7 +207,6 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
     A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer``, or with the
     student, ``ebsdlib classify SCAN --fast``.
     """
-
     trained = book_models(settings)
     written = {}
     for approach in ("scratch", "transfer"):
@@ -255,7 +253,6 @@ def _native_preprocessing(pattern_shape) -> dict:
 def _student_bundle(trained: BookModels, settings: dict, config, folder: Path, profile: str) -> Path:
     """The distilled student (:func:`ebsdlib.learn.student.distil_student`, from the cache) as a bundle, with its
     test metrics."""
-
     teachers = [r for r in trained.results if r.approach == "transfer"]
     student = distil_student(teachers, trained.dataset, trained.detector, config, settings["seed"], None)
     test = trained.dataset.subset("test")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import platform
 import re
@@ -44,6 +45,8 @@ __all__ = [
     "build_book",
     "glued_values",
 ]
+
+log = logging.getLogger(__name__)
 
 PROFILES = ("smoke", "default", "paper")
 BUILD_INFO_MARKER = "<!-- build-info -->"
@@ -221,7 +224,6 @@ def run_chapter(
     themselves (for example chapter 3's prediction CSVs), written atomically, so that an interrupted
     execution is never reused.
     """
-
     notebook, output = Path(notebook), Path(output)
     entry = cache_file("chapters", f"{notebook.stem}-{chapter_key(notebook, parameters, profiles_dir)}")
     if reuse and verified_folder(entry):
@@ -409,7 +411,6 @@ def _bundles_markdown(bundles: dict[str, Path], build_dir: Path) -> str:
 def _write_claims(staging: Path, toc: list[str], facts: dict[str, str]) -> None:
     """Fill the claims page (the Markdown page of the table of contents holding ``CLAIMS_MARKER``) with
     :func:`ebsdlib.book.claims.claims_markdown` of the chapters' glued values."""
-
     for rel in toc:
         page = staging / f"{rel}.md"
         if page.is_file() and CLAIMS_MARKER in (text := page.read_text()):
@@ -419,7 +420,6 @@ def _write_claims(staging: Path, toc: list[str], facts: dict[str, str]) -> None:
 def staged_config(text: str) -> str:
     """The book's ``_config.yml`` as the staged build reads it: with MyST substitutions of the paper's
     numbers (:func:`ebsdlib.book.paper.paper_substitutions`, written ``{{ paper_<name> }}`` on the Markdown pages)."""
-
     config = yaml.safe_load(text)
     parse = config.setdefault("parse", {})
     extensions = parse.setdefault("myst_enable_extensions", [])
@@ -506,7 +506,7 @@ def build_book(
     for i, rel in enumerate(notebooks, 1):
         source = root / f"{rel}.ipynb"
         params = params_by[rel]
-        print(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...", flush=True)
+        log.info(f"[{i}/{len(notebooks)}] {source.stem} ({profile_name}) ...")
         seconds, was_reused = run_chapter(
             source,
             staging / f"{rel}.ipynb",
@@ -523,9 +523,9 @@ def build_book(
         timings[source.stem] = seconds
         if was_reused:
             reused.append(source.stem)
-            print(f"[{i}/{len(notebooks)}] {source.stem} unchanged: reused its execution of {seconds:.0f} s", flush=True)
+            log.info(f"[{i}/{len(notebooks)}] {source.stem} unchanged: reused its execution of {seconds:.0f} s")
         else:
-            print(f"[{i}/{len(notebooks)}] {source.stem} done in {seconds:.0f} s", flush=True)
+            log.info(f"[{i}/{len(notebooks)}] {source.stem} done in {seconds:.0f} s")
     facts: dict[str, str] = {}
     for rel in notebooks:
         facts.update(glued_values(staging / f"{rel}.ipynb"))
@@ -534,11 +534,10 @@ def build_book(
     if not chapters and TRAINING_CHAPTER in ran:  # the training chapter ran, so its models are in the cache: no training
         speed = next((rel for rel in notebooks if Path(rel).stem == SPEED_CHAPTER), None)
         student = StudentConfig.from_parameters(chapter_values(profile, root / f"{speed}.ipynb")) if speed else None
-        print(
+        log.info(
             "writing the model bundles of the best scratch and transfer models"
             + (" and the student" if student else "")
             + " ...",
-            flush=True,
         )
         bundles = write_book_bundles(settings, build_dir / "bundles" / profile_name, profile_name, student)
     intro = staging / f"{read_toc(root)[0]}.md"
@@ -558,7 +557,6 @@ def build_book(
 def site_key(staging: Path) -> str:
     """Content address of a rendered site: every staged file (path and content), the Python version and
     every installed distribution's version, and the code of this project's Sphinx extension."""
-
     h = hashlib.sha256()
     for path in sorted(p for p in Path(staging).rglob("*") if p.is_file()):
         h.update(path.relative_to(staging).as_posix().encode())
@@ -574,14 +572,13 @@ def site_key(staging: Path) -> str:
 def render_site(staging: Path, build_dir: Path, root: Path = REPO_ROOT) -> bool:
     """``jupyter-book build`` of the staged book into ``build_dir/html``, or the site rendered earlier from
     exactly the same staged files (the cache's ``sites`` entry). Returns whether it was reused."""
-
     entry = cache_file("sites", site_key(staging))
     html = Path(build_dir) / "html"
     if verified_folder(entry):
         if html.exists():
             shutil.rmtree(html)
         shutil.copytree(entry / "html", html)
-        print(f"site unchanged since its last rendering: reused {entry.name}", flush=True)
+        log.info(f"site unchanged since its last rendering: reused {entry.name}")
         return True
     cmd = [
         str(Path(sys.executable).parent / "jupyter-book"),

@@ -164,9 +164,10 @@ def curve_findings(
 
 
 def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:
-    """Chapter 8's question answered from its numbers (one Markdown paragraph): does the classifier
-    recognise the space groups of phases and pattern sources it never saw, or only its training
-    materials and simulator?
+    """Chapter 8's question answered from its numbers, in one Markdown paragraph.
+
+    Does the classifier recognise the space groups of phases and pattern sources it never saw, or only its
+    training materials and simulator?
 
     Uses the best approach of each regime, so the answer is the most favourable the numbers allow; patterns
     from other sources count each source once (the mean of its best models' accuracies), so that one small

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,8 @@ from ebsdlib.paths import REPO_ROOT
 from ebsdlib.settings import shared_settings
 
 __all__ = ["MAY_DIFFER", "RENDERED_KINDS", "page_differences", "unused_exemptions", "book_differences", "same_seed_builds"]
+
+log = logging.getLogger(__name__)
 
 #: The environment variables that keep TensorFlow's pools and OpenMP to one thread (two pools of spinning
 #: threads on two cores slow each other down): the same-seed builds and the test workers set them.
@@ -190,7 +193,7 @@ def page_differences(
     columns: dict[str, str] | None = None,
     spans: dict[str, str] | None = None,
 ) -> list[str]:
-    """What two executions of one chapter show differently, cell by cell: tables, figures, Markdown, errors
+    r"""What two executions of one chapter show differently, cell by cell: tables, figures, Markdown, errors
     and glued values, each difference named by its cell and the glued value or output.
 
     What may differ is named, each with the reason (the keys of :data:`MAY_DIFFER`): ``glued`` by the glued
@@ -204,7 +207,7 @@ def page_differences(
     >>> folder = Path(tempfile.mkdtemp())
     >>> def executed(name, accuracy, seconds):
     ...     cell = nbformat.v4.new_code_cell("show(accuracy, seconds)")
-    ...     table = f"| approach | accuracy | seconds |\\n|---|---|---|\\n| transfer | {accuracy} | {seconds} |"
+    ...     table = f"| approach | accuracy | seconds |\n|---|---|---|\n| transfer | {accuracy} | {seconds} |"
     ...     cell.outputs = [
     ...         nbformat.v4.new_output("display_data", {"text/markdown": table, "text/plain": "<Markdown>"}),
     ...         nbformat.v4.new_output("display_data", {"application/papermill.record/text/plain": str(seconds)},
@@ -307,6 +310,7 @@ def book_differences(a: Path, b: Path) -> dict[str, list[str]]:
 #: The command line each same-seed build runs (``python -c``): a build of the profile without the website.
 _BUILD = (
     "import sys; from pathlib import Path; from ebsdlib.book.pipeline import build_book; "
+    "from ebsdlib.logs import show_progress; show_progress(); "
     "build_book(sys.argv[1], root=Path(sys.argv[2]), build_dir=Path(sys.argv[3]), html=False)"
 )
 
@@ -371,7 +375,7 @@ def _same_seed_builds(profile: str, folder: Path, work: Path, root: Path) -> dic
     start = time.perf_counter()
     for name in names:
         cache, build = work / f"cache-{name}", work / f"build-{name}"
-        print(f"same seed: {name} build of profile {profile} from an empty cache ({cache}) ...", flush=True)
+        log.info(f"same seed: {name} build of profile {profile} from an empty cache ({cache}) ...")
         env = {**os.environ, "EBSDLIB_CACHE": str(cache), "NUMBA_CACHE_DIR": str(cache / "numba")}
         env.update(dict.fromkeys(ONE_THREAD, "1"))
         builds[name] = subprocess.Popen(
@@ -385,7 +389,7 @@ def _same_seed_builds(profile: str, folder: Path, work: Path, root: Path) -> dic
 
     def echo(name: str) -> None:
         for line in builds[name].stdout:
-            print(f"[{name}] {line}", end="", flush=True)
+            log.info(f"[{name}] {line.rstrip()}")
 
     readers = [threading.Thread(target=echo, args=(name,), daemon=True) for name in names]
     for reader in readers:
@@ -395,7 +399,7 @@ def _same_seed_builds(profile: str, folder: Path, work: Path, root: Path) -> dic
         reader.join()
     if failed:
         raise RuntimeError("; ".join(failed))
-    print(f"same seed: both builds done in {time.perf_counter() - start:.0f} s", flush=True)
+    log.info(f"same seed: both builds done in {time.perf_counter() - start:.0f} s")
     with publish_folder(folder, "same-seed", "--folder") as staging:
         for name in names:
             shutil.copytree(

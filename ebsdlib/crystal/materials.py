@@ -103,7 +103,7 @@ def space_group_symbol(number: int) -> str:
 
 
 def space_group_latex(number: int) -> str:
-    """Symbol with overbars for figures, e.g. ``225 -> "$Fm\\bar{3}m$"``."""
+    r"""Symbol with overbars for figures, e.g. ``225 -> "$Fm\bar{3}m$"``."""
     symbol = space_group_symbol(number)
     out, i = "", 0
     while i < len(symbol):
@@ -209,7 +209,7 @@ class Material:
         return Structure(atoms=atoms, lattice=lattice, title=self.name)
 
     def phase(self):
-        """orix ``Phase`` with the asymmetric unit expanded to the full conventional cell."""
+        """Orix ``Phase`` with the asymmetric unit expanded to the full conventional cell."""
         from orix.crystal_map import Phase
 
         phase = Phase(name=self.name, space_group=self.space_group, structure=self.structure())
@@ -271,6 +271,12 @@ def load_materials(path: str | Path | None = None) -> dict[str, Material]:
     dict[str, Material]
         The materials by name: the training materials, then the dual-phase and the source-task materials, each
         section in file order.
+
+    Examples
+    --------
+    >>> ni = load_materials()["Ni"]
+    >>> ni.space_group, round(ni.lattice_parameter, 3)
+    (225, 3.524)
     """
     return dict(_load(str(path or MATERIALS_FILE)))
 

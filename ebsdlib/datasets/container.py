@@ -113,6 +113,7 @@ class PatternDataset:
 
     @property
     def pattern_shape(self) -> tuple[int, int]:
+        """(rows, cols) of one pattern in pixels."""
         return tuple(self.patterns.shape[1:])
 
     def subset(self, mask_or_split) -> PatternDataset:

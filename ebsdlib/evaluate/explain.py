@@ -96,7 +96,7 @@ class Explanation:
 
 
 def _as_array(values, n_classes: int) -> np.ndarray:
-    """shap returns a list per class (old) or one array with classes last (new): (n, r, c, ch, classes)."""
+    """Shap returns a list per class (old) or one array with classes last (new): (n, r, c, ch, classes)."""
     if isinstance(values, list):
         values = np.stack(values, axis=-1)
     values = np.asarray(values)
@@ -228,7 +228,7 @@ def select_correct_inputs(
 
 @functools.lru_cache(maxsize=64)
 def _main_band_simulator(material: Material, families: int, energy: float):
-    """kikuchipy's simulator of the bands of ``material``'s ``families`` {hkl} families with the largest spacings
+    """Kikuchipy's simulator of the bands of ``material``'s ``families`` {hkl} families with the largest spacings
     (structure factor at least 5 % of the strongest), at ``energy`` kV: the same for every orientation, so made
     once per material (the reflector list and its structure factors took seconds for a large cell)."""
     import kikuchipy as kp
@@ -321,7 +321,6 @@ def explain_trial(
         classified it correctly (``False`` where none of 50 draws was), the model input (one channel), its true
         space group and the :class:`Explanation`.
     """
-
     image_size, channels = result.info["image_size"], APPROACH_CHANNELS[result.approach]
     model = result.load_model()
     rows, correct = select_correct_inputs(model, dataset, image_size, channels, seed=seed)

@@ -259,7 +259,7 @@ def restored_val_loss(result: TrialResult) -> float:
 
 
 def best_trial(results: list[TrialResult], approach: str) -> TrialResult:
-    """ "The best performing model" of an approach: the trial whose saved model has the lowest
+    """The paper's "best performing model" of an approach: the trial whose saved model has the lowest
     validation loss."""
     candidates = [r for r in results if r.approach == approach]
     if not candidates:

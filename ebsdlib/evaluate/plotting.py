@@ -368,7 +368,7 @@ def phase_map_axes(ax, labels, title: str, tie_label: str = "tie", none_label: s
     ax.set_yticks([])
 
 
-def dual_phase_figure(bse, hough_labels, ipf_rgb, truth, scratch_labels, eds, transfer_labels):
+def dual_phase_figure(bse, hough_labels, ipf_rgb, truth, *, scratch_labels, eds, transfer_labels):
     """The paper's Fig. 5 panel plus the ground truth: BSE image, Hough phase map, IPF-Y / ground truth,
     scratch CNN map, Al EDS map, transfer CNN map."""
     fig, axes = plt.subplots(2, 4, figsize=(17, 6.6))

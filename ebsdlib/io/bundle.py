@@ -68,10 +68,12 @@ class ModelBundle:
 
     @property
     def model_path(self) -> Path:
+        """The bundle's Keras model file."""
         return self.folder / MODEL_FILE
 
     @property
     def approach(self) -> str:
+        """``"scratch"``, ``"transfer"`` or ``"student"``; bundles written before it was recorded: from the channels."""
         return str(self.info.get("approach", "transfer" if self.channels == 3 else "scratch"))
 
     def load_model(self):

@@ -116,6 +116,7 @@ def write_scan(
     n_grains: int = 6,
     precipitate_fraction: float = 0.2,
     detector: Detector = Detector(),
+    *,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:

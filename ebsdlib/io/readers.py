@@ -267,6 +267,16 @@ def load_pattern_file(
     ------
     DatasetError
         When the file is missing, cannot be read by kikuchipy, or holds no EBSD patterns.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from ebsdlib.io.export import write_scan
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+    >>> path = write_scan(os.path.join(tempfile.mkdtemp(), "scan.h5"), (2, 3), 1, 0.3, Detector(DetectorGeometry(shape=(30, 36))))
+    >>> scan = load_pattern_file(path)
+    >>> len(scan), scan.map_shape, scan.pattern_shape, sorted(set(scan.table["space_group"]))
+    (6, (2, 3), (30, 36), [-1])
     """
     import kikuchipy as kp
 

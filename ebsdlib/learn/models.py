@@ -29,6 +29,7 @@ Xception takes about half a minute in every new process. It has no ImageNet weig
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class PretrainedSource:
     note: str
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and cache keys)."""
         return asdict(self)
 
 
@@ -221,8 +223,12 @@ def build_transfer_model(
             )
         weights = "imagenet"  # Keras' own loading path: md5-checked file in $KERAS_HOME/models
     try:
-        return classifier(architecture, image_size, 3, weights, n_classes, "transfer_model")
-    except (OSError, ValueError) as err:
+        with warnings.catch_warnings():
+            # Keras warns and goes on when a weights file lacks a part of the network, leaving that part at its
+            # random initial weights: a transfer model that silently is not one. Refused like any other mismatch.
+            warnings.filterwarnings("error", message="Skipping nested container", category=UserWarning)
+            return classifier(architecture, image_size, 3, weights, n_classes, "transfer_model")
+    except (OSError, ValueError, UserWarning) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         reason = reason if len(reason) <= 300 else reason[:300] + " ..."  # Keras appends whole weight arrays
         raise SourceUnavailable(

@@ -26,6 +26,7 @@ separable convolutions (MobileNet-like, about 10⁵ weights against Xception's 2
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,6 +63,8 @@ __all__ = [
     "distil_student",
     "DISTILLATION_SEED",
 ]
+
+log = logging.getLogger(__name__)
 
 STUDENT_CHANNELS = 1
 DISTILLATION_SEED = 1_000_003  # added to the book's seed: the distillation patterns are not the book's
@@ -137,6 +140,7 @@ class StudentConfig:
             )
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and cache keys)."""
         return asdict(self)
 
     @classmethod
@@ -264,13 +268,16 @@ class StudentResult:
 
     @property
     def image_size(self) -> int:
+        """Side in pixels of the student's input."""
         return int(self.info["config"]["image_size"])
 
     @property
     def epochs(self) -> int:
+        """Epochs the student trained."""
         return len(self.history)
 
     def load_model(self):
+        """The student as a Keras model, read from its file."""
         import keras
 
         return keras.models.load_model(self.model_path)
@@ -294,7 +301,7 @@ def distil_student(
     detector: Detector,
     config: StudentConfig = StudentConfig(),
     seed: int = 0,
-    progress=print,
+    progress=log.info,
 ) -> StudentResult:
     """Distil the ensemble of ``teachers`` into a student (:func:`build_student`), or read it from the cache.
 

@@ -23,6 +23,7 @@ covers every parameter, the data, the pretrained source and the code of the modu
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -63,6 +64,8 @@ __all__ = [
     "training_summary",
     "training_config",
 ]
+
+log = logging.getLogger(__name__)
 
 APPROACHES = ("scratch", "transfer")
 APPROACH_CHANNELS = {"scratch": 1, "transfer": 3}
@@ -115,6 +118,7 @@ class TrainingConfig:
     architecture: str = "xception"  # or "mini", the smoke profile's stand-in (ebsdlib.learn.models)
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and cache keys)."""
         return asdict(self)
 
 
@@ -151,6 +155,7 @@ class TrialResult:
         return len(self.history)
 
     def load_model(self):
+        """The trained model as a Keras model, read from its file."""
         import keras
 
         return keras.models.load_model(self.model_path)
@@ -335,13 +340,12 @@ def _make_monitor(x_val, y_val, x_recal, config: TrainingConfig, label: str, rec
                 "seconds": time.perf_counter() - self._start,
             }
             records.append(record)
-            print(
+            log.info(
                 f"{label} epoch {record['epoch']:3d}: loss {record['loss']:.3f} acc {record['accuracy']:.2f} | "
                 f"val_loss {val_loss:.3f} val_acc {val_acc:.2f}"
                 + (f" (Keras statistics: {keras_loss:.2f})" if np.isfinite(keras_loss) else "")
                 + " | "
-                f"{record['seconds']:.0f} s",
-                flush=True,
+                f"{record['seconds']:.0f} s"
             )
 
     return EpochMonitor()
@@ -486,8 +490,22 @@ def train_trial(
     -------
     TrialResult
         The trained model, its history and provenance.
-    """
 
+    Examples
+    --------
+    One epoch of the smoke profile's small network on a few simulated patterns of Ni (225) and Fe (229):
+
+    >>> from ebsdlib.crystal.materials import load_materials
+    >>> from ebsdlib.datasets.container import SplitCounts
+    >>> from ebsdlib.simulation.datasets import simulate_dataset
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+    >>> detector = Detector(DetectorGeometry(shape=(30, 36), master_pattern_half_size=68))
+    >>> materials = [load_materials()[name] for name in ("Ni", "Fe")]
+    >>> data = simulate_dataset(SplitCounts(6, 3, 1), detector, seed=0, materials=materials)
+    >>> result = train_trial("scratch", data, 72, TrainingConfig(architecture="mini", max_epochs=1), seed=0)
+    >>> result.approach, len(result.history), result.model_path.suffix
+    ('scratch', 1, '.keras')
+    """
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; choose from {APPROACHES}")
     if approach == "transfer" and (source is None or source.weights is None):

@@ -143,6 +143,7 @@ class ScanResult:
 
     @property
     def patterns_per_second(self) -> float:
+        """Patterns classified per second of the run (NaN for a run of no measurable time)."""
         return self.n / self.seconds if self.seconds > 0 else float("nan")
 
 
@@ -182,12 +183,39 @@ def classify_scan(
     in_flight
         Chunks submitted to a cluster at a time (bounds the client's memory).
 
+    Returns
+    -------
+    ScanResult
+        The results folder and files, the patterns classified, the map shape, the share of each class and
+        the seconds spent.
+
     Raises
     ------
     BundleError
         For bundles with different classes, or a native-view bundle trained on another pattern aspect.
     ScanError
         For a scan that cannot be read.
+
+    Examples
+    --------
+    Train a small bundle on simulated Ni and Fe patterns (:func:`ebsdlib.mapping.usermodel.train_bundle`), then
+    classify a simulated 2 × 3 scan recorded on the same detector:
+
+    >>> import os, tempfile
+    >>> from ebsdlib.io.export import find_materials, write_pattern_tree, write_scan
+    >>> from ebsdlib.mapping.usermodel import train_bundle
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+    >>> root = tempfile.mkdtemp()
+    >>> detector = Detector(DetectorGeometry(shape=(30, 36), master_pattern_half_size=68))
+    >>> _ = write_pattern_tree(find_materials(["Ni", "Fe"]), 8, os.path.join(root, "patterns"), detector, progress=False)
+    >>> bundle, _ = train_bundle(
+    ...     os.path.join(root, "patterns"), os.path.join(root, "model"), "scratch", profile="smoke",
+    ...     settings={"train_per_space_group": 4, "val_per_space_group": 2, "test_per_material": 2, "max_epochs": 1},
+    ... )
+    >>> scan = write_scan(os.path.join(root, "scan.h5"), (2, 3), 1, 0.3, detector)
+    >>> result = classify_scan(scan, [bundle], os.path.join(root, "map"), progress=False)
+    >>> result.n, result.map_shape, sorted(result.files)
+    (6, (2, 3), ['ang', 'csv', 'h5', 'png'])
     """
     import time
 

@@ -318,7 +318,6 @@ def rejection_curve(true: np.ndarray, predicted: np.ndarray, confidence: np.ndar
 def map_probabilities(results, scan: PatternDataset, seed: int = 0) -> dict[str, np.ndarray]:
     """Class probabilities of every pattern of a map for every trained model: per approach an array
     (trials, pixels, classes) in pixel order (predictions are cached)."""
-
     out: dict[str, list[np.ndarray]] = {}
     for result in results:
         predictions = predict_trial(result, scan, split=None, seed=seed).sort_values("pattern_id")

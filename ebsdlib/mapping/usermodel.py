@@ -42,6 +42,7 @@ def train_bundle(
     approach: str = "transfer",
     profile: str = "default",
     settings: dict | None = None,
+    *,
     view: str = "native",
     canonical_size: int | None = None,
 ) -> tuple[ModelBundle, dict]:
@@ -79,6 +80,24 @@ def train_bundle(
     DatasetError
         For a folder that is not a labelled tree, space groups the classifier does not learn, or too few
         patterns for the split.
+
+    Examples
+    --------
+    Simulate a small labelled tree of Ni (225) and Fe (229) patterns, then train the smoke profile's small
+    network on it for one epoch:
+
+    >>> import os, tempfile
+    >>> from ebsdlib.io.export import find_materials, write_pattern_tree
+    >>> from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+    >>> root = tempfile.mkdtemp()
+    >>> detector = Detector(DetectorGeometry(shape=(30, 36), master_pattern_half_size=68))
+    >>> _ = write_pattern_tree(find_materials(["Ni", "Fe"]), 8, os.path.join(root, "patterns"), detector, progress=False)
+    >>> bundle, metrics = train_bundle(
+    ...     os.path.join(root, "patterns"), os.path.join(root, "model"), "scratch", profile="smoke",
+    ...     settings={"train_per_space_group": 4, "val_per_space_group": 2, "test_per_material": 2, "max_epochs": 1},
+    ... )
+    >>> bundle.approach, bundle.image_size, metrics["test_patterns"], {"model.keras", "report.md"} <= set(os.listdir(bundle.folder))
+    ('scratch', 72, 4, True)
     """
     import matplotlib
 

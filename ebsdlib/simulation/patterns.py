@@ -80,7 +80,7 @@ class DetectorGeometry:
     master_pattern_half_size: int = 250
 
     def detector(self, pc=None):
-        """kikuchipy ``EBSDDetector`` with this geometry; ``pc`` may be an (n, 3) array, one per pattern."""
+        """Kikuchipy ``EBSDDetector`` with this geometry; ``pc`` may be an (n, 3) array, one per pattern."""
         import kikuchipy as kp
 
         return kp.detectors.EBSDDetector(
@@ -153,6 +153,7 @@ class DetectorModel:
         return cls(dose=np.inf, blur_sigma=0.0, pc_jitter=0.0, degraded_fraction=0.0)
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and cache keys)."""
         return asdict(self)
 
 

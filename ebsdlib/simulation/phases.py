@@ -187,6 +187,7 @@ class PhaseCandidate:
 
     @property
     def formula(self) -> str:
+        """The sum formula of the cell's atoms, reduced (``Ni3Al``)."""
         counts = Counter(self.elements)
         divisor = reduce(math.gcd, counts.values()) if counts else 1
         return "".join(f"{el}{n // divisor if n // divisor > 1 else ''}" for el, n in sorted(counts.items()))
@@ -307,7 +308,6 @@ def decorate(space_group: int, decoration, jitter: float = 1.0) -> PhaseCandidat
 def band_contrast(material: Material, half_size: int = 100) -> float:
     """Contrast of the kinematical master pattern of ``material`` (standard deviation over mean, upper
     hemisphere, Lambert projection): near 0 when the reflectors are too weak to draw bands."""
-
     data = np.asarray(master_pattern(material, half_size=half_size).data, dtype=float)
     upper = data[0] if data.ndim == 3 else data
     return float(upper.std() / upper.mean()) if upper.mean() > 0 else 0.0

@@ -130,6 +130,7 @@ class AcquisitionRanges:
         )
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and cache keys)."""
         return asdict(self)
 
 

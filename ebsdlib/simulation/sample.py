@@ -36,9 +36,11 @@ class Microstructure:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Map (rows, cols) in pixels."""
         return self.grain.shape
 
     def precipitate_fraction(self) -> float:
+        """Share of the map's pixels that are Ni3Al precipitate (space group 221)."""
         return float((self.space_group == 221).mean())
 
 

@@ -58,7 +58,7 @@ def _kikuchipy():
 
 
 def recorded_nickel() -> PatternDataset:
-    """kikuchipy's recorded Ni patterns, background-corrected as kikuchipy's tutorials do; labelled 225."""
+    """Kikuchipy's recorded Ni patterns, background-corrected as kikuchipy's tutorials do; labelled 225."""
     kp = _kikuchipy()
 
     signal = kp.data.nickel_ebsd_small()

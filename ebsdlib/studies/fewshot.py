@@ -13,6 +13,7 @@ Every point is a :func:`ebsdlib.learn.training.train_trial` (cached like any tri
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,8 @@ __all__ = [
     "patterns_needed",
 ]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class CurvePoint:
@@ -50,6 +53,7 @@ class CurvePoint:
     scores: dict
 
     def as_row(self) -> dict:
+        """The point as one row of the curve's table: approach, count, trial, metrics, epochs and seconds."""
         info = self.result.info
         return {
             "approach": self.approach,
@@ -145,7 +149,7 @@ def few_shot_curve(
     trials: int = 1,
     seed: int = 0,
     approaches=APPROACHES,
-    progress=print,
+    progress=log.info,
 ) -> pd.DataFrame:
     """Test scores against training patterns per space group: ``trials`` trained models per approach and count.
 
@@ -205,7 +209,7 @@ def input_size_curve(
     trials: int = 1,
     seed: int = 0,
     approaches=APPROACHES,
-    progress=print,
+    progress=log.info,
 ) -> pd.DataFrame:
     """Test scores against the CNN input size at a fixed training count. The transfer model starts from
     the same ``source`` at every size (Xception's weights do not depend on the input size, as ImageNet's

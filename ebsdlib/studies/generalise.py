@@ -17,6 +17,7 @@ Generated phases (:func:`generated_materials`, :func:`generated_dataset`)
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import replace
 
@@ -54,6 +55,8 @@ __all__ = [
     "acquisition_table",
     "map_comparison",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def material_folds(
@@ -139,7 +142,7 @@ def leave_one_out(
     *,
     detector: Detector = Detector(),
     seed: int = 0,
-    progress=print,
+    progress=log.info,
 ) -> pd.DataFrame:
     """Accuracy of each fold's model (trained without the fold's materials; one model per fold, cached) on
     the materials it never saw and on new test patterns of the materials it trained on.
@@ -366,7 +369,6 @@ def phase_disjoint_datasets(
     group, the generated phases, the rejection counts). The generated phases get ``counts``' training and
     validation patterns per space group; the book's training patterns are the nested subset chapter 7 uses
     at ``counts.train_per_space_group``; its test split is never added."""
-
     phases, rejected = generated_materials(generated_per_space_group, seed, master_pattern_check)
     generated = simulate_dataset(replace(counts, test_per_material=0), detector, seed, materials=phases)
     paper = subsample_training(book, counts.train_per_space_group, seed * 1000)
@@ -384,7 +386,6 @@ def phase_examples(
     """``per_space_group`` generated phases of each space group: one row per phase with its name, formula,
     lattice parameter, decorated sites, the upper hemisphere of its master pattern (Lambert, as fine as
     ``detector`` needs) and one simulated pattern (uint8) on ``detector``."""
-
     rows = []
     for group in materials_by_space_group(phases).values():
         for material in sorted(group, key=lambda m: m.name)[:per_space_group]:
@@ -410,7 +411,6 @@ def acquisition_table(models: dict, tests: dict[str, PatternDataset], seed: int 
     were trained) or the side of the canonical view (:func:`ebsdlib.simulation.randomise.as_canonical`). One row per
     test and model: ``column``, ``model``, ``accuracy``, ``most_predicted`` (space group and share),
     ``patterns``."""
-
     rows = []
     for name, test in tests.items():
         views: dict = {}
@@ -469,7 +469,6 @@ def map_comparison(truth: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFra
     >>> table["accuracy"].tolist()
     [0.5, 0.75]
     """
-
     truth = np.asarray(truth).ravel()
     wrong = {name: np.size(labels) for name, labels in maps.items() if np.size(labels) != truth.size}
     if wrong:

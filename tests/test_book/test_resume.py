@@ -50,6 +50,7 @@ chapters:
 
 BUILD = (
     "import sys; from pathlib import Path; from ebsdlib.book.pipeline import build_book; root = Path(sys.argv[1]); "
+    "from ebsdlib.logs import show_progress; show_progress(); "
     "build_book('tiny', root=root, build_dir=root / sys.argv[3], html=sys.argv[2] == 'html')"
 )
 CHAPTERS = ("02_training", "03_holdout")

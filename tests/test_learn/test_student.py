@@ -174,8 +174,8 @@ class TestSpeedBenchmark:
             micro.space_group,
             test,
             np.full(5, 225),
-            geometry,
-            dual_phase_materials(),
+            geometry=geometry,
+            phases=dual_phase_materials(),
             progress=None,
         )
         assert list(table.index) == ["Hough indexing (PyEBSDIndex)", "a", "b"]
@@ -187,7 +187,9 @@ class TestSpeedBenchmark:
 
     def test_patterns_and_truth_of_different_lengths_are_refused(self, tiny_geometry):
         with pytest.raises(ValueError, match="differ in length"):
-            mapping_benchmark([], np.zeros((4, 30, 36)), np.zeros(3), np.zeros((0, 30, 36)), np.zeros(0), tiny_geometry, [])
+            mapping_benchmark(
+                [], np.zeros((4, 30, 36)), np.zeros(3), np.zeros((0, 30, 36)), np.zeros(0), geometry=tiny_geometry, phases=[]
+            )
 
     def test_bfloat16_inference_keeps_the_weights_and_nearly_the_answers(self):
         model = build_student(32, width=8)
