@@ -3,12 +3,13 @@ detector model; the training data sets, acquisition-randomised data, generated p
 and other pattern sources (kikuchipy's recorded and EMsoft's dynamical nickel)."""
 
 from .datasets import simulate_dataset
-from .patterns import DetectorGeometry, DetectorModel, master_pattern, simulate_patterns, simulated_detector
+from .pattern_sources import other_pattern_sources
+from .patterns import Detector, DetectorGeometry, DetectorModel, master_pattern, simulate_patterns, simulated_detector
 from .randomise import AcquisitionRanges, randomised_dataset
 from .sample import simulate_dual_phase_map
-from .sources import other_sources
 
 __all__ = [
+    "Detector",
     "DetectorGeometry",
     "DetectorModel",
     "master_pattern",
@@ -18,5 +19,5 @@ __all__ = [
     "AcquisitionRanges",
     "randomised_dataset",
     "simulate_dual_phase_map",
-    "other_sources",
+    "other_pattern_sources",
 ]

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from ebsdlib.simulation.pattern_sources import _dynamical_nickel, dynamical_nickel, recorded_nickel
 from ebsdlib.simulation.patterns import Detector, DetectorGeometry, DetectorModel
-from ebsdlib.simulation.sources import _dynamical_nickel, dynamical_nickel, recorded_nickel
 
 
 def test_recorded_nickel_are_kikuchipys_patterns_background_corrected():

@@ -1,6 +1,8 @@
-"""Patterns that this project's kinematical simulator did not make, for honest tests of generalisation.
+"""Pattern sources other than this project's kinematical simulator, for honest tests of generalisation.
 
-kikuchipy ships two such sources inside its package (no download):
+A *pattern source* is where patterns come from (a simulator, a detector); it is not the *pretrained source*
+of a transfer model's starting weights (:class:`ebsdlib.learn.models.PretrainedSource`). kikuchipy ships two
+such pattern sources inside its package (no download):
 
 ``recorded_nickel``
     Nickel patterns recorded on a NORDIF detector (``kikuchipy.data.nickel_ebsd_small``: a 3 × 3 map of
@@ -35,7 +37,7 @@ from ebsdlib.simulation.patterns import (
     random_rotations,
 )
 
-__all__ = ["recorded_nickel", "dynamical_nickel", "other_sources", "SOURCE_NOTES"]
+__all__ = ["recorded_nickel", "dynamical_nickel", "other_pattern_sources", "SOURCE_NOTES"]
 
 SOURCE_NOTES = {
     "recorded Ni": "recorded on a NORDIF detector, 60 × 60 px, static and dynamic background removed (kikuchipy)",
@@ -109,10 +111,10 @@ def dynamical_nickel(
     return _dynamical_nickel(int(n), replace(detector, detector_model=detector_model), int(seed))
 
 
-def other_sources(
+def other_pattern_sources(
     n_dynamical: int, detector_model: DetectorModel = DetectorModel(), seed: int = 0, shape: tuple[int, int] = (96, 96)
 ) -> dict[str, PatternDataset]:
-    """The sources this module offers, by name (see :data:`SOURCE_NOTES`).
+    """The pattern sources this module offers, by name (see :data:`SOURCE_NOTES`).
 
     Parameters
     ----------
