@@ -33,9 +33,9 @@ COMPLETE = ".complete"  # the file that marks a finished ``warm`` folder
 NUMBA_WARMUP = {
     "kikuchipy": (
         "from ebsdlib.crystal.materials import load_materials\n"
-        "from ebsdlib.simulation.patterns import DetectorGeometry, simulate_patterns\n"
+        "from ebsdlib.simulation.patterns import Detector, DetectorGeometry, simulate_patterns\n"
         "for name in ('Ni', 'ZnS'):\n"
-        "    simulate_patterns(load_materials()[name], 2, DetectorGeometry(shape=(30, 36)), master_pattern_kwargs={'half_size': 25})\n"
+        "    simulate_patterns(load_materials()[name], 2, Detector(DetectorGeometry(shape=(30, 36))), master_pattern_kwargs={'half_size': 25})\n"
     ),
     "pyebsdindex": (
         "import kikuchipy as kp\n"
