@@ -83,7 +83,7 @@ def curve_findings(
     Parameters
     ----------
     summary
-        The few-shot curve's summary (:func:`ebsdlib.studies.fewshot.summarise_curve`): per approach and
+        The few-shot curve's summary (:func:`ebsdlib.studies.fewshot.curve_summary`): per approach and
         ``patterns_per_space_group``, ``<metric>_mean`` and ``trials``.
     size_summary
         The input-size curve's summary, per approach and ``image_size``; ``None`` or empty: no size curve.

@@ -52,8 +52,11 @@ class SplitCounts:
     def __post_init__(self):
         for name in ("train_per_space_group", "val_per_space_group", "test_per_material"):
             value = getattr(self, name)
-            if value is not None and (int(value) != value or value < 0):
+            if value is None:
+                continue
+            if isinstance(value, bool) or int(value) != value or value < 0:
                 raise ValueError(f"{name} must be a whole number of patterns, 0 or more; got {value!r}")
+            object.__setattr__(self, name, int(value))  # 2.0 or numpy's 2 count as 2, and key the cache as 2
 
     @classmethod
     def from_settings(cls, settings: dict) -> SplitCounts:

@@ -217,14 +217,12 @@ def build_transfer_model(
         raise ValueError("the pretrained source has no weights file yet; resolve it with resolve_source()")
     _check_architecture(architecture)
     _check_size(image_size)  # before loading: a too-small input is not a problem of the weights file
-    weights = source.weights
-    if source.kind == "imagenet":
-        if architecture != "xception":
-            raise SourceUnavailable(
-                f"the pretrained source is Keras' ImageNet Xception, which does not fit architecture {architecture!r}; "
-                "use pretrained_source='source-task' (or 'auto') with it"
-            )
-        weights = "imagenet"  # Keras' own loading path: md5-checked file in $KERAS_HOME/models
+    weights = source.weights  # resolve_source checked it: Keras' md5, or the wheel base's digest
+    if source.kind == "imagenet" and architecture != "xception":
+        raise SourceUnavailable(
+            f"the pretrained source is Keras' ImageNet Xception, which does not fit architecture {architecture!r}; "
+            "use pretrained_source='source-task' (or 'auto') with it"
+        )
     try:
         with warnings.catch_warnings():
             # Keras warns and goes on when a weights file lacks a part of the network, leaving that part at its
@@ -276,9 +274,9 @@ def _imagenet_weights() -> tuple[str, str]:
             "pretrained_source as the path of a weights file, or use 'source-task' or 'auto'."
         ) from None
     return str(path), (
-        f"Keras' ImageNet weights for Xception, taken from the frozen ImageNet base inside the wheel "
-        f"{imagenet.WHEEL} {imagenet.WHEEL_VERSION} from the package index (its kitchenware head is not used; "
-        "checked by layer and parameter counts and the digest of its arrays)"
+        f"Keras' ImageNet weights for Xception, taken from the frozen base built with Xception(weights='imagenet') "
+        f"inside the wheel {imagenet.WHEEL} {imagenet.WHEEL_VERSION} from the package index (its kitchenware head "
+        "is not used; the base checked by its layer and parameter counts and the digest of its arrays)"
     )
 
 
@@ -288,7 +286,7 @@ def resolve_source(requested: str, architecture: str = "xception") -> Pretrained
     Parameters
     ----------
     requested
-        ``"imagenet"`` (Keras' ImageNet weights, downloaded once and md5-checked), ``"source-task"`` (a model
+        ``"imagenet"`` (Keras' ImageNet weights: Keras' cache, Keras' download or the pinned wheel, in this order), ``"source-task"`` (a model
         pretrained by ebsdlib on a disjoint simulated task), ``"auto"`` (ImageNet when the weights can be had,
         else the source task, and the note says why), or the path of a weights file of the network's base
         (``~`` expanded). The stand-in network ``mini`` has no ImageNet weights: ``"auto"`` takes the source

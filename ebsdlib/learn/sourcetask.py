@@ -133,8 +133,8 @@ def ensure_source(source: PretrainedSource, image_size: int, **pretrain_kwargs) 
         Side in pixels of the source task's input, the transfer model's input size.
     **pretrain_kwargs
         Passed on to :func:`pretrain_source_task`: ``patterns_per_class`` (default 200), ``epochs`` (10),
-        ``geometry``, ``detector_model``, ``seed``, ``config`` and ``architecture`` (``"xception"``; give the
-        transfer model's).
+        ``detector``, ``seed`` and ``config`` (whose ``architecture`` picks the network; give the transfer
+        model's).
 
     Returns
     -------

