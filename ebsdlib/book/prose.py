@@ -21,7 +21,9 @@ __all__ = [
     "CARRIES_OVER_POINTS",
     "BARELY_DIFFERENT",
     "CNN_SEES_IT_MARGIN",
+    "SOURCES_LEVEL",
     "curve_findings",
+    "source_findings",
     "generalisation_answer",
     "generalisation_findings",
     "separability_findings",
@@ -31,6 +33,10 @@ __all__ = [
 #: A curve counts as "not monotonic" where the mean score falls by more than this between two counts:
 #: smaller dips are within the spread of a single trial (chapter 7's trials differ by a few hundredths).
 NOT_MONOTONIC_DROP = 0.02
+
+#: Two pretrained sources count as level at a training count where their transfer models' mean scores differ by
+#: no more than this: as :data:`NOT_MONOTONIC_DROP`, the spread of a single trial.
+SOURCES_LEVEL = 0.02
 
 #: Mean accuracy on phases and sources never seen in training at or above which the classifier is said to
 #: have learnt the space groups' symmetry: well above chance (1/6) and near the accuracy on training
@@ -106,7 +112,7 @@ def curve_findings(
     default_count, default_size = build
     paper_count, paper_size = paper
     lines = []
-    for approach, part in summary.groupby("approach"):
+    for approach, part in summary.groupby("curve" if "curve" in summary else "approach", sort=False):
         part = part.sort_values("patterns_per_space_group")
         best = part.loc[part[f"{metric}_mean"].idxmax()]
         here = part[part["patterns_per_space_group"] == default_count]
@@ -144,7 +150,7 @@ def curve_findings(
             sentence += f". The target {target:.2f} is not reached, and the error does not fall with the count on this curve"
         lines.append(sentence + ".")
     if size_summary is not None and len(size_summary):
-        for approach, part in size_summary.groupby("approach"):
+        for approach, part in size_summary.groupby("curve" if "curve" in size_summary else "approach", sort=False):
             best = part.loc[part[f"{metric}_mean"].idxmax()]
             lines.append(
                 f"- **{approach}, input size**: best {metric} {best[f'{metric}_mean']:.2f} at {int(best['image_size'])} px "
@@ -161,6 +167,52 @@ def curve_findings(
         )
     )
     return "\n".join(lines)
+
+
+def source_findings(comparison: pd.DataFrame, metric: str) -> str:
+    """Transfer from two pretrained sources compared per training count, as Markdown: which is ahead at each
+    count (level within :data:`SOURCES_LEVEL`), then a one-line tally and what one trial per point allows.
+
+    Parameters
+    ----------
+    comparison
+        :func:`ebsdlib.studies.fewshot.source_comparison`: per ``patterns_per_space_group``, the two curves'
+        mean ``metric`` (the first named column the reference), ``difference`` and the trials of each.
+    metric
+        The score compared.
+
+    Returns
+    -------
+    str
+        One bullet per count and a closing sentence; a single sentence when nothing was compared.
+    """
+    if comparison.empty:
+        return "Only one pretrained source was trained in this build, so the sources are not compared."
+    scores = [c for c in comparison.columns if c.startswith(f"{metric} ")]
+    reference, other = (c[len(metric) + 1 :] for c in scores[:2])
+    lines = []
+    for count, row in comparison.iterrows():
+        diff = row["difference"]
+        who = (
+            f"{reference} ahead by {diff:.2f}"
+            if diff > SOURCES_LEVEL
+            else (f"{other} ahead by {-diff:.2f}" if diff < -SOURCES_LEVEL else f"level (within {SOURCES_LEVEL:.2f})")
+        )
+        lines.append(
+            f"- **{int(count)} patterns per space group**: {metric} {row[scores[0]]:.2f} ({reference}) against "
+            f"{row[scores[1]]:.2f} ({other}): {who}."
+        )
+    ahead = int((comparison["difference"] > SOURCES_LEVEL).sum())
+    behind = int((comparison["difference"] < -SOURCES_LEVEL).sum())
+    n = len(comparison)
+    tally = f"\n{reference} is ahead at {ahead} of {n} counts, level at {n - ahead - behind}, behind at {behind}."
+    trials = [c for c in comparison.columns if c.startswith("trials ")]
+    if int(comparison[trials].min().min()) == 1:
+        tally += (
+            " One trial per point: the spread between trials is not measured here, so a difference of a few "
+            "hundredths is not evidence either way (more trials: the chapter's `curve_trials`)."
+        )
+    return "\n".join(lines) + tally
 
 
 def generalisation_answer(rows: pd.DataFrame, sources: pd.DataFrame | None = None, chance: float = 1 / 6) -> str:

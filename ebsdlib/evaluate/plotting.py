@@ -423,10 +423,23 @@ def kernel_movement_figure(movement: pd.DataFrame):
 
 
 APPROACH_COLOURS = {"scratch": "tab:blue", "transfer": "tab:red"}
+#: Colours of the curves of chapter 7 (:func:`ebsdlib.studies.fewshot.curve_label`): transfer from ImageNet keeps
+#: the transfer colour of every other figure; transfer from another pretrained source gets its own.
+CURVE_COLOURS = {
+    **APPROACH_COLOURS,
+    "transfer (ImageNet)": "tab:red",
+    "transfer (source task)": "tab:green",
+    "transfer (weights file)": "tab:purple",
+}
+
+
+def _curves(summary: pd.DataFrame):
+    """(label, rows) per curve of a curve summary: by ``curve`` where the summary has it, else by ``approach``."""
+    return summary.groupby("curve" if "curve" in summary else "approach", sort=False)
 
 
 def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
-    for approach, part in summary.groupby("approach"):
+    for approach, part in _curves(summary):
         part = part.sort_values(by)
         ax.errorbar(
             part[by],
@@ -435,7 +448,7 @@ def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
             marker="o",
             ms=4,
             capsize=3,
-            color=APPROACH_COLOURS.get(approach),
+            color=CURVE_COLOURS.get(approach),
             label=f"{approach} (this build)",
         )
         if paper and approach in paper:
@@ -445,7 +458,7 @@ def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
                 marker="*",
                 ms=13,
                 ls="none",
-                color=APPROACH_COLOURS.get(approach),
+                color=CURVE_COLOURS.get(approach),
                 markeredgecolor="k",
                 label=f"{approach} (the paper)",
             )
@@ -459,21 +472,22 @@ def _curve_axes(ax, summary, by, metric, paper=None, mark=None):
 
 def few_shot_figure(summary: pd.DataFrame, metric: str = "precision", paper: dict | None = None, mark: int | None = None):
     """Test ``metric`` against training patterns per space group (log axis), mean ± 1 std over trials,
-    per approach; ``paper`` maps approach -> (patterns per space group, value) drawn as stars; ``mark``
+    per curve (approach and pretrained source); ``paper`` maps a curve's label -> (patterns per space group,
+    value) drawn as stars; ``mark``
     the build's own count. Right: the cost of one trained model, CPU time (solid; all cores summed) and
     wall time (dashed; what counts on a GPU, where CPU time says little)."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     _curve_axes(axes[0], summary, "patterns_per_space_group", metric, paper, mark)
     axes[0].set_xscale("log")
     axes[0].set_xlabel("training patterns per space group")
-    for approach, part in summary.groupby("approach"):
+    for approach, part in _curves(summary):
         part = part.sort_values("patterns_per_space_group")
         x = part["patterns_per_space_group"]
         axes[1].plot(
             x,
             part["cpu_seconds"] / 60 / part["trials"],
             marker="o",
-            color=APPROACH_COLOURS.get(approach),
+            color=CURVE_COLOURS.get(approach),
             label=f"{approach}, CPU",
         )
         axes[1].plot(
@@ -481,7 +495,7 @@ def few_shot_figure(summary: pd.DataFrame, metric: str = "precision", paper: dic
             part["train_seconds"] / 60 / part["trials"],
             marker="s",
             linestyle="--",
-            color=APPROACH_COLOURS.get(approach),
+            color=CURVE_COLOURS.get(approach),
             label=f"{approach}, wall",
         )
     axes[1].set_xscale("log")
@@ -494,7 +508,7 @@ def few_shot_figure(summary: pd.DataFrame, metric: str = "precision", paper: dic
 
 
 def input_size_figure(summary: pd.DataFrame, metric: str = "precision", paper: dict | None = None, mark: int | None = None):
-    """Test ``metric`` against the CNN input size in pixels, mean ± 1 std over trials, per approach."""
+    """Test ``metric`` against the CNN input size in pixels, mean ± 1 std over trials, per curve."""
     fig, ax = plt.subplots(figsize=(7, 4))
     _curve_axes(ax, summary, "image_size", metric, paper, mark)
     ax.set_xlabel("CNN input size (px)")

@@ -27,6 +27,8 @@ from ebsdlib.learn.training import APPROACHES, TrainingConfig, TrialResult, trai
 
 __all__ = [
     "CurvePoint",
+    "curve_label",
+    "SOURCE_NAMES",
     "training_counts",
     "subsample_training",
     "few_shot_curve",
@@ -36,9 +38,29 @@ __all__ = [
     "epochs_to_reach",
     "convergence_table",
     "patterns_needed",
+    "source_comparison",
 ]
 
 log = logging.getLogger(__name__)
+
+#: How a curve names each kind of pretrained source.
+SOURCE_NAMES = {"imagenet": "ImageNet", "source-task": "source task", "file": "weights file"}
+
+
+def curve_label(approach: str, source_kind: str | None = None) -> str:
+    """The name of one curve: ``"scratch"``, or ``"transfer"`` with its pretrained source, as in
+    ``"transfer (ImageNet)"`` and ``"transfer (source task)"``.
+
+    Examples
+    --------
+    >>> curve_label("scratch")
+    'scratch'
+    >>> curve_label("transfer", "source-task")
+    'transfer (source task)'
+    """
+    if approach != "transfer" or not source_kind:
+        return approach
+    return f"transfer ({SOURCE_NAMES.get(source_kind, source_kind)})"
 
 
 @dataclass
@@ -51,12 +73,16 @@ class CurvePoint:
     trial: int
     result: TrialResult
     scores: dict
+    source_kind: str | None = None
 
     def as_row(self) -> dict:
-        """The point as one row of the curve's table: approach, count, trial, metrics, epochs and seconds."""
+        """The point as one row of the curve's table: its curve (approach and pretrained source), count, trial,
+        metrics, epochs and seconds."""
         info = self.result.info
         return {
+            "curve": curve_label(self.approach, self.source_kind),
             "approach": self.approach,
+            "pretrained_source": self.source_kind if self.approach == "transfer" else "",
             "patterns_per_space_group": self.patterns_per_space_group,
             "image_size": self.image_size,
             "trial": self.trial,
@@ -136,7 +162,8 @@ def _point(approach, dataset, n, image_size, config, source, trial, seed) -> Cur
     scores["f1"] = float(
         f1_score(predictions["true_space_group"], predictions["predicted_space_group"], average="weighted", zero_division=0)
     )
-    return CurvePoint(approach, n, image_size, trial, result, scores)
+    kind = source.kind if approach == "transfer" and source is not None else None
+    return CurvePoint(approach, n, image_size, trial, result, scores, kind)
 
 
 def few_shot_curve(
@@ -184,7 +211,8 @@ def few_shot_curve(
     Returns
     -------
     pandas.DataFrame
-        One row per approach, count and trial: ``approach``, ``patterns_per_space_group``, ``image_size``,
+        One row per approach, count and trial: ``curve`` (:func:`curve_label`), ``approach``,
+        ``pretrained_source`` (its kind for transfer, else empty), ``patterns_per_space_group``, ``image_size``,
         ``trial``, the test scores ``precision``, ``recall``, ``accuracy`` (:func:`~ebsdlib.evaluate.metrics.weighted_scores`)
         and ``f1`` (class-weighted), ``epochs``, ``best_epoch``, ``best_val_accuracy``, ``train_seconds`` and
         ``cpu_seconds``.
@@ -243,7 +271,8 @@ def input_size_curve(
     Returns
     -------
     pandas.DataFrame
-        One row per approach, size and trial: ``approach``, ``patterns_per_space_group``, ``image_size``,
+        One row per approach, size and trial: ``curve``, ``approach``, ``pretrained_source``,
+        ``patterns_per_space_group``, ``image_size``,
         ``trial``, the test scores ``precision``, ``recall``, ``accuracy`` (:func:`~ebsdlib.evaluate.metrics.weighted_scores`)
         and ``f1`` (class-weighted), ``epochs``, ``best_epoch``, ``best_val_accuracy``, ``train_seconds`` and
         ``cpu_seconds``.
@@ -261,12 +290,19 @@ def input_size_curve(
 def curve_summary(
     curve: pd.DataFrame, by: str = "patterns_per_space_group", metrics=("precision", "recall", "f1", "accuracy")
 ) -> pd.DataFrame:
-    """Mean and standard deviation over trials per approach and ``by``, with the summed CPU time of the point."""
+    """Mean and standard deviation over trials per curve and ``by``, with the summed CPU time of the point.
+
+    Curves are told apart by their ``curve`` column (approach and pretrained source, :func:`curve_label`);
+    rows without one are grouped by ``approach``. Curves of several calls (for example transfer from two
+    pretrained sources) can be concatenated before summarising.
+    """
     metrics = [m for m in metrics if m in curve]
-    grouped = curve.groupby(["approach", by])
+    if "curve" not in curve:
+        curve = curve.assign(curve=curve["approach"])
+    grouped = curve.groupby(["curve", by], sort=False)
     out = grouped[metrics].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
-    for other in ("patterns_per_space_group", "image_size"):
+    for other in ("approach", "pretrained_source", "patterns_per_space_group", "image_size"):
         if other != by and other in curve:
             out[other] = grouped[other].first()
     out["trials"] = grouped.size()
@@ -318,21 +354,21 @@ def convergence_table(results: list[TrialResult], target_accuracy: float) -> pd.
 def patterns_needed(
     summary: pd.DataFrame, target: float, metric: str = "f1", by: str = "patterns_per_space_group"
 ) -> pd.DataFrame:
-    """Per approach, a power law fitted to the error (1 − ``metric``) against ``by`` (least squares in
+    """Per curve, a power law fitted to the error (1 − ``metric``) against ``by`` (least squares in
     log–log) and the count at which it would reach ``target``.
 
-    Returns one row per approach: exponent, the extrapolated count (``nan`` when the error does not fall with
+    Returns one row per curve (indexed by :func:`curve_label`): exponent, the extrapolated count (``nan`` when the error does not fall with
     the count (exponent above −0.01) or fewer than two points exist), whether the target is already reached on the curve, and
     the largest count measured. An extrapolation past the measured range is a rough guide only.
     """
     rows = []
-    for approach, part in summary.groupby("approach"):
+    for approach, part in summary.groupby("curve", sort=False):
         part = part.sort_values(by)
         x = part[by].to_numpy(dtype=float)
         error = np.clip(1 - part[f"{metric}_mean"].to_numpy(dtype=float), 1e-6, None)
         reached = part.loc[part[f"{metric}_mean"] >= target, by]
         row = {
-            "approach": approach,
+            "curve": approach,
             "largest measured": int(x.max()),
             "reached at": int(reached.min()) if len(reached) else np.nan,
             "exponent": np.nan,
@@ -346,4 +382,44 @@ def patterns_needed(
                     count = float(np.exp((np.log(1 - target) - intercept) / slope))
                 row["extrapolated count"] = count if np.isfinite(count) else np.nan
         rows.append(row)
-    return pd.DataFrame(rows).set_index("approach")
+    return pd.DataFrame(rows).set_index("curve")
+
+
+def source_comparison(
+    summary: pd.DataFrame, metric: str = "precision", reference: str = "imagenet", other: str = "source-task"
+) -> pd.DataFrame:
+    """Transfer from two pretrained sources side by side, per training count: natural-image features
+    (ImageNet) against in-domain pretraining (the source task) by default.
+
+    Parameters
+    ----------
+    summary
+        A few-shot curve's summary (:func:`curve_summary`) holding transfer curves of both sources.
+    metric
+        The score compared (``"precision"``, ``"recall"``, ``"f1"`` or ``"accuracy"``).
+    reference, other
+        The kinds of the two pretrained sources (``"imagenet"``, ``"source-task"``, ``"file"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``patterns_per_space_group`` (the counts both curves have): the mean ``metric`` of each
+        curve, named by :func:`curve_label`, their ``difference`` (reference − other), the trials of each, and the CPU
+        minutes per trained model of each. Empty when either curve is missing.
+    """
+    if "curve" not in summary:
+        return pd.DataFrame()
+    names = {kind: curve_label("transfer", kind) for kind in (reference, other)}
+    parts = {kind: summary[summary["curve"] == name].set_index("patterns_per_space_group") for kind, name in names.items()}
+    if any(part.empty for part in parts.values()):
+        return pd.DataFrame()
+    counts = sorted(set(parts[reference].index) & set(parts[other].index))
+    table = pd.DataFrame(index=pd.Index(counts, name="patterns_per_space_group"))
+    for kind, name in names.items():
+        table[f"{metric} {name}"] = parts[kind].loc[counts, f"{metric}_mean"]
+    table["difference"] = table[f"{metric} {names[reference]}"] - table[f"{metric} {names[other]}"]
+    for kind, name in names.items():
+        part = parts[kind].loc[counts]
+        table[f"trials {name}"] = part["trials"].astype(int)
+        table[f"CPU minutes per model {name}"] = part["cpu_seconds"] / 60 / part["trials"]
+    return table

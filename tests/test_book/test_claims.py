@@ -132,3 +132,48 @@ def test_the_build_fills_the_claims_page(tmp_path):
     _write_claims(tmp_path, ["book/intro", "book/claims"], FACTS)
     text = page.read_text()
     assert CLAIMS_MARKER not in text and "| claim | paper | this build | verdict | chapter |" in text
+
+
+TRANSFER_CLAIMS = (
+    "Table 1, transfer: class-weighted precision and recall on held-out patterns",
+    "Transfer learning scores higher than training from scratch on held-out patterns",
+    "Transfer learning converges in fewer epochs than training from scratch",
+    "After one epoch the scratch model's validation loss is far above the transfer model's",
+    "The first epoch's training loss is lower with transfer learning",
+)
+
+
+def test_claims_about_the_papers_transfer_name_the_source_and_need_imagenet():
+    plain = {c.claim: c for c in check_claims(FACTS)}
+    imagenet = {c.claim: c for c in check_claims(dict(FACTS, source_kind="'imagenet'"))}
+    task = {c.claim: c for c in check_claims(dict(FACTS, source_kind="source-task"))}
+    for claim in TRANSFER_CLAIMS:
+        assert imagenet[claim].verdict == plain[claim].verdict
+        assert imagenet[claim].ours.endswith("(transfer from ImageNet)")
+        assert task[claim].verdict == "not testable here" and "source task" in task[claim].why
+        assert task[claim].ours == plain[claim].ours + " (transfer from the source task)"
+    scratch = "Table 1, scratch: class-weighted precision and recall on held-out patterns"
+    assert task[scratch] == plain[scratch], "a claim about the scratch model does not depend on the source"
+
+
+SOURCES = (
+    "ImageNet's features help because they are general: pretraining on natural images is at least as valuable as "
+    "pretraining on EBSD patterns (transfer from ImageNet against transfer from a source task of other simulated "
+    "space groups, per training count)"
+)
+
+
+@pytest.mark.parametrize(
+    ("ahead", "level", "behind", "verdict"),
+    [(2, 1, 0, "reproduced"), (1, 1, 1, "partly"), (0, 0, 3, "not reproduced")],
+)
+def test_imagenet_against_in_domain_pretraining_is_judged_per_training_count(ahead, level, behind, verdict):
+    facts = dict(FACTS, sources_compared="3", imagenet_ahead=str(ahead), sources_level=str(level), source_task_ahead=str(behind))
+    row = {c.claim: c for c in check_claims(facts)}[SOURCES]
+    assert row.verdict == verdict and row.chapter == "07_few_shot"
+    assert row.ours == f"ImageNet ahead at {ahead}, level at {level}, behind at {behind} of 3 training counts"
+
+
+def test_one_pretrained_source_cannot_answer_the_comparison():
+    assert _verdicts(dict(FACTS, sources_compared="0"))[SOURCES] == "not testable here"
+    assert _verdicts(FACTS)[SOURCES] == "not measured in this build"

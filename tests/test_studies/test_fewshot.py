@@ -2,15 +2,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.book.prose import curve_findings
+from ebsdlib.book.prose import curve_findings, source_findings
 from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.learn.models import PretrainedSource
 from ebsdlib.learn.training import TrainingConfig, TrialResult, dataset_fingerprint
 from ebsdlib.studies.fewshot import (
     convergence_table,
+    curve_label,
     curve_summary,
     epochs_to_reach,
     few_shot_curve,
     patterns_needed,
+    source_comparison,
     subsample_training,
     training_counts,
 )
@@ -94,7 +97,7 @@ def test_convergence_table_ignores_patience():
     assert table.loc["transfer", "seconds to the other approach's best val. loss"] == 20
 
 
-def _summary(values: dict[str, dict[int, float]]):
+def _summary(values: dict[str, dict[int, float]], trials=2):
     rows = [
         {
             "approach": approach,
@@ -110,7 +113,7 @@ def _summary(values: dict[str, dict[int, float]]):
         }
         for approach, curve in values.items()
         for n, v in curve.items()
-        for t, d in ((0, -0.01), (1, 0.01))
+        for t, d in ((0, -0.01), (1, 0.01))[:trials]
     ]
     return curve_summary(pd.DataFrame(rows))
 
@@ -207,3 +210,99 @@ def test_the_full_count_gives_the_same_trial_key_as_run_trials(pool, monkeypatch
     few_shot_curve(pool, [5, 10], 71, config, None, trials=2, seed=4, approaches=("scratch",), progress=None)
     assert keys["curve"][2:] == keys["chapter"], "the full count must be the training chapter's trials"
     assert not set(keys["curve"][:2]) & set(keys["chapter"])
+
+
+def _fake_training(monkeypatch):
+    import ebsdlib.studies.fewshot as fewshot
+
+    def fake_train(approach, dataset, image_size, config, source, trial, seed):
+        history = pd.DataFrame({"epoch": [1], "val_accuracy": [0.5], "val_loss": [1.0], "seconds": [1.0]})
+        return TrialResult(approach, trial, history, None, {"epochs": 1, "best_epoch": 1, "seconds": 1.0, "cpu_seconds": 2.0})
+
+    def fake_predict(result, dataset, split, seed):
+        test = dataset.subset(split).table
+        right = 0.9 if result.approach == "scratch" else 1.0  # scratch misses every tenth pattern
+        predicted = test["space_group"].where(np.arange(len(test)) % 10 < 10 * right, 0)
+        return pd.DataFrame({"true_space_group": test["space_group"], "predicted_space_group": predicted})
+
+    monkeypatch.setattr(fewshot, "train_trial", fake_train)
+    monkeypatch.setattr(fewshot, "predict_trial", fake_predict)
+
+
+def test_transfer_curves_of_two_sources_stay_apart_in_the_summary(pool, monkeypatch):
+    _fake_training(monkeypatch)
+    imagenet = PretrainedSource("auto", "imagenet", "imagenet.weights.h5", "ImageNet")
+    task = PretrainedSource("source-task", "source-task", "task.weights.h5", "source task")
+    curve = pd.concat(
+        [
+            few_shot_curve(pool, [4, 10], 71, TrainingConfig(), imagenet, progress=None),
+            few_shot_curve(pool, [4, 10], 71, TrainingConfig(), task, approaches=("transfer",), progress=None),
+        ],
+        ignore_index=True,
+    )
+    assert list(curve["curve"].unique()) == ["scratch", "transfer (ImageNet)", "transfer (source task)"]
+    assert list(curve["pretrained_source"].unique()) == ["", "imagenet", "source-task"]
+    summary = curve_summary(curve)
+    assert len(summary) == 6 and (summary.groupby("curve").size() == 2).all()
+    assert set(summary.loc[summary["curve"] != "scratch", "approach"]) == {"transfer"}
+    needed = patterns_needed(summary, 0.5, metric="precision")
+    assert list(needed.index) == ["scratch", "transfer (ImageNet)", "transfer (source task)"]
+
+
+def test_source_comparison_and_its_findings_per_count():
+    summary = _summary(
+        {"transfer (ImageNet)": {25: 0.60, 100: 0.80, 400: 0.90}, "transfer (source task)": {25: 0.70, 100: 0.79, 400: 0.80}}
+    )
+    summary = summary.assign(curve=summary["approach"])
+    table = source_comparison(summary, "recall")
+    assert list(table.index) == [25, 100, 400]
+    np.testing.assert_allclose(table["difference"], [-0.10, 0.01, 0.10], atol=1e-12)
+    assert (table["CPU minutes per model transfer (ImageNet)"] == 1.0).all()  # 2 trials of 60 CPU s
+    text = source_findings(table, "recall")
+    assert (
+        "**25 patterns per space group**: recall 0.60 (transfer (ImageNet)) against 0.70 (transfer (source task)): transfer (source task) ahead by 0.10"
+        in text
+    )
+    assert "level (within 0.02)" in text and "transfer (ImageNet) ahead by 0.10" in text
+    assert "ahead at 1 of 3 counts, level at 1, behind at 1" in text and "One trial per point" not in text
+    one = source_comparison(
+        _summary({"transfer (ImageNet)": {25: 0.6}, "transfer (source task)": {25: 0.5}}, trials=1).pipe(
+            lambda s: s.assign(curve=s["approach"])
+        ),
+        "recall",
+    )
+    assert "One trial per point" in source_findings(one, "recall")
+    assert source_comparison(summary[summary["curve"] != "transfer (source task)"], "recall").empty
+    assert "not compared" in source_findings(pd.DataFrame(), "recall")
+
+
+def test_curve_labels_name_the_pretrained_source():
+    assert curve_label("scratch", "imagenet") == "scratch"
+    assert curve_label("transfer", "imagenet") == "transfer (ImageNet)"
+    assert curve_label("transfer", "file") == "transfer (weights file)"
+
+
+def test_few_shot_figure_draws_one_coloured_curve_per_source():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ebsdlib.evaluate.plotting import few_shot_figure
+
+    summary = _summary(
+        {
+            "scratch": {25: 0.5, 100: 0.6},
+            "transfer (ImageNet)": {25: 0.6, 100: 0.7},
+            "transfer (source task)": {25: 0.55, 100: 0.65},
+        }
+    )
+    summary = summary.assign(curve=summary["approach"])
+    fig = few_shot_figure(summary, paper={"transfer (ImageNet)": (400, 0.97)})
+    labels = {text.get_text() for text in fig.axes[0].get_legend().get_texts()}
+    assert labels == {
+        "scratch (this build)",
+        "transfer (ImageNet) (this build)",
+        "transfer (ImageNet) (the paper)",
+        "transfer (source task) (this build)",
+    }
+    colours = {line.get_label(): line.get_color() for line in fig.axes[1].get_lines()}
+    assert len({colours[f"{c}, CPU"] for c in ("scratch", "transfer (ImageNet)", "transfer (source task)")}) == 3
