@@ -189,6 +189,12 @@ def _user_commands(sub) -> None:
     train.add_argument(
         "--source", default=None, help="pretrained source: imagenet, source-task, auto or a weights file (default: the profile's)"
     )
+    train.add_argument(
+        "--simulator",
+        choices=("kinematical", "dynamical"),
+        default=None,
+        help="physics of simulated patterns the training uses (the source task's; default: the profile's)",
+    )
     train.add_argument("--profile", default="default", help="protocol and counts (default: default)")
     train.add_argument(
         "--view",
@@ -267,6 +273,12 @@ def _user_commands(sub) -> None:
         metavar=("ROWS", "COLS"),
         help="pattern size in px (default: the profile's)",
     )
+    simulate.add_argument(
+        "--simulator",
+        choices=("kinematical", "dynamical"),
+        default=None,
+        help="physics of the master patterns (default: the profile's); dynamical: ebsdsim's Bloch waves, minutes a material",
+    )
     simulate.add_argument("--profile", default="default", help="detector and noise model (default: default)")
     simulate.add_argument("--seed", type=int, default=0)
 
@@ -306,6 +318,7 @@ def _train(args) -> int:
         profile=args.profile,
         settings={
             "pretrained_source": args.source,
+            "simulator": args.simulator,
             **{name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in TRAIN_NUMBERS},
         },
         view=args.view,
@@ -401,7 +414,10 @@ def _simulate(args) -> int:
     from ebsdlib.simulation.patterns import simulated_detector
 
     _check_simulation_request(args)
-    detector = simulated_detector(shared_settings(args.profile), args.detector_shape)
+    settings = shared_settings(args.profile)
+    if args.simulator:
+        settings["simulator"] = args.simulator
+    detector = simulated_detector(settings, args.detector_shape)
     geometry = detector.geometry
     if args.scan:
         path = write_scan(

@@ -1,9 +1,11 @@
-"""Physically simulated EBSD patterns: kinematical master patterns, detector geometry, detector model.
+"""Physically simulated EBSD patterns: master patterns, detector geometry, detector model.
 
 The chain is that of a real acquisition:
 
-1. a kinematical Kikuchi master pattern per material from its structure factors (kikuchipy
-   ``KikuchiPatternSimulator``; X-ray scattering factors, Bragg angles at the beam energy), cached;
+1. a Kikuchi master pattern per material, cached: kinematical from its structure factors (kikuchipy
+   ``KikuchiPatternSimulator``; X-ray scattering factors, Bragg angles at the beam energy), or dynamical from
+   the Bloch waves of the electrons at each energy (ebsdsim, :mod:`ebsdlib.simulation.dynamical`), as the
+   geometry's ``simulator`` says;
 2. projection onto a detector in the paper's geometry (70° sample tilt, −3.1° detector tilt) for
    uniformly random orientations (the paper's samples had low texture), each pattern with its own
    slightly jittered pattern centre;
@@ -26,11 +28,13 @@ from scipy import ndimage
 
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material
+from ebsdlib.simulation.dynamical import DYNAMICAL_HALF_SIZE, SIMULATORS, dynamical_master_pattern_array
 
 __all__ = [
     "DetectorGeometry",
     "DetectorModel",
     "QUALITY_KINDS",
+    "SIMULATORS",
     "master_pattern",
     "detector_master_pattern",
     "simulated_detector",
@@ -41,6 +45,9 @@ __all__ = [
     "Detector",
     "material_seed",
 ]
+
+#: Half the side of a kinematical master pattern when none is given: 501 × 501 px.
+KINEMATICAL_HALF_SIZE = 250
 
 #: Pattern-quality flags of the detector model.
 QUALITY_KINDS = ("good", "low_contrast", "partial", "overlap")
@@ -66,10 +73,15 @@ class DetectorGeometry:
     energy
         Beam energy in kV (default 20, as the paper).
     master_pattern_half_size
-        Half the side of the kinematical master patterns the patterns are projected from (square Lambert
-        projection; default 250: 501 × 501 px). Not a property of the detector, but of every simulation that
-        takes one. A smaller one is faster (Ni3Al: 2.6 s at 250, 0.3 s at 100) and differs: patterns of 135
-        correlate with those of 250 at 0.98, of 45 at 0.93 (Ni3Al, on 20- and 60-row detectors alike).
+        Half the side of the master patterns the patterns are projected from (square Lambert projection);
+        default ``None``: the simulator's, 250 (501 × 501 px) kinematical, 100 dynamical
+        (:data:`~ebsdlib.simulation.dynamical.DYNAMICAL_HALF_SIZE`). Not a property of the detector, but of
+        every simulation that takes one. A smaller one is faster (kinematical Ni3Al: 2.6 s at 250, 0.3 s at 100)
+        and differs: patterns of 135 correlate with those of 250 at 0.98, of 45 at 0.93 (Ni3Al, on 20- and 60-row
+        detectors alike).
+    simulator
+        The physics of the master patterns: ``"kinematical"`` (default; kikuchipy) or ``"dynamical"`` (Bloch
+        waves; ebsdsim, :mod:`ebsdlib.simulation.dynamical`). Like the size, a property of the simulation.
     """
 
     shape: tuple[int, int] = (120, 146)
@@ -77,7 +89,19 @@ class DetectorGeometry:
     sample_tilt: float = 70.0
     tilt: float = -3.1
     energy: float = 20.0
-    master_pattern_half_size: int = 250
+    master_pattern_half_size: int | None = None
+    simulator: str = "kinematical"
+
+    def __post_init__(self):
+        if self.simulator not in SIMULATORS:
+            raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {self.simulator!r}")
+
+    @property
+    def half_size(self) -> int:
+        """Half the side of the master patterns: ``master_pattern_half_size``, else the simulator's default."""
+        if self.master_pattern_half_size is not None:
+            return int(self.master_pattern_half_size)
+        return DYNAMICAL_HALF_SIZE if self.simulator == "dynamical" else KINEMATICAL_HALF_SIZE
 
     def detector(self, pc=None):
         """Kikuchipy ``EBSDDetector`` with this geometry; ``pc`` may be an (n, 3) array, one per pattern."""
@@ -231,11 +255,12 @@ def _master_pattern_array(
 def master_pattern(
     material: Material,
     energy: float = 20.0,
-    half_size: int = 250,
+    half_size: int = KINEMATICAL_HALF_SIZE,
     min_dspacing: float = 0.7,
     min_relative_f: float = 0.05,
+    simulator: str = "kinematical",
 ):
-    """Kinematical master pattern of ``material`` in the Lambert projection, cached.
+    """Master pattern of ``material`` in the Lambert projection, kinematical or dynamical, cached.
 
     The upper hemisphere suffices for centrosymmetric point groups (all six target space groups); both
     hemispheres are computed otherwise.
@@ -249,21 +274,30 @@ def master_pattern(
     half_size
         Half the side of the square Lambert projection in pixels (default 250: 501 × 501).
     min_dspacing
-        Smallest interplanar spacing of the reflectors in Å (default 0.7).
+        Smallest interplanar spacing of the reflectors in Å (default 0.7; kinematical only: the dynamical
+        simulator keeps ebsdsim's 0.5).
     min_relative_f
-        Reflectors with |F| below this share of the strongest are left out (default 0.05).
+        Reflectors with |F| below this share of the strongest are left out (default 0.05; kinematical only).
+    simulator
+        ``"kinematical"`` (default; kikuchipy's simulator) or ``"dynamical"`` (Bloch waves, energy-weighted:
+        :func:`ebsdlib.simulation.dynamical.dynamical_master_pattern_array`).
     """
     import kikuchipy as kp
 
-    data = _master_pattern_array(material, float(energy), int(half_size), float(min_dspacing), float(min_relative_f))
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if simulator == "dynamical":
+        data = dynamical_master_pattern_array(material, float(energy), int(half_size))
+    else:
+        data = _master_pattern_array(material, float(energy), int(half_size), float(min_dspacing), float(min_relative_f))
     mp = kp.signals.EBSDMasterPattern(data, projection="lambert", hemisphere=_hemisphere(material), phase=material.phase())
     mp._energy = energy
     return mp
 
 
 def detector_master_pattern(material: Material, geometry: DetectorGeometry):
-    """The master pattern of ``material`` at ``geometry``'s beam energy and master-pattern size, cached."""
-    return master_pattern(material, energy=geometry.energy, half_size=geometry.master_pattern_half_size)
+    """The master pattern of ``material`` at ``geometry``'s beam energy, master-pattern size and simulator, cached."""
+    return master_pattern(material, energy=geometry.energy, half_size=geometry.half_size, simulator=geometry.simulator)
 
 
 def random_rotations(n: int, rng: np.random.Generator):
@@ -436,7 +470,13 @@ def simulate_patterns(
     if degraded.any() and detector_model.degraded_kinds:
         quality[degraded] = rng.choice(list(detector_model.degraded_kinds), size=degraded.sum())
     mp = master_pattern(
-        material, **{"energy": geometry.energy, "half_size": geometry.master_pattern_half_size, **(master_pattern_kwargs or {})}
+        material,
+        **{
+            "energy": geometry.energy,
+            "half_size": geometry.half_size,
+            "simulator": geometry.simulator,
+            **(master_pattern_kwargs or {}),
+        },
     )
     clean = project_patterns(mp, rotations, geometry, pcs)
     second = None
@@ -492,21 +532,23 @@ def simulated_detector(settings: dict, detector_shape=None) -> Detector:
     ----------
     settings
         A profile's shared settings (:func:`ebsdlib.settings.shared_settings`), of which ``detector_shape``
-        (rows, cols in pixels), ``pattern_center`` (PCx, PCy, PCz, Bruker's convention), ``dose``,
-        ``contrast``, ``blur_sigma``, ``pc_jitter`` and ``degraded_fraction`` are read.
+        (rows, cols in pixels), ``pattern_center`` (PCx, PCy, PCz, Bruker's convention), ``simulator``
+        (``settings.yml``'s default, kinematical, where a hand-made dict has none), ``dose``, ``contrast``,
+        ``blur_sigma``, ``pc_jitter`` and ``degraded_fraction`` are read.
     detector_shape
         Detector (rows, cols) in pixels in place of the profile's; default ``None``: the profile's.
 
     Returns
     -------
     Detector
-        Its :class:`DetectorGeometry` has that shape and pattern centre; tilts, beam energy and master-pattern
-        size keep their defaults (70°, −3.1°, 20 kV, 250). Its :class:`DetectorModel` has those five settings;
+        Its :class:`DetectorGeometry` has that shape, pattern centre and simulator; tilts, beam energy and
+        master-pattern size keep their defaults (70°, −3.1°, 20 kV, the simulator's size). Its :class:`DetectorModel` has those five settings;
         the others keep their defaults.
     """
     geometry = DetectorGeometry(
         shape=tuple(int(s) for s in (detector_shape or settings["detector_shape"])),
         pc=tuple(float(p) for p in settings["pattern_center"]),
+        simulator=str(settings.get("simulator", "kinematical")),
     )
     detector_model = DetectorModel(
         dose=float(settings["dose"]),

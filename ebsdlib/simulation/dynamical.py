@@ -1,0 +1,238 @@
+"""Dynamical (Bloch-wave) master patterns, computed with ebsdsim and read through kikuchipy.
+
+The kinematical master patterns of :mod:`ebsdlib.simulation.patterns` sum each reflector's band with its
+structure factor; kikuchipy's documentation warns that such intensities are not realistic. ebsdsim solves the
+Bloch-wave equations for the electrons backscattered at each energy and weights the energies by a model of
+their distribution, as EMsoft does. It runs on a GPU through WebGPU, or on the CPU through Mesa's llvmpipe,
+where only its ``lu_smith`` solver works (the others need the ``shader-f16`` feature).
+
+The crystal is the one :class:`~ebsdlib.crystal.materials.Material` describes, handed to ebsdsim as its
+asymmetric unit with the space group. ebsdsim expands the sites in origin choice 2 of the groups that have two
+origins, ``materials.yml`` gives them in origin choice 1 (diffpy.structure's setting), so such sites are shifted
+(:data:`ORIGIN_SHIFT`); every expanded cell is then checked against the material's own (the atoms per cell, and
+the space group spglib finds) before anything is computed. ebsdsim's own Debye–Waller default (0.5 Å²) applies
+to every site: ``materials.yml`` gives none.
+
+The master pattern is written by ebsdsim as a ``.npz`` file, read back with kikuchipy's ebsdsim reader (one
+Lambert image per energy bin) and summed over the bins with ebsdsim's weights: the energy-weighted master
+pattern a detector sees. It is cached like every master pattern.
+
+ebsdsim 0.2.4 computes the northern hemisphere only, also for point groups without inversion, and kikuchipy's
+reader repeats it as the southern one: for those phases (none of the six target space groups; the source task's
+zinc blendes) the difference between the two hemispheres that dynamical diffraction makes is not simulated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ebsdlib.cache import cached
+from ebsdlib.crystal.materials import Material, atomic_number
+
+__all__ = [
+    "SIMULATORS",
+    "DYNAMICAL_HALF_SIZE",
+    "ORIGIN_SHIFT",
+    "DynamicalUnavailable",
+    "ebsdsim_material",
+    "check_ebsdsim_cell",
+    "dynamical_master_pattern_array",
+]
+
+#: The physics a master pattern can be computed with: kikuchipy's kinematical simulator, or ebsdsim's Bloch waves.
+SIMULATORS = ("kinematical", "dynamical")
+
+#: Half the side of a dynamical master pattern when none is given: 201 × 201 px per hemisphere, about 0.9° a
+#: pixel at the equator of the Lambert square, finer than a pixel of the CNN's 72–128 px inputs sees.
+DYNAMICAL_HALF_SIZE = 100
+
+#: Space groups with two origin choices: ebsdsim expands sites in origin choice 2, ``materials.yml`` (and
+#: diffpy.structure) in origin choice 1.
+DUAL_ORIGIN = frozenset(
+    {48, 50, 59, 68, 70, 85, 86, 88, 125, 126, 129, 130, 133, 134, 137, 138, 141, 142, 201, 203, 222, 224, 227, 228}
+)
+
+#: Shift from origin choice 1 to origin choice 2 (x₂ = x₁ + shift), International Tables vol. A; the groups of
+#: ``materials.yml`` that have two origins. Others are refused until their shift is added and checked.
+ORIGIN_SHIFT = {227: (0.125, 0.125, 0.125), 224: (0.25, 0.25, 0.25), 141: (0.0, 0.25, -0.125)}
+
+
+class DynamicalUnavailable(RuntimeError):
+    """ebsdsim cannot compute here (no WebGPU adapter); the message says what to install."""
+
+
+def _hemisphere(material: Material) -> str:
+    return "upper" if material.phase().point_group.contains_inversion else "both"
+
+
+def ebsdsim_material(material: Material):
+    """``material`` as ebsdsim's ``Material``: its cell and asymmetric unit, in origin choice 2 where its space
+    group has two origins.
+
+    Raises
+    ------
+    ValueError
+        For a space group with two origins whose shift :data:`ORIGIN_SHIFT` does not know.
+    """
+    import ebsdsim as es
+
+    sg = int(material.space_group)
+    shift = np.zeros(3)
+    if sg in DUAL_ORIGIN:
+        if sg not in ORIGIN_SHIFT:
+            raise ValueError(
+                f"{material.name}: space group {sg} has two origin choices and ebsdlib does not know the shift from the "
+                "one materials.yml uses (1) to ebsdsim's (2); use the kinematical simulator for it"
+            )
+        shift = np.asarray(ORIGIN_SHIFT[sg])
+    a = float(material.lattice_parameter)
+    lattice = material.lattice if material.lattice is not None else (a, a, a, 90.0, 90.0, 90.0)
+    atoms = [
+        es.Atom(site.element, *((np.asarray(site.xyz, dtype=float) + shift) % 1.0), occupancy=float(site.occupancy))
+        for site in material.sites
+    ]
+    return es.Material(es.Cell(*lattice, space_group=sg), atoms, name=material.name)
+
+
+def _spglib_space_group(lattice: np.ndarray, positions: np.ndarray, kinds: list) -> int | None:
+    import spglib
+
+    labels = {kind: i + 1 for i, kind in enumerate(sorted(set(kinds)))}
+    dataset = spglib.get_symmetry_dataset((lattice, positions, [labels[k] for k in kinds]), symprec=1e-3)
+    return None if dataset is None else int(dataset.number)
+
+
+def _cell_sites(positions: np.ndarray, kinds: list) -> tuple[np.ndarray, list]:
+    """Atoms at one position merged into one site whose kind is its composition (a mixed site of a disordered phase)."""
+    merged: dict[tuple, list] = {}
+    for xyz, kind in zip(np.round(np.mod(positions, 1.0), 5) % 1.0, kinds, strict=True):
+        merged.setdefault(tuple(xyz), []).append(kind)
+    return np.array(list(merged), dtype=float), [tuple(sorted(v)) for v in merged.values()]
+
+
+def check_ebsdsim_cell(material: Material, es_material=None) -> None:
+    """Refuse a cell that ebsdsim would expand otherwise than ebsdlib does: the number of atoms per cell and the
+    space group spglib finds for ebsdsim's expanded cell must be the material's.
+
+    Raises
+    ------
+    ValueError
+        Naming the material, both counts or both space groups.
+    """
+    es_material = ebsdsim_material(material) if es_material is None else es_material
+    cell = es_material.to_simulation_cell()
+    ours = material.phase().structure
+    expected = len(ours)
+    found = int(np.sum(cell.multiplicities))
+    if found != expected:
+        raise ValueError(
+            f"{material.name}: ebsdsim expands the asymmetric unit to {found} atoms per cell, ebsdlib to {expected}; "
+            "the two read the sites in different settings"
+        )
+    positions, kinds = [], []
+    for atom, orbit in zip(es_material.atoms, cell.positions, strict=True):
+        for xyz in orbit:
+            positions.append(xyz)
+            kinds.append((atomic_number(atom.element), round(float(atom.occupancy), 4)))
+    positions, kinds = _cell_sites(np.asarray(positions, dtype=float), kinds)
+    lattice = np.asarray(material.phase().structure.lattice.base, dtype=float)
+    sg = _spglib_space_group(lattice, positions, kinds)
+    if sg != material.space_group:
+        raise ValueError(
+            f"{material.name}: spglib finds space group {sg} in the cell ebsdsim expands, not {material.space_group}"
+        )
+
+
+def _adapter_check() -> None:
+    try:
+        import wgpu
+
+        wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    except Exception as err:  # noqa: BLE001 - wgpu raises several kinds when no adapter can be had
+        raise DynamicalUnavailable(
+            f"the dynamical simulator (ebsdsim) found no WebGPU adapter ({type(err).__name__}: {err}). On a machine "
+            "without a GPU it runs on Mesa's llvmpipe: install the system packages libegl1, libegl-mesa0 and "
+            "libgl1-mesa-dri (Debian/Ubuntu), or use simulator 'kinematical'"
+        ) from None
+
+
+@contextlib.contextmanager
+def _named(material: Material, min_dspacing: float):
+    """Numerical failures of ebsdsim, with the material and what to change."""
+    try:
+        yield
+    except ValueError as err:
+        if "non-finite" not in str(err):
+            raise
+        raise ValueError(
+            f"{material.name}: the dynamical simulator returned {err}; try a larger min_dspacing than {min_dspacing} Å "
+            "(fewer beams) or the kinematical simulator"
+        ) from None
+
+
+@cached(depends_on=["crystal.materials"])
+def dynamical_master_pattern_array(
+    material: Material,
+    energy: float = 20.0,
+    half_size: int = DYNAMICAL_HALF_SIZE,
+    min_dspacing: float = 0.7,
+    energy_bin: float = 1.0,
+    sample_tilt: float = 70.0,
+) -> np.ndarray:
+    """Energy-weighted dynamical master pattern of ``material`` in the square Lambert projection, cached.
+
+    Parameters
+    ----------
+    material
+        The crystal; its expanded cell is checked against ebsdsim's first (:func:`check_ebsdsim_cell`).
+    energy
+        Beam energy in kV (default 20); the energy bins reach from it down in steps of ``energy_bin``.
+    half_size
+        Half the side of the Lambert square in pixels (default :data:`DYNAMICAL_HALF_SIZE`).
+    min_dspacing
+        Smallest interplanar spacing of the beams in Å (default 0.7, as the kinematical reflector list). With
+        ebsdsim's own 0.5, its CPU solver returned non-finite intensities for Ni3Al (at 15 kV), and took 2–5×
+        longer for Ni, Si and FeAl.
+    energy_bin
+        Width of the energy bins in keV (default 1).
+    sample_tilt
+        Sample tilt in degrees, for the model of the backscattered energies and depths (default 70).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, (2·half_size + 1)² for a centrosymmetric point group (upper hemisphere), else
+        (2, 2·half_size + 1, 2·half_size + 1) (upper, lower).
+    """
+    import ebsdsim as es
+    import kikuchipy as kp
+
+    es_material = ebsdsim_material(material)
+    check_ebsdsim_cell(material, es_material)
+    _adapter_check()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _named(material, min_dspacing):
+        mp = es.master_pattern(
+            es_material,
+            voltage_kv=float(energy),
+            halfw=int(half_size),
+            dmin=float(min_dspacing) / 10.0,  # ebsdsim takes nm
+            energy_binwidth_keV=float(energy_bin),
+            sigma_deg=float(sample_tilt),
+            solver="lu_smith",  # the one solver that needs no shader-f16, so runs on a CPU (llvmpipe) too
+        )
+    weights = np.asarray(mp.bin_weights, dtype=np.float64)
+    hemisphere = _hemisphere(material)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{material.name}.npz"
+        es.save_master_pattern(mp, path)
+        signal = kp.load(path, hemisphere=hemisphere)
+    data = np.asarray(signal.data, dtype=np.float64)  # (bins, n, n), or (2, bins, n, n) for both hemispheres
+    if data.shape[-3] != len(weights):
+        raise RuntimeError(f"{material.name}: kikuchipy read {data.shape[-3]} energy bins, ebsdsim weighted {len(weights)}")
+    weighted = np.tensordot(weights / weights.sum(), data, axes=([0], [data.ndim - 3]))
+    return np.asarray(weighted, dtype=np.float32)

@@ -1,0 +1,100 @@
+"""The dynamical simulator (ebsdsim behind simulate): cells expanded as ebsdlib expands them, tiny master
+patterns read through kikuchipy and weighted over the energies, and patterns projected from them."""
+
+import numpy as np
+import pytest
+
+from ebsdlib.crystal.materials import load_materials
+from ebsdlib.simulation import dynamical
+from ebsdlib.simulation.dynamical import (
+    DynamicalUnavailable,
+    check_ebsdsim_cell,
+    dynamical_master_pattern_array,
+    ebsdsim_material,
+)
+from ebsdlib.simulation.patterns import Detector, DetectorGeometry, DetectorModel, master_pattern, simulate_patterns
+
+TINY = 16  # 33 × 33 px per hemisphere: seconds on a CPU
+
+
+@pytest.fixture(scope="module")
+def ni():
+    return load_materials()["Ni"]
+
+
+def test_every_material_expands_in_ebsdsim_as_in_ebsdlib():
+    for material in load_materials().values():
+        check_ebsdsim_cell(material)  # the atoms per cell and spglib's space group of ebsdsim's cell
+
+
+def test_a_wrong_origin_shift_is_refused_before_computing(monkeypatch):
+    sn = load_materials()["Sn"]  # I4_1/amd, two origins
+    monkeypatch.setitem(dynamical.ORIGIN_SHIFT, 141, (0.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="Sn: ebsdsim expands the asymmetric unit to 8 atoms per cell, ebsdlib to 4"):
+        check_ebsdsim_cell(sn)
+    monkeypatch.delitem(dynamical.ORIGIN_SHIFT, 141)
+    with pytest.raises(ValueError, match="Sn: space group 141 has two origin choices"):
+        ebsdsim_material(sn)
+
+
+def test_the_energy_weighted_pattern_read_through_kikuchipy_is_ebsdsims_own(ni):
+    import ebsdsim as es
+
+    mine = dynamical_master_pattern_array(ni, 20.0, TINY)
+    mp = es.master_pattern(ebsdsim_material(ni), voltage_kv=20.0, halfw=TINY, dmin=0.07, sigma_deg=70.0, solver="lu_smith")
+    own = np.asarray(mp.data[0, 0, 0], dtype=np.float64)  # ebsdsim's energy-integrated slice, upper hemisphere
+    assert mine.shape == own.shape == (2 * TINY + 1, 2 * TINY + 1) and mine.dtype == np.float32
+    assert np.corrcoef(mine.ravel(), own.ravel())[0, 1] > 0.9999
+    # one bin alone is another pattern: the weighting over the energies is what makes the two agree
+    lowest = np.asarray(mp.data[mp.axes["bin_to_energy_index"][-1], 0, 0], dtype=np.float64)
+    assert np.corrcoef(mine.ravel(), lowest.ravel())[0, 1] < np.corrcoef(mine.ravel(), own.ravel())[0, 1] - 1e-4
+
+
+def test_the_dynamical_master_pattern_keeps_the_cubic_symmetry_and_differs_from_the_kinematical(ni):
+    dyn = dynamical_master_pattern_array(ni, 20.0, TINY)
+    assert np.isfinite(dyn).all() and dyn.min() > 0
+    # the centre of the Lambert square is [001], a fourfold axis of m-3m with mirrors through it
+    np.testing.assert_allclose(np.rot90(dyn), dyn, rtol=1e-3)
+    np.testing.assert_allclose(dyn[:, ::-1], dyn, rtol=1e-3)
+    kin = np.asarray(master_pattern(ni, half_size=TINY).data, dtype=np.float64)
+    assert np.corrcoef(dyn.ravel(), kin.ravel())[0, 1] < 0.95, "dynamical intensities are not the kinematical ones"
+    assert dynamical_master_pattern_array.is_cached(ni, 20.0, TINY)
+
+
+def test_both_hemispheres_for_a_point_group_without_inversion():
+    zns = load_materials()["ZnS"]  # F-43m (a source-task phase; the six target groups are centrosymmetric)
+    both = master_pattern(zns, half_size=TINY, simulator="dynamical")
+    assert both.hemisphere == "both" and both.data.shape == (2, 2 * TINY + 1, 2 * TINY + 1)
+    # ebsdsim 0.2.4 computes the northern hemisphere only, so kikuchipy's reader repeats it as the southern one:
+    # the dynamical break of Friedel's law between the two is not simulated (the module says so)
+    np.testing.assert_array_equal(both.data[0], both.data[1])
+
+
+def test_simulate_projects_dynamical_patterns_through_the_same_detector(ni):
+    geometry = DetectorGeometry(shape=(20, 24), master_pattern_half_size=TINY, simulator="dynamical")
+    detector = Detector(geometry, DetectorModel.clean())
+    dyn, table = simulate_patterns(ni, 3, detector, seed=2)
+    kin, same = simulate_patterns(
+        ni, 3, Detector(DetectorGeometry(shape=(20, 24), master_pattern_half_size=TINY), DetectorModel.clean()), seed=2
+    )
+    assert dyn.shape == kin.shape == (3, 20, 24) and dyn.dtype == np.uint8
+    assert table[["qa", "qb", "qc", "qd"]].equals(same[["qa", "qb", "qc", "qd"]]), "the physics does not move the orientations"
+    assert not np.array_equal(dyn, kin)
+
+
+def test_the_simulator_is_checked_where_it_is_named():
+    with pytest.raises(ValueError, match="simulator must be one of kinematical, dynamical, not 'quantum'"):
+        DetectorGeometry(simulator="quantum")
+    assert DetectorGeometry().half_size == 250 and DetectorGeometry(simulator="dynamical").half_size == 100
+    assert DetectorGeometry(master_pattern_half_size=30, simulator="dynamical").half_size == 30
+
+
+def test_no_webgpu_adapter_says_what_to_install(ni, monkeypatch):
+    import wgpu
+
+    def no_adapter(**kwargs):
+        raise RuntimeError("no adapter")
+
+    monkeypatch.setattr(wgpu.gpu, "request_adapter_sync", no_adapter)
+    with pytest.raises(DynamicalUnavailable, match="libegl1, libegl-mesa0 and libgl1-mesa-dri"):
+        dynamical_master_pattern_array(ni, 20.0, TINY - 1)  # not cached: the simulator is asked
