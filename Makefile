@@ -9,7 +9,7 @@ STAMP   := $(VENV)/.installed
 PY312   ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
              $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; done)
 
-.PHONY: book test test-fast bench same-seed clean-book clean-cache
+.PHONY: book test test-fast bench same-seed clean-book clean-cache master-patterns
 
 $(STAMP): requirements.lock requirements-weights.lock pyproject.toml
 	@test -n "$(PY312)" || { echo "error: Python 3.12 was not found. Install it, or run make PY312=/path/to/python3.12"; exit 1; }
@@ -32,6 +32,11 @@ test-fast: $(STAMP)
 
 book: $(STAMP)
 	$(VENV)/bin/python -m ebsdlib build --profile $(PROFILE) $(if $(RERUN),--rerun)
+
+# The dynamical master patterns the package ships (ebsdlib/data/master_patterns/), computed again with ebsdsim.
+master-patterns: $(STAMP)
+	$(VENV)/bin/python -c "import logging; logging.basicConfig(level=logging.INFO, format='%(message)s'); \
+	from ebsdlib.simulation.dynamical import write_shipped_master_patterns; print(write_shipped_master_patterns())"
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m ebsdlib bench --profile $(PROFILE)

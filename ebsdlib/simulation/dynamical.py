@@ -25,14 +25,19 @@ zinc blendes) the difference between the two hemispheres that dynamical diffract
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import logging
+import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-from ebsdlib.cache import cached
-from ebsdlib.crystal.materials import Material, atomic_number
+from ebsdlib.cache import cached, content_key, file_digest
+from ebsdlib.crystal.materials import Material, atomic_number, dual_phase_materials, training_materials
+from ebsdlib.paths import DATA_DIR
 
 __all__ = [
     "SIMULATORS",
@@ -42,7 +47,16 @@ __all__ = [
     "ebsdsim_material",
     "check_ebsdsim_cell",
     "dynamical_master_pattern_array",
+    "SHIPPED_DIR",
+    "shipped_master_pattern",
+    "write_shipped_master_patterns",
+    "dynamical_master_pattern",
 ]
+
+log = logging.getLogger(__name__)
+
+#: Where the dynamical master patterns the project ships lie (package data), beside their ``manifest.yml``.
+SHIPPED_DIR = DATA_DIR / "master_patterns"
 
 #: The physics a master pattern can be computed with: kikuchipy's kinematical simulator, or ebsdsim's Bloch waves.
 SIMULATORS = ("kinematical", "dynamical")
@@ -236,3 +250,130 @@ def dynamical_master_pattern_array(
         raise RuntimeError(f"{material.name}: kikuchipy read {data.shape[-3]} energy bins, ebsdsim weighted {len(weights)}")
     weighted = np.tensordot(weights / weights.sum(), data, axes=([0], [data.ndim - 3]))
     return np.asarray(weighted, dtype=np.float32)
+
+
+def _material_digest(material: Material) -> str:
+    return content_key(dataclasses.asdict(material))
+
+
+def _shipped_name(material: Material, energy: float, half_size: int) -> str:
+    return f"{material.name}_{float(energy):g}kV_{2 * int(half_size) + 1}px.npz"
+
+
+def _read_manifest(folder: Path) -> dict:
+    import yaml
+
+    path = folder / "manifest.yml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def shipped_master_pattern(material: Material, energy: float, half_size: int, *, folder: Path | None = None):
+    """The shipped dynamical master pattern of ``material`` at ``energy`` kV and ``half_size``, checked by its
+    SHA-256; ``None`` when none is shipped for exactly this crystal (``materials.yml`` entry), energy, size and
+    the defaults of :func:`dynamical_master_pattern_array`.
+
+    Raises
+    ------
+    ValueError
+        When the file the manifest lists is missing or its SHA-256 is not the manifest's (damaged or changed):
+        ``make master-patterns`` writes them again.
+    """
+    folder = SHIPPED_DIR if folder is None else Path(folder)
+    name = _shipped_name(material, energy, half_size)
+    entry = _read_manifest(folder).get(name)
+    if entry is None or entry.get("material_digest") != _material_digest(material):
+        return None
+    if entry.get("min_dspacing") != 0.7 or entry.get("energy_bin") != 1.0 or entry.get("sample_tilt") != 70.0:
+        return None
+    path = folder / name
+    if not path.is_file():
+        raise ValueError(f"{path} is listed in {folder / 'manifest.yml'} but missing; run `make master-patterns` to write it")
+    if file_digest(path) != entry["sha256"]:
+        raise ValueError(
+            f"{path}: its SHA-256 is not the one {folder / 'manifest.yml'} records; the file is damaged or was changed. "
+            "Run `make master-patterns` to compute it again"
+        )
+    with np.load(path) as stored:
+        data = stored["data"].astype(np.float64)
+    low, high = float(entry["low"]), float(entry["high"])
+    return np.asarray(low + (high - low) * data / 65535.0, dtype=np.float32)
+
+
+def dynamical_master_pattern(material: Material, energy: float = 20.0, half_size: int = DYNAMICAL_HALF_SIZE) -> np.ndarray:
+    """The dynamical master pattern of ``material``: the shipped one where the package has it for exactly this
+    crystal, energy and size (:func:`shipped_master_pattern`), else computed (:func:`dynamical_master_pattern_array`,
+    cached), which the log says."""
+    shipped = shipped_master_pattern(material, energy, half_size)
+    if shipped is not None:
+        return shipped
+    if not dynamical_master_pattern_array.is_cached(material, float(energy), int(half_size)):
+        log.info(
+            "computing the dynamical master pattern of %s (%d px, %g kV; none shipped): minutes on a CPU",
+            material.name,
+            2 * int(half_size) + 1,
+            float(energy),
+        )
+    return dynamical_master_pattern_array(material, float(energy), int(half_size))
+
+
+def write_shipped_master_patterns(
+    materials=None, energy: float = 20.0, half_size: int = DYNAMICAL_HALF_SIZE, *, folder: Path | None = None, progress=log.info
+) -> Path:
+    """Compute (or read from the cache) the dynamical master patterns of ``materials`` (default: the 18 training
+    materials and the dual-phase sample's two phases) and write them as the project ships them: 16-bit
+    ``.npz`` files scaled to each pattern's range, and ``manifest.yml`` with each file's SHA-256, the crystal's
+    digest, the parameters, the range, ebsdsim's version and the seconds it took. ``make master-patterns`` runs it.
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest.
+    """
+    import ebsdsim
+    import yaml
+
+    folder = SHIPPED_DIR if folder is None else Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    materials = list(training_materials()) + list(dual_phase_materials()) if materials is None else list(materials)
+    manifest = _read_manifest(folder)
+    for i, material in enumerate(materials, 1):
+        if progress:
+            progress(f"[{i}/{len(materials)}] dynamical master pattern of {material.name} ({2 * int(half_size) + 1} px)")
+        start = time.time()
+        array = np.asarray(dynamical_master_pattern_array(material, float(energy), int(half_size)), dtype=np.float64)
+        seconds = time.time() - start
+        low, high = float(array.min()), float(array.max())
+        encoded = np.round((array - low) / (high - low) * 65535.0).astype(np.uint16)
+        name = _shipped_name(material, energy, half_size)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npz", dir=folder)
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, data=encoded)
+        os.replace(tmp, folder / name)
+        previous = manifest.get(name, {})
+        manifest[name] = {
+            "material": material.name,
+            "material_digest": _material_digest(material),
+            "energy": float(energy),
+            "half_size": int(half_size),
+            "min_dspacing": 0.7,
+            "energy_bin": 1.0,
+            "sample_tilt": 70.0,
+            "ebsdsim": ebsdsim.__version__,
+            "low": low,
+            "high": high,
+            "sha256": file_digest(folder / name),
+            # a cache hit costs nothing: keep the seconds the computation took
+            "seconds": round(seconds, 1) if seconds > 1 or "seconds" not in previous else previous["seconds"],
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".yml", dir=folder)
+        os.close(fd)
+        Path(tmp).write_text(
+            "# Dynamical master patterns shipped with ebsdlib (ebsdlib.simulation.dynamical); `make master-patterns`\n"
+            "# writes them again. Each file: 16-bit data scaled to [low, high], checked by its SHA-256 when read.\n"
+            + yaml.safe_dump(manifest, sort_keys=True)
+        )
+        os.replace(tmp, folder / "manifest.yml")
+    return folder / "manifest.yml"

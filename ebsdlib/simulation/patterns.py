@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material
-from ebsdlib.simulation.dynamical import DYNAMICAL_HALF_SIZE, SIMULATORS, dynamical_master_pattern_array
+from ebsdlib.simulation.dynamical import DYNAMICAL_HALF_SIZE, SIMULATORS, dynamical_master_pattern
 
 __all__ = [
     "DetectorGeometry",
@@ -279,15 +279,15 @@ def master_pattern(
     min_relative_f
         Reflectors with |F| below this share of the strongest are left out (default 0.05; kinematical only).
     simulator
-        ``"kinematical"`` (default; kikuchipy's simulator) or ``"dynamical"`` (Bloch waves, energy-weighted:
-        :func:`ebsdlib.simulation.dynamical.dynamical_master_pattern_array`).
+        ``"kinematical"`` (default; kikuchipy's simulator) or ``"dynamical"`` (Bloch waves, energy-weighted: the
+        shipped file where the package has one, else computed; :func:`ebsdlib.simulation.dynamical.dynamical_master_pattern`).
     """
     import kikuchipy as kp
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
     if simulator == "dynamical":
-        data = dynamical_master_pattern_array(material, float(energy), int(half_size))
+        data = dynamical_master_pattern(material, float(energy), int(half_size))
     else:
         data = _master_pattern_array(material, float(energy), int(half_size), float(min_dspacing), float(min_relative_f))
     mp = kp.signals.EBSDMasterPattern(data, projection="lambert", hemisphere=_hemisphere(material), phase=material.phase())
