@@ -287,6 +287,7 @@ def _run_user_command(args) -> int:
     from ebsdlib.datasets.container import DatasetError
     from ebsdlib.io.bundle import BundleError
     from ebsdlib.learn.models import SourceUnavailable
+    from ebsdlib.simulation.dynamical import DynamicalUnavailable
 
     try:
         if args.command == "train":
@@ -294,7 +295,7 @@ def _run_user_command(args) -> int:
         if args.command == "classify":
             return _classify(args)
         return _simulate(args)
-    except (DatasetError, BundleError, SourceUnavailable, ValueError, OSError) as err:
+    except (DatasetError, BundleError, SourceUnavailable, DynamicalUnavailable, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

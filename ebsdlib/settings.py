@@ -97,6 +97,9 @@ def check_setting(name: str, value, label: str | None = None) -> None:
         raise ValueError(f"{label} must be like {default!r}, not {value!r}")
     if not _within(name, value):
         raise ValueError(f"{label} must be {_bounds(name)}, not {value!r}")
+    choices = _table()[name].get("choices")
+    if choices is not None and value not in choices:
+        raise ValueError(f"{label} must be one of {', '.join(map(str, choices))}, not {value!r}")
 
 
 def check_memory(need: float, what: str, advice: str) -> None:

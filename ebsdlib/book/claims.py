@@ -326,11 +326,25 @@ def _sources(facts: dict) -> list[Claim]:
     keys = ("sources_compared", "imagenet_ahead", "sources_level", "source_task_ahead")
     if _have(facts, "sources_compared") and _num(facts, "sources_compared") == 0:
         return [
-            Claim(claim, "07_few_shot", reported, "—", "not testable here", "this build trained transfer from one source only")
+            Claim(
+                claim,
+                "07_few_shot",
+                reported,
+                "—",
+                "not testable here",
+                "this build has no pair of transfer curves, from ImageNet and from the source task, to compare",
+            )
         ]
 
     def judge(compared, ahead, level, behind):
         ours = f"ImageNet ahead at {ahead:.0f}, level at {level:.0f}, behind at {behind:.0f} of {compared:.0f} training counts"
+        trials = _num(facts, "sources_trials")
+        if trials is not None and trials < 2:
+            return (
+                ours,
+                "not testable here",
+                "one trial per point: the spread between trials, against which a difference counts, is not measured",
+            )
         verdict = "reproduced" if behind == 0 else "partly" if behind < compared else "not reproduced"
         return (
             ours,

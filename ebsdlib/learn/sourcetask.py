@@ -89,6 +89,7 @@ def pretrain_source_task(
                 "learn.training",
                 "preprocess",
                 "simulation.patterns",
+                "simulation.dynamical",
                 "simulation.datasets",
                 "datasets.container",
                 "crystal.materials",

@@ -167,6 +167,8 @@ def train_bundle(
         "seed": int(s["seed"]),
         "epochs": int(result.info["epochs"]),
         "seconds": float(result.info["seconds"]),
+        # what simulated the source task's patterns, where the transfer model started from it
+        "simulator": str(s["simulator"]) if source is not None and source.kind == "source-task" else None,
         "notes": list(dataset.meta.get("notes", [])),
     }
     preprocessing = {

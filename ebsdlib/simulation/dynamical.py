@@ -47,6 +47,7 @@ __all__ = [
     "ebsdsim_material",
     "check_ebsdsim_cell",
     "dynamical_master_pattern_array",
+    "run_ebsdsim",
     "SHIPPED_DIR",
     "shipped_master_pattern",
     "write_shipped_master_patterns",
@@ -54,6 +55,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _installed(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+#: The installed ebsdsim's version: part of every dynamical master pattern's cache key.
+EBSDSIM_VERSION = _installed("ebsdsim")
 
 #: Where the dynamical master patterns the project ships lie (package data), beside their ``manifest.yml``.
 SHIPPED_DIR = DATA_DIR / "master_patterns"
@@ -162,19 +176,6 @@ def check_ebsdsim_cell(material: Material, es_material=None) -> None:
         )
 
 
-def _adapter_check() -> None:
-    try:
-        import wgpu
-
-        wgpu.gpu.request_adapter_sync(power_preference="high-performance")
-    except Exception as err:  # noqa: BLE001 - wgpu raises several kinds when no adapter can be had
-        raise DynamicalUnavailable(
-            f"the dynamical simulator (ebsdsim) found no WebGPU adapter ({type(err).__name__}: {err}). On a machine "
-            "without a GPU it runs on Mesa's llvmpipe: install the system packages libegl1, libegl-mesa0 and "
-            "libgl1-mesa-dri (Debian/Ubuntu), or use simulator 'kinematical'"
-        ) from None
-
-
 @contextlib.contextmanager
 def _named(material: Material, min_dspacing: float):
     """Numerical failures of ebsdsim, with the material and what to change."""
@@ -189,6 +190,52 @@ def _named(material: Material, min_dspacing: float):
         ) from None
 
 
+#: The script that runs ebsdsim in a process of its own (Mesa's LLVM and TensorFlow's do not share one process).
+_RUNNER = Path(__file__).with_name("_ebsdsim_run.py")
+
+
+def run_ebsdsim(es_material, out: Path, **parameters) -> Path:
+    """Compute one master pattern with ebsdsim in a separate Python process and return the ``.npz`` file it wrote.
+
+    ``parameters`` are :func:`ebsdsim.master_pattern`'s. The process imports ebsdsim and wgpu only: Mesa's
+    llvmpipe (WebGPU on a CPU) loads its own LLVM, and TensorFlow imported after it into the same process crashes.
+
+    Raises
+    ------
+    DynamicalUnavailable
+        When no WebGPU adapter can be had; the message says which system packages give one.
+    ValueError
+        When ebsdsim returns non-finite intensities (the material is named by the caller).
+    """
+    import json
+    import subprocess
+    import sys
+
+    cell = es_material.cell
+    spec = {
+        "name": es_material.name,
+        "lattice": [cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma],
+        "space_group": cell.space_group,
+        "atoms": [{"element": a.element, "xyz": [a.x, a.y, a.z], "occupancy": a.occupancy} for a in es_material.atoms],
+        "parameters": parameters,
+    }
+    out = Path(out)
+    spec_path = out.with_suffix(".json")
+    spec_path.write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, str(_RUNNER), str(spec_path), str(out)], capture_output=True, text=True)
+    if done.returncode == 3:
+        raise DynamicalUnavailable(
+            f"the dynamical simulator (ebsdsim) found {done.stderr.strip()}. On a machine without a GPU it runs on "
+            "Mesa's llvmpipe: install the system packages libegl1, libegl-mesa0 and libgl1-mesa-dri (Debian/Ubuntu), "
+            "or use simulator 'kinematical'"
+        )
+    if done.returncode == 4:
+        raise ValueError(done.stderr.strip())
+    if done.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"ebsdsim failed (exit code {done.returncode}): {done.stderr.strip()[-2000:]}")
+    return out
+
+
 @cached(depends_on=["crystal.materials"])
 def dynamical_master_pattern_array(
     material: Material,
@@ -197,6 +244,7 @@ def dynamical_master_pattern_array(
     min_dspacing: float = 0.7,
     energy_bin: float = 1.0,
     sample_tilt: float = 70.0,
+    ebsdsim_version: str | None = EBSDSIM_VERSION,
 ) -> np.ndarray:
     """Energy-weighted dynamical master pattern of ``material`` in the square Lambert projection, cached.
 
@@ -216,6 +264,9 @@ def dynamical_master_pattern_array(
         Width of the energy bins in keV (default 1).
     sample_tilt
         Sample tilt in degrees, for the model of the backscattered energies and depths (default 70).
+    ebsdsim_version
+        ebsdsim's version (default: the installed one); not read, but part of the cache key, so that another
+        version computes anew.
 
     Returns
     -------
@@ -223,15 +274,15 @@ def dynamical_master_pattern_array(
         float32, (2·half_size + 1)² for a centrosymmetric point group (upper hemisphere), else
         (2, 2·half_size + 1, 2·half_size + 1) (upper, lower).
     """
-    import ebsdsim as es
     import kikuchipy as kp
 
     es_material = ebsdsim_material(material)
     check_ebsdsim_cell(material, es_material)
-    _adapter_check()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _named(material, min_dspacing):
-        mp = es.master_pattern(
+    hemisphere = _hemisphere(material)
+    with tempfile.TemporaryDirectory() as folder, _named(material, min_dspacing):
+        path = run_ebsdsim(
             es_material,
+            Path(folder) / f"{material.name}.npz",
             voltage_kv=float(energy),
             halfw=int(half_size),
             dmin=float(min_dspacing) / 10.0,  # ebsdsim takes nm
@@ -239,12 +290,10 @@ def dynamical_master_pattern_array(
             sigma_deg=float(sample_tilt),
             solver="lu_smith",  # the one solver that needs no shader-f16, so runs on a CPU (llvmpipe) too
         )
-    weights = np.asarray(mp.bin_weights, dtype=np.float64)
-    hemisphere = _hemisphere(material)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"{material.name}.npz"
-        es.save_master_pattern(mp, path)
-        signal = kp.load(path, hemisphere=hemisphere)
+        with np.load(path) as stored:
+            weights = np.asarray(stored["bin_weights"], dtype=np.float64)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            signal = kp.load(path, hemisphere=hemisphere)
     data = np.asarray(signal.data, dtype=np.float64)  # (bins, n, n), or (2, bins, n, n) for both hemispheres
     if data.shape[-3] != len(weights):
         raise RuntimeError(f"{material.name}: kikuchipy read {data.shape[-3]} energy bins, ebsdsim weighted {len(weights)}")

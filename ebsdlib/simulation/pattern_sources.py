@@ -74,7 +74,7 @@ def recorded_nickel() -> PatternDataset:
     return PatternDataset(data, table, meta)
 
 
-@cached(depends_on=["simulation.patterns"])
+@cached(depends_on=["simulation.patterns", "simulation.dynamical"])
 def _dynamical_nickel(n: int, detector: Detector, seed: int) -> PatternDataset:
     kp = _kikuchipy()
     detector_model = detector.detector_model

@@ -79,6 +79,8 @@ class AcquisitionRanges:
         As :class:`ebsdlib.simulation.patterns.DetectorModel`.
     chunk
         Patterns that share one draw of the chunk-level settings (the projection runs per chunk).
+    simulator
+        The physics of the master patterns, ``"kinematical"`` (default) or ``"dynamical"``, for every acquisition.
     """
 
     shapes: tuple[tuple[int, int], ...] = ((120, 146), (120, 120), (96, 96), (120, 160))
@@ -95,6 +97,7 @@ class AcquisitionRanges:
     band_gamma: tuple[float, float] = (0.6, 1.6)
     degraded_fraction: float = 0.1
     chunk: int = 20
+    simulator: str = "kinematical"
 
     def __post_init__(self):
         if not self.shapes or any(len(s) != 2 or min(s) < 16 for s in self.shapes):
@@ -120,6 +123,7 @@ class AcquisitionRanges:
             sample_tilt=(geometry.sample_tilt,) * 2,
             detector_tilt=(geometry.tilt,) * 2,
             energies=(geometry.energy,),
+            simulator=geometry.simulator,
             dose=(detector_model.dose,) * 2,
             contrast=(detector_model.contrast,) * 2,
             blur_sigma=(detector_model.blur_sigma,) * 2,
@@ -184,6 +188,7 @@ def simulate_randomised(
             sample_tilt=float(rng.uniform(*ranges.sample_tilt)),
             tilt=float(rng.uniform(*ranges.detector_tilt)),
             energy=float(rng.choice(ranges.energies)),
+            simulator=ranges.simulator,
         )
         detector_model = DetectorModel(
             dose=float(rng.uniform(*ranges.dose)),
@@ -240,7 +245,7 @@ def simulate_randomised(
     return out, pd.concat(rows, ignore_index=True)
 
 
-@cached(depends_on=["crystal.materials", "datasets.container", "preprocess", "simulation.patterns"])
+@cached(depends_on=["crystal.materials", "datasets.container", "preprocess", "simulation.patterns", "simulation.dynamical"])
 def _randomised_dataset(
     materials: tuple[Material, ...],
     counts: SplitCounts,

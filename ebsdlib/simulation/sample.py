@@ -112,7 +112,7 @@ def _neighbour_index(micro: Microstructure) -> np.ndarray:
     return out.ravel()
 
 
-@cached(depends_on=["crystal.materials", "datasets.container", "simulation.patterns"])
+@cached(depends_on=["crystal.materials", "datasets.container", "simulation.patterns", "simulation.dynamical"])
 def _simulate_map(shape, n_grains, precipitate_fraction, detector: Detector, seed) -> tuple[Microstructure, PatternDataset]:
     geometry, detector_model = detector.geometry, detector.detector_model
     matrix, precipitate = dual_phase_materials()

@@ -168,10 +168,19 @@ SOURCES = (
     [(2, 1, 0, "reproduced"), (1, 1, 1, "partly"), (0, 0, 3, "not reproduced")],
 )
 def test_imagenet_against_in_domain_pretraining_is_judged_per_training_count(ahead, level, behind, verdict):
-    facts = dict(FACTS, sources_compared="3", imagenet_ahead=str(ahead), sources_level=str(level), source_task_ahead=str(behind))
+    facts = dict(
+        FACTS,
+        sources_compared="3",
+        sources_trials="2",
+        imagenet_ahead=str(ahead),
+        sources_level=str(level),
+        source_task_ahead=str(behind),
+    )
     row = {c.claim: c for c in check_claims(facts)}[SOURCES]
     assert row.verdict == verdict and row.chapter == "07_few_shot"
     assert row.ours == f"ImageNet ahead at {ahead}, level at {level}, behind at {behind} of 3 training counts"
+    single = {c.claim: c for c in check_claims(dict(facts, sources_trials="1"))}[SOURCES]
+    assert single.verdict == "not testable here" and "one trial per point" in single.why and single.ours == row.ours
 
 
 def test_one_pretrained_source_cannot_answer_the_comparison():

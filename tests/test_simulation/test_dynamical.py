@@ -37,17 +37,24 @@ def test_a_wrong_origin_shift_is_refused_before_computing(monkeypatch):
         ebsdsim_material(sn)
 
 
-def test_the_energy_weighted_pattern_read_through_kikuchipy_is_ebsdsims_own(ni):
+def test_the_energy_weighted_pattern_read_through_kikuchipy_is_ebsdsims_own(ni, tmp_path):
     import ebsdsim as es
 
+    from ebsdlib.simulation.dynamical import run_ebsdsim
+
     mine = dynamical_master_pattern_array(ni, 20.0, TINY)
-    mp = es.master_pattern(ebsdsim_material(ni), voltage_kv=20.0, halfw=TINY, dmin=0.07, sigma_deg=70.0, solver="lu_smith")
+    path = run_ebsdsim(
+        ebsdsim_material(ni), tmp_path / "ni.npz", voltage_kv=20.0, halfw=TINY, dmin=0.07, sigma_deg=70.0, solver="lu_smith"
+    )
+    mp = es.load_master_pattern(path)  # numpy only: ebsdsim's own reading of its file
     own = np.asarray(mp.data[0, 0, 0], dtype=np.float64)  # ebsdsim's energy-integrated slice, upper hemisphere
     assert mine.shape == own.shape == (2 * TINY + 1, 2 * TINY + 1) and mine.dtype == np.float32
     assert np.corrcoef(mine.ravel(), own.ravel())[0, 1] > 0.9999
     # one bin alone is another pattern: the weighting over the energies is what makes the two agree
     lowest = np.asarray(mp.data[mp.axes["bin_to_energy_index"][-1], 0, 0], dtype=np.float64)
     assert np.corrcoef(mine.ravel(), lowest.ravel())[0, 1] < np.corrcoef(mine.ravel(), own.ravel())[0, 1] - 1e-4
+    # WebGPU's native library (and with it Mesa's LLVM, which TensorFlow crashes beside) stays out of this process
+    assert "wgpu.backends.wgpu_native" not in __import__("sys").modules
 
 
 def test_the_dynamical_master_pattern_keeps_the_cubic_symmetry_and_differs_from_the_kinematical(ni):
@@ -82,6 +89,17 @@ def test_simulate_projects_dynamical_patterns_through_the_same_detector(ni):
     assert not np.array_equal(dyn, kin)
 
 
+def test_the_profiles_simulator_reaches_the_detector_and_is_checked():
+    from ebsdlib.settings import check_setting, shared_settings
+    from ebsdlib.simulation.patterns import simulated_detector
+
+    settings = shared_settings("smoke")
+    assert simulated_detector(settings).geometry.simulator == "kinematical"
+    assert simulated_detector({**settings, "simulator": "dynamical"}).geometry.half_size == 100
+    with pytest.raises(ValueError, match="--simulator must be one of kinematical, dynamical, not 'quantum'"):
+        check_setting("simulator", "quantum", "--simulator")
+
+
 def test_the_simulator_is_checked_where_it_is_named():
     with pytest.raises(ValueError, match="simulator must be one of kinematical, dynamical, not 'quantum'"):
         DetectorGeometry(simulator="quantum")
@@ -89,14 +107,11 @@ def test_the_simulator_is_checked_where_it_is_named():
     assert DetectorGeometry(master_pattern_half_size=30, simulator="dynamical").half_size == 30
 
 
-def test_no_webgpu_adapter_says_what_to_install(ni, monkeypatch):
-    import wgpu
-
-    def no_adapter(**kwargs):
-        raise RuntimeError("no adapter")
-
-    monkeypatch.setattr(wgpu.gpu, "request_adapter_sync", no_adapter)
-    with pytest.raises(DynamicalUnavailable, match="libegl1, libegl-mesa0 and libgl1-mesa-dri"):
+def test_no_webgpu_adapter_says_what_to_install(ni, monkeypatch, tmp_path):
+    runner = tmp_path / "runner.py"  # the runner's answer where wgpu finds no adapter (exit code 3)
+    runner.write_text("import sys\nsys.stderr.write('no WebGPU adapter (RuntimeError: none)')\nsys.exit(3)\n")
+    monkeypatch.setattr(dynamical, "_RUNNER", runner)
+    with pytest.raises(DynamicalUnavailable, match=r"found no WebGPU adapter .*libegl1, libegl-mesa0 and libgl1-mesa-dri"):
         dynamical_master_pattern_array(ni, 20.0, TINY - 1)  # not cached: the simulator is asked
 
 
