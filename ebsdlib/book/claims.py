@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ebsdlib.book.paper import paper_values
-from ebsdlib.book.prose import SOURCES_LEVEL
+from ebsdlib.book.prose import SINGLE_TRIAL_LEVEL, SOURCES_LEVEL
 
 __all__ = ["VERDICTS", "Claim", "check_claims", "claims_table", "claims_markdown", "first_epoch_facts"]
 
@@ -338,18 +338,14 @@ def _sources(facts: dict) -> list[Claim]:
 
     def judge(compared, ahead, level, behind):
         ours = f"ImageNet ahead at {ahead:.0f}, level at {level:.0f}, behind at {behind:.0f} of {compared:.0f} training counts"
-        trials = _num(facts, "sources_trials")
-        if trials is not None and trials < 2:
-            return (
-                ours,
-                "not testable here",
-                "one trial per point: the spread between trials, against which a difference counts, is not measured",
-            )
+        margin = _num(facts, "sources_margin")
+        margin = SOURCES_LEVEL if margin is None else margin
         verdict = "reproduced" if behind == 0 else "partly" if behind < compared else "not reproduced"
         return (
             ours,
             verdict,
-            f"level: within {SOURCES_LEVEL:.2f}; ahead or level at every count: reproduced; behind at every count: not",
+            f"level: within {margin:.2f} ({SOURCES_LEVEL:.2f} with two trials or more per point, {SINGLE_TRIAL_LEVEL:.2f} with one); "
+            "ahead or level at every count: reproduced; behind at every count: not",
         )
 
     return [_judged(claim, "07_few_shot", reported, facts, keys, judge)]

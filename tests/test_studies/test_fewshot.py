@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ebsdlib.book.prose import curve_findings, source_findings
+from ebsdlib.book.prose import curve_findings, source_findings, sources_tally
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.learn.models import PretrainedSource
 from ebsdlib.learn.training import TrainingConfig, TrialResult, dataset_fingerprint
@@ -263,7 +263,7 @@ def test_source_comparison_and_its_findings_per_count():
         "**25 patterns per space group**: recall 0.60 (transfer (ImageNet)) against 0.70 (transfer (source task)): transfer (source task) ahead by 0.10"
         in text
     )
-    assert "level (within 0.02)" in text and "transfer (ImageNet) ahead by 0.10" in text
+    assert "level (difference +0.01, within 0.02)" in text and "transfer (ImageNet) ahead by 0.10" in text
     assert "ahead at 1 of 3 counts, level at 1, behind at 1" in text and "One trial per point" not in text
     one = source_comparison(
         _summary({"transfer (ImageNet)": {25: 0.6}, "transfer (source task)": {25: 0.5}}, trials=1).pipe(
@@ -271,7 +271,11 @@ def test_source_comparison_and_its_findings_per_count():
         ),
         "recall",
     )
-    assert "One trial per point" in source_findings(one, "recall")
+    # one trial per point: 0.10 is within the single-trial margin, so level, and the text says why
+    single = source_findings(one, "recall")
+    assert "level (difference +0.10, within 0.12)" in single and "One trial per point" in single
+    assert sources_tally(one) == {"compared": 1, "ahead": 0, "level": 1, "behind": 0, "margin": 0.12}
+    assert sources_tally(table) == {"compared": 3, "ahead": 1, "level": 1, "behind": 1, "margin": 0.02}
     assert source_comparison(summary[summary["curve"] != "transfer (source task)"], "recall").empty
     assert "not compared" in source_findings(pd.DataFrame(), "recall")
 
