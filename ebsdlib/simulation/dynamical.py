@@ -46,6 +46,7 @@ __all__ = [
     "DynamicalUnavailable",
     "ebsdsim_material",
     "check_ebsdsim_cell",
+    "hemisphere_of",
     "dynamical_master_pattern_array",
     "run_ebsdsim",
     "SHIPPED_DIR",
@@ -94,7 +95,9 @@ class DynamicalUnavailable(RuntimeError):
     """ebsdsim cannot compute here (no WebGPU adapter); the message says what to install."""
 
 
-def _hemisphere(material: Material) -> str:
+def hemisphere_of(material: Material) -> str:
+    """The hemispheres a master pattern of ``material`` needs: ``"upper"`` for a point group with inversion (all
+    six target space groups), ``"both"`` otherwise (e.g. zinc blende)."""
     return "upper" if material.phase().point_group.contains_inversion else "both"
 
 
@@ -278,7 +281,7 @@ def dynamical_master_pattern_array(
 
     es_material = ebsdsim_material(material)
     check_ebsdsim_cell(material, es_material)
-    hemisphere = _hemisphere(material)
+    hemisphere = hemisphere_of(material)
     with tempfile.TemporaryDirectory() as folder, _named(material, min_dspacing):
         path = run_ebsdsim(
             es_material,

@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material
-from ebsdlib.simulation.dynamical import DYNAMICAL_HALF_SIZE, SIMULATORS, dynamical_master_pattern
+from ebsdlib.simulation.dynamical import DYNAMICAL_HALF_SIZE, SIMULATORS, dynamical_master_pattern, hemisphere_of
 
 __all__ = [
     "DetectorGeometry",
@@ -225,11 +225,6 @@ def numba_threads(n: int):
         numba.set_num_threads(before)
 
 
-def _hemisphere(material: Material) -> str:
-    """Both hemispheres for point groups without inversion (e.g. zinc blende), else the upper one."""
-    return "upper" if material.phase().point_group.contains_inversion else "both"
-
-
 @cached(depends_on=["crystal.materials"])
 def _master_pattern_array(
     material: Material, energy: float, half_size: int, min_dspacing: float, min_relative_f: float
@@ -248,7 +243,7 @@ def _master_pattern_array(
     # numba threads, so that two threads adding to one pixel lose a band now and then: a few hundred
     # pixels differ from run to run. One thread makes it exact and reproducible (about 1 s a pattern).
     with contextlib.redirect_stderr(io.StringIO()), numba_threads(1):  # and kikuchipy's progress bar, quiet
-        mp = simulator.calculate_master_pattern(half_size=half_size, hemisphere=_hemisphere(material), scaling="linear")
+        mp = simulator.calculate_master_pattern(half_size=half_size, hemisphere=hemisphere_of(material), scaling="linear")
     return np.asarray(mp.as_lambert(show_progressbar=False).data, dtype=np.float32)
 
 
@@ -290,7 +285,7 @@ def master_pattern(
         data = dynamical_master_pattern(material, float(energy), int(half_size))
     else:
         data = _master_pattern_array(material, float(energy), int(half_size), float(min_dspacing), float(min_relative_f))
-    mp = kp.signals.EBSDMasterPattern(data, projection="lambert", hemisphere=_hemisphere(material), phase=material.phase())
+    mp = kp.signals.EBSDMasterPattern(data, projection="lambert", hemisphere=hemisphere_of(material), phase=material.phase())
     mp._energy = energy
     return mp
 
