@@ -13,7 +13,13 @@ such pattern sources inside its package (no download):
     (``kikuchipy.data.nickel_ebsd_master_pattern_small``, 20 kV), recorded through this project's
     detector model on a detector of the caller's choice.
 
-Both are face-centred cubic nickel (space group 225): the share of patterns a classifier labels 225 is its
+PyEBSDIndex ships a third inside its tests (no download):
+
+``dynamical_aluminium``
+    One aluminium pattern (100 × 120 px, 20 kV, identity orientation, no noise) projected by kikuchipy from
+    an EMsoft 4.3 dynamical master pattern (``pyebsdindex/tests/data/al_sim_20kv``).
+
+All are face-centred cubic (space group 225): the share of patterns a classifier labels 225 is its
 accuracy there, and the page shows what it answers instead, since a classifier that answers 225 for
 everything would score 1.0.
 """
@@ -37,11 +43,12 @@ from ebsdlib.simulation.patterns import (
     random_rotations,
 )
 
-__all__ = ["recorded_nickel", "dynamical_nickel", "other_pattern_sources", "SOURCE_NOTES"]
+__all__ = ["recorded_nickel", "dynamical_nickel", "dynamical_aluminium", "other_pattern_sources", "SOURCE_NOTES"]
 
 SOURCE_NOTES = {
     "recorded Ni": "recorded on a NORDIF detector, 60 × 60 px, static and dynamic background removed (kikuchipy)",
     "dynamical Ni": "EMsoft dynamical master pattern (20 kV) projected on a square detector, this book's noise model",
+    "dynamical Al": "one EMsoft 4.3 dynamical pattern (20 kV, 100 × 120 px, no noise) from PyEBSDIndex's tests",
 }
 
 
@@ -71,6 +78,31 @@ def recorded_nickel() -> PatternDataset:
         {"material": "Ni (recorded)", "space_group": 225, "split": "test", "source": "recorded Ni"}, index=range(len(data))
     )
     meta = {"source": "kikuchipy.data.nickel_ebsd_small", "notes": [SOURCE_NOTES["recorded Ni"]]}
+    return PatternDataset(data, table, meta)
+
+
+def dynamical_aluminium() -> PatternDataset:
+    """PyEBSDIndex's dynamical Al pattern (EMsoft 4.3, 20 kV, 100 × 120 px, identity orientation, no noise),
+    as the 8-bit image it ships; labelled 225.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the installed PyEBSDIndex does not ship the pattern (its tests' data), naming the path looked for.
+    """
+    from importlib.resources import files
+
+    from PIL import Image
+
+    path = files("pyebsdindex") / "tests" / "data" / "al_sim_20kv" / "al_sim_20kv.png"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: PyEBSDIndex's dynamical Al pattern is not installed; install pyebsdindex as pinned in requirements.lock"
+        )
+    with Image.open(path) as image:
+        data = np.asarray(image.convert("L"), dtype=np.uint8)[None]
+    table = pd.DataFrame({"material": "Al (dynamical)", "space_group": 225, "split": "test", "source": "dynamical Al"}, index=[0])
+    meta = {"source": "pyebsdindex/tests/data/al_sim_20kv/al_sim_20kv.png (EMsoft 4.3)", "notes": [SOURCE_NOTES["dynamical Al"]]}
     return PatternDataset(data, table, meta)
 
 
@@ -134,10 +166,12 @@ def other_pattern_sources(
     Returns
     -------
     dict[str, PatternDataset]
-        ``"recorded Ni"`` (kikuchipy's nine recorded 60 × 60 px patterns) and ``"dynamical Ni"``
-        (``n_dynamical`` patterns), every pattern labelled 225 in the ``"test"`` split.
+        ``"recorded Ni"`` (kikuchipy's nine recorded 60 × 60 px patterns), ``"dynamical Ni"``
+        (``n_dynamical`` patterns) and ``"dynamical Al"`` (PyEBSDIndex's one pattern), every pattern labelled
+        225 in the ``"test"`` split.
     """
     return {
         "recorded Ni": recorded_nickel(),
         "dynamical Ni": dynamical_nickel(n_dynamical, Detector(DetectorGeometry(shape=tuple(shape)), detector_model), seed),
+        "dynamical Al": dynamical_aluminium(),
     }

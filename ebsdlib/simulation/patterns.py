@@ -270,7 +270,7 @@ def master_pattern(
         Half the side of the square Lambert projection in pixels (default 250: 501 × 501).
     min_dspacing
         Smallest interplanar spacing of the reflectors in Å (default 0.7; kinematical only: the dynamical
-        simulator keeps ebsdsim's 0.5).
+        simulator's beams reach 0.7 Å too, :func:`ebsdlib.simulation.dynamical.dynamical_master_pattern_array`).
     min_relative_f
         Reflectors with |F| below this share of the strongest are left out (default 0.05; kinematical only).
     simulator
