@@ -30,6 +30,8 @@ __all__ = [
     "generalisation_findings",
     "separability_findings",
     "student_sentence",
+    "reflection_findings",
+    "physics_verdict",
 ]
 
 #: A curve counts as "not monotonic" where the mean score falls by more than this between two counts:
@@ -467,3 +469,104 @@ def student_sentence(verdict: dict) -> str:
     ]
     outcome = "meets its goal" if all(met.values()) else "falls short of its goal"
     return f"The student {outcome}: " + "; ".join(parts) + "."
+
+
+def reflection_findings(separating: pd.DataFrame) -> str:
+    """Where the two simulators agree and disagree on the bands that separate a material from its reference:
+    per pair of :func:`ebsdlib.studies.physics.superlattice_check`, which simulator shows them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pairs = pd.DataFrame({"material": ["Ni3Al", "Fe3Ni"], "reference": ["Ni", "Ni"],
+    ...     "seen kinematical": [True, False], "seen dynamical": [True, True]})
+    >>> print(reflection_findings(pairs))
+    Both simulators show the bands that separate Ni3Al from Ni. Only the dynamical simulator shows those that separate Fe3Ni from Ni.
+    """
+    if separating.empty:
+        return "No two checked materials of different space groups have nearly the same cell: no pair was compared."
+    groups = {
+        (True, True): "Both simulators show the bands that separate",
+        (False, True): "Only the dynamical simulator shows those that separate",
+        (True, False): "Only the kinematical simulator shows those that separate",
+        (False, False): "Neither simulator shows, above chance, those that separate",
+    }
+    sentences = []
+    for (kin, dyn), opening in groups.items():
+        rows = separating[(separating["seen kinematical"] == kin) & (separating["seen dynamical"] == dyn)]
+        if len(rows):
+            listed = ", ".join(f"{m} from {r}" for m, r in zip(rows["material"], rows["reference"], strict=True))
+            sentences.append(f"{opening} {listed}.")
+    return " ".join(sentences)
+
+
+def _compare(rows: pd.DataFrame, test: str, metric: str, first: str, second: str) -> int:
+    """+1 when ``first``'s mean on ``test`` exceeds ``second``'s by more than their two spreads together
+    (the largest distance of a trial from its mean), -1 for the reverse, 0 when the spreads overlap."""
+    from ebsdlib.studies.physics import physics_summary
+
+    summary = physics_summary(rows[rows["test"] == test], metric).loc[test]
+    gap = summary[first] - summary[second]
+    margin = summary[f"{first} ±"] + summary[f"{second} ±"]
+    return 1 if gap > margin else -1 if gap < -margin else 0
+
+
+def physics_verdict(rows: pd.DataFrame, own_test: dict[str, str], others: dict[str, str]) -> dict:
+    """Whether the dynamical master patterns should be the default's data, from
+    :func:`ebsdlib.studies.physics.physics_comparison`'s rows: dynamical training must do as well on its own
+    test split as kinematical training on its own (its mean not below by more than the two spreads together),
+    and better on the majority of the tests neither simulator's training data came from, worse on none.
+
+    Parameters
+    ----------
+    rows
+        The comparison's rows.
+    own_test
+        The test split of each simulator by physics: ``{"kinematical": test, "dynamical": test}``.
+    others
+        The tests made by neither of the book's simulators' training data and the score each is judged by:
+        ``{test: metric}`` (accuracy on another source, balanced accuracy on a map).
+
+    Returns
+    -------
+    dict
+        ``own`` (+1, 0 or -1: dynamical on its split against kinematical on its own, by precision),
+        ``better``, ``level``, ``worse`` (counts over ``others``), ``dynamical`` (the verdict, bool) and
+        ``sentence``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"physics": ["kinematical"] * 4 + ["dynamical"] * 4, "trial": [0, 1] * 4,
+    ...     "test": ["kin", "kin", "Ni", "Ni", "dyn", "dyn", "Ni", "Ni"], "patterns": 9,
+    ...     "precision": [0.8, 0.82, None, None, 0.8, 0.84, None, None],
+    ...     "accuracy": [0.8, 0.8, 0.0, 0.1, 0.8, 0.8, 0.6, 0.8]})
+    >>> verdict = physics_verdict(rows, {"kinematical": "kin", "dynamical": "dyn"}, {"Ni": "accuracy"})
+    >>> verdict["own"], verdict["better"], verdict["dynamical"]
+    (0, 1, True)
+    """
+    from ebsdlib.studies.physics import physics_summary
+
+    kin = physics_summary(rows[rows["test"] == own_test["kinematical"]], "precision").iloc[0]
+    dyn = physics_summary(rows[rows["test"] == own_test["dynamical"]], "precision").iloc[0]
+    gap = dyn["dynamical"] - kin["kinematical"]
+    margin = dyn["dynamical ±"] + kin["kinematical ±"]
+    own = 1 if gap > margin else -1 if gap < -margin else 0
+    outcomes = [_compare(rows, test, metric, "dynamical", "kinematical") for test, metric in others.items()]
+    better, worse = outcomes.count(1), outcomes.count(-1)
+    level = len(outcomes) - better - worse
+    dynamical = own >= 0 and worse == 0 and better > len(outcomes) / 2
+    own_text = {1: "better than", 0: "as well as", -1: "worse than"}[own]
+    sentence = (
+        f"Trained on dynamical master patterns, the model scores on its own test split {own_text} the kinematical "
+        f"model on its own (precision {dyn['dynamical']:.3f} ± {dyn['dynamical ±']:.3f} against "
+        f"{kin['kinematical']:.3f} ± {kin['kinematical ±']:.3f}); on the {len(outcomes)} tests that neither "
+        f"simulator's training data came from it is better on {better}, level on {level} and worse on {worse} "
+        "(better: the means differ by more than the two spreads together). "
+    )
+    sentence += "By the rule this book set itself (as well on its own split, better on most other tests, worse on none), " + (
+        "dynamical master patterns should be the default's data."
+        if dynamical
+        else "the default keeps kinematical master patterns."
+    )
+    return {"own": own, "better": better, "level": level, "worse": worse, "dynamical": dynamical, "sentence": sentence}

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ebsdlib.cache import cached, content_key, file_digest
 from ebsdlib.crystal.materials import Material, atomic_number, dual_phase_materials, training_materials
@@ -53,6 +54,7 @@ __all__ = [
     "shipped_master_pattern",
     "write_shipped_master_patterns",
     "dynamical_master_pattern",
+    "shipped_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -429,3 +431,24 @@ def write_shipped_master_patterns(
         )
         os.replace(tmp, folder / "manifest.yml")
     return folder / "manifest.yml"
+
+
+def shipped_table(folder: Path | None = None) -> pd.DataFrame:
+    """The shipped dynamical master patterns as ``manifest.yml`` lists them: one row per file with
+    ``material``, ``energy`` (kV), ``pixels`` (side), ``min_dspacing`` (Å), ``ebsdsim`` (version), ``seconds``
+    (what computing it took, on the machine that wrote it) and ``kB`` (the file's size); empty when none is shipped."""
+    folder = SHIPPED_DIR if folder is None else Path(folder)
+    rows = [
+        {
+            "material": entry["material"],
+            "energy": entry["energy"],
+            "pixels": 2 * int(entry["half_size"]) + 1,
+            "min_dspacing": entry["min_dspacing"],
+            "ebsdsim": entry["ebsdsim"],
+            "seconds": entry["seconds"],
+            "kB": round((folder / name).stat().st_size / 1024, 1) if (folder / name).is_file() else float("nan"),
+        }
+        for name, entry in sorted(_read_manifest(folder).items())
+    ]
+    columns = ["material", "energy", "pixels", "min_dspacing", "ebsdsim", "seconds", "kB"]
+    return pd.DataFrame(rows, columns=columns)

@@ -2,17 +2,13 @@
 
 Two questions, one module:
 
-Do the dynamical master patterns carry the reflections kinematical theory puts there? (:func:`reflection_visibility`, :func:`ordering_pairs`, :func:`separating_reflections`, :func:`extinct_bands`)
-    For a family {hkl} of a cubic crystal, the Kikuchi band lies along the great circle normal to
-    (h, k, l), 2θ_B wide, on the same centre line as its other orders (2h 2k 2l, ...), which differ in width.
-    Its contrast (:func:`band_contrast`) is its own intensity in a fit of the profile across the circle by one
-    band per order, in units of the master pattern's standard deviation. The fit is not exact (kikuchipy draws
-    its kinematical master pattern in the stereographic projection and resamples it), so a contrast is judged
-    against a reference: the same family in a material of another space group with nearly the same cell
-    (Ni3Al against Ni, FeAl against Fe: the reflections that separate the pair are the families present in
-    one and extinct in the other, and the fit's error, alike for both, cancels in the difference); and a
-    family extinct in kinematical theory against the largest contrast the fit gives extinct families in the
-    kinematical master pattern of the same material, where no band is drawn.
+Do the dynamical master patterns carry the reflections that separate a space group? (:func:`ordering_pairs`, :func:`separating_families`, :func:`superlattice_check`)
+    A cubic crystal's bands lie in the same directions whatever its cell, so the difference of the master
+    patterns of two materials of different space groups with nearly the same cell (an ordered phase and its
+    disordered parent: Ni3Al and Ni, FeAl and Fe) holds the bands that separate them. The families present in
+    one and extinct in the other, whose great circle carries no band of the other (Ni3Al's {221} and {310};
+    not its {100}, which shares its circle with Ni's {200}), are drawn where kinematical theory puts them;
+    their image is correlated with the difference, and the same image turned at random says what chance gives.
 
 Does training on dynamical patterns carry over to patterns the book's simulator did not make? (:func:`physics_datasets`, :func:`physics_comparison`, :func:`physics_summary`)
     The same protocol trained on kinematical, on dynamical and on both (equal counts drawn from the two), at
@@ -42,16 +38,19 @@ from ebsdlib.studies.generalise import answers_table, merge_datasets
 __all__ = [
     "PHYSICS",
     "PAIR_TOLERANCE",
-    "SEEN_STANDARD_ERRORS",
+    "MIN_DSPACING",
     "electron_wavelength",
-    "band_contrast",
-    "reflection_visibility",
+    "family_normals",
+    "band_template",
+    "separating_families",
+    "superlattice_check",
     "ordering_pairs",
-    "separating_reflections",
-    "extinct_bands",
+    "nickel_against_emsoft",
     "physics_datasets",
     "physics_comparison",
     "physics_summary",
+    "physics_table",
+    "dynamical_available",
 ]
 
 #: The training physics compared: each simulator alone and both together.
@@ -59,10 +58,6 @@ PHYSICS = ("kinematical", "dynamical", "both")
 
 #: Two materials of different space groups pair up when their lattice parameters differ by at most this share.
 PAIR_TOLERANCE = 0.03
-
-#: The separating reflections of a pair are seen when their mean contrast difference exceeds this many
-#: standard errors (over the separating families).
-SEEN_STANDARD_ERRORS = 3.0
 
 #: Smallest interplanar spacing of the reflectors both simulators include, in Å.
 MIN_DSPACING = 0.7
@@ -77,41 +72,6 @@ def electron_wavelength(kv: float) -> float:
     return float(h / np.sqrt(2 * m * e * volts * (1 + e * volts / (2 * m * c**2))) * 1e10)
 
 
-def _sample(mp: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Intensities of a square-Lambert master pattern at unit ``vectors`` (n, 3), bilinear; the upper
-    hemisphere for z ≥ 0, the lower one (or, for one hemisphere, Friedel's −v) for z < 0."""
-    from kikuchipy.signals.util._master_pattern import _vector2lambert
-    from scipy.ndimage import map_coordinates
-
-    v = np.asarray(vectors, dtype=np.float64)
-    lower = v[:, 2] < 0
-    if mp.ndim == 2:
-        v = np.where(lower[:, None], -v, v)
-    xy = _vector2lambert(np.ascontiguousarray(v)) / np.sqrt(np.pi / 2)  # [-1, 1]
-    half = (mp.shape[-1] - 1) / 2
-    rows, cols = half * (xy[:, 1] + 1), half * (xy[:, 0] + 1)
-    if mp.ndim == 2:
-        return map_coordinates(mp, [rows, cols], order=1, mode="nearest")
-    out = np.empty(len(v))
-    for index, part in ((0, ~lower), (1, lower)):
-        out[part] = map_coordinates(mp[index], [rows[part], cols[part]], order=1, mode="nearest")
-    return out
-
-
-def _circle_profile(mp: np.ndarray, normal: np.ndarray, offsets_deg: np.ndarray) -> np.ndarray:
-    """Mean intensity along the small circles at ``offsets_deg`` from the great circle normal to ``normal``."""
-    n = np.asarray(normal, dtype=np.float64) / np.linalg.norm(normal)
-    helper = np.array([1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    e1 = np.cross(n, helper)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(n, e1)
-    t = np.linspace(0, 2 * np.pi, _SAMPLES_PER_CIRCLE, endpoint=False)
-    circle = np.cos(t)[:, None] * e1 + np.sin(t)[:, None] * e2
-    phi = np.radians(np.asarray(offsets_deg, dtype=np.float64))
-    points = np.cos(phi)[:, None, None] * circle[None] + np.sin(phi)[:, None, None] * n[None, None]
-    return _sample(mp, points.reshape(-1, 3)).reshape(len(phi), -1).mean(axis=1)
-
-
 @functools.lru_cache(maxsize=4)
 def _lambert_sphere(side: int) -> np.ndarray:
     """Unit vectors of the upper hemisphere at every pixel of a ``side`` × ``side`` square Lambert grid."""
@@ -123,129 +83,170 @@ def _lambert_sphere(side: int) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1)[:, None]).reshape(side, side, 3)
 
 
-def _band_image(mp: np.ndarray, normal: np.ndarray, half_width_deg: float) -> np.ndarray:
-    """A master pattern of ``mp``'s shape holding one uniform band (1 within ``half_width_deg`` of the great
-    circle normal to ``normal``, 0 elsewhere), drawn on the same pixels."""
-    sphere = _lambert_sphere(mp.shape[-1])
-    n = np.asarray(normal, dtype=np.float64) / np.linalg.norm(normal)
-    limit = np.sin(np.radians(half_width_deg))
-    upper = (np.abs(sphere @ n) < limit).astype(np.float64)
-    if mp.ndim == 2:
-        return upper
-    lower = (np.abs(sphere * np.array([1.0, 1.0, -1.0]) @ n) < limit).astype(np.float64)
-    return np.stack([upper, lower])
+def family_normals(hkl) -> np.ndarray:
+    """The distinct plane normals of a cubic family {hkl} (every permutation and sign, ± counted once), unit
+    vectors (n, 3)."""
+    import itertools
+
+    normals = set()
+    for perm in set(itertools.permutations(hkl)):
+        for signs in itertools.product((1, -1), repeat=3):
+            v = tuple(int(s * x) for s, x in zip(signs, perm, strict=True))
+            first = next((x for x in v if x != 0), 0)
+            normals.add(v if first > 0 else tuple(-x for x in v))
+    out = np.array(sorted(normals), dtype=np.float64)
+    return out / np.linalg.norm(out, axis=1)[:, None]
 
 
-def band_contrast(mp: np.ndarray, normal, bragg_angle_deg: float, other_orders=()) -> float:
-    """Intensity of one band in master pattern ``mp``, told apart from the other orders on its great circle.
+def band_template(side: int, normals: np.ndarray, half_widths_deg: np.ndarray, hemispheres: int = 1) -> np.ndarray:
+    """A square-Lambert image of ``side`` px holding uniform bands (1 inside, 0 outside) of the given plane
+    normals and half-widths, as kinematical theory draws them; (side, side), or (2, side, side) with both
+    hemispheres."""
+    sphere = _lambert_sphere(int(side))
+    sines = np.sin(np.radians(np.asarray(half_widths_deg, dtype=np.float64)))
 
-    The bands of (h k l) and of its orders (2h 2k 2l, ...; and (h k l)/n where whole) share one centre line
-    and differ in width (their Bragg angles). The mean intensity across the great circle normal to
-    ``normal`` (averaged along the whole circle, so that crossing bands add about a constant) is fitted by
-    least squares with a constant and one uniform band per order, as kinematical theory draws them, each
-    drawn on ``mp``'s own pixels and read back the same way (so that the fit knows the pixels' blur); the
-    band's own coefficient is returned.
+    def draw(vectors):
+        return (np.abs(vectors.reshape(-1, 3) @ np.asarray(normals).T) < sines).any(axis=1).reshape(side, side).astype(np.float64)
 
-    Parameters
-    ----------
-    mp
-        A master pattern in the square Lambert projection: (n, n), one hemisphere of a centrosymmetric
-        crystal, or (2, n, n), upper and lower.
-    normal
-        The band's plane normal in the crystal's Cartesian frame, (h k l) for a cubic crystal.
-    bragg_angle_deg
-        The band's Bragg angle θ_B in degrees: the band is 2θ_B wide.
-    other_orders
-        Bragg angles in degrees of the other orders on the same great circle that the simulation includes.
+    upper = draw(sphere)
+    return upper if hemispheres == 1 else np.stack([upper, draw(sphere * np.array([1.0, 1.0, -1.0]))])
 
-    Returns
-    -------
-    float
-        The band's intensity above its surroundings in units of the master pattern's standard deviation:
-        positive for a bright band.
-    """
-    normal = np.asarray(normal, dtype=np.float64)
-    widths = [float(bragg_angle_deg), *map(float, other_orders)]
-    reach = max(widths) + 2.5
-    offsets = np.linspace(-reach, reach, int(np.ceil(2 * reach / 0.2)) + 1)
-    profile = _circle_profile(mp, normal, offsets)
-    design = np.stack(
-        [np.ones_like(offsets)] + [_circle_profile(_band_image(mp, normal, w), normal, offsets) for w in widths], axis=1
+
+def _reflectors(material: Material, energy: float, max_sum_of_squares: int, extinct_below: float) -> pd.DataFrame:
+    families = hkl_families(max_sum_of_squares)
+    F = structure_factors(material, families)
+    d = float(material.lattice_parameter) / np.sqrt([h * h + k * k + l * l for h, k, l in families])
+    return pd.DataFrame(
+        {
+            "family": families,
+            "name": ["{" + "".join(map(str, f)) + "}" for f in families],
+            "d": d,
+            "bragg_angle": np.degrees(np.arcsin(electron_wavelength(energy) / (2 * d))),
+            "F": F / F.max(),
+            "present": F / F.max() >= extinct_below,
+        }
     )
-    coefficients, *_ = np.linalg.lstsq(design, profile, rcond=None)
-    return float(coefficients[1] / np.std(mp))
 
 
-def reflection_visibility(
-    material: Material,
-    energy: float = 20.0,
-    max_sum_of_squares: int = 12,
-    extinct_below: float = 1e-3,
-    simulators: tuple[str, ...] = ("kinematical", "dynamical"),
-    half_size: int | None = None,
+def separating_families(
+    material: Material, reference: Material, energy: float = 20.0, max_sum_of_squares: int = 20, extinct_below: float = 1e-3
 ) -> pd.DataFrame:
-    """For every {hkl} family of ``material`` up to h²+k²+l² = ``max_sum_of_squares``: its kinematical |F|
-    and its band's contrast (:func:`band_contrast`) in each simulator's master pattern.
-
-    Parameters
-    ----------
-    material
-        A cubic crystal (every material of ``materials.yml`` is).
-    energy
-        Beam energy in kV of the master patterns and the Bragg angles (default 20).
-    max_sum_of_squares
-        Largest h²+k²+l² of the families checked (default 12: {100} to {222}).
-    extinct_below
-        A family with |F| below this share of the strongest listed family's is extinct (default 1e-3).
-    simulators
-        The master patterns compared (default both); each is the book's (cached, or the shipped dynamical one).
-    half_size
-        Half the side of the master patterns in pixels; default ``None``: the dynamical one's (100), for
-        both, so that the two are compared at one resolution.
+    """The {hkl} families present in ``material`` and extinct in ``reference`` (kinematical |F|), whose great
+    circle carries no band of the reference within the simulations' reflectors (d ≥ 0.7 Å): Ni3Al's {221} and
+    {310} against Ni, not its {100}, which shares its circle with Ni's {200}.
 
     Returns
     -------
     pandas.DataFrame
-        One row per family: ``material``, ``space_group``, ``family``, ``d`` (Å), ``bragg_angle`` (°), ``F``
-        (relative |F|), ``present`` (kinematical theory), and ``contrast_<simulator>`` per simulator.
+        One row per family: ``family`` (tuple), ``name``, ``d`` (Å), ``bragg_angle`` (°), ``F`` (relative |F|
+        in ``material``).
     """
-    families = hkl_families(max_sum_of_squares)
-    F = structure_factors(material, families)
-    F = F / F.max()
-    a = float(material.lattice_parameter)
-    wavelength = electron_wavelength(energy)
-    d = a / np.sqrt([h * h + k * k + l * l for h, k, l in families])
-    theta = np.degrees(np.arcsin(wavelength / (2 * d)))
-    table = pd.DataFrame(
-        {
-            "material": material.name,
-            "space_group": material.space_group,
-            "family": ["{" + "".join(map(str, f)) + "}" for f in families],
-            "d": d,
-            "bragg_angle": theta,
-            "F": F,
-            "present": extinct_below <= F,
-        }
-    )
-    # the other orders on each family's great circle, lower and higher, that both simulators include (d ≥ 0.7 Å)
-    orders = []
-    for family, spacing in zip(families, d, strict=True):
-        step = int(np.gcd.reduce(family))  # the family is order `step` of (h k l)/step
-        first = spacing * step
-        orders.append(
-            [
-                float(np.degrees(np.arcsin(wavelength * n / (2 * first))))
-                for n in range(1, 40)
-                if n != step and first / n >= MIN_DSPACING
-            ]
-        )
+    mine = _reflectors(material, energy, max_sum_of_squares, extinct_below)
+    theirs = _reflectors(reference, energy, max_sum_of_squares, extinct_below).set_index("name")
+    strongest = float(np.abs(structure_factors(reference, hkl_families(max_sum_of_squares))).max())
+    keep = []
+    for row in mine.itertuples():
+        if not row.present or theirs.loc[row.name, "present"]:
+            keep.append(False)
+            continue
+        primitive = np.asarray(row.family) // int(np.gcd.reduce(row.family))
+        shares = False
+        for n in range(1, 40):
+            hkl = primitive * n
+            spacing = float(reference.lattice_parameter) / np.sqrt(float(hkl @ hkl))
+            if spacing < MIN_DSPACING:
+                break
+            if float(np.abs(structure_factors(reference, [hkl])[0])) >= extinct_below * strongest:
+                shares = True
+                break
+        keep.append(not shares)
+    return mine[np.asarray(keep, dtype=bool)].drop(columns="present").reset_index(drop=True)
+
+
+def _standardised(mp: np.ndarray) -> np.ndarray:
+    mp = np.asarray(mp, dtype=np.float64)
+    return (mp - mp.mean()) / mp.std()
+
+
+def superlattice_check(
+    pairs,
+    materials,
+    simulators: tuple[str, ...] = ("kinematical", "dynamical"),
+    energy: float = 20.0,
+    half_size: int | None = None,
+    n_null: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Whether each simulator's master pattern of a material carries the bands that separate it from a
+    reference of another space group with nearly the same cell (:func:`ordering_pairs`).
+
+    The difference of the two standardised master patterns (material minus reference; a cubic crystal's
+    bands lie in the same directions whatever its cell) is correlated with an image of the separating bands
+    (:func:`separating_families`, uniform, each 2θ_B wide). The same correlation with the band image turned
+    by ``n_null`` random rotations says what chance gives; the bands are *seen* when the correlation's
+    magnitude exceeds the largest magnitude of those (a weak reflection may draw a dark band in dynamical
+    theory, so either sign counts).
+
+    Parameters
+    ----------
+    pairs
+        (material, reference) name pairs.
+    materials
+        The materials by name, or a list of them, holding every name in ``pairs``.
+    simulators
+        The master patterns checked (default both).
+    energy
+        Beam energy in kV (default 20).
+    half_size
+        Half the side of the master patterns in pixels; default ``None``: the dynamical one's (100), for
+        both simulators, so that the two are checked at one resolution.
+    n_null
+        Random rotations of the band image (default 200).
+    seed
+        Seed of the rotations (default 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair with separating families: ``material``, ``reference``, ``families``, ``F`` (their
+        largest relative |F|), and per simulator ``r <simulator>`` (the correlation), ``chance <simulator>``
+        (the largest magnitude of the turned images' correlations) and ``seen <simulator>``.
+    """
+    from scipy.spatial.transform import Rotation
+
+    by_name = dict(materials) if isinstance(materials, dict) else {m.name: m for m in materials}
     size = int(half_size or DYNAMICAL_HALF_SIZE)
-    for simulator in simulators:
-        mp = np.asarray(master_pattern(material, energy=energy, half_size=size, simulator=simulator).data, dtype=np.float64)
-        table[f"contrast_{simulator}"] = [
-            band_contrast(mp, family, angle, higher) for family, angle, higher in zip(families, theta, orders, strict=True)
-        ]
-    return table
+    side = 2 * size + 1
+    rotations = Rotation.random(n_null, random_state=np.random.default_rng(seed)).as_matrix() if n_null else np.empty((0, 3, 3))
+    rows = []
+    for name, reference in pairs:
+        material, ref = by_name[name], by_name[reference]
+        families = separating_families(material, ref, energy)
+        if families.empty:
+            continue
+        normals = np.concatenate([family_normals(f) for f in families["family"]])
+        widths = np.concatenate(
+            [[w] * len(family_normals(f)) for f, w in zip(families["family"], families["bragg_angle"], strict=True)]
+        )
+        row = {"material": name, "reference": reference, "families": ", ".join(families["name"]), "F": float(families["F"].max())}
+        for simulator in simulators:
+            first = np.asarray(master_pattern(material, energy, size, simulator=simulator).data, dtype=np.float64)
+            second = np.asarray(master_pattern(ref, energy, size, simulator=simulator).data, dtype=np.float64)
+            if first.shape != second.shape:  # one hemisphere against two: compare the upper ones
+                first, second = first.reshape(-1, side, side)[0], second.reshape(-1, side, side)[0]
+            difference = (_standardised(first) - _standardised(second)).ravel()
+            hemispheres = 1 if difference.size == side * side else 2
+
+            def r(template):
+                return float(np.corrcoef(template.ravel(), difference)[0, 1])
+
+            observed = r(band_template(side, normals, widths, hemispheres))
+            chance = max((abs(r(band_template(side, normals @ rot.T, widths, hemispheres))) for rot in rotations), default=np.nan)
+            row[f"r {simulator}"] = observed
+            row[f"chance {simulator}"] = chance
+            row[f"seen {simulator}"] = bool(abs(observed) > chance)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def ordering_pairs(materials, tolerance: float = PAIR_TOLERANCE) -> list[tuple[str, str]]:
@@ -270,75 +271,6 @@ def ordering_pairs(materials, tolerance: float = PAIR_TOLERANCE) -> list[tuple[s
         if abs(nearest.lattice_parameter - m.lattice_parameter) <= tolerance * m.lattice_parameter:
             pairs.append((m.name, nearest.name))
     return pairs
-
-
-def separating_reflections(table: pd.DataFrame, pairs, simulators=("kinematical", "dynamical")) -> pd.DataFrame:
-    """For each pair (material, reference), the families present in the material and extinct in the reference
-    (by kinematical |F|), and per simulator the mean difference of their contrasts (material minus reference),
-    its standard error over the families and whether the bands are seen (mean above
-    :data:`SEEN_STANDARD_ERRORS` standard errors; two families at least).
-
-    Parameters
-    ----------
-    table
-        :func:`reflection_visibility`'s rows of every material named in ``pairs``.
-    pairs
-        (material, reference) name pairs (:func:`ordering_pairs`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per pair with separating families: ``material``, ``reference``, ``families``, ``F`` (their
-        largest relative |F| in the material) and per simulator ``<simulator>`` (mean difference),
-        ``<simulator> ±`` (standard error) and ``<simulator> seen``.
-    """
-    by_material = {name: rows.set_index("family") for name, rows in table.groupby("material")}
-    out = []
-    for name, reference in pairs:
-        mine, theirs = by_material[name], by_material[reference]
-        common = mine.index.intersection(theirs.index)
-        separating = [f for f in common if mine.loc[f, "present"] and not theirs.loc[f, "present"]]
-        if not separating:
-            continue
-        row = {
-            "material": name,
-            "reference": reference,
-            "families": ", ".join(separating),
-            "F": float(mine.loc[separating, "F"].max()),
-        }
-        for simulator in simulators:
-            difference = (
-                mine.loc[separating, f"contrast_{simulator}"] - theirs.loc[separating, f"contrast_{simulator}"]
-            ).to_numpy()
-            mean = float(difference.mean())
-            error = float(difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else np.nan
-            row[simulator] = mean
-            row[f"{simulator} ±"] = error
-            row[f"{simulator} seen"] = bool(len(difference) > 1 and mean > SEEN_STANDARD_ERRORS * error)
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def extinct_bands(table: pd.DataFrame, simulator: str = "dynamical") -> pd.DataFrame:
-    """The families kinematical theory calls extinct, per material, with ``simulator``'s contrast beside the
-    level the fit reaches on extinct families where no band is drawn (the largest kinematical contrast of the
-    material's extinct families); a band above that level is one the other simulator shows and kinematical
-    theory does not (Si's {200} by double diffraction, for example).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per extinct family: ``material``, ``space_group``, ``family``, ``kinematical``, ``<simulator>``,
-        ``level`` and ``band`` (``<simulator>`` above ``level``).
-    """
-    rows = table[~table["present"]].copy()
-    level = rows.groupby("material")["contrast_kinematical"].transform(lambda c: c.abs().max())
-    out = rows[["material", "space_group", "family"]].copy()
-    out["kinematical"] = rows["contrast_kinematical"]
-    out[simulator] = rows[f"contrast_{simulator}"]
-    out["level"] = level
-    out["band"] = out[simulator] > out["level"]
-    return out.reset_index(drop=True)
 
 
 def physics_datasets(counts: SplitCounts, detector: Detector, seed: int = 0, materials=None) -> dict[str, PatternDataset]:
@@ -491,3 +423,97 @@ def physics_summary(rows: pd.DataFrame, metric: str = "accuracy") -> pd.DataFram
         table[f"{physics} ±"] = spread.xs(physics, level="physics")
         table[f"{physics} trials"] = count.xs(physics, level="physics")
     return table
+
+
+def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 20.0) -> tuple[dict[str, np.ndarray], pd.Series]:
+    """Ni's master patterns from both simulators beside EMsoft's dynamical one (kikuchipy's
+    ``nickel_ebsd_master_pattern_small``, 20 kV, offline), on one grid of ``half_size``, and the Pearson
+    correlation of each with EMsoft's.
+
+    Returns
+    -------
+    images
+        ``"EMsoft (dynamical)"``, ``"ebsdsim (dynamical)"`` and ``"kikuchipy (kinematical)"``: upper
+        hemispheres, (2·half_size + 1)², EMsoft's resampled (bilinear) onto that grid.
+    correlations
+        Pearson r of each simulator's pattern with EMsoft's, by the same names.
+    """
+    from ebsdlib.crystal.materials import load_materials
+    from ebsdlib.simulation.pattern_sources import _kikuchipy
+
+    kp = _kikuchipy()
+    emsoft = np.asarray(kp.data.nickel_ebsd_master_pattern_small(projection="lambert", hemisphere="upper").data, dtype=np.float64)
+    side = 2 * int(half_size) + 1
+    grid = np.linspace(0, emsoft.shape[-1] - 1, side)
+    rows, cols = np.meshgrid(grid, grid, indexing="ij")
+    from scipy.ndimage import map_coordinates
+
+    ni = load_materials()["Ni"]
+    images = {
+        "EMsoft (dynamical)": map_coordinates(emsoft, [rows, cols], order=1),
+        "ebsdsim (dynamical)": np.asarray(
+            master_pattern(ni, energy, int(half_size), simulator="dynamical").data, dtype=np.float64
+        ),
+        "kikuchipy (kinematical)": np.asarray(master_pattern(ni, energy, int(half_size)).data, dtype=np.float64),
+    }
+    reference = images["EMsoft (dynamical)"].ravel()
+    correlations = pd.Series(
+        {
+            name: float(np.corrcoef(image.ravel(), reference)[0, 1])
+            for name, image in images.items()
+            if not name.startswith("EMsoft")
+        },
+        name="Pearson r with EMsoft",
+    )
+    return images, correlations
+
+
+def physics_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`physics_comparison`'s rows as the chapter shows them: per test the score that suits its kind
+    (class-weighted precision and recall on a test split, accuracy on another source, accuracy and balanced
+    accuracy on a map), "mean ± spread" per training physics over its trials (:func:`physics_summary`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (test, score), with ``patterns`` and one column of strings per physics.
+    """
+    metrics = {"test split": ["precision", "recall"], "other source": ["accuracy"], "map": ["accuracy", "balanced accuracy"]}
+    parts = []
+    for kind, names in metrics.items():
+        kind_rows = rows[rows["kind"] == kind]
+        if kind_rows.empty:
+            continue
+        for metric in names:
+            summary = physics_summary(kind_rows, metric)
+            shown = pd.DataFrame(index=summary.index)
+            shown["patterns"] = summary["patterns"].astype(int)
+            for physics in [p for p in PHYSICS if p in summary.columns]:
+                shown[physics] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary[physics], summary[f"{physics} ±"], strict=True)]
+            shown.insert(0, "score", metric)
+            parts.append(shown.reset_index())
+    table = pd.concat(parts, ignore_index=True)
+    order = list(dict.fromkeys(rows["test"]))
+    table["_order"] = table["test"].map(order.index)
+    return table.sort_values(["_order"], kind="stable").drop(columns="_order").set_index(["test", "score"])
+
+
+def dynamical_available(materials, energy: float = 20.0, half_size: int = DYNAMICAL_HALF_SIZE) -> tuple[list, list]:
+    """The materials whose dynamical master pattern is at hand (shipped with the package, or in the cache) and
+    those whose would be computed (hours on a CPU for a large cell): a chapter runs on the first and names the
+    second, so that a build never starts an unplanned ebsdsim run.
+
+    Returns
+    -------
+    available, missing
+        Two lists of the given materials, in their order.
+    """
+    from ebsdlib.simulation.dynamical import dynamical_master_pattern_array, shipped_master_pattern
+
+    available, missing = [], []
+    for m in materials:
+        at_hand = dynamical_master_pattern_array.is_cached(m, float(energy), int(half_size))
+        if not at_hand:  # a damaged shipped file raises, naming the command that writes it again
+            at_hand = shipped_master_pattern(m, float(energy), int(half_size)) is not None
+        (available if at_hand else missing).append(m)
+    return available, missing

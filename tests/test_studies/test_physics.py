@@ -1,4 +1,4 @@
-"""The physics study: band contrast along great circles of a Lambert master pattern, and the
+"""The physics study: the bands that separate an ordered phase from its parent in each simulator, and the
 kinematical/dynamical/both comparison's bookkeeping (subsets, scores per kind of test, spreads)."""
 
 from types import SimpleNamespace
@@ -9,32 +9,7 @@ import pytest
 
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.studies import physics
-from ebsdlib.studies.physics import (
-    PHYSICS,
-    band_contrast,
-    electron_wavelength,
-    physics_comparison,
-    physics_summary,
-)
-
-
-def lambert_sphere(half: int = 100) -> np.ndarray:
-    """Unit vectors of the upper hemisphere at every pixel of a (2·half + 1)² square Lambert grid."""
-    from kikuchipy.signals.util._master_pattern import _lambert2vector
-
-    grid = np.linspace(-1, 1, 2 * half + 1)
-    cols, rows = np.meshgrid(grid, grid)
-    v = _lambert2vector(cols.ravel().astype(np.float64), rows.ravel().astype(np.float64))
-    return (v / np.linalg.norm(v, axis=1)[:, None]).reshape(2 * half + 1, 2 * half + 1, 3)
-
-
-def banded(normal, half_width_deg: float, height: float = 1.0, half: int = 100, seed: int = 0) -> np.ndarray:
-    """A master pattern: noise and one band of ``half_width_deg`` along the great circle normal to ``normal``."""
-    v = lambert_sphere(half)
-    n = np.asarray(normal, dtype=float) / np.linalg.norm(normal)
-    angle = np.degrees(np.abs(np.arcsin(np.clip(v @ n, -1, 1))))
-    rng = np.random.default_rng(seed)
-    return (angle < half_width_deg) * height + rng.normal(0, 0.3, angle.shape)
+from ebsdlib.studies.physics import PHYSICS, electron_wavelength, physics_comparison, physics_summary
 
 
 def test_the_electron_wavelength_is_relativistic():
@@ -42,57 +17,70 @@ def test_the_electron_wavelength_is_relativistic():
     assert electron_wavelength(200) == pytest.approx(0.02508, abs=2e-5)
 
 
-def test_a_band_has_contrast_where_it_lies_and_none_elsewhere():
-    mp = banded((1, 1, 0), 1.5)
-    on = band_contrast(mp, (1, 1, 0), 1.5)
-    assert on > 1.0, "the band is 1 above a noise of 0.3"
-    assert band_contrast(mp, (-1, -1, 0), 1.5) == pytest.approx(on, rel=1e-2), "a normal and its opposite are one band"
-    for other in [(1, 0, 0), (1, 1, 1), (3, 1, 0)]:
-        assert abs(band_contrast(mp, other, 1.5)) < 0.2 * on, other
-    dark = banded((1, 1, 0), 1.5, height=-1.0)
-    assert band_contrast(dark, (1, 1, 0), 1.5) < -1.0, "a dark band has negative contrast"
+def test_a_cubic_family_has_its_distinct_normals():
+    assert len(physics.family_normals((1, 0, 0))) == 3
+    assert len(physics.family_normals((1, 1, 0))) == 6
+    assert len(physics.family_normals((1, 1, 1))) == 4
+    assert len(physics.family_normals((3, 2, 1))) == 24
+    normals = physics.family_normals((2, 2, 1))
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0)
+    assert not any(np.allclose(a, -b) for a in normals for b in normals), "± counted once"
 
 
-def test_the_lower_hemisphere_is_read_from_its_own_half_or_by_friedel():
-    mp = banded((0, 0, 1), 20.0)  # bright within 20° of the equator
-    both = np.stack([mp, np.zeros_like(mp)])  # a non-centrosymmetric stand-in: the lower half is dark
-    low = np.array([[0.9, 0.1, -0.3]]) / np.linalg.norm([0.9, 0.1, -0.3])
-    assert physics._sample(mp, low)[0] > 0.5, "one hemisphere: −v is read"
-    assert physics._sample(both, low)[0] == 0.0, "two hemispheres: the lower one"
+def test_a_band_template_covers_the_band_and_its_share_of_the_sphere():
+    side = 201
+    template = physics.band_template(side, np.array([[0.0, 0.0, 1.0]]), [10.0])
+    # the equator band of half-width 10° covers sin(10°) of the hemisphere's area; Lambert pixels have equal area,
+    # but the grid's outermost pixels sit on the equator (2 % of them, all inside this band)
+    assert template.mean() == pytest.approx(np.sin(np.radians(10)), abs=0.02)
+    assert physics.band_template(side, np.array([[0.0, 0.0, 1.0]]), [5.0]).mean() < template.mean() / 1.8
+    both = physics.band_template(side, np.array([[0.0, 0.6, 0.8]]), [5.0], hemispheres=2)
+    assert both.shape == (2, side, side) and not np.array_equal(both[0], both[1]), "a tilted band differs between hemispheres"
 
 
-def test_separating_reflections_are_seen_from_their_difference_to_the_reference():
-    rows = pd.DataFrame(
-        {
-            "material": ["A"] * 4 + ["B"] * 4,
-            "space_group": [221] * 4 + [225] * 4,
-            "family": ["{100}", "{110}", "{111}", "{210}"] * 2,
-            "F": [0.1, 0.1, 1.0, 0.1, 0.0, 0.0, 1.0, 0.0],
-            "present": [True, True, True, True, False, False, True, False],
-            # the fit leaks 0.2 into every family alike; A's superlattice bands add 0.1 ± 0.01 dynamically only
-            "contrast_kinematical": [0.2, 0.21, 1.3, 0.19, 0.2, 0.2, 1.3, 0.2],
-            "contrast_dynamical": [0.31, 0.29, 1.2, 0.3, 0.2, 0.2, 1.25, 0.2],
-        }
-    )
-    table = physics.separating_reflections(rows, [("A", "B"), ("B", "A")]).set_index("material")
-    assert list(table.index) == ["A"], "B has no family that A lacks"
-    assert table.loc["A", "families"] == "{100}, {110}, {210}" and table.loc["A", "F"] == 0.1
-    assert table.loc["A", "dynamical"] == pytest.approx(0.1) and bool(table.loc["A", "dynamical seen"])
-    assert table.loc["A", "kinematical"] == pytest.approx(0.0, abs=1e-12) and not table.loc["A", "kinematical seen"]
+def test_the_separating_families_leave_out_those_on_a_circle_of_the_reference():
+    from ebsdlib.crystal.materials import load_materials
 
-    extinct = physics.extinct_bands(rows.assign(contrast_dynamical=[0.3, 0.3, 1.2, 0.3, 0.5, 0.1, 1.2, 0.15]))
-    assert extinct["family"].tolist() == ["{100}", "{110}", "{210}"] and set(extinct["material"]) == {"B"}
-    assert extinct["level"].tolist() == [0.2] * 3 and extinct["band"].tolist() == [True, False, False]
-
-
-def test_ordering_pairs_join_ordered_phases_to_their_parents():
-    from ebsdlib.crystal.materials import load_materials, training_materials
-
-    pairs = dict(physics.ordering_pairs(training_materials()))
-    assert pairs["Ni3Al"] == "Ni" and pairs["Fe3Ni"] == "Ni" and pairs["FeAl"] == "Fe" and pairs["NiAl"] == "Fe"
-    assert "Si" not in pairs, "no material of another space group has Si's cell within 3 %"
     m = load_materials()
-    assert physics.ordering_pairs([m["Ni3Al"], m["Fe3Ni"]]) == [], "one space group: no pair"
+    names = physics.separating_families(m["Ni3Al"], m["Ni"])["name"].tolist()
+    assert names[:2] == ["{221}", "{310}"], "the first L1₂ superlattice families whose circles Ni has no band on"
+    assert "{100}" not in names and "{110}" not in names and "{210}" not in names, "on the circles of 200, 220, 420"
+    assert physics.separating_families(m["Ni"], m["Ni3Al"]).empty, "Ni has no family Ni3Al lacks"
+
+
+def test_the_superlattice_check_sees_bands_put_into_a_difference(monkeypatch):
+    """Stand-in master patterns: a smooth random field for the reference, and the material the same field
+    plus the separating bands (or, for a control, the same plus the bands turned away)."""
+    from ebsdlib.crystal.materials import load_materials
+
+    m = load_materials()
+    side = 2 * 40 + 1
+    rng = np.random.default_rng(1)
+    from scipy.ndimage import gaussian_filter
+
+    field = gaussian_filter(rng.normal(size=(side, side)), 3)
+    families = physics.separating_families(m["Ni3Al"], m["Ni"])
+    normals = np.concatenate([physics.family_normals(f) for f in families["family"]])
+    widths = np.concatenate([[w] * len(physics.family_normals(f)) for f, w in zip(families["family"], families["bragg_angle"])])
+    bands = physics.band_template(side, normals, widths)
+    turned = physics.band_template(
+        side, normals[:, [1, 2, 0]] * [1, -1, 1] @ np.array([[0.8, 0.6, 0], [-0.6, 0.8, 0], [0, 0, 1]]), widths
+    )
+    patterns = {
+        ("Ni", "kinematical"): field,
+        ("Ni3Al", "kinematical"): field + 0.3 * field.std() * bands,
+        ("Ni", "dynamical"): field,
+        ("Ni3Al", "dynamical"): field - 0.3 * field.std() * turned,
+    }
+    monkeypatch.setattr(
+        physics,
+        "master_pattern",
+        lambda material, energy, size, simulator: SimpleNamespace(data=patterns[(material.name, simulator)]),
+    )
+    table = physics.superlattice_check([("Ni3Al", "Ni")], m, half_size=40, n_null=30).iloc[0]
+    assert table["families"].startswith("{221}, {310}") and table["F"] == pytest.approx(families["F"].max())
+    assert table["r kinematical"] > table["chance kinematical"] and table["seen kinematical"]
+    assert not table["seen dynamical"], "bands drawn elsewhere than kinematical theory says are not these bands"
 
 
 def fake_dataset(physics_name: str, n_per_material: int = 8) -> PatternDataset:
@@ -193,31 +181,6 @@ def test_every_trial_is_within_the_spread():
     assert set(PHYSICS) >= {c for c in summary.columns if c in PHYSICS}
 
 
-def test_the_kinematical_simulator_drops_fe3nis_superlattice_bands_and_keeps_ni3als():
-    """The reflector cut at 5 % of the strongest |F| keeps Ni3Al's {100} (|F| about 15 %) and erases Fe3Ni's
-    (about 1.5 %): the defect that makes Fe3Ni an fcc pattern in the kinematical data."""
-    from ebsdlib.crystal.materials import load_materials
-
-    materials = load_materials()
-    table = pd.concat(
-        [physics.reflection_visibility(materials[name], simulators=("kinematical",)) for name in ("Ni3Al", "Fe3Ni", "Ni")]
-    )
-    rows = {name: part.set_index("family") for name, part in table.groupby("material")}
-    for name in ("Ni3Al", "Fe3Ni"):
-        assert rows[name].loc["{100}", "present"] and rows[name].loc["{110}", "present"], "L1₂ superlattice families"
-    assert not rows["Ni"].loc["{100}", "present"]
-    for name in rows:
-        assert rows[name].loc["{111}", "contrast_kinematical"] > 1.0 and rows[name].loc["{200}", "contrast_kinematical"] > 0.5
-    pairs = physics.separating_reflections(table, [("Ni3Al", "Ni"), ("Fe3Ni", "Ni")], simulators=("kinematical",))
-    pairs = pairs.set_index("material")
-    assert pairs.loc["Ni3Al", "families"] == pairs.loc["Fe3Ni", "families"] == "{100}, {110}, {210}, {211}, {221}, {300}, {310}"
-    assert pairs.loc["Ni3Al", "kinematical seen"] and pairs.loc["Ni3Al", "kinematical"] > 0.05
-    assert not pairs.loc["Fe3Ni", "kinematical seen"] and abs(pairs.loc["Fe3Ni", "kinematical"]) < 0.03
-    assert rows["Ni"].loc["{111}", "bragg_angle"] == pytest.approx(
-        np.degrees(np.arcsin(0.08588 / (2 * 3.524 / np.sqrt(3)))), abs=0.01
-    )
-
-
 def test_pyebsdindex_ships_one_dynamical_al_pattern():
     from PIL import Image
 
@@ -236,10 +199,28 @@ def test_pyebsdindex_ships_one_dynamical_al_pattern():
     assert set(other_pattern_sources(2)) == {"recorded Ni", "dynamical Ni", "dynamical Al"}
 
 
-def test_a_band_is_told_from_its_higher_order_on_the_same_circle():
-    """{100} and {200} share a centre line: a pattern with only the wide 200 band has no 100 band."""
-    second_only = banded((1, 0, 0), 1.4)
-    assert abs(band_contrast(second_only, (1, 0, 0), 0.7, other_orders=[1.4])) < 0.3
-    assert band_contrast(second_only, (1, 0, 0), 1.4) > 1.0
-    first_too = second_only + banded((1, 0, 0), 0.7, height=1.0, seed=1)
-    assert band_contrast(first_too, (1, 0, 0), 0.7, other_orders=[1.4]) > 1.0
+def test_ordering_pairs_join_ordered_phases_to_their_parents():
+    from ebsdlib.crystal.materials import dual_phase_materials, load_materials, training_materials
+
+    pairs = dict(physics.ordering_pairs(training_materials()))
+    assert pairs["Ni3Al"] == "Ni" and pairs["Fe3Ni"] == "Ni" and pairs["FeAl"] == "Fe" and pairs["NiAl"] == "Fe"
+    assert "Si" not in pairs, "no material of another space group has Si's cell within 3 %"
+    assert dict(physics.ordering_pairs(dual_phase_materials())) == {
+        "NiAl_gamma": "Ni3Al_gamma_prime",
+        "Ni3Al_gamma_prime": "NiAl_gamma",
+    }
+    m = load_materials()
+    assert physics.ordering_pairs([m["Ni3Al"], m["Fe3Ni"]]) == [], "one space group: no pair"
+
+
+def test_the_kinematical_simulator_keeps_ni3als_superlattice_bands_and_drops_fe3nis():
+    """The kinematical reflector list leaves out reflectors below 5 % of the strongest |F|: Ni3Al's
+    superlattice families (about 8 %) are drawn, Fe3Ni's (0.4 %) are not, so its patterns are Ni's."""
+    from ebsdlib.crystal.materials import load_materials
+
+    table = physics.superlattice_check(
+        [("Ni3Al", "Ni"), ("Fe3Ni", "Ni")], load_materials(), simulators=("kinematical",), n_null=40
+    ).set_index("material")
+    assert table.loc["Ni3Al", "F"] > 0.05 > table.loc["Fe3Ni", "F"]
+    assert table.loc["Ni3Al", "seen kinematical"] and table.loc["Ni3Al", "r kinematical"] > 0
+    assert not table.loc["Fe3Ni", "seen kinematical"]
