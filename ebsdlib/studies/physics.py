@@ -237,7 +237,7 @@ def superlattice_check(
             difference = (_standardised(first) - _standardised(second)).ravel()
             hemispheres = 1 if difference.size == side * side else 2
 
-            def r(template):
+            def r(template, difference=difference):
                 return float(np.corrcoef(template.ravel(), difference)[0, 1])
 
             observed = r(band_template(side, normals, widths, hemispheres))

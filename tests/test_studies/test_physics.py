@@ -61,7 +61,9 @@ def test_the_superlattice_check_sees_bands_put_into_a_difference(monkeypatch):
     field = gaussian_filter(rng.normal(size=(side, side)), 3)
     families = physics.separating_families(m["Ni3Al"], m["Ni"])
     normals = np.concatenate([physics.family_normals(f) for f in families["family"]])
-    widths = np.concatenate([[w] * len(physics.family_normals(f)) for f, w in zip(families["family"], families["bragg_angle"])])
+    widths = np.concatenate(
+        [[w] * len(physics.family_normals(f)) for f, w in zip(families["family"], families["bragg_angle"], strict=True)]
+    )
     bands = physics.band_template(side, normals, widths)
     turned = physics.band_template(
         side, normals[:, [1, 2, 0]] * [1, -1, 1] @ np.array([[0.8, 0.6, 0], [-0.6, 0.8, 0], [0, 0, 1]]), widths
