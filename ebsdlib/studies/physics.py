@@ -296,6 +296,11 @@ def physics_datasets(counts: SplitCounts, detector: Detector, seed: int = 0, mat
         patterns of the two together, with the kinematical test split (a model trained on both is tested on
         every test set anyway).
     """
+    if materials is not None and len({m.space_group for m in materials}) < 2:
+        raise ValueError(
+            f"physics_datasets: the materials {[m.name for m in materials]} span fewer than two space groups, nothing to "
+            "classify; `make master-patterns` writes the dynamical master patterns of all 20 materials"
+        )
     out = {}
     for simulator in ("kinematical", "dynamical"):
         geometry = replace(detector.geometry, simulator=simulator)

@@ -155,3 +155,16 @@ def test_shipped_master_patterns_are_read_back_checked_and_matched_to_their_crys
     path.unlink()
     with pytest.raises(ValueError, match="missing; run `make master-patterns`"):
         shipped_master_pattern(ni, 20.0, TINY, folder=tmp_path)
+
+
+def test_every_shipped_master_pattern_is_read_back_for_its_crystal():
+    """The files in the package: each checked by its SHA-256 and served for its material at 20 kV, 201 px."""
+    from ebsdlib.crystal.materials import dual_phase_materials
+    from ebsdlib.simulation.dynamical import DYNAMICAL_HALF_SIZE, shipped_master_pattern, shipped_table
+
+    table = shipped_table()
+    assert len(table) >= 18 and (table["pixels"] == 201).all() and (table["seconds"] > 0).all()
+    everyone = {**load_materials(), **{m.name: m for m in dual_phase_materials()}}
+    for name in table["material"]:
+        data = shipped_master_pattern(everyone[name], 20.0, DYNAMICAL_HALF_SIZE)
+        assert data is not None and data.shape == (201, 201) and np.isfinite(data).all() and data.std() > 0, name
