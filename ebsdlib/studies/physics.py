@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ebsdlib.crystal.materials import Material, hkl_families, structure_factors
+from ebsdlib.crystal.materials import Material, hkl_families, reflection_table, structure_factors
 from ebsdlib.datasets.container import PatternDataset, SplitCounts
 from ebsdlib.evaluate.metrics import predict_trial, weighted_scores
 from ebsdlib.learn.training import train_trial
@@ -113,17 +113,18 @@ def band_template(side: int, normals: np.ndarray, half_widths_deg: np.ndarray, h
 
 
 def _reflectors(material: Material, energy: float, max_sum_of_squares: int, extinct_below: float) -> pd.DataFrame:
-    families = hkl_families(max_sum_of_squares)
-    F = structure_factors(material, families)
-    d = float(material.lattice_parameter) / np.sqrt([h * h + k * k + l * l for h, k, l in families])
+    """:func:`~ebsdlib.crystal.materials.reflection_table`'s rows of ``material`` with each family's spacing (Å)
+    and Bragg angle (°) at ``energy`` kV."""
+    table = reflection_table([material], max_sum_of_squares, extinct_below)
+    d = float(material.lattice_parameter) / np.sqrt([h * h + k * k + l * l for h, k, l in table["hkl"]])
     return pd.DataFrame(
         {
-            "family": families,
-            "name": ["{" + "".join(map(str, f)) + "}" for f in families],
+            "family": table["hkl"],
+            "name": table["family"],
             "d": d,
             "bragg_angle": np.degrees(np.arcsin(electron_wavelength(energy) / (2 * d))),
-            "F": F / F.max(),
-            "present": F / F.max() >= extinct_below,
+            "F": table["F"],
+            "present": table["present"],
         }
     )
 
