@@ -28,6 +28,7 @@ __all__ = [
     "training_materials",
     "dual_phase_materials",
     "materials_by_space_group",
+    "disordered",
     "source_task_materials",
     "parse_space_group",
     "space_group_symbol",
@@ -327,6 +328,63 @@ def materials_by_space_group(materials: list[Material] | None = None) -> dict[in
     for m in materials:
         groups.setdefault(m.space_group, []).append(m)
     return {sg: groups[sg] for sg in sorted(groups, key=lambda s: (s not in SPACE_GROUPS, s))}
+
+
+#: The disordered parent lattices :func:`disordered` builds: space group, and the sites of its conventional cell.
+_PARENT_LATTICES = {225: ("A1 (fcc)", 4), 229: ("A2 (bcc)", 2)}
+
+
+def disordered(material: Material, space_group: int) -> Material:
+    """The disordered counterpart of an ordered cubic phase: the same cell and composition with every element
+    spread over the sites of the parent lattice at its share of the cell (Fe3Ni → fcc with 0.75 Fe and 0.25 Ni
+    on each site; FeAl → bcc with 0.5 each). Its fundamental reflections are those of ``material``; its
+    superlattice reflections vanish, so the difference of the two is what the ordering adds.
+
+    Parameters
+    ----------
+    material
+        An ordered superstructure of an fcc or bcc lattice (L1₂, B2, …): its expanded cell holds as many atoms
+        as the parent's conventional cell.
+    space_group
+        The parent: 225 (fcc, 4 sites) or 229 (bcc, 2 sites).
+
+    Raises
+    ------
+    ValueError
+        When the parent is neither, or the material's cell does not hold the parent's number of atoms (not a
+        superstructure of that lattice).
+
+    Examples
+    --------
+    >>> fe3ni = disordered(load_materials()["Fe3Ni"], 225)
+    >>> fe3ni.name, fe3ni.space_group, [(s.element, s.occupancy) for s in fe3ni.sites]
+    ('Fe3Ni (disordered)', 225, [('Fe', 0.75), ('Ni', 0.25)])
+    """
+    if space_group not in _PARENT_LATTICES:
+        raise ValueError(f"disordered: parent space group {space_group} is not one of {sorted(_PARENT_LATTICES)} (fcc, bcc)")
+    kind, sites = _PARENT_LATTICES[space_group]
+    counts: dict[str, float] = {}
+    for atom in material.phase().structure:
+        counts[atom.element] = counts.get(atom.element, 0.0) + float(atom.occupancy)
+    total = sum(counts.values())
+    if not np.isclose(total, sites):
+        raise ValueError(
+            f"disordered: {material.name}'s cell holds {total:g} atoms, an {kind} cell holds {sites}; it is not an ordered "
+            f"superstructure of space group {space_group}"
+        )
+    return Material(
+        name=f"{material.name} (disordered)",
+        space_group=space_group,
+        lattice_parameter=material.lattice_parameter,
+        sites=tuple(
+            Site(element=e, xyz=(0.0, 0.0, 0.0), occupancy=round(n / total, 6), wyckoff="4a" if space_group == 225 else "2a")
+            for e, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ),
+        structure_type=f"{kind}, disordered {material.structure_type or material.name}",
+        role="generated",
+        source=f"disordered from {material.name}",
+        formula=material.formula,
+    )
 
 
 def hkl_families(max_sum_of_squares: int = 20) -> list[tuple[int, int, int]]:

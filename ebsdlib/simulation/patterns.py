@@ -35,6 +35,8 @@ __all__ = [
     "DetectorModel",
     "QUALITY_KINDS",
     "SIMULATORS",
+    "EXTINCT_F",
+    "kinematical_reflectors",
     "master_pattern",
     "detector_master_pattern",
     "simulated_detector",
@@ -48,6 +50,10 @@ __all__ = [
 
 #: Half the side of a kinematical master pattern when none is given: 501 × 501 px.
 KINEMATICAL_HALF_SIZE = 250
+#: Reflectors whose |F| is below this share of the strongest are extinct (zero up to rounding) and left out of
+#: the kinematical master pattern; every other reflector is drawn with its kinematical |F|, however weak, so that
+#: an ordered phase keeps its superlattice bands (Fe3Ni's are 0.13-1.5 % of its strongest, Ni3Al's 4-8 %).
+EXTINCT_F = 1e-6
 
 #: Pattern-quality flags of the detector model.
 QUALITY_KINDS = ("good", "low_contrast", "partial", "overlap")
@@ -225,20 +231,38 @@ def numba_threads(n: int):
         numba.set_num_threads(before)
 
 
+def kinematical_reflectors(
+    material: Material, energy: float = 20.0, min_dspacing: float = 0.7, min_relative_f: float = EXTINCT_F
+):
+    """The reflectors the kinematical master pattern of ``material`` draws: diffsims'
+    ``ReciprocalLatticeVector`` of every (hkl) with d ≥ ``min_dspacing`` Å and |F| at least ``min_relative_f`` of
+    the strongest (default :data:`EXTINCT_F`: all that are not extinct), with structure factors and Bragg angles
+    at ``energy`` kV.
+
+    Examples
+    --------
+    >>> from ebsdlib.crystal.materials import load_materials
+    >>> fe3ni = load_materials()["Fe3Ni"]
+    >>> kinematical_reflectors(fe3ni).size, kinematical_reflectors(fe3ni, min_relative_f=0.05).size
+    (586, 136)
+    """
+    from diffsims.crystallography import ReciprocalLatticeVector
+
+    ref = ReciprocalLatticeVector.from_min_dspacing(material.phase(), min_dspacing=min_dspacing)
+    ref.calculate_structure_factor()
+    F = np.abs(ref.structure_factor)
+    ref = ref[min_relative_f * F.max() <= F]
+    ref.calculate_theta(energy * 1e3)
+    return ref
+
+
 @cached(depends_on=["crystal.materials"])
 def _master_pattern_array(
     material: Material, energy: float, half_size: int, min_dspacing: float, min_relative_f: float
 ) -> np.ndarray:
     import kikuchipy as kp
-    from diffsims.crystallography import ReciprocalLatticeVector
 
-    phase = material.phase()
-    ref = ReciprocalLatticeVector.from_min_dspacing(phase, min_dspacing=min_dspacing)
-    ref.calculate_structure_factor()
-    F = np.abs(ref.structure_factor)
-    ref = ref[min_relative_f * F.max() <= F]
-    ref.calculate_theta(energy * 1e3)
-    simulator = kp.simulations.KikuchiPatternSimulator(ref)
+    simulator = kp.simulations.KikuchiPatternSimulator(kinematical_reflectors(material, energy, min_dspacing, min_relative_f))
     # kikuchipy's kernel (``get_pattern``) adds each reflector's band to the shared pattern from parallel
     # numba threads, so that two threads adding to one pixel lose a band now and then: a few hundred
     # pixels differ from run to run. One thread makes it exact and reproducible (about 1 s a pattern).
@@ -252,7 +276,7 @@ def master_pattern(
     energy: float = 20.0,
     half_size: int = KINEMATICAL_HALF_SIZE,
     min_dspacing: float = 0.7,
-    min_relative_f: float = 0.05,
+    min_relative_f: float = EXTINCT_F,
     simulator: str = "kinematical",
 ):
     """Master pattern of ``material`` in the Lambert projection, kinematical or dynamical, cached.
@@ -272,7 +296,9 @@ def master_pattern(
         Smallest interplanar spacing of the reflectors in Å (default 0.7; kinematical only: the dynamical
         simulator's beams reach 0.7 Å too, :func:`ebsdlib.simulation.dynamical.dynamical_master_pattern_array`).
     min_relative_f
-        Reflectors with |F| below this share of the strongest are left out (default 0.05; kinematical only).
+        Reflectors with |F| below this share of the strongest are left out (default :data:`EXTINCT_F`: only the
+        extinct ones, whose |F| is zero up to rounding; kinematical only). A larger cut removes weak reflectors
+        that define a class: at 0.05 Fe3Ni loses all its superlattice bands and becomes an fcc metal.
     simulator
         ``"kinematical"`` (default; kikuchipy's simulator) or ``"dynamical"`` (Bloch waves, energy-weighted: the
         shipped file where the package has one, else computed; :func:`ebsdlib.simulation.dynamical.dynamical_master_pattern`).

@@ -98,15 +98,20 @@ def family_normals(hkl) -> np.ndarray:
     return out / np.linalg.norm(out, axis=1)[:, None]
 
 
-def band_template(side: int, normals: np.ndarray, half_widths_deg: np.ndarray, hemispheres: int = 1) -> np.ndarray:
-    """A square-Lambert image of ``side`` px holding uniform bands (1 inside, 0 outside) of the given plane
-    normals and half-widths, as kinematical theory draws them; (side, side), or (2, side, side) with both
+def band_template(
+    side: int, normals: np.ndarray, half_widths_deg: np.ndarray, hemispheres: int = 1, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """A square-Lambert image of ``side`` px holding uniform bands of the given plane normals and half-widths,
+    as kinematical theory draws them: 1 inside any band and 0 outside, or, with ``weights`` (one per band, e.g.
+    its |F|), the sum of the weights of the bands a pixel lies in; (side, side), or (2, side, side) with both
     hemispheres."""
     sphere = _lambert_sphere(int(side))
     sines = np.sin(np.radians(np.asarray(half_widths_deg, dtype=np.float64)))
 
     def draw(vectors):
-        return (np.abs(vectors.reshape(-1, 3) @ np.asarray(normals).T) < sines).any(axis=1).reshape(side, side).astype(np.float64)
+        inside = np.abs(vectors.reshape(-1, 3) @ np.asarray(normals).T) < sines
+        image = inside.any(axis=1) if weights is None else inside @ np.asarray(weights, dtype=np.float64)
+        return image.reshape(side, side).astype(np.float64)
 
     upper = draw(sphere)
     return upper if hemispheres == 1 else np.stack([upper, draw(sphere * np.array([1.0, 1.0, -1.0]))])

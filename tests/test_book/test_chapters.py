@@ -175,7 +175,7 @@ def test_chapter_06_dual_phase(tmp_path):
     assert len(observed) == 1 + overrides["matrix_alike_pairs"]
     # the map's phases by formula and role (Ni3Al is a training material too), the training materials by name
     assert (observed["first"] == "Ni(Al) matrix").all() and observed.loc[0, "second"] == "Ni3Al precipitate"
-    # the most alike first: Fe3Ni, an fcc pattern to the simulator (its superlattice bands fall below the cut)
+    # the most alike first: Fe3Ni, nearly an fcc pattern (its superlattice bands are at most 1.5 % of its strongest)
     assert glued["matrix_nearest"].strip("'") == "Fe3Ni" == observed.loc[1, "second"]
     assert observed.loc[1, "similarity"] > observed.loc[2, "similarity"]
     assert all(groups.startswith("225 / ") and not groups.endswith("225") for groups in observed["space groups"])

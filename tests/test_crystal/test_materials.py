@@ -6,6 +6,7 @@ import pytest
 
 from ebsdlib.crystal.materials import (
     SPACE_GROUPS,
+    disordered,
     distinguishing_families,
     dual_phase_materials,
     hkl_families,
@@ -84,6 +85,28 @@ class TestMaterials:
     )
     def test_sites_expand_to_full_cells(self, materials, name, atoms):
         assert materials[name].atoms_per_cell() == pytest.approx(atoms)
+
+    @pytest.mark.parametrize(
+        ("name", "parent", "shares"), [("Fe3Ni", 225, {"Fe": 0.75, "Ni": 0.25}), ("FeAl", 229, {"Fe": 0.5, "Al": 0.5})]
+    )
+    def test_the_disordered_counterpart_keeps_cell_composition_and_fundamental_reflections(self, materials, name, parent, shares):
+        ordered = materials[name]
+        mixed = disordered(ordered, parent)
+        assert (mixed.space_group, mixed.lattice_parameter) == (parent, ordered.lattice_parameter)
+        assert {s.element: s.occupancy for s in mixed.sites} == shares
+        assert mixed.atoms_per_cell() == pytest.approx(ordered.atoms_per_cell())
+        families = hkl_families(12)
+        F, G = np.abs(structure_factors(ordered, families)), np.abs(structure_factors(mixed, families))
+        superlattice = 1e-6 * G.max() > G
+        assert superlattice.any() and np.all(F[superlattice] > 0)  # what ordering adds
+        np.testing.assert_allclose(F[~superlattice], G[~superlattice], rtol=1e-9)  # the parent's bands unchanged
+
+    @pytest.mark.parametrize(
+        ("name", "parent", "says"), [("Si", 225, "holds 8 atoms"), ("Ni3Al", 229, "holds 4 atoms"), ("Ni", 221, "not one of")]
+    )
+    def test_only_superstructures_of_fcc_or_bcc_have_a_disordered_counterpart(self, materials, name, parent, says):
+        with pytest.raises(ValueError, match=says):
+            disordered(materials[name], parent)
 
     def test_dual_phase_compositions(self):
         matrix, precipitate = dual_phase_materials()

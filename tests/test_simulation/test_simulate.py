@@ -1,11 +1,14 @@
 import numpy as np
 import pytest
 
+from ebsdlib.crystal.materials import disordered
 from ebsdlib.simulation.patterns import (
+    EXTINCT_F,
     Detector,
     DetectorGeometry,
     DetectorModel,
     apply_detector_model,
+    kinematical_reflectors,
     master_pattern,
     project_patterns,
     random_rotations,
@@ -25,15 +28,59 @@ class TestMasterPattern:
         mp = master_pattern(ni, half_size=60)
         assert mp.projection == "lambert" and mp.hemisphere == "upper"
         assert mp.data.shape == (121, 121)
-        assert _master_pattern_array.is_cached(ni, 20.0, 60, 0.7, 0.05)
-        assert not _master_pattern_array.is_cached(ni, 20.0, 61, 0.7, 0.05)
+        assert _master_pattern_array.is_cached(ni, 20.0, 60, 0.7, EXTINCT_F)
+        assert not _master_pattern_array.is_cached(ni, 20.0, 61, 0.7, EXTINCT_F)
+
+    @staticmethod
+    def superlattice(material):
+        """Which of ``material``'s reflectors are superlattice ones: extinct in its disordered fcc counterpart
+        (the same cell and composition, every site mixed)."""
+        drawn = kinematical_reflectors(material, min_relative_f=0.0)
+        parent = np.abs(kinematical_reflectors(disordered(material, 225), min_relative_f=0.0).structure_factor)
+        assert np.array_equal(drawn.hkl, kinematical_reflectors(disordered(material, 225), min_relative_f=0.0).hkl)
+        return drawn, parent < EXTINCT_F * parent.max()
+
+    @pytest.mark.parametrize(("name", "kept_by_a_5_percent_cut"), [("Fe3Ni", 0), ("Ni3Al", 276)])
+    def test_an_ordered_phase_keeps_all_its_superlattice_reflectors(self, materials, name, kept_by_a_5_percent_cut):
+        """The kinematical master pattern draws every reflector that is not extinct. A cut at 5 % of the
+        strongest |F| kept none of Fe3Ni's superlattice reflectors (Fe and Ni scatter almost alike) and only
+        some of Ni3Al's, so that Fe3Ni was an fcc metal to the simulator."""
+        reflectors, superlattice = self.superlattice(materials[name])
+        hkl = {tuple(v) for v in np.round(reflectors.hkl[superlattice]).astype(int)}
+        drawn = {tuple(v) for v in np.round(kinematical_reflectors(materials[name]).hkl).astype(int)}
+        cut = {tuple(v) for v in np.round(kinematical_reflectors(materials[name], min_relative_f=0.05).hkl).astype(int)}
+        assert len(hkl) > 300 and hkl <= drawn
+        assert (1, 0, 0) in hkl and (1, 1, 0) in hkl and (2, 0, 0) not in hkl  # L1₂: mixed parity only
+        assert len(hkl & cut) == kept_by_a_5_percent_cut
+
+    def test_fe3nis_superlattice_bands_lie_where_kinematical_theory_puts_them(self, materials):
+        """What the superlattice reflectors add to Fe3Ni's master pattern (2 % of its brightest pixel) is their
+        bands, each 2θ_B wide and as strong as its |F|: the image of those bands matches it, turned it does not."""
+        from scipy.spatial.transform import Rotation
+
+        from ebsdlib.studies.physics import band_template
+
+        fe3ni = materials["Fe3Ni"]
+        reflectors, superlattice = self.superlattice(fe3ni)
+        full = np.asarray(master_pattern(fe3ni, half_size=60).data, dtype=np.float64)
+        added = full - np.asarray(master_pattern(fe3ni, half_size=60, min_relative_f=0.05).data, dtype=np.float64)
+        normals, widths = reflectors.unit.data[superlattice], np.degrees(reflectors.theta[superlattice])
+        weights = np.abs(reflectors.structure_factor[superlattice])
+
+        def r(rotation):
+            image = band_template(121, normals @ rotation.T, widths, 1, weights=weights)
+            return float(np.corrcoef(image.ravel(), added.ravel())[0, 1])
+
+        assert 0.01 < added.max() / full.max() < 0.05
+        assert r(np.eye(3)) > 0.9
+        assert max(abs(r(m)) for m in Rotation.random(10, random_state=0).as_matrix()) < 0.3
 
     def test_the_geometry_says_how_fine(self, ni):
         from ebsdlib.simulation.patterns import _master_pattern_array
 
         coarse, fine = (DetectorGeometry(shape=(20, 24), master_pattern_half_size=size) for size in (45, 60))
         a, _ = simulate_patterns(ni, 2, Detector(coarse, DetectorModel.clean()), seed=0)
-        assert _master_pattern_array.is_cached(ni, 20.0, 45, 0.7, 0.05)
+        assert _master_pattern_array.is_cached(ni, 20.0, 45, 0.7, EXTINCT_F)
         b, _ = simulate_patterns(ni, 2, Detector(fine, DetectorModel.clean()), seed=0)
         assert not np.array_equal(a, b)
         c, _ = simulate_patterns(ni, 2, Detector(fine, DetectorModel.clean()), seed=0, master_pattern_kwargs={"half_size": 45})

@@ -28,8 +28,9 @@ def test_similarity_is_one_for_the_same_pattern_and_refuses_mismatched_stacks():
 
 
 def test_fe3ni_looks_like_fcc_nickel_and_ni3al_does_not():
-    """Fe and Ni scatter almost alike, so Fe3Ni's superlattice bands fall below the simulator's cut: its clean
-    patterns are those of an fcc metal with a 1.7 % larger cell. Ni3Al keeps its superlattice bands."""
+    """Fe and Ni scatter almost alike, so Fe3Ni's superlattice bands are at most 1.5 % of its strongest |F|: its
+    clean patterns are nearly those of an fcc metal with a 1.7 % larger cell. Ni3Al's superlattice bands are
+    strong enough to set it apart."""
     fcc = [MATERIALS[name] for name in ("Ni", "Fe3Ni", "Ni3Al", "Al")]
     pairs = alike_pairs(fcc, GEOMETRY, 72, n=6, seed=0)
     assert {frozenset(p) for p in zip(pairs["first space group"], pairs["second space group"], strict=False)} == {
