@@ -154,12 +154,13 @@ materials, the rest for the test. The bundle (MODEL_DIR) holds model.keras, bund
 
 CLASSIFY_EXAMPLE = """example:
   ebsdlib simulate --scan scan.h5 --map-shape 20 30
-  ebsdlib classify scan.h5 --model my_model --out scan_phases
+  ebsdlib classify scan.h5 --model my_model --phases NiAl_gamma Ni3Al_gamma_prime --out scan_phases
 
 SCAN is any file kikuchipy reads (h5ebsd, h5oina, up1/up2, ebsp, NORDIF .dat), a folder of pattern
 images (natural name order fills the map row by row; give --map-shape) or a .npy stack. Patterns are
 read in chunks: only a chunk of patterns is in memory, whatever the map size. Several --model bundles form an ensemble (averaged
-probabilities, votes and disagreement in the CSV)."""
+probabilities, votes and disagreement in the CSV). Each pattern is then indexed (PyEBSDIndex's Hough indexing) for the
+phase of its class, named with --phases; the map holds its orientation. --no-orientations gives phases only."""
 
 SIMULATE_EXAMPLE = """examples:
   ebsdlib simulate --material Ni Fe NiAl --n 40 --out my_patterns     # labelled TIFF tree to train on
@@ -243,7 +244,29 @@ def _user_commands(sub) -> None:
         "--truth",
         default=None,
         metavar="CSV",
-        help="ground truth (row, col, space_group; e.g. the one `ebsdlib simulate --scan` writes): report accuracy",
+        help="ground truth (row, col, space_group[, qa, qb, qc, qd]; e.g. the one `ebsdlib simulate --scan` writes): "
+        "report accuracy and orientation error",
+    )
+    classify.add_argument(
+        "--phases",
+        nargs="+",
+        default=None,
+        metavar="PHASE",
+        help="the scan's phases, one per class it may hold: names of ebsdlib/data/materials.yml or CIF files; each "
+        "pattern is indexed (Hough) for the phase of its class and the map holds its orientation",
+    )
+    classify.add_argument("--no-orientations", action="store_true", help="phases only: every rotation in the map is the identity")
+    classify.add_argument(
+        "--pc",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("PCX", "PCY", "PCZ"),
+        help="pattern centre (Bruker's convention) for indexing; default: the one the scan file holds",
+    )
+    classify.add_argument("--sample-tilt", type=float, default=None, help="sample tilt in degrees (default: the file's, else 70)")
+    classify.add_argument(
+        "--detector-tilt", type=float, default=None, help="detector tilt in degrees (default: the file's, else 0)"
     )
 
     simulate = sub.add_parser(
@@ -343,12 +366,27 @@ def _classify(args) -> int:
     scan = open_scan(args.scan, args.map_shape)
     scan_path = Path(args.scan).resolve()
     out = Path(args.out) if args.out else scan_path.with_name(f"{scan_path.stem}_phases")
-    result = classify_scan(scan, models, out, threshold=args.threshold, chunk_size=args.chunk_size, scheduler=args.scheduler)
+    phases, geometry = _classify_phases(args, scan)
+    result = classify_scan(
+        scan,
+        models,
+        out,
+        threshold=args.threshold,
+        chunk_size=args.chunk_size,
+        scheduler=args.scheduler,
+        phases=phases,
+        geometry=geometry,
+    )
     shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in result.fractions.items() if v > 0)
     print(
         f"{result.n} patterns ({result.map_shape[0]} × {result.map_shape[1]}) in {result.seconds:.0f} s "
         f"({result.patterns_per_second:.0f} patterns/s): {shares}"
     )
+    if result.indexed is not None:
+        print(
+            f"orientations: {result.indexed} of {result.n} patterns indexed for their phase "
+            f"({', '.join(f'{m.space_group} {m.name}' for m in phases)}; pattern centre {', '.join(f'{v:g}' for v in geometry.pc)})"
+        )
     if result.non_finite:
         print(f"{result.non_finite} pattern(s) with NaN or infinite intensities: not indexed (classification.json counts them)")
     print("written: " + ", ".join(str(p) for p in result.files.values()))
@@ -360,7 +398,36 @@ def _classify(args) -> int:
             f"against the ground truth {args.truth}: {100 * score['accuracy']:.1f} % of the patterns right "
             f"({100 * score['not_indexed']:.1f} % not indexed)"
         )
+        if "median_misorientation" in score:
+            print(
+                f"orientations against the ground truth: median misorientation {score['median_misorientation']:.2f}°, "
+                f"{100 * score['within_2']:.1f} % of the patterns within 2°"
+            )
     return 0
+
+
+def _classify_phases(args, scan):
+    """The phases and detector ``classify`` indexes orientations with, or (None, None) with --no-orientations."""
+    from pathlib import Path
+
+    from ebsdlib.crystal.materials import material_from_cif
+    from ebsdlib.io.bundle import BundleError
+    from ebsdlib.io.export import find_materials
+    from ebsdlib.io.scans import scan_geometry
+
+    if args.no_orientations:
+        if args.phases:
+            raise BundleError("give either --phases (a complete map, with orientations) or --no-orientations, not both")
+        return None, None
+    if not args.phases:
+        raise BundleError(
+            "classify indexes each pattern's orientation for the phase it is given: name the scan's phases with --phases "
+            "(materials of ebsdlib/data/materials.yml or CIF files, one per class), or pass --no-orientations for phases only"
+        )
+    phases = [
+        material_from_cif(entry) if Path(entry).suffix.lower() == ".cif" else find_materials([entry])[0] for entry in args.phases
+    ]
+    return phases, scan_geometry(scan, args.pc, args.sample_tilt, args.detector_tilt)
 
 
 def _classify_models(args) -> list[str]:

@@ -79,16 +79,21 @@ def scan(tmp_path):
         ("no model", "name a model bundle with --model"),
         ("fast without a built book", "holds none: build the book first"),
         ("fast and a model", "not both"),
+        ("no phases", "name the scan's phases with --phases"),
+        ("phases and no orientations", "not both"),
+        ("a stack without a detector", "holds no detector geometry: give its pattern centre with --pc"),
+        ("a phase the model never gives", "is not among the model's classes"),
+        ("two phases of one class", "two phases of space group 225"),
     ],
 )
 def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, scan, capsys, make_bundle):
     import tifffile
 
     if case == "not a bundle":
-        line = f"ebsdlib classify {scan} --model {tmp_path}"
+        line = f"ebsdlib classify {scan} --model {tmp_path} --no-orientations"
     elif case == "other aspect":
         bundle = make_bundle(tmp_path, pattern_shape=(40, 40))
-        line = f"ebsdlib classify {scan} --model {bundle.folder}"
+        line = f"ebsdlib classify {scan} --model {bundle.folder} --no-orientations"
     elif case == "unreadable scan":
         (tmp_path / "scan.h5").write_bytes(b"\x00" * 64)
         line = f"ebsdlib classify {tmp_path / 'scan.h5'} --model {make_bundle(tmp_path).folder}"
@@ -99,11 +104,21 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
             tifffile.imwrite(folder / f"{k}.tif", np.eye(30, 36, dtype=np.uint8) * 200)
         line = f"ebsdlib train {tmp_path / 'tree'} --out {tmp_path / 'model'} --profile smoke"
     elif case == "no model":
-        line = f"ebsdlib classify {scan}"
+        line = f"ebsdlib classify {scan} --no-orientations"
     elif case == "fast without a built book":
-        line = f"ebsdlib classify {scan} --fast --profile no-such-build"
+        line = f"ebsdlib classify {scan} --fast --profile no-such-build --no-orientations"
     elif case == "fast and a model":
-        line = f"ebsdlib classify {scan} --fast --model {make_bundle(tmp_path).folder}"
+        line = f"ebsdlib classify {scan} --fast --model {make_bundle(tmp_path).folder} --no-orientations"
+    elif case == "no phases":
+        line = f"ebsdlib classify {scan} --model {make_bundle(tmp_path, pattern_shape=(30, 36)).folder}"
+    elif case == "phases and no orientations":
+        line = f"ebsdlib classify {scan} --model {make_bundle(tmp_path, pattern_shape=(30, 36)).folder} --phases Ni --no-orientations"
+    elif case == "a stack without a detector":
+        line = f"ebsdlib classify {scan} --model {make_bundle(tmp_path, pattern_shape=(30, 36)).folder} --phases Ni"
+    elif case in ("a phase the model never gives", "two phases of one class"):
+        phases = "Ni Al" if case == "two phases of one class" else "Ni3Al GaAs"
+        bundle = make_bundle(tmp_path, pattern_shape=(30, 36))
+        line = f"ebsdlib classify {scan} --model {bundle.folder} --phases {phases} --pc 0.5 0.3 0.6"
     elif case == "unknown material":
         line = f"ebsdlib simulate --material Unobtainium --out {tmp_path / 'x'}"
     else:
@@ -138,7 +153,7 @@ def test_fast_classifies_with_the_student_of_a_built_book(tmp_path, scan, capsys
     student = make_bundle(tmp_path, name="student", pattern_shape=(30, 36))
     shutil.copytree(student.folder, build / "bundles" / "mine" / "student")
     monkeypatch.setattr(ebsdlib.paths, "BUILD_DIR", build)
-    code, out, err = run(f"ebsdlib classify {scan} --fast --profile mine --out {tmp_path / 'fast'}", capsys)
+    code, out, err = run(f"ebsdlib classify {scan} --fast --profile mine --out {tmp_path / 'fast'} --no-orientations", capsys)
     assert code == 0, err
     table = pd.read_csv(tmp_path / "fast" / "phases.csv")
     assert len(table) == 6
@@ -209,7 +224,16 @@ def test_an_error_is_one_line_on_the_terminal_after_tensorflow_started(tmp_path)
     )
     np.save(tmp_path / "scan.npy", np.zeros((2, 2, 30, 36), dtype=np.uint8))
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    command = [sys.executable, "-m", "ebsdlib", "classify", str(tmp_path / "scan.npy"), "--model", str(lying.folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "ebsdlib",
+        "classify",
+        str(tmp_path / "scan.npy"),
+        "--model",
+        str(lying.folder),
+        "--no-orientations",
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     lines = done.stderr.splitlines()
     assert done.returncode == 1 and len(lines) == 1 and "does not match its model" in lines[0], done.stderr

@@ -121,8 +121,9 @@ def write_scan(
     overwrite: bool = False,
 ) -> Path:
     """The book's simulated dual-phase Ni–Al sample (Ni(Al) matrix, Ni3Al precipitates) as a scan file that
-    kikuchipy reads (``.h5``: kikuchipy's h5ebsd), with its ground truth as ``<stem>_truth.csv`` (row, col,
-    true space group). Returns the scan's path.
+    kikuchipy reads (``.h5``: kikuchipy's h5ebsd, with the detector's pattern centre and tilts), with its ground
+    truth as ``<stem>_truth.csv`` (row, col, true space group and orientation ``qa, qb, qc, qd`` in kikuchipy's
+    convention). Returns the scan's path.
 
     Parameters
     ----------
@@ -173,11 +174,13 @@ def write_scan(
     check_output_files(targets.values(), replace=overwrite)  # refused before the work, not after it
     micro, scan = simulate_dual_phase_map((rows, cols), n_grains, precipitate_fraction, detector, seed)
     signal = kp.signals.EBSD(np.asarray(scan.patterns, dtype=np.uint8).reshape(rows, cols, *scan.pattern_shape))
+    signal.detector = detector.geometry.detector()  # the file carries its pattern centre and tilts, as a microscope's
     truth = pd.DataFrame(
         {
             "row": np.repeat(np.arange(rows), cols),
             "col": np.tile(np.arange(cols), rows),
             "space_group": micro.space_group.ravel(),
+            **{c: micro.quaternions[:, i] for i, c in enumerate(("qa", "qb", "qc", "qd"))},
         }
     )
 

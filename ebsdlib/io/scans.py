@@ -12,7 +12,7 @@ import numpy as np
 from ebsdlib.datasets.container import DatasetError
 from ebsdlib.io.readers import IMAGE_SUFFIXES, read_pattern_image
 
-__all__ = ["ScanError", "Scan", "open_scan"]
+__all__ = ["ScanError", "Scan", "open_scan", "scan_geometry"]
 
 
 class ScanError(DatasetError):
@@ -177,6 +177,39 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
             raise ScanError(f"a {map_shape[0]} × {map_shape[1]} map holds {map_shape[0] * map_shape[1]} patterns; {path} has {n}")
     shape = map_shape or own_map or (1, n)
     return Scan(path, kind, n, tuple(int(s) for s in pattern_shape), tuple(int(s) for s in shape), files)
+
+
+def scan_geometry(scan: Scan, pc=None, sample_tilt: float | None = None, tilt: float | None = None):
+    """The detector a scan was recorded with, for indexing its orientations: a
+    :class:`~ebsdlib.simulation.patterns.DetectorGeometry` of the scan's pattern shape.
+
+    A file kikuchipy reads carries its detector (kikuchipy's ``EBSD.detector``: the average pattern centre in
+    Bruker's convention, sample and detector tilt); ``pc``, ``sample_tilt`` and ``tilt`` replace what it holds. A
+    folder of images or a ``.npy`` stack carries none, so ``pc`` is needed (tilts default to 70° and 0°).
+
+    Raises
+    ------
+    ScanError
+        For a scan without a detector and no ``pc``, or a pattern centre that is not three numbers.
+    """
+    from ebsdlib.simulation.patterns import DetectorGeometry
+
+    stored = None
+    if scan.kind == "kikuchipy":
+        import kikuchipy as kp
+
+        stored = kp.load(str(scan.path), lazy=True).detector
+    if pc is None and stored is None:
+        raise ScanError(
+            f"{scan.path} holds no detector geometry: give its pattern centre with --pc PCX PCY PCZ (Bruker's convention) "
+            "and, where they differ from 70° and 0°, --sample-tilt and --detector-tilt"
+        )
+    pc = tuple(float(v) for v in (stored.pc_average if pc is None else pc))
+    if len(pc) != 3 or not all(np.isfinite(pc)):
+        raise ScanError(f"a pattern centre is three finite numbers (PCX PCY PCZ), not {pc}")
+    sample_tilt = float(sample_tilt if sample_tilt is not None else (stored.sample_tilt if stored is not None else 70.0))
+    tilt = float(tilt if tilt is not None else (stored.tilt if stored is not None else 0.0))
+    return DetectorGeometry(shape=tuple(scan.pattern_shape), pc=pc, sample_tilt=sample_tilt, tilt=tilt)
 
 
 def image_files(folder: Path) -> tuple[Path, ...]:

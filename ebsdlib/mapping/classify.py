@@ -18,8 +18,14 @@ The results:
     the map with a legend and the phase fractions;
 ``phase_map.h5`` and ``phase_map.ang``
     an orix ``CrystalMap`` (phase ids, the probabilities, confidence and entropy as properties, "not
-    indexed" below the threshold) that MTEX, orix and kikuchipy open as any map. A classifier gives no
-    orientations: every rotation is the identity, and the files say so.
+    indexed" below the threshold) that MTEX, orix and kikuchipy open as any map.
+
+Given the scan's phases, each pattern is also indexed (PyEBSDIndex's Radon/Hough indexing) for the phase of
+the class it was given, in the same chunk: ``phases.csv`` adds its orientation (``qa, qb, qc, qd``, kikuchipy's
+convention), Hough's ``fit``, ``nmatch`` and pattern quality ``pq`` and whether it was ``oriented``, and the
+CrystalMap holds the rotations (Hough's fit, matched bands and pattern quality as properties; "not indexed"
+where either step failed). Without phases a classifier gives no orientations: every rotation is the identity,
+and ``classification.json`` says so.
 
 With ``scheduler`` the chunks go to a dask.distributed cluster; each worker opens the scan and loads the
 bundles once, and reads its own chunks.
@@ -35,14 +41,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ebsdlib.crystal.materials import parse_space_group, space_group_symbol
+from ebsdlib.crystal.materials import Material, parse_space_group, space_group_symbol
 from ebsdlib.evaluate.plotting import phase_map_axes
 from ebsdlib.io.bundle import BundleError, ModelBundle, read_bundle
-from ebsdlib.io.scans import Scan, ScanError, open_scan
+from ebsdlib.io.scans import Scan, ScanError, open_scan, scan_geometry
+from ebsdlib.mapping.orientations import ORIENTATION_COLUMNS
 from ebsdlib.outputs import publish_folder
 from ebsdlib.preprocess import canonical_view, prepare_patterns
+from ebsdlib.simulation.patterns import DetectorGeometry
 
-__all__ = ["classify_scan", "ScanResult", "class_entropy", "score_against_truth"]
+__all__ = ["classify_scan", "ScanResult", "Indexing", "class_entropy", "score_against_truth"]
 
 
 def class_entropy(probabilities: np.ndarray) -> np.ndarray:
@@ -78,10 +86,73 @@ def _bundles(folders: tuple[str, ...]) -> tuple[ModelBundle, ...]:
     return tuple(read_bundle(f) for f in folders)
 
 
-def _classify_range(spec: dict, folders: tuple[str, ...], start: int, stop: int, batch_size: int) -> np.ndarray:
-    """Class probabilities (k, models, classes) of patterns ``start`` to ``stop``; what a worker runs."""
+@dataclass(frozen=True)
+class Indexing:
+    """How :func:`classify_scan` indexes orientations: each pattern for the phase of the class the ensemble gave it.
+
+    Parameters
+    ----------
+    phases
+        The scan's phases (:class:`~ebsdlib.crystal.materials.Material`), each standing for the class of its space
+        group.
+    classes
+        The models' classes (space groups), in output order.
+    threshold
+        The classification threshold: a pattern below it has no phase and no orientation.
+    geometry
+        The detector the scan was recorded with (:func:`ebsdlib.io.scans.scan_geometry`).
+    """
+
+    phases: tuple[Material, ...]
+    classes: tuple[int, ...]
+    threshold: float
+    geometry: DetectorGeometry
+
+    def __post_init__(self):
+        groups = [int(m.space_group) for m in self.phases]
+        for m in self.phases:
+            if int(m.space_group) not in self.classes:
+                raise BundleError(
+                    f"the phase {m.name} (space group {m.space_group}) is not among the model's classes "
+                    f"{list(self.classes)}: the classifier never gives it; name phases of those classes"
+                )
+        twice = sorted({g for g in groups if groups.count(g) > 1})
+        if twice:
+            raise BundleError(
+                f"two phases of space group {twice[0]} ({', '.join(m.name for m in self.phases if m.space_group == twice[0])}): "
+                "a space-group classifier cannot tell them apart; name one phase per class"
+            )
+
+    def chosen(self, probabilities: np.ndarray) -> np.ndarray:
+        """Per pattern, the index into :attr:`phases` of the phase its averaged probabilities (k, models, classes)
+        give, or -1 (below the threshold, a class without a phase, or no probabilities)."""
+        mean = np.nan_to_num(probabilities.mean(axis=1), nan=-1.0)
+        top = np.asarray(self.classes)[mean.argmax(axis=1)]
+        phase_of = {int(m.space_group): i for i, m in enumerate(self.phases)}
+        chosen = np.array([phase_of.get(int(c), -1) for c in top], dtype=np.int64)
+        return np.where(mean.max(axis=1) >= self.threshold, chosen, -1)
+
+
+def _map_range(spec: dict, folders: tuple[str, ...], start: int, stop: int, batch_size: int, indexing: Indexing | None):
+    """Class probabilities (k, models, classes) of patterns ``start`` to ``stop`` and, with ``indexing``, the
+    orientation of each for the phase it was given (:func:`ebsdlib.mapping.orientations.index_chosen_phases`);
+    what a worker runs. The patterns are read once for both steps."""
     scan = _scan_from_spec(spec)
     patterns = np.asarray(scan.read(start, stop))
+    probabilities = _classify_patterns(patterns, folders, batch_size)
+    if indexing is None:
+        return probabilities, None
+    from ebsdlib.mapping.orientations import index_chosen_phases
+
+    chosen = indexing.chosen(probabilities)
+    finite = np.isfinite(patterns.reshape(len(patterns), -1)).all(axis=1)
+    chosen = np.where(finite, chosen, -1)
+    table = index_chosen_phases(np.where(finite[:, None, None], patterns, 0), indexing.geometry, list(indexing.phases), chosen)
+    return probabilities, table
+
+
+def _classify_patterns(patterns: np.ndarray, folders: tuple[str, ...], batch_size: int) -> np.ndarray:
+    """Class probabilities (k, models, classes) of ``patterns``."""
     # a pattern with NaN or infinite intensities has no class: its probabilities are NaN, and it is "not indexed"
     broken = ~np.isfinite(patterns.reshape(len(patterns), -1)).all(axis=1) if patterns.dtype.kind in "fc" else None
     if broken is not None and broken.any():
@@ -130,6 +201,8 @@ class ScanResult:
         Wall-clock seconds spent reading and classifying the patterns (not writing the map files).
     non_finite
         Patterns with NaN or infinite intensities, left "not indexed" (default 0).
+    indexed
+        Patterns given an orientation; ``None`` (default) when no phases were given, so none were indexed.
     """
 
     out: Path
@@ -140,6 +213,7 @@ class ScanResult:
     files: dict[str, Path]
     seconds: float
     non_finite: int = 0  # patterns with NaN or infinite intensities, "not indexed"
+    indexed: int | None = None  # patterns given an orientation; None: no phases, no orientations
 
     @property
     def patterns_per_second(self) -> float:
@@ -158,8 +232,11 @@ def classify_scan(
     scheduler: str | None = None,
     progress: bool = True,
     in_flight: int = 4,
+    phases: list[Material] | None = None,
+    geometry: DetectorGeometry | None = None,
 ) -> ScanResult:
-    """Classify every pattern of ``scan`` with the ensemble of ``bundles`` and write the results to ``out``.
+    """Classify every pattern of ``scan`` with the ensemble of ``bundles``, index each pattern's orientation for the
+    phase it was given (with ``phases``), and write the results to ``out``.
 
     Parameters
     ----------
@@ -182,6 +259,14 @@ def classify_scan(
         Show a progress bar (patterns/s and the time left).
     in_flight
         Chunks submitted to a cluster at a time (bounds the client's memory).
+    phases
+        The scan's phases (:class:`~ebsdlib.crystal.materials.Material`, one per class it may hold): each pattern
+        is indexed (PyEBSDIndex) for the phase of the class it was given, in the same chunk and worker, and the
+        map holds its orientation; a pattern whose indexing fails is "not indexed". Default ``None``: phases
+        only, every rotation the identity (``classification.json`` says so).
+    geometry
+        The detector of the scan, for indexing (default ``None``: :func:`ebsdlib.io.scans.scan_geometry`, the one
+        a kikuchipy file holds).
 
     Returns
     -------
@@ -238,6 +323,9 @@ def classify_scan(
         b.load_model()  # its model agrees with bundle.json (input, outputs), checked before any work
     if scan.n < 1:
         raise ScanError(f"{scan.path} holds no patterns")
+    indexing = None
+    if phases is not None:
+        indexing = Indexing(tuple(phases), tuple(int(c) for c in classes), float(threshold), geometry or scan_geometry(scan))
     # the results are written beside ``out`` and take its place when complete: a run that fails leaves an earlier
     # result as it was, and a folder holding anything but an earlier result of this command is refused (first)
     final = Path(out)
@@ -250,12 +338,19 @@ def classify_scan(
         confidence = np.empty(scan.n, dtype=np.float32)
         entropy = np.empty(scan.n, dtype=np.float32)
         mean_probabilities = np.empty((scan.n, len(classes)), dtype=np.float32)
+        orientations = [] if indexing is not None else None
         start_time = time.perf_counter()
         non_finite = 0
-        bar = tqdm(total=scan.n, unit="pattern", desc=f"classifying {scan.path.name}", disable=not progress or None)
+        what = "classifying and indexing" if indexing is not None else "classifying"
+        bar = tqdm(total=scan.n, unit="pattern", desc=f"{what} {scan.path.name}", disable=not progress or None)
         with open(csv, "w", newline="") as handle:
-            for k, (start, stop), probabilities in _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
+            for k, (start, stop), (probabilities, oriented) in _chunks(
+                spec, folders, ranges, batch_size, scheduler, in_flight, indexing
+            ):
                 table = _chunk_table(start, stop, probabilities, classes, scan.map_shape, threshold)
+                if oriented is not None:
+                    table = pd.concat([table, oriented.reset_index(drop=True).rename(columns={"indexed": "oriented"})], axis=1)
+                    orientations.append(oriented)
                 table.to_csv(handle, header=k == 0, index=False)
                 predicted[start:stop] = table["space_group"].to_numpy()
                 confidence[start:stop] = table["confidence"].to_numpy()
@@ -270,7 +365,10 @@ def classify_scan(
         fractions.index = [str(c) if c != -1 else "not indexed" for c in fractions.index]
         files = {"csv": csv, "png": out / "phase_map.png"}
         _phase_map_png(labels, fractions, files["png"], scan.path.name)
-        files.update(_crystal_map(labels, mean_probabilities, confidence, entropy, classes, out))
+        oriented = pd.concat(orientations, ignore_index=True) if orientations is not None else None
+        files.update(
+            _crystal_map(labels, mean_probabilities, confidence, entropy, classes, out, oriented, indexing and indexing.phases)
+        )
         (out / "classification.json").write_text(
             json.dumps(
                 {
@@ -283,20 +381,37 @@ def classify_scan(
                     "files": sorted([*(Path(p).name for p in files.values()), "classification.json"]),
                     "fractions": fractions.round(6).to_dict(),
                     "seconds": seconds,
-                    "orientations": "none: a space-group classifier gives phases only; every rotation is the identity",
+                    "orientations": _orientation_note(indexing, oriented),
                 },
                 indent=2,
             )
         )
     files = {name: final / Path(path).relative_to(out) for name, path in files.items()}
-    return ScanResult(final, scan.n, scan.map_shape, classes, fractions, files, seconds, non_finite)
+    indexed = int(oriented["indexed"].sum()) if oriented is not None else None
+    return ScanResult(final, scan.n, scan.map_shape, classes, fractions, files, seconds, non_finite, indexed)
 
 
-def _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
-    """(chunk number, (start, stop), probabilities) in map order, computed here or on a cluster."""
+def _orientation_note(indexing: Indexing | None, oriented: pd.DataFrame | None):
+    """What ``classification.json`` says of the orientations."""
+    if indexing is None:
+        return "none: no phases were given, so every rotation is the identity (ebsdlib classify --phases indexes them)"
+    g = indexing.geometry
+    return {
+        "method": "PyEBSDIndex Radon/Hough indexing of each pattern for the phase of its class",
+        "phases": {str(m.space_group): m.name for m in indexing.phases},
+        "pattern_centre": list(g.pc),
+        "sample_tilt": g.sample_tilt,
+        "detector_tilt": g.tilt,
+        "indexed": int(oriented["indexed"].sum()),
+    }
+
+
+def _chunks(spec, folders, ranges, batch_size, scheduler, in_flight, indexing=None):
+    """(chunk number, (start, stop), (probabilities, orientations or None)) in map order, computed here or on a
+    cluster."""
     if scheduler is None:
         for k, (start, stop) in enumerate(ranges):
-            yield k, (start, stop), _classify_range(spec, folders, start, stop, batch_size)
+            yield k, (start, stop), _map_range(spec, folders, start, stop, batch_size, indexing)
         return
     try:
         from distributed import Client
@@ -312,7 +427,7 @@ def _chunks(spec, folders, ranges, batch_size, scheduler, in_flight):
         while queue or pending:
             while queue and len(pending) < max(1, int(in_flight)):
                 k, (start, stop) = queue.pop(0)
-                pending[k] = client.submit(_classify_range, spec, folders, start, stop, batch_size, pure=False)
+                pending[k] = client.submit(_map_range, spec, folders, start, stop, batch_size, indexing, pure=False)
             k = min(pending)  # results are written in map order; later chunks keep computing meanwhile
             done[k] = pending.pop(k).result()
             while next_k in done:
@@ -365,8 +480,12 @@ def _phase_map_png(labels: np.ndarray, fractions: pd.Series, path: Path, title: 
     plt.close(fig)
 
 
-def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path) -> dict[str, Path]:
-    """The phase map as an orix CrystalMap, saved as orix HDF5 and as an .ang file."""
+def _crystal_map(
+    labels, probabilities, confidence, entropy, classes, out: Path, oriented=None, materials=None
+) -> dict[str, Path]:
+    """The map as an orix CrystalMap, saved as orix HDF5 and as an .ang file: the phase of every pattern and, with
+    ``oriented`` (:func:`ebsdlib.mapping.orientations.index_chosen_phases`' table), its orientation, Hough's fit,
+    matched bands and pattern quality; a pattern whose indexing failed is "not indexed"."""
     from orix import io
     from orix.crystal_map import CrystalMap, Phase, PhaseList
     from orix.quaternion import Rotation
@@ -376,16 +495,35 @@ def _crystal_map(labels, probabilities, confidence, entropy, classes, out: Path)
     phase_id = np.full(flat.shape, -1, dtype=np.int32)
     for i, c in enumerate(classes):
         phase_id[flat == c] = i
+    named = {int(m.space_group): m for m in materials or ()}
     phases = PhaseList(
-        [Phase(name=space_group_symbol(c), space_group=int(c)) for c in classes],
+        [
+            Phase(name=named[c].name, space_group=int(c), structure=named[c].structure())
+            if c in named
+            else Phase(name=space_group_symbol(c), space_group=int(c))
+            for c in classes
+        ],
         ids=list(range(len(classes))),
     )
     y, x = np.mgrid[:rows, :cols].astype(np.float32)
     prop = {"confidence": confidence, "entropy": entropy}
     for i, c in enumerate(classes):
         prop[f"p_{c}"] = probabilities[:, i]
+    rotations = Rotation.identity((rows * cols,))
+    if oriented is not None:
+        quaternions = oriented[list(ORIENTATION_COLUMNS)].to_numpy()
+        indexed = oriented["indexed"].to_numpy()
+        phase_id[~indexed] = -1  # not indexed where either step failed
+        rotations = Rotation(np.where(indexed[:, None], quaternions, [1.0, 0.0, 0.0, 0.0]))
+        prop.update(
+            {
+                "fit": np.nan_to_num(oriented["fit"].to_numpy(np.float32), nan=-1.0),
+                "nmatch": oriented["nmatch"].to_numpy(np.int32),
+                "pq": np.nan_to_num(oriented["pq"].to_numpy(np.float32), nan=0.0),
+            }
+        )
     xmap = CrystalMap(
-        rotations=Rotation.identity((rows * cols,)),
+        rotations=rotations,
         phase_id=phase_id,
         x=x.ravel(),
         y=y.ravel(),
@@ -420,7 +558,9 @@ def score_against_truth(phases_csv: str | Path, truth_csv: str | Path) -> dict[s
     -------
     dict[str, float]
         ``accuracy`` (share of patterns given their true space group) and ``not_indexed`` (share not
-        indexed).
+        indexed); where both files hold orientations (``qa, qb, qc, qd``), also ``median_misorientation`` (degrees,
+        cubic symmetry, over the patterns given one) and ``within_2`` (share of all patterns within 2° of the
+        truth).
 
     Raises
     ------
@@ -450,11 +590,21 @@ def score_against_truth(phases_csv: str | Path, truth_csv: str | Path) -> dict[s
         except ValueError as err:
             raise ScanError(f"{truth_csv}: {err}") from None
     truth = truth.assign(space_group=truth["space_group"].map(numbers))
-    phases = pd.read_csv(phases_csv, usecols=["row", "col", "space_group"])
-    both = phases.merge(truth, on=["row", "col"], suffixes=("", "_true"), how="left")
+    phases = pd.read_csv(phases_csv)
+    keep = ["row", "col", "space_group", *[c for c in ORIENTATION_COLUMNS if c in phases.columns]]
+    both = phases[keep].merge(truth, on=["row", "col"], suffixes=("", "_true"), how="left")
     if both["space_group_true"].isna().any():
         raise ScanError(f"{truth_csv} does not give the true space group of every map position of the scan")
-    return {
+    scores = {
         "accuracy": float((both["space_group"] == both["space_group_true"]).mean()),
         "not_indexed": float((both["space_group"] == -1).mean()),
     }
+    if all(c in phases.columns and c in truth.columns for c in ORIENTATION_COLUMNS):
+        from ebsdlib.mapping.orientations import misorientation_degrees
+
+        columns = list(ORIENTATION_COLUMNS)
+        error = misorientation_degrees(both[[f"{c}_true" for c in columns]].to_numpy(), both[columns].to_numpy())
+        found = np.isfinite(error)
+        scores["median_misorientation"] = float(np.median(error[found])) if found.any() else float("nan")
+        scores["within_2"] = float((found & (np.nan_to_num(error, nan=180.0) <= 2.0)).mean())
+    return scores

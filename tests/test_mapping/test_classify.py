@@ -336,3 +336,66 @@ def test_a_model_keras_refuses_in_safe_mode_is_one_line_naming_it(tmp_path):
     with pytest.raises(BundleError, match="Keras refuses to load the model .*lambda.*model.keras") as err:
         bundle.load_model()
     assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
+
+
+def always_matrix_bundle(tmp_path, pattern_shape):
+    """A bundle whose model calls every pattern 225 (the Ni(Al) matrix), whatever it shows."""
+    import keras
+
+    from ebsdlib.io.bundle import write_bundle
+
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(6, activation="softmax", kernel_initializer="zeros", bias_initializer="zeros"),
+        ]
+    )
+    bias = np.zeros(6, dtype=np.float32)
+    bias[SPACE_GROUPS.index(225)] = 5.0
+    model.layers[-1].set_weights([np.zeros((32 * 32, 6), dtype=np.float32), bias])
+    path = tmp_path / "matrix.keras"
+    model.save(path)
+    return write_bundle(
+        path,
+        tmp_path / "matrix",
+        classes=SPACE_GROUPS,
+        image_size=32,
+        channels=1,
+        preprocessing={"view": "native", "canonical_size": None, "normalization": "minmax", "pattern_shape": list(pattern_shape)},
+        approach="scratch",
+        source=None,
+        training={"data_fingerprint": "test"},
+        metrics={"precision": 0.5},
+    )
+
+
+def test_given_the_phases_the_map_holds_each_patterns_orientation_for_its_class(tmp_path):
+    """The precipitates share their host grain's orientation, so a map that calls everything matrix and indexes
+    it as the matrix finds every true orientation: the file's detector is used, the rotations are not the identity
+    and agree with the truth, the CrystalMap and phases.csv agree."""
+    from orix import io
+
+    from ebsdlib.crystal.materials import dual_phase_materials
+    from ebsdlib.io.export import write_scan
+    from ebsdlib.mapping.classify import score_against_truth
+    from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+
+    geometry = DetectorGeometry(shape=(60, 73))
+    scan = write_scan(tmp_path / "scan.h5", (4, 5), 2, 0.3, Detector(geometry), seed=0)
+    bundle = always_matrix_bundle(tmp_path, geometry.shape)
+    result = classify_scan(scan, [bundle], tmp_path / "map", progress=False, phases=dual_phase_materials())
+    table = pd.read_csv(result.files["csv"])
+    assert (table["space_group"] == 225).all() and result.indexed == table["oriented"].sum() >= 18
+    score = score_against_truth(result.files["csv"], tmp_path / "scan_truth.csv")
+    assert score["median_misorientation"] < 1.5 and score["within_2"] >= 0.8
+    xmap = io.load(result.files["h5"])
+    rotations = xmap.rotations.data  # orix keeps the map's points in order, "not indexed" ones included
+    oriented = table["oriented"].to_numpy()
+    np.testing.assert_allclose(rotations[oriented], table.loc[oriented, ["qa", "qb", "qc", "qd"]].to_numpy(), atol=1e-6)
+    assert not np.allclose(rotations[oriented], [1, 0, 0, 0])
+    assert (xmap.get_map_data("phase_id").ravel()[~oriented] == -1).all()
+    assert {"fit", "nmatch", "pq"} <= set(xmap.prop)
+    note = json.loads((tmp_path / "map" / "classification.json").read_text())["orientations"]
+    assert note["phases"] == {"225": "NiAl_gamma", "221": "Ni3Al_gamma_prime"}
+    assert note["pattern_centre"] == pytest.approx(list(geometry.pc)) and note["detector_tilt"] == pytest.approx(geometry.tilt)
