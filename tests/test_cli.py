@@ -51,11 +51,20 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
     assert len(table) == 12 * 15 and table[["row", "col"]].max().tolist() == [11, 14]
     xmap = io.load(tmp_path / "scan_phases" / "phase_map.h5")
     by_id = {i: phase.space_group.number for i, phase in xmap.phases if i != -1}
-    assert [by_id.get(int(i), -1) for i in xmap.get_map_data("phase_id").ravel()] == table["space_group"].tolist()
+    expected = table["space_group"].where(table["oriented"], -1)  # not indexed where either step failed
+    assert [by_id.get(int(i), -1) for i in xmap.get_map_data("phase_id").ravel()] == expected.tolist()
     truth = pd.read_csv(tmp_path / "scan_truth.csv")
     accuracy = float(re.search(r"([\d.]+) % of the patterns right", outputs[-1]).group(1)) / 100
     both = table.merge(truth, on=["row", "col"], suffixes=("", "_true"))
     assert accuracy == pytest.approx((both["space_group"] == both["space_group_true"]).mean(), abs=1e-3)
+    # the complete map: orientations where a phase of the sample was given, and their error against the truth
+    indexed = table["oriented"] & table["space_group"].isin([221, 225])
+    assert indexed.any() and not np.allclose(xmap.rotations.data[indexed.to_numpy()], [1, 0, 0, 0])
+    assert re.search(r"median misorientation [\d.]+°, [\d.]+ % of the patterns within 2°", outputs[-1])
+    # the README's orix lines open it, as a user would
+    block = re.search(r"<!-- walkthrough-orix -->\s*```python\n(.*?)```", (REPO_ROOT / "README.md").read_text(), flags=re.S)
+    exec(compile(block.group(1), "README.md", "exec"), {})  # noqa: S102 - the README's own code, run as written
+    assert (tmp_path / "phase_map_orix.png").stat().st_size > 0 and (tmp_path / "ipf_z.png").stat().st_size > 0
 
 
 @pytest.fixture
