@@ -25,6 +25,7 @@ __all__ = [
     "shap_all_classes_figure",
     "phase_map_axes",
     "dual_phase_figure",
+    "complete_map_figure",
     "uncertainty_figure",
     "kernel_movement_figure",
     "few_shot_figure",
@@ -366,6 +367,25 @@ def phase_map_axes(ax, labels, title: str, tie_label: str = "tie", none_label: s
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def complete_map_figure(panels: dict, direction: str = "z"):
+    """Phase maps (top) and IPF maps (bottom) side by side, grain boundaries drawn in black: ``panels`` maps a
+    title to (labels (rows, cols), IPF colours (rows, cols, 3), boundaries (rows, cols) bool)."""
+    n = len(panels)
+    fig, axes = plt.subplots(2, n, figsize=(4.4 * n, 6.8), squeeze=False)
+    for k, (title, (labels, colours, edges)) in enumerate(panels.items()):
+        phase_map_axes(axes[0, k], labels, title, none_label="not indexed")
+        shown = np.array(colours, dtype=float)
+        shown[np.asarray(edges, dtype=bool)] = 0.0
+        axes[1, k].imshow(shown, interpolation="nearest")
+        axes[1, k].set_title(f"IPF-{direction.upper()}, grain boundaries (> 5°) black", fontsize=9)
+        axes[1, k].set_xticks([])
+        axes[1, k].set_yticks([])
+        edged = np.ma.masked_where(~np.asarray(edges, dtype=bool), np.ones(np.shape(edges)))
+        axes[0, k].imshow(edged, cmap="gray_r", vmin=0, vmax=1, alpha=0.6, interpolation="nearest")
+    fig.tight_layout()
+    return fig
 
 
 def dual_phase_figure(bse, hough_labels, ipf_rgb, truth, *, scratch_labels, eds, transfer_labels):

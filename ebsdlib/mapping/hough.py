@@ -86,7 +86,8 @@ def hough_phase_map(
     Returns
     -------
     pandas.DataFrame
-        One row per pattern: ``space_group`` (``-1``: not indexed), ``fit``, ``nmatch``, ``tie``.
+        One row per pattern: ``space_group`` (``-1``: not indexed), ``fit``, ``nmatch``, ``tie`` and the
+        orientation ``qa, qb, qc, qd`` (NaN where not indexed).
 
     Examples
     --------
@@ -96,7 +97,7 @@ def hough_phase_map(
     >>> micro, scan = simulate_dual_phase_map((2, 3), 1, 0.3, Detector(geometry), seed=0)
     >>> hough = hough_phase_map(scan, geometry)
     >>> len(hough), list(hough.columns)
-    (6, ['space_group', 'fit', 'nmatch', 'tie'])
+    (6, ['space_group', 'fit', 'nmatch', 'tie', 'qa', 'qb', 'qc', 'qd'])
     >>> set(hough["space_group"]) <= {-1, 221, 225}
     True
     """
@@ -184,7 +185,8 @@ def index_with_hough(
     -------
     pandas.DataFrame
         One row per pattern: ``space_group`` (``-1``: not indexed), ``fit`` (mean angular deviation in
-        degrees), ``nmatch`` (matched bands) and ``tie`` (an indexed pattern the phases matched equally).
+        degrees), ``nmatch`` (matched bands), ``tie`` (an indexed pattern the phases matched equally) and the
+        orientation ``qa, qb, qc, qd`` (kikuchipy's convention; NaN where not indexed).
     """
     ebsd_index, tripletvote = pyebsdindex_modules()
 
@@ -196,7 +198,7 @@ def index_with_hough(
     ]
     indexer = ebsd_index.EBSDIndexer(
         phaselist=library,
-        vendor="BRUKER",
+        vendor="KIKUCHIPY",  # the pattern centre as kikuchipy holds it (Bruker's); quaternions in kikuchipy's frame
         PC=geometry.pc,
         sampleTilt=geometry.sample_tilt,
         camElev=geometry.tilt,
@@ -210,7 +212,16 @@ def index_with_hough(
     tie = (np.ptp(per_phase_nmatch, axis=0) == 0) & (np.ptp(per_phase_fit, axis=0) <= tie_tolerance)
     indexed = (best["nmatch"] >= min_bands) & (best["fit"] <= max_fit)
     space_group = np.where(indexed, np.asarray([m.space_group for m in phases])[np.clip(best["phase"], 0, None)], -1)
-    return pd.DataFrame({"space_group": space_group, "fit": best["fit"], "nmatch": best["nmatch"], "tie": tie & indexed})
+    quaternions = np.where(indexed[:, None], np.asarray(best["quat"], dtype=np.float64), np.nan)
+    return pd.DataFrame(
+        {
+            "space_group": space_group,
+            "fit": best["fit"],
+            "nmatch": best["nmatch"],
+            "tie": tie & indexed,
+            **{c: quaternions[:, i] for i, c in enumerate(("qa", "qb", "qc", "qd"))},
+        }
+    )
 
 
 def counts_table(predicted: dict[str, np.ndarray], paper: dict | None = None) -> pd.DataFrame:

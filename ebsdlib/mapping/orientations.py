@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material, disordered
 from ebsdlib.simulation.patterns import DetectorGeometry
 
@@ -21,8 +22,11 @@ __all__ = [
     "ORIENTATION_COLUMNS",
     "indexing_groups",
     "index_chosen_phases",
+    "complete_map",
     "misorientation_degrees",
     "orientation_scores",
+    "grain_boundaries",
+    "orientation_colours",
 ]
 
 #: The unit quaternion columns of an orientation table (kikuchipy's convention; NaN where not indexed).
@@ -160,6 +164,33 @@ def index_chosen_phases(
     return out
 
 
+def complete_map(patterns: np.ndarray, geometry: DetectorGeometry, phases: list[Material], labels: np.ndarray) -> pd.DataFrame:
+    """A complete map of ``patterns`` from a classifier's ``labels`` (space group per pattern, -1: none): each
+    pattern indexed for the phase of its label (:func:`index_chosen_phases`), cached by the patterns, geometry,
+    phases and labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`index_chosen_phases`' table with ``space_group``: the label where the pattern was indexed, else -1
+        ("not indexed" where either step failed).
+    """
+    from importlib.metadata import version
+
+    return _complete_map(
+        np.asarray(patterns), geometry, tuple(phases), np.asarray(labels, dtype=np.int64).ravel(), version("pyebsdindex")
+    )
+
+
+@cached(depends_on=["crystal.materials", "simulation.patterns"])
+def _complete_map(patterns, geometry, phases, labels, _pyebsdindex_version) -> pd.DataFrame:
+    phase_of = {int(m.space_group): i for i, m in enumerate(phases)}
+    chosen = np.array([phase_of.get(int(label), -1) for label in labels], dtype=np.int64)
+    table = index_chosen_phases(patterns, geometry, list(phases), chosen)
+    table.insert(0, "space_group", np.where(table["indexed"], labels, -1))
+    return table
+
+
 def misorientation_degrees(first: np.ndarray, second: np.ndarray, symmetry=None) -> np.ndarray:
     """The misorientation angle in degrees between two sets of orientations (unit quaternions (n, 4), kikuchipy's
     convention) with the crystal ``symmetry`` taken into account (an orix point group; default ``None``: m-3m,
@@ -224,3 +255,65 @@ def orientation_scores(
             }
         )
     return pd.DataFrame(rows).set_index("phase")
+
+
+def grain_boundaries(quaternions: np.ndarray, phase: np.ndarray, threshold: float = 5.0, symmetry=None) -> np.ndarray:
+    """Pixels on a boundary of a map: where the right or lower neighbour has another phase or an orientation more
+    than ``threshold`` degrees away (cubic symmetry unless ``symmetry`` is given); not indexed pixels (NaN
+    orientation) only where their phase changes.
+
+    Parameters
+    ----------
+    quaternions
+        Orientations (rows, cols, 4), kikuchipy's convention, NaN where not indexed.
+    phase
+        Phase (space group) per pixel (rows, cols).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool (rows, cols).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = np.zeros((2, 3, 4)); q[..., 0] = 1
+    >>> q[:, 2] = [np.cos(np.radians(5)), 0, 0, np.sin(np.radians(5))]  # the last column turned 10° about [001]
+    >>> grain_boundaries(q, np.full((2, 3), 225)).astype(int)
+    array([[0, 1, 0],
+           [0, 1, 0]])
+    """
+    quaternions = np.asarray(quaternions, dtype=np.float64)
+    phase = np.asarray(phase)
+    rows, cols = phase.shape
+    edge = np.zeros((rows, cols), dtype=bool)
+    for axis in (0, 1):
+        a = quaternions[:-1] if axis == 0 else quaternions[:, :-1]
+        b = quaternions[1:] if axis == 0 else quaternions[:, 1:]
+        pa = phase[:-1] if axis == 0 else phase[:, :-1]
+        pb = phase[1:] if axis == 0 else phase[:, 1:]
+        angle = misorientation_degrees(a.reshape(-1, 4), b.reshape(-1, 4), symmetry).reshape(pa.shape)
+        differs = (pa != pb) | (np.nan_to_num(angle, nan=0.0) > threshold)
+        if axis == 0:
+            edge[:-1] |= differs
+        else:
+            edge[:, :-1] |= differs
+    return edge
+
+
+def orientation_colours(quaternions: np.ndarray, shape, direction: str = "z", symmetry=None) -> np.ndarray:
+    """Inverse pole figure colours (orix's TSL key, cubic m-3m unless ``symmetry`` is given) along the sample
+    direction ``"x"``, ``"y"`` or ``"z"`` (default), (rows, cols, 3); white where not indexed (NaN)."""
+    from orix.plot import IPFColorKeyTSL
+    from orix.quaternion import Orientation
+    from orix.quaternion.symmetry import Oh
+    from orix.vector import Vector3d
+
+    quaternions = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4)
+    group = Oh if symmetry is None else symmetry
+    vector = {"x": Vector3d.xvector(), "y": Vector3d.yvector(), "z": Vector3d.zvector()}[direction]
+    colours = np.ones((len(quaternions), 3))
+    ok = np.isfinite(quaternions).all(axis=1)
+    if ok.any():
+        colours[ok] = IPFColorKeyTSL(group, direction=vector).orientation2color(Orientation(quaternions[ok], symmetry=group))
+    return colours.reshape(*shape, 3)

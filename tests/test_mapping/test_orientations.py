@@ -56,3 +56,24 @@ def test_misorientation_takes_the_cubic_symmetry_into_account():
     assert np.isnan(misorientation_degrees(identity, np.full((1, 4), np.nan))[0])
     with pytest.raises(ValueError, match="one shape"):
         misorientation_degrees(identity, np.ones((2, 4)))
+
+
+def test_the_complete_map_keeps_a_label_only_where_its_pattern_was_indexed_and_is_cached(small_map):
+    from importlib.metadata import version
+
+    from ebsdlib.mapping.orientations import _complete_map, complete_map, orientation_colours
+
+    micro, scan = small_map
+    labels = micro.space_group.ravel().copy()
+    labels[:6] = 229  # a class the sample has no phase for: no orientation, not indexed
+    table = complete_map(scan.patterns, GEOMETRY, dual_phase_materials(), labels)
+    assert (table["space_group"].iloc[:6] == -1).all() and not table["indexed"].iloc[:6].any()
+    rest = table.iloc[6:]
+    assert rest["indexed"].mean() >= 0.9
+    assert (rest.loc[rest["indexed"], "space_group"] == labels[6:][rest["indexed"].to_numpy()]).all()
+    assert (rest.loc[~rest["indexed"], "space_group"] == -1).all()
+    args = (np.asarray(scan.patterns), GEOMETRY, tuple(dual_phase_materials()), labels, version("pyebsdindex"))
+    assert _complete_map.is_cached(*args)
+    colours = orientation_colours(table[["qa", "qb", "qc", "qd"]].to_numpy(), micro.shape)
+    assert colours.shape == (6, 8, 3) and np.allclose(colours.reshape(-1, 3)[:6], 1.0)  # not indexed: white
+    assert not np.allclose(colours.reshape(-1, 3)[6:][rest["indexed"].to_numpy()], 1.0)
