@@ -27,6 +27,7 @@ __all__ = [
     "orientation_scores",
     "grain_boundaries",
     "orientation_colours",
+    "refine_orientations",
 ]
 
 #: The unit quaternion columns of an orientation table (kikuchipy's convention; NaN where not indexed).
@@ -317,3 +318,99 @@ def orientation_colours(quaternions: np.ndarray, shape, direction: str = "z", sy
     if ok.any():
         colours[ok] = IPFColorKeyTSL(group, direction=vector).orientation2color(Orientation(quaternions[ok], symmetry=group))
     return colours.reshape(*shape, 3)
+
+
+def refine_orientations(
+    patterns: np.ndarray, geometry: DetectorGeometry, phases: list[Material], table: pd.DataFrame, *, trust_region: float = 2.0
+) -> pd.DataFrame:
+    """Refine the indexed orientations of a map against each phase's master pattern (kikuchipy's
+    ``EBSD.refine_orientation``: Nelder–Mead on the normalised cross-correlation with patterns projected from
+    the master pattern, the pattern centre fixed), phase by phase.
+
+    The patterns' smooth background is removed first (kikuchipy's dynamic background correction); the master
+    patterns are those of the geometry's simulator (:func:`ebsdlib.simulation.patterns.detector_master_pattern`).
+
+    Parameters
+    ----------
+    patterns
+        The map's patterns (n, rows, cols).
+    geometry
+        The detector they were recorded with.
+    phases
+        The phases, as the table's ``space_group`` names them.
+    table
+        A map with ``space_group`` (-1: not indexed), ``indexed`` and ``qa … qd``, as :func:`complete_map` gives it.
+    trust_region
+        How far the search may go from the indexed orientation, in degrees about each Euler angle (default 2).
+
+    The result is cached by the patterns, geometry, phases, the table's phases and orientations and the trust
+    region.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` with the refined orientations in ``qa … qd`` and the cross-correlation of each refined pattern
+        in ``ncc`` (NaN where not indexed).
+    """
+    from importlib.metadata import version
+
+    columns = list(ORIENTATION_COLUMNS)
+    refined, ncc = _refined(
+        np.asarray(patterns),
+        geometry,
+        tuple(phases),
+        table["space_group"].to_numpy(np.int64),
+        table["indexed"].to_numpy(bool),
+        table[columns].to_numpy(np.float64),
+        float(trust_region),
+        version("kikuchipy"),
+    )
+    out = table.copy()
+    out[columns] = refined
+    out["ncc"] = ncc
+    return out
+
+
+@cached(depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical"])
+def _refined(patterns, geometry, phases, space_group, indexed, quaternions, trust_region, _kikuchipy_version):
+    import contextlib
+    import io
+
+    import kikuchipy as kp
+    from orix.crystal_map import CrystalMap
+    from orix.quaternion import Rotation
+
+    from ebsdlib.simulation.patterns import detector_master_pattern
+
+    out = pd.DataFrame(quaternions, columns=list(ORIENTATION_COLUMNS))
+    out["space_group"], out["indexed"] = space_group, indexed
+    out["ncc"] = np.nan
+    by_group = {int(m.space_group): m for m in phases}
+    columns = list(ORIENTATION_COLUMNS)
+    for group, material in by_group.items():
+        rows = np.flatnonzero((space_group == group) & indexed)
+        if not rows.size:
+            continue
+        signal = kp.signals.EBSD(np.asarray(patterns, dtype=np.float32)[rows])
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            signal.remove_dynamic_background(show_progressbar=False)
+            mp = detector_master_pattern(material, geometry)
+            xmap = CrystalMap(rotations=Rotation(out.loc[rows, columns].to_numpy()), phase_list=_phase_list(mp.phase))
+            refined = signal.refine_orientation(
+                xmap,
+                geometry.detector(),
+                mp,
+                energy=geometry.energy,
+                trust_region=[trust_region] * 3,
+                method="minimize",
+                method_kwargs={"method": "Nelder-Mead"},
+            )
+        out.loc[rows, columns] = refined.rotations.data
+        out.loc[rows, "ncc"] = np.asarray(refined.prop["scores"], dtype=np.float64)
+    return out[columns].to_numpy(), out["ncc"].to_numpy()
+
+
+def _phase_list(phase):
+    from orix.crystal_map import PhaseList
+
+    return PhaseList(phase)

@@ -1,6 +1,7 @@
 """A complete map: the chosen phase's orientation for every pattern, scored against the simulated truth."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ebsdlib.crystal.materials import dual_phase_materials
@@ -77,3 +78,20 @@ def test_the_complete_map_keeps_a_label_only_where_its_pattern_was_indexed_and_i
     colours = orientation_colours(table[["qa", "qb", "qc", "qd"]].to_numpy(), micro.shape)
     assert colours.shape == (6, 8, 3) and np.allclose(colours.reshape(-1, 3)[:6], 1.0)  # not indexed: white
     assert not np.allclose(colours.reshape(-1, 3)[6:][rest["indexed"].to_numpy()], 1.0)
+
+
+def test_refinement_against_the_master_pattern_brings_the_orientations_closer_to_the_truth(small_map):
+    from ebsdlib.mapping.orientations import complete_map, refine_orientations
+
+    micro, scan = small_map
+    truth = micro.space_group.ravel()
+    names = {225: "matrix", 221: "precipitates"}
+    indexed = complete_map(scan.patterns, GEOMETRY, dual_phase_materials(), truth)
+    refined = refine_orientations(scan.patterns, GEOMETRY, dual_phase_materials(), indexed)
+    before = orientation_scores(truth, micro.quaternions, indexed, names)["median misorientation (°)"]
+    after = orientation_scores(truth, micro.quaternions, refined, names)["median misorientation (°)"]
+    assert (after < before - 0.2).all(), (before, after)
+    assert refined.loc[refined["indexed"], "ncc"].between(0.3, 1).all() and refined.loc[~refined["indexed"], "ncc"].isna().all()
+    pd.testing.assert_frame_equal(
+        refined.drop(columns=["qa", "qb", "qc", "qd", "ncc"]), indexed.drop(columns=["qa", "qb", "qc", "qd"])
+    )
