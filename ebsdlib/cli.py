@@ -257,6 +257,12 @@ def _user_commands(sub) -> None:
     )
     classify.add_argument("--no-orientations", action="store_true", help="phases only: every rotation in the map is the identity")
     classify.add_argument(
+        "--refine",
+        action="store_true",
+        help="refine each orientation against its phase's simulated master pattern (kikuchipy; slower)",
+    )
+    classify.add_argument("--energy", type=float, default=20.0, help="beam energy in kV, for --refine (default 20)")
+    classify.add_argument(
         "--pc",
         type=float,
         nargs=3,
@@ -376,6 +382,7 @@ def _classify(args) -> int:
         scheduler=args.scheduler,
         phases=phases,
         geometry=geometry,
+        refine=args.refine,
     )
     shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in result.fractions.items() if v > 0)
     print(
@@ -416,7 +423,7 @@ def _classify_phases(args, scan):
     from ebsdlib.io.scans import scan_geometry
 
     if args.no_orientations:
-        if args.phases:
+        if args.phases or args.refine:
             raise BundleError("give either --phases (a complete map, with orientations) or --no-orientations, not both")
         return None, None
     if not args.phases:
@@ -427,7 +434,7 @@ def _classify_phases(args, scan):
     phases = [
         material_from_cif(entry) if Path(entry).suffix.lower() == ".cif" else find_materials([entry])[0] for entry in args.phases
     ]
-    return phases, scan_geometry(scan, args.pc, args.sample_tilt, args.detector_tilt)
+    return phases, scan_geometry(scan, args.pc, args.sample_tilt, args.detector_tilt, args.energy)
 
 
 def _classify_models(args) -> list[str]:

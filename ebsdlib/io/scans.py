@@ -179,13 +179,14 @@ def open_scan(path: str | Path, map_shape: tuple[int, int] | None = None) -> Sca
     return Scan(path, kind, n, tuple(int(s) for s in pattern_shape), tuple(int(s) for s in shape), files)
 
 
-def scan_geometry(scan: Scan, pc=None, sample_tilt: float | None = None, tilt: float | None = None):
+def scan_geometry(scan: Scan, pc=None, sample_tilt: float | None = None, tilt: float | None = None, energy: float = 20.0):
     """The detector a scan was recorded with, for indexing its orientations: a
     :class:`~ebsdlib.simulation.patterns.DetectorGeometry` of the scan's pattern shape.
 
     A file kikuchipy reads carries its detector (kikuchipy's ``EBSD.detector``: the average pattern centre in
     Bruker's convention, sample and detector tilt); ``pc``, ``sample_tilt`` and ``tilt`` replace what it holds. A
     folder of images or a ``.npy`` stack carries none, so ``pc`` is needed (tilts default to 70° and 0°).
+    ``energy`` is the beam energy in kV (default 20), which refinement's master patterns are simulated at.
 
     Raises
     ------
@@ -209,7 +210,9 @@ def scan_geometry(scan: Scan, pc=None, sample_tilt: float | None = None, tilt: f
         raise ScanError(f"a pattern centre is three finite numbers (PCX PCY PCZ), not {pc}")
     sample_tilt = float(sample_tilt if sample_tilt is not None else (stored.sample_tilt if stored is not None else 70.0))
     tilt = float(tilt if tilt is not None else (stored.tilt if stored is not None else 0.0))
-    return DetectorGeometry(shape=tuple(scan.pattern_shape), pc=pc, sample_tilt=sample_tilt, tilt=tilt)
+    if not 1 <= float(energy) <= 40:
+        raise ScanError(f"the beam energy is given in kV, 1 to 40 (EBSD: 5–30), not {energy}")
+    return DetectorGeometry(shape=tuple(scan.pattern_shape), pc=pc, sample_tilt=sample_tilt, tilt=tilt, energy=float(energy))
 
 
 def image_files(folder: Path) -> tuple[Path, ...]:

@@ -101,12 +101,16 @@ class Indexing:
         The classification threshold: a pattern below it has no phase and no orientation.
     geometry
         The detector the scan was recorded with (:func:`ebsdlib.io.scans.scan_geometry`).
+    refine
+        Refine each indexed orientation against its phase's master pattern
+        (:func:`ebsdlib.mapping.orientations.refine_orientations`; default ``False``).
     """
 
     phases: tuple[Material, ...]
     classes: tuple[int, ...]
     threshold: float
     geometry: DetectorGeometry
+    refine: bool = False
 
     def __post_init__(self):
         groups = [int(m.space_group) for m in self.phases]
@@ -147,7 +151,16 @@ def _map_range(spec: dict, folders: tuple[str, ...], start: int, stop: int, batc
     chosen = indexing.chosen(probabilities)
     finite = np.isfinite(patterns.reshape(len(patterns), -1)).all(axis=1)
     chosen = np.where(finite, chosen, -1)
-    table = index_chosen_phases(np.where(finite[:, None, None], patterns, 0), indexing.geometry, list(indexing.phases), chosen)
+    clean = np.where(finite[:, None, None], patterns, 0)
+    table = index_chosen_phases(clean, indexing.geometry, list(indexing.phases), chosen)
+    if indexing.refine:
+        from ebsdlib.mapping.orientations import refine_orientations
+
+        groups = np.array([int(m.space_group) for m in indexing.phases])
+        table.insert(0, "space_group", np.where(table["indexed"], groups[np.clip(chosen, 0, None)], -1))
+        table = refine_orientations(clean, indexing.geometry, list(indexing.phases), table, cache=False).drop(
+            columns="space_group"
+        )
     return probabilities, table
 
 
@@ -234,6 +247,7 @@ def classify_scan(
     in_flight: int = 4,
     phases: list[Material] | None = None,
     geometry: DetectorGeometry | None = None,
+    refine: bool = False,
 ) -> ScanResult:
     """Classify every pattern of ``scan`` with the ensemble of ``bundles``, index each pattern's orientation for the
     phase it was given (with ``phases``), and write the results to ``out``.
@@ -267,6 +281,9 @@ def classify_scan(
     geometry
         The detector of the scan, for indexing (default ``None``: :func:`ebsdlib.io.scans.scan_geometry`, the one
         a kikuchipy file holds).
+    refine
+        With ``phases``: refine each orientation against its phase's master pattern at the geometry's beam energy
+        (kikuchipy; ``phases.csv`` adds the cross-correlation ``ncc``); default ``False``.
 
     Returns
     -------
@@ -325,7 +342,11 @@ def classify_scan(
         raise ScanError(f"{scan.path} holds no patterns")
     indexing = None
     if phases is not None:
-        indexing = Indexing(tuple(phases), tuple(int(c) for c in classes), float(threshold), geometry or scan_geometry(scan))
+        indexing = Indexing(
+            tuple(phases), tuple(int(c) for c in classes), float(threshold), geometry or scan_geometry(scan), bool(refine)
+        )
+    elif refine:
+        raise BundleError("refining orientations needs the scan's phases: name them (--phases)")
     # the results are written beside ``out`` and take its place when complete: a run that fails leaves an earlier
     # result as it was, and a folder holding anything but an earlier result of this command is refused (first)
     final = Path(out)
@@ -403,6 +424,9 @@ def _orientation_note(indexing: Indexing | None, oriented: pd.DataFrame | None):
         "sample_tilt": g.sample_tilt,
         "detector_tilt": g.tilt,
         "indexed": int(oriented["indexed"].sum()),
+        "refined": f"against each phase's {g.simulator} master pattern at {g.energy:g} kV (kikuchipy)"
+        if indexing.refine
+        else "no",
     }
 
 

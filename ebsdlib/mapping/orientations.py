@@ -321,7 +321,13 @@ def orientation_colours(quaternions: np.ndarray, shape, direction: str = "z", sy
 
 
 def refine_orientations(
-    patterns: np.ndarray, geometry: DetectorGeometry, phases: list[Material], table: pd.DataFrame, *, trust_region: float = 2.0
+    patterns: np.ndarray,
+    geometry: DetectorGeometry,
+    phases: list[Material],
+    table: pd.DataFrame,
+    *,
+    trust_region: float = 2.0,
+    cache: bool = True,
 ) -> pd.DataFrame:
     """Refine the indexed orientations of a map against each phase's master pattern (kikuchipy's
     ``EBSD.refine_orientation``: Nelder–Mead on the normalised cross-correlation with patterns projected from
@@ -343,8 +349,8 @@ def refine_orientations(
     trust_region
         How far the search may go from the indexed orientation, in degrees about each Euler angle (default 2).
 
-    The result is cached by the patterns, geometry, phases, the table's phases and orientations and the trust
-    region.
+    With ``cache`` (default) the result is cached by the patterns, geometry, phases, the table's phases and
+    orientations and the trust region; ``ebsdlib classify --refine`` refines chunk by chunk without caching.
 
     Returns
     -------
@@ -355,7 +361,7 @@ def refine_orientations(
     from importlib.metadata import version
 
     columns = list(ORIENTATION_COLUMNS)
-    refined, ncc = _refined(
+    refined, ncc = (_refined if cache else _refined.__wrapped__)(
         np.asarray(patterns),
         geometry,
         tuple(phases),

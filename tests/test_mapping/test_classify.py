@@ -399,3 +399,26 @@ def test_given_the_phases_the_map_holds_each_patterns_orientation_for_its_class(
     note = json.loads((tmp_path / "map" / "classification.json").read_text())["orientations"]
     assert note["phases"] == {"225": "NiAl_gamma", "221": "Ni3Al_gamma_prime"}
     assert note["pattern_centre"] == pytest.approx(list(geometry.pc)) and note["detector_tilt"] == pytest.approx(geometry.tilt)
+
+
+def test_refined_orientations_are_closer_to_the_truth_and_refining_needs_the_phases(tmp_path):
+    from ebsdlib.crystal.materials import dual_phase_materials
+    from ebsdlib.io.export import write_scan
+    from ebsdlib.mapping.classify import score_against_truth
+    from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+
+    geometry = DetectorGeometry(shape=(60, 73))
+    scan = write_scan(tmp_path / "scan.h5", (4, 5), 2, 0.3, Detector(geometry), seed=0)
+    bundle = always_matrix_bundle(tmp_path, geometry.shape)
+    scores = {}
+    for refine in (False, True):
+        out = tmp_path / f"map_{refine}"
+        result = classify_scan(scan, [bundle], out, progress=False, phases=dual_phase_materials(), refine=refine)
+        scores[refine] = score_against_truth(result.files["csv"], tmp_path / "scan_truth.csv")
+    table = pd.read_csv(tmp_path / "map_True" / "phases.csv")
+    assert table.loc[table["oriented"], "ncc"].notna().all()
+    assert scores[True]["median_misorientation"] < scores[False]["median_misorientation"] - 0.2
+    note = json.loads((tmp_path / "map_True" / "classification.json").read_text())["orientations"]
+    assert note["refined"] == "against each phase's kinematical master pattern at 20 kV (kikuchipy)"
+    with pytest.raises(BundleError, match="needs the scan's phases"):
+        classify_scan(scan, [bundle], tmp_path / "no", progress=False, refine=True)
