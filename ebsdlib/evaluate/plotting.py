@@ -370,8 +370,8 @@ def phase_map_axes(ax, labels, title: str, tie_label: str = "tie", none_label: s
 
 
 def complete_map_figure(panels: dict, direction: str = "z"):
-    """Phase maps (top) and IPF maps (bottom) side by side, grain boundaries drawn in black: ``panels`` maps a
-    title to (labels (rows, cols), IPF colours (rows, cols, 3), boundaries (rows, cols) bool)."""
+    """Phase maps (top) and IPF maps (bottom) side by side, grain boundaries drawn in black on the IPF maps:
+    ``panels`` maps a title to (labels (rows, cols), IPF colours (rows, cols, 3), boundaries (rows, cols) bool)."""
     n = len(panels)
     fig, axes = plt.subplots(2, n, figsize=(4.4 * n, 6.8), squeeze=False)
     for k, (title, (labels, colours, edges)) in enumerate(panels.items()):
@@ -382,8 +382,6 @@ def complete_map_figure(panels: dict, direction: str = "z"):
         axes[1, k].set_title(f"IPF-{direction.upper()}, grain boundaries (> 5°) black", fontsize=9)
         axes[1, k].set_xticks([])
         axes[1, k].set_yticks([])
-        edged = np.ma.masked_where(~np.asarray(edges, dtype=bool), np.ones(np.shape(edges)))
-        axes[0, k].imshow(edged, cmap="gray_r", vmin=0, vmax=1, alpha=0.6, interpolation="nearest")
     fig.tight_layout()
     return fig
 
