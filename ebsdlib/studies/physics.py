@@ -47,6 +47,7 @@ __all__ = [
     "ordering_pairs",
     "nickel_against_emsoft",
     "physics_datasets",
+    "physics_tests",
     "physics_comparison",
     "physics_summary",
     "physics_table",
@@ -314,6 +315,49 @@ def physics_datasets(counts: SplitCounts, detector: Detector, seed: int = 0, mat
     dynamical_fit = out["dynamical"].table["split"].isin(["train", "validation"]).to_numpy()
     out["both"] = merge_datasets(out["kinematical"], out["dynamical"].subset(dynamical_fit))
     return out
+
+
+def physics_tests(
+    data: dict[str, PatternDataset], sources: dict[str, PatternDataset], detector: Detector, map_settings: dict, seed: int = 0
+) -> tuple[dict[str, tuple[str, PatternDataset]], list[Material]]:
+    """What every training physics is tested on: both simulators' test splits, the other pattern sources, and the
+    dual-phase map simulated dynamically where its phases' dynamical master patterns are at hand
+    (:func:`dynamical_available`: a build never starts computing one).
+
+    Parameters
+    ----------
+    data
+        :func:`physics_datasets`' data sets (``"kinematical"`` and ``"dynamical"`` hold the test splits).
+    sources
+        The other pattern sources by name (:func:`ebsdlib.simulation.pattern_sources.other_pattern_sources`).
+    detector
+        The book's detector; the map is recorded through it with dynamical master patterns.
+    map_settings
+        ``map_shape``, ``n_grains`` and ``precipitate_fraction`` of the map (a profile's shared settings).
+    seed
+        Seed of the map (default 0).
+
+    Returns
+    -------
+    tests, missing
+        :func:`physics_comparison`'s tests (name → (kind, data)), and the map's phases without a dynamical
+        master pattern at hand (empty when the map is among the tests).
+    """
+    from ebsdlib.crystal.materials import dual_phase_materials
+    from ebsdlib.simulation.sample import simulate_dual_phase_map
+
+    tests = {
+        "kinematical test split": ("test split", data["kinematical"]),
+        "dynamical test split": ("test split", data["dynamical"]),
+        **{name: ("other source", source) for name, source in sources.items()},
+    }
+    missing = dynamical_available(dual_phase_materials())[1]
+    if not missing:
+        dynamical = replace(detector, geometry=replace(detector.geometry, simulator="dynamical"))
+        shape, grains, fraction = (map_settings[k] for k in ("map_shape", "n_grains", "precipitate_fraction"))
+        _, scan = simulate_dual_phase_map(shape, grains, fraction, dynamical, seed)
+        tests["dual-phase map (dynamical)"] = ("map", scan)
+    return tests, missing
 
 
 def _scores(predictions: pd.DataFrame, kind: str, truth: np.ndarray | None = None) -> dict:

@@ -227,3 +227,23 @@ def test_against_nickel_the_check_sees_ni3als_superlattice_bands_not_fe3nis():
     assert table.loc["Ni3Al", "F"] > 0.05 > table.loc["Fe3Ni", "F"]
     assert table.loc["Ni3Al", "seen kinematical"] and table.loc["Ni3Al", "r kinematical"] > 0
     assert not table.loc["Fe3Ni", "seen kinematical"]
+
+
+def test_every_physics_is_tested_on_both_splits_the_sources_and_the_dynamical_map_when_its_phases_are_at_hand(monkeypatch):
+    from ebsdlib.simulation.patterns import Detector, DetectorGeometry, DetectorModel
+    from ebsdlib.simulation.sample import simulate_dual_phase_map
+
+    data = {"kinematical": "K", "dynamical": "D"}  # what the tests hold is passed through
+    detector = Detector(DetectorGeometry(shape=(30, 36)), DetectorModel.clean())
+    settings = {"map_shape": (2, 3), "n_grains": 1, "precipitate_fraction": 0.3}
+    tests, missing = physics.physics_tests(data, {"recorded Ni": "R"}, detector, settings, seed=0)
+    assert missing == []  # the map's two phases ship dynamically
+    assert list(tests) == ["kinematical test split", "dynamical test split", "recorded Ni", "dual-phase map (dynamical)"]
+    assert [kind for kind, _ in tests.values()] == ["test split", "test split", "other source", "map"]
+    kinematical = simulate_dual_phase_map((2, 3), 1, 0.3, detector, 0)[1]
+    dynamical = tests["dual-phase map (dynamical)"][1]
+    np.testing.assert_array_equal(dynamical.labels, kinematical.labels)  # the same sample, recorded through other physics
+    assert not np.array_equal(dynamical.patterns, kinematical.patterns)
+    monkeypatch.setattr(physics, "dynamical_available", lambda materials: ([], list(materials)))
+    tests, missing = physics.physics_tests(data, {}, detector, settings, seed=0)
+    assert "dual-phase map (dynamical)" not in tests and [m.name for m in missing] == ["NiAl_gamma", "Ni3Al_gamma_prime"]
