@@ -422,3 +422,25 @@ def test_refined_orientations_are_closer_to_the_truth_and_refining_needs_the_pha
     assert note["refined"] == "against each phase's kinematical master pattern at 20 kV (kikuchipy)"
     with pytest.raises(BundleError, match="needs the scan's phases"):
         classify_scan(scan, [bundle], tmp_path / "no", progress=False, refine=True)
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_indexes_the_orientations_too(tmp_path):
+    from distributed import LocalCluster
+
+    from ebsdlib.crystal.materials import dual_phase_materials
+    from ebsdlib.io.export import write_scan
+    from ebsdlib.simulation.patterns import Detector, DetectorGeometry
+
+    geometry = DetectorGeometry(shape=(60, 73))
+    scan = write_scan(tmp_path / "scan.h5", (3, 4), 2, 0.3, Detector(geometry), seed=0)
+    bundle = always_matrix_bundle(tmp_path, geometry.shape)
+    phases = dual_phase_materials()
+    local = classify_scan(scan, [bundle], tmp_path / "local", chunk_size=5, progress=False, phases=phases)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = classify_scan(
+            scan, [bundle], tmp_path / "remote", chunk_size=5, scheduler=cluster.scheduler_address, progress=False, phases=phases
+        )
+    table = pd.read_csv(remote.files["csv"])
+    assert table["oriented"].sum() == remote.indexed >= 10
+    pd.testing.assert_frame_equal(pd.read_csv(local.files["csv"]), table, atol=1e-6)
