@@ -119,7 +119,7 @@ class TestTheCommands:
         np.save(tmp_path / "scan.npy", np.random.default_rng(0).integers(0, 255, (2, 3, *SHAPE), dtype=np.uint8))
         bundle = tiny_bundle(tmp_path, pattern_shape=SHAPE).folder
         results = tmp_path / "results"
-        code, _, err = run(f"classify {tmp_path / 'scan.npy'} --model {bundle} --out {results}", capsys)
+        code, _, err = run(f"classify {tmp_path / 'scan.npy'} --model {bundle} --out {results} --no-orientations", capsys)
         assert code == 0, err
         before = snapshot(results)
         assert "phases.csv" in before
@@ -128,15 +128,17 @@ class TestTheCommands:
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(classify, "_phase_map_png", disk_full)
-        code, _, err = run(f"classify {tmp_path / 'scan.npy'} --model {bundle} --out {results}", capsys)
+        code, _, err = run(f"classify {tmp_path / 'scan.npy'} --model {bundle} --out {results} --no-orientations", capsys)
         assert code == 1 and "No space left on device" in err
         assert snapshot(results) == before, "the earlier results survive, no empty phases.csv"
-        code, _, err = run(f"classify {tmp_path / 'scan.npy'} --model {tmp_path / 'missing'} --out {results}", capsys)
+        code, _, err = run(
+            f"classify {tmp_path / 'scan.npy'} --model {tmp_path / 'missing'} --out {results} --no-orientations", capsys
+        )
         assert code == 1 and snapshot(results) == before
 
         (results / "notes.txt").write_text("mine")
         monkeypatch.undo()
-        code, _, err = run(f"classify {tmp_path / 'scan.npy'} --model {bundle} --out {results}", capsys)
+        code, _, err = run(f"classify {tmp_path / 'scan.npy'} --model {bundle} --out {results} --no-orientations", capsys)
         assert code == 1 and "notes.txt" in err and (results / "notes.txt").read_text() == "mine"
 
     def test_same_seed_checks_the_profile_before_touching_the_folder(self, tmp_path, capsys):
@@ -198,9 +200,12 @@ def test_simulate_refuses_numbers_it_cannot_do_before_any_work(tmp_path, capsys,
         ("train pats --out m --image-size 10", "--image-size must be at least 71 and at most 1024, not 10"),
         ("train pats --out m --max-epochs 0", "--max-epochs must be at least 1, not 0"),
         ("train pats --out m --view canonical --canonical-size 100000", "8 canonical views of 100000 × 100000 px need about"),
-        ("classify scan.npy --model m --map-shape 3 -1", "--map-shape must be at least 1 × 1 patterns, not 3 × -1"),
-        ("classify scan.npy --model m --threshold nan", "threshold is a probability between 0 and 1, not nan"),
-        ("classify scan.npy --model m --chunk-size 0", "the chunk size must be at least 1, not 0"),
+        (
+            "classify scan.npy --model m --no-orientations --map-shape 3 -1",
+            "--map-shape must be at least 1 × 1 patterns, not 3 × -1",
+        ),
+        ("classify scan.npy --model m --no-orientations --threshold nan", "threshold is a probability between 0 and 1, not nan"),
+        ("classify scan.npy --model m --no-orientations --chunk-size 0", "the chunk size must be at least 1, not 0"),
     ],
 )
 def test_train_and_classify_refuse_numbers_they_cannot_do_before_any_work(tmp_path, capsys, monkeypatch, options, says):

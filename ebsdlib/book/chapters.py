@@ -231,8 +231,8 @@ def write_book_bundles(settings: dict, folder: Path, profile: str = "", student_
     Table 1 metrics, in ``folder/<approach>``, and with ``student_config`` (:class:`ebsdlib.learn.student.StudentConfig`)
     the distilled student in ``folder/student``; everything is read from the cache the chapters filled.
 
-    A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer``, or with the
-    student, ``ebsdlib classify SCAN --fast``.
+    A user classifies a scan with ``ebsdlib classify SCAN --model <folder>/transfer --phases …``, or with the
+    student, ``ebsdlib classify SCAN --fast --phases …``.
     """
     trained = book_models(settings)
     written = {}

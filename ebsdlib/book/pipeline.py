@@ -399,15 +399,20 @@ def _bundles_markdown(bundles: dict[str, Path], build_dir: Path) -> str:
     transfer = shown(bundles.get("transfer", next(iter(bundles.values()))))
     lines += [
         "",
-        "Classify a scan with them (any file kikuchipy reads, a folder of images or a `.npy` stack):",
+        "Classify a scan with them (any file kikuchipy reads, a folder of images or a `.npy` stack), each pattern",
+        "indexed for the phase it is given (here the dual-phase sample's two phases):",
         "",
         "```bash",
-        f"ebsdlib classify scan.h5 --model {transfer} --out scan_phases",
+        f"ebsdlib classify scan.h5 --model {transfer} --phases NiAl_gamma Ni3Al_gamma_prime --out scan_phases",
         "```",
     ]
     if "student" in bundles:
         profile = Path(bundles["student"]).parent.name
-        lines += ["", f"or, with the student, `ebsdlib classify scan.h5 --fast --profile {profile}` (see the Speed appendix)."]
+        lines += [
+            "",
+            f"or, with the student, `ebsdlib classify scan.h5 --fast --profile {profile} --phases NiAl_gamma Ni3Al_gamma_prime` "
+            "(see the Speed appendix).",
+        ]
     return "\n".join(lines)
 
 

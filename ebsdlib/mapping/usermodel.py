@@ -222,7 +222,8 @@ def train_bundle(
             *[f"| {r.material} | {r.space_group} | {r.accuracy:.2f} | {r.patterns} |" for r in accuracy.itertuples()],
             "",
             "Figures: `confusion.png`, `loss_curves.png`; every test prediction: `predictions.csv`.",
-            f"Classify a scan: `ebsdlib classify SCAN --model {out}`.",
+            f"Classify a scan: `ebsdlib classify SCAN --model {out} --phases PHASE …` (its phases: one per class it may "
+            "hold; `--no-orientations` for phases only).",
         ]
         (staging / "report.md").write_text("\n".join(lines) + "\n")
     bundle = read_bundle(out)

@@ -133,5 +133,5 @@ def test_the_build_writes_the_bundles_of_its_best_models_and_the_intro_says_wher
     import re
 
     intro = re.sub(r"<[^>]+>", "", (html / "book" / "intro.html").read_text())  # the page's text, without the highlighting's tags
-    assert "ebsdlib classify scan.h5 --model _build/bundles/smoke/transfer" in intro
-    assert "ebsdlib classify scan.h5 --fast --profile smoke" in intro
+    assert "ebsdlib classify scan.h5 --model _build/bundles/smoke/transfer --phases NiAl_gamma Ni3Al_gamma_prime" in intro
+    assert "ebsdlib classify scan.h5 --fast --profile smoke --phases NiAl_gamma Ni3Al_gamma_prime" in intro
