@@ -162,7 +162,7 @@ def test_chapter_06_dual_phase(tmp_path):
         # a map whose Ni3Al share is off by d points mislabels at least d % of the pixels
         off = abs(float(glued[f"{approach}_map_fraction"]) - true_share)
         assert float(glued[f"{approach}_map_accuracy"]) <= 100 - off + 1e-9
-    assert _images(nb) == 2  # the Fig. 5 panel, the uncertainty figure
+    assert _images(nb) == 3  # the Fig. 5 panel, the uncertainty figure, the complete map
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: scratch" in text and "5822" in text
     # accuracy is the recalls weighted by the phases' shares, balanced accuracy their plain mean: the two agree
