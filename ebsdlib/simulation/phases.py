@@ -159,7 +159,7 @@ MIN_PACKING = 0.3
 #: Smallest accepted band contrast of the master pattern (:func:`band_contrast`, standard deviation over
 #: mean): half that of the weakest of the paper's 18 materials (Al4Ni3 and Al4CoNi2 0.16, Mo3Si 0.23, the
 #: others 0.25 to 0.56, with every reflector above ``EXTINCT_F`` drawn). Generated phases of 223 and 230
-#: reach down to 0.07 and 0.09 (seed 0, ten per group; the other groups 0.11 and up).
+#: reach down to 0.069 and 0.094 (seed 0, ten per group; the other four groups to 0.107).
 MIN_CONTRAST = 0.08
 #: Free coordinates are drawn from this interval; the symmetry check catches special values.
 FREE_RANGE = (0.03, 0.47)
