@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ebsdlib.book.paper import paper_values
-from ebsdlib.crystal.materials import SPACE_GROUPS
+from ebsdlib.crystal.materials import SPACE_GROUPS, Material
 from ebsdlib.datasets.container import PatternDataset
 from ebsdlib.evaluate.metrics import best_trial, predict, predict_trial, weighted_scores
 from ebsdlib.io.bundle import write_bundle
+from ebsdlib.learn.finetune import PhaseTuning, fine_tune_on_phases
 from ebsdlib.learn.models import PretrainedSource, resolve_source
 from ebsdlib.learn.sourcetask import ensure_source
 from ebsdlib.learn.student import STUDENT_CHANNELS, distil_student
@@ -36,6 +37,7 @@ from ebsdlib.simulation.patterns import Detector
 __all__ = [
     "BookModels",
     "book_models",
+    "sample_models",
     "pretrained_source",
     "source_admonition",
     "reader_note",
@@ -85,6 +87,43 @@ def book_models(settings: dict) -> BookModels:
     image_size, seed = int(settings["image_size"]), int(settings["seed"])
     results = run_trials(dataset, image_size, int(settings["trials"]), config, source, seed=seed)
     return BookModels(dataset, detector, config, source, results, image_size)
+
+
+def sample_models(trained: BookModels, settings: dict, phases: list[Material]) -> dict[str, TrialResult]:
+    """The best trial of each approach fine-tuned on simulated patterns of a sample's ``phases`` (cached).
+
+    The patterns are simulated on the book's detector with the seed ``seed + 1``, so none of them is a pattern
+    of the book's data set or of the dual-phase map (both simulated with ``seed``).
+
+    Parameters
+    ----------
+    trained
+        The book's data set and models (:func:`book_models`).
+    settings
+        A profile's shared settings; reads ``seed`` and the fine-tuning's ``sample_train_per_phase``,
+        ``sample_val_per_phase``, ``sample_epochs`` and ``sample_learning_rate``
+        (:class:`ebsdlib.learn.finetune.PhaseTuning`).
+    phases
+        The sample's phases (:func:`ebsdlib.crystal.materials.dual_phase_materials`).
+
+    Returns
+    -------
+    dict[str, TrialResult]
+        Per approach, the fine-tuned model (:func:`ebsdlib.learn.finetune.fine_tune_on_phases`).
+    """
+    tuning = PhaseTuning.from_settings(settings)
+    approaches = dict.fromkeys(r.approach for r in trained.results)
+    return {
+        approach: fine_tune_on_phases(
+            best_trial(trained.results, approach),
+            phases,
+            trained.detector,
+            tuning,
+            trained.config,
+            seed=int(settings["seed"]) + 1,
+        )
+        for approach in approaches
+    }
 
 
 def pretrained_source(settings: dict, requested: str, detector: Detector) -> PretrainedSource:

@@ -47,6 +47,7 @@ SPEED = "measured speed on this machine"
 MAY_DIFFER: dict[str, dict[str, dict[str, str]]] = {
     "01_data": {"glued": {"simulation_seconds": WALL, "patterns_per_second": SPEED}},
     "02_training": {"rows": {"s per epoch": WALL}},
+    "06_dual_phase": {"glued": {"sample_seconds": WALL}},
     "07_few_shot": {
         "glued": {
             "curve_cpu_minutes": WALL,

@@ -11,6 +11,7 @@ import seaborn as sns
 from ebsdlib.crystal.materials import space_group_latex
 
 __all__ = [
+    "phase_maps_figure",
     "pattern_grid",
     "reflection_heatmap",
     "detector_geometry_figure",
@@ -382,6 +383,38 @@ def complete_map_figure(panels: dict, direction: str = "z"):
         axes[1, k].set_title(f"IPF-{direction.upper()}, grain boundaries (> 5°) black", fontsize=9)
         axes[1, k].set_xticks([])
         axes[1, k].set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def phase_maps_figure(maps: dict, truth, boundary):
+    """Phase maps side by side (top) and, below each, its wrong pixels: red on the interior, orange on a grain or
+    phase boundary, grey where right. ``maps`` maps a title to labels (rows, cols); ``truth`` and ``boundary``
+    (bool) have the same shape; the first panel is the truth."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    truth, boundary = np.asarray(truth), np.asarray(boundary, dtype=bool)
+    n = len(maps) + 1
+    fig, axes = plt.subplots(2, n, figsize=(4.0 * n, 6.4), squeeze=False)
+    phase_map_axes(axes[0, 0], truth, "ground truth")
+    axes[1, 0].imshow(boundary, cmap=ListedColormap(["#f2f2f2", "#444444"]), vmin=0, vmax=1, interpolation="nearest")
+    axes[1, 0].set_title("boundary pixels (dark)", fontsize=10)
+    colours = ListedColormap(["#d9d9d9", "#d62728", "#ff9f1c"])
+    for k, (title, labels) in enumerate(maps.items(), start=1):
+        labels = np.asarray(labels).reshape(truth.shape)
+        phase_map_axes(axes[0, k], labels, title)
+        wrong = labels != truth
+        code = np.where(wrong & ~boundary, 1, np.where(wrong & boundary, 2, 0))
+        axes[1, k].imshow(code, cmap=colours, vmin=-0.5, vmax=2.5, interpolation="nearest")
+        axes[1, k].set_title(f"wrong: {100 * wrong[~boundary].mean():.1f} % of interior pixels", fontsize=9)
+    handles = [
+        Patch(color=c, label=t) for c, t in zip(colours.colors, ("right", "wrong, interior", "wrong, boundary"), strict=True)
+    ]
+    axes[1, -1].legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
+    for ax in axes[1]:
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig
 

@@ -1,6 +1,8 @@
 """Learning: the networks (Keras' Xception as the paper, and a small stand-in), pretrained sources, the training
-protocol and its cached trials, the source task pretrained on other space groups, and the distilled student."""
+protocol and its cached trials, the source task pretrained on other space groups, few-shot fine-tuning on a sample's phases, and the distilled
+student."""
 
+from .finetune import PhaseTuning, fine_tune, fine_tune_on_phases
 from .models import PretrainedSource, SourceUnavailable, classifier, resolve_source
 from .sourcetask import ensure_source
 from .student import StudentConfig, distil_student
@@ -18,4 +20,7 @@ __all__ = [
     "ensure_source",
     "StudentConfig",
     "distil_student",
+    "PhaseTuning",
+    "fine_tune",
+    "fine_tune_on_phases",
 ]
