@@ -146,11 +146,15 @@ USER_COMMANDS = ("train", "classify", "simulate")
 TRAIN_EXAMPLE = """example:
   ebsdlib simulate --material Ni Fe NiAl --n 40 --out my_patterns
   ebsdlib train my_patterns --out my_model --profile smoke --train-per-space-group 20 --val-per-space-group 10
+  ebsdlib simulate --material NiAl_gamma Ni3Al_gamma_prime --n 40 --out my_phases --seed 1
+  ebsdlib train my_phases --start-from my_model --out my_sample_model --profile smoke --train-per-space-group 20 --val-per-space-group 10
 
 PATTERNS is a folder tree <space group>/<material>/*.tif (space groups by number or symbol, e.g. 225 or
 Fm-3m), split as the paper: per space group, training and validation patterns divided evenly over its
 materials, the rest for the test. The bundle (MODEL_DIR) holds model.keras, bundle.json and a report
-(report.md, metrics.json, predictions.csv, confusion.png, loss_curves.png)."""
+(report.md, metrics.json, predictions.csv, confusion.png, loss_curves.png). --start-from fine-tunes a bundle
+on PATTERNS (the few-shot step: say, simulated patterns of your sample's phases) with the profile's
+sample_learning_rate and sample_epochs."""
 
 CLASSIFY_EXAMPLE = """example:
   ebsdlib simulate --scan scan.h5 --map-shape 20 30
@@ -186,7 +190,15 @@ def _user_commands(sub) -> None:
     )
     train.add_argument("patterns", metavar="PATTERNS", help="folder tree <space group>/<material>/*.tif")
     train.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder of the model bundle")
-    train.add_argument("--approach", choices=("transfer", "scratch"), default="transfer", help="default: transfer")
+    train.add_argument(
+        "--approach", choices=("transfer", "scratch"), default=None, help="default: transfer, or that of --start-from"
+    )
+    train.add_argument(
+        "--start-from",
+        default=None,
+        metavar="MODEL_DIR",
+        help="fine-tune this model bundle on PATTERNS (e.g. your sample's phases) instead of training a new model",
+    )
     train.add_argument(
         "--source", default=None, help="pretrained source: imagenet, source-task, auto or a weights file (default: the profile's)"
     )
@@ -353,6 +365,7 @@ def _train(args) -> int:
         },
         view=args.view,
         canonical_size=args.canonical_size,
+        start_from=args.start_from,
     )
     print(f"model bundle written: {bundle.folder} ({bundle.approach}, {bundle.image_size} px)")
     print(

@@ -34,7 +34,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     commands = walkthrough_commands()
-    assert [c.split()[1] for c in commands] == ["simulate", "train", "simulate", "classify"]
+    assert [c.split()[1] for c in commands] == ["simulate", "train", "simulate", "train", "simulate", "classify"]
     outputs = []
     for line in commands:
         code, out, err = run(line, capsys)
@@ -47,6 +47,15 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
     assert {"precision", "recall", "accuracy"} <= set(bundle["test_metrics"])
     for name in ("report.md", "confusion.png", "loss_curves.png", "predictions.csv"):
         assert (tmp_path / "my_model" / name).stat().st_size > 0
+    # the few-shot step: the second model started from the first, trained on the sample's two phases
+    tuned = json.loads((tmp_path / "my_sample_model" / "bundle.json").read_text())
+    from ebsdlib.cache import file_digest
+
+    assert tuned["training"]["fine_tuned_from"]["model_sha256"] == file_digest(tmp_path / "my_model" / "model.keras")
+    assert tuned["approach"] == bundle["approach"] and tuned["image_size"] == bundle["image_size"]
+    assert tuned["pretrained_source"] == bundle["pretrained_source"]
+    assert tuned["training"]["split_counts"]["train"] == 2 * 8 and tuned["training"]["epochs"] <= 3
+    assert "Fine-tuned from the model bundle" in (tmp_path / "my_sample_model" / "report.md").read_text()
     table = pd.read_csv(tmp_path / "scan_phases" / "phases.csv")
     assert len(table) == 12 * 15 and table[["row", "col"]].max().tolist() == [11, 14]
     xmap = io.load(tmp_path / "scan_phases" / "phase_map.h5")
@@ -93,6 +102,9 @@ def scan(tmp_path):
         ("a stack without a detector", "holds no detector geometry: give its pattern centre with --pc"),
         ("a phase the model never gives", "is not among the model's classes"),
         ("two phases of one class", "two phases of space group 225"),
+        ("start from no bundle", "nothing does not exist"),
+        ("start from another approach", "--approach transfer contradicts --start-from"),
+        ("start from another input size", "--image-size 72 contradicts --start-from"),
     ],
 )
 def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, scan, capsys, make_bundle):
@@ -128,6 +140,13 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
         phases = "Ni Al" if case == "two phases of one class" else "Ni3Al GaAs"
         bundle = make_bundle(tmp_path, pattern_shape=(30, 36))
         line = f"ebsdlib classify {scan} --model {bundle.folder} --phases {phases} --pc 0.5 0.3 0.6"
+    elif case.startswith("start from"):
+        tree = tmp_path / "tree" / "225" / "Ni"
+        tree.mkdir(parents=True)
+        tifffile.imwrite(tree / "0.tif", np.eye(30, 36, dtype=np.uint8) * 200)
+        start = tmp_path / "nothing" if case == "start from no bundle" else make_bundle(tmp_path).folder  # scratch, 32 px
+        extra = {"start from another approach": "--approach transfer", "start from another input size": "--image-size 72"}
+        line = f"ebsdlib train {tmp_path / 'tree'} --start-from {start} --out {tmp_path / 'model'} --profile smoke {extra.get(case, '')}"
     elif case == "unknown material":
         line = f"ebsdlib simulate --material Unobtainium --out {tmp_path / 'x'}"
     else:

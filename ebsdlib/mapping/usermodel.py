@@ -11,20 +11,26 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
+from ebsdlib.cache import file_digest
 from ebsdlib.crystal.materials import SPACE_GROUPS
 from ebsdlib.datasets.container import DatasetError, SplitCounts, assign_split
 from ebsdlib.evaluate.metrics import confusion, per_material_accuracy, predict_trial, weighted_scores
 from ebsdlib.evaluate.plotting import confusion_heatmaps, history_figure
 from ebsdlib.io.bundle import ModelBundle, read_bundle, write_bundle
 from ebsdlib.io.readers import load_folder_tree
-from ebsdlib.learn.models import resolve_source
+from ebsdlib.learn.finetune import fine_tune
+from ebsdlib.learn.models import PretrainedSource, resolve_source
 from ebsdlib.learn.sourcetask import ensure_source
 from ebsdlib.learn.training import (
     APPROACH_CHANNELS,
     APPROACHES,
     TrainingConfig,
+    TrialResult,
     dataset_fingerprint,
     train_trial,
     training_config,
@@ -39,12 +45,13 @@ __all__ = ["train_bundle"]
 def train_bundle(
     patterns: str | Path,
     out: str | Path,
-    approach: str = "transfer",
+    approach: str | None = None,
     profile: str = "default",
     settings: dict | None = None,
     *,
     view: str = "native",
     canonical_size: int | None = None,
+    start_from: str | Path | None = None,
 ) -> tuple[ModelBundle, dict]:
     """Train one model of ``approach`` on a folder tree of labelled patterns and write its bundle to ``out``.
 
@@ -57,7 +64,7 @@ def train_bundle(
         The bundle folder (``model.keras``, ``bundle.json``) with the report: ``report.md``,
         ``metrics.json``, ``predictions.csv``, ``confusion.png``, ``loss_curves.png``.
     approach
-        ``"transfer"`` (default) or ``"scratch"``.
+        ``"transfer"`` or ``"scratch"``; default ``None``: ``"transfer"``, or the approach of ``start_from``.
     profile
         The profile whose protocol and counts are used where ``settings`` does not give them (default
         ``"default"``).
@@ -69,6 +76,11 @@ def train_bundle(
         ``"native"`` (the patterns as recorded) or ``"canonical"`` (the centred square of each pattern,
         resized to ``canonical_size``): the classifier of a canonical-view bundle classifies scans of
         any detector aspect.
+    start_from
+        A model bundle (of ``ebsdlib train``, or one ``make book`` writes) to fine-tune instead of training a new
+        model: few-shot fine-tuning on, say, the phases of your sample (:func:`ebsdlib.learn.finetune.fine_tune`).
+        Its approach, input size and view are kept; the learning rate is the profile's ``sample_learning_rate``
+        and the epochs its ``sample_epochs`` (or ``max_epochs`` where given). Default ``None``: a new model.
 
     Returns
     -------
@@ -104,9 +116,15 @@ def train_bundle(
     matplotlib.use("agg", force=False)
     import matplotlib.pyplot as plt
 
+    given = {k: v for k, v in (settings or {}).items() if v is not None}
+    start = None
+    if start_from is not None:
+        start = _start_bundle(start_from, approach, given.get("image_size"), view, canonical_size)
+        approach, canonical_size = start.approach, start.preprocessing.get("canonical_size", canonical_size)
+        given["image_size"] = start.image_size
+    approach = "transfer" if approach is None else approach
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; choose from {APPROACHES}")
-    given = {k: v for k, v in (settings or {}).items() if v is not None}
     known = shared_settings(profile)
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -142,7 +160,7 @@ def train_bundle(
     )
     config = training_config(s)
     source = None
-    if approach == "transfer":
+    if approach == "transfer" and start is None:
         with contextlib.redirect_stdout(io.StringIO()):  # Keras' download line; the source's note says what happened
             resolved = resolve_source(s["pretrained_source"], config.architecture)
         source = ensure_source(
@@ -154,7 +172,27 @@ def train_bundle(
             seed=int(s["seed"]),
             config=TrainingConfig(architecture=config.architecture),
         )
-    result = train_trial(approach, dataset, int(s["image_size"]), config, source, trial=0, seed=int(s["seed"]))
+    if start is None:
+        result = train_trial(approach, dataset, int(s["image_size"]), config, source, trial=0, seed=int(s["seed"]))
+    else:
+        origin = TrialResult(
+            approach,
+            0,
+            pd.DataFrame(),
+            start.model_path,
+            {
+                "key": file_digest(start.model_path),
+                "image_size": start.image_size,
+                "approach": approach,
+                "source": start.info.get("pretrained_source"),
+            },
+        )
+        config = replace(
+            config, learning_rate=float(s["sample_learning_rate"]), max_epochs=int(given.get("max_epochs", s["sample_epochs"]))
+        )
+        result = fine_tune(origin, dataset, config, seed=int(s["seed"]))
+        recorded = origin.info["source"]  # the start's own source, as its bundle records it
+        source = None if not recorded else PretrainedSource(*(recorded.get(k) for k in ("requested", "kind", "weights", "note")))
     predictions = predict_trial(result, dataset, "test", int(s["seed"]))
     metrics = {**weighted_scores(predictions), "test_patterns": int(len(predictions))}
     counts = dataset.table.groupby("split").size().to_dict()
@@ -168,8 +206,14 @@ def train_bundle(
         "epochs": int(result.info["epochs"]),
         "seconds": float(result.info["seconds"]),
         # what simulated the source task's patterns, where the transfer model started from it
-        "simulator": str(s["simulator"]) if source is not None and source.kind == "source-task" else None,
+        "simulator": (start.info.get("training") or {}).get("simulator")
+        if start is not None
+        else str(s["simulator"])
+        if source is not None and source.kind == "source-task"
+        else None,
         "notes": list(dataset.meta.get("notes", [])),
+        # the bundle the model was fine-tuned from, where it was
+        "fine_tuned_from": None if start is None else {"bundle": str(start.folder.resolve()), "model_sha256": origin.info["key"]},
     }
     preprocessing = {
         "view": view,
@@ -208,7 +252,12 @@ def train_bundle(
             "",
             f"Trained on `{training['data']}` with the {profile!r} profile's protocol "
             f"({int(s['image_size'])} px, patience {config.patience}, at most {config.max_epochs} epochs), "
-            f"{training['epochs']} epochs in {training['seconds']:.0f} s.",
+            f"{training['epochs']} epochs in {training['seconds']:.0f} s."
+            + (
+                ""
+                if start is None
+                else f" Fine-tuned from the model bundle `{start.folder}` at learning rate {config.learning_rate:g}."
+            ),
             "",
             f"Split: {training['split_counts']}.",
             "",
@@ -228,6 +277,35 @@ def train_bundle(
         (staging / "report.md").write_text("\n".join(lines) + "\n")
     bundle = read_bundle(out)
     return bundle, metrics
+
+
+def _start_bundle(folder, approach: str | None, image_size, view: str, canonical_size) -> ModelBundle:
+    """The bundle a fine-tuning starts from, checked against what was asked: one clear error where they disagree."""
+    start = read_bundle(folder, classes=SPACE_GROUPS)
+    if start.approach not in APPROACHES:
+        raise ValueError(
+            f"--start-from {folder}: a {start.approach} bundle; fine-tuning starts from a bundle of {' or '.join(APPROACHES)}"
+        )
+    if approach is not None and approach != start.approach:
+        raise ValueError(
+            f"--approach {approach} contradicts --start-from {folder}, a {start.approach} model; leave --approach out"
+        )
+    if image_size is not None and int(image_size) != start.image_size:
+        raise ValueError(
+            f"--image-size {image_size} contradicts --start-from {folder}, a model of {start.image_size} px inputs; "
+            "leave --image-size out"
+        )
+    trained_view = start.preprocessing.get("view", "native")
+    if view != trained_view:
+        raise ValueError(
+            f"--view {view} contradicts --start-from {folder}, trained on the {trained_view} view; use --view {trained_view}"
+        )
+    size = start.preprocessing.get("canonical_size")
+    if canonical_size is not None and size is not None and int(canonical_size) != int(size):
+        raise ValueError(
+            f"--canonical-size {canonical_size} contradicts --start-from {folder} (canonical size {size}); leave it out"
+        )
+    return start
 
 
 def _check_out(out: Path, patterns: Path) -> None:
