@@ -164,11 +164,11 @@ def test_chapter_06_dual_phase(tmp_path):
         assert float(glued[f"{approach}_map_accuracy"]) <= 100 - off + 1e-9
     assert _images(nb) == 4  # the Fig. 5 panel, the fine-tuned maps, the uncertainty figure, the complete map
     # every map scored on all pixels and on interior and boundary pixels apart, the fine-tuned CNNs among them
-    regions = __import__("pandas").read_csv(tmp_path / "table_regions.csv", index_col=[0, 1])
+    regions = __import__("pandas").read_csv(tmp_path / "table_regions.csv", index_col=[0, 1])  # (region, score) x map
     maps = ["Hough", "CNN scratch", "CNN transfer", "CNN scratch fine-tuned", "CNN transfer fine-tuned"]
-    assert list(regions.index.get_level_values(0).unique()) == maps
+    assert list(regions.columns) == maps
     for name in maps:
-        whole, inner, edge = (regions.loc[(name, region)] for region in ("all pixels", "interior", "boundary"))
+        whole, inner, edge = (regions.xs(region)[name] for region in ("all pixels", "interior", "boundary"))
         assert whole["pixels"] == inner["pixels"] + edge["pixels"] == rows * cols
         assert inner["pixels"] == pytest.approx(rows * cols * (1 - float(glued["boundary_share"]) / 100), abs=0.5)
         # the accuracy on all pixels is the pixel-weighted mean of the two regions'
@@ -176,7 +176,7 @@ def test_chapter_06_dual_phase(tmp_path):
         assert whole["accuracy"] == pytest.approx(mean, abs=2e-3)
     tuned = f"CNN {glued['tuned_approach'].strip(chr(39))} fine-tuned"
     for region, key in (("all pixels", "all"), ("interior", "interior")):
-        assert float(glued[f"tuned_{key}_accuracy"]) == pytest.approx(100 * regions.loc[(tuned, region), "accuracy"], abs=0.1)
+        assert float(glued[f"tuned_{key}_accuracy"]) == pytest.approx(100 * regions.loc[(region, "accuracy"), tuned], abs=0.1)
     assert float(glued["hough_all_accuracy"]) == pytest.approx(float(glued["hough_accuracy"]))
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: scratch" in text and "5822" in text
