@@ -20,6 +20,9 @@ import json
 import time
 from dataclasses import dataclass, replace
 
+import numpy as np
+import pandas as pd
+
 from ebsdlib import __version__
 from ebsdlib.cache import atomic_folder, content_key, source_hash, verified_folder
 from ebsdlib.crystal.materials import SPACE_GROUPS, Material
@@ -38,8 +41,9 @@ from ebsdlib.learn.training import (
 )
 from ebsdlib.simulation.datasets import simulate_dataset
 from ebsdlib.simulation.patterns import Detector
+from ebsdlib.simulation.sample import simulate_phase_boundary_patterns
 
-__all__ = ["PhaseTuning", "fine_tune", "fine_tune_on_phases"]
+__all__ = ["PhaseTuning", "phase_data", "fine_tune", "fine_tune_on_phases"]
 
 
 @dataclass(frozen=True)
@@ -56,18 +60,23 @@ class PhaseTuning:
         Most epochs of fine-tuning (default 4); early stopping (the profile's patience) may stop sooner.
     learning_rate
         Adam's learning rate while fine-tuning (default 1e-4, a tenth of the first training's).
+    boundary_share
+        Share of each phase's training and validation patterns that are phase-boundary patterns: the phase overlapped
+        with another of the sample's at the same orientation, the other weaker
+        (:func:`~ebsdlib.simulation.sample.simulate_phase_boundary_patterns`); default 0.3.
 
     Examples
     --------
     >>> PhaseTuning.from_settings({"sample_train_per_phase": 20, "sample_val_per_phase": 5, "sample_epochs": 2,
-    ...                            "sample_learning_rate": 1e-4})
-    PhaseTuning(train_per_phase=20, val_per_phase=5, max_epochs=2, learning_rate=0.0001)
+    ...                            "sample_learning_rate": 1e-4, "sample_boundary_share": 0.3})
+    PhaseTuning(train_per_phase=20, val_per_phase=5, max_epochs=2, learning_rate=0.0001, boundary_share=0.3)
     """
 
     train_per_phase: int = 200
     val_per_phase: int = 50
     max_epochs: int = 4
     learning_rate: float = 1e-4
+    boundary_share: float = 0.3
 
     def __post_init__(self):
         for name in ("train_per_phase", "val_per_phase", "max_epochs"):
@@ -76,16 +85,23 @@ class PhaseTuning:
                 raise ValueError(f"PhaseTuning.{name} must be a whole number, 1 or more; got {value!r}")
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"PhaseTuning.learning_rate must lie in (0, 1]; got {self.learning_rate!r}")
+        if not 0 <= self.boundary_share < 1:
+            raise ValueError(f"PhaseTuning.boundary_share must lie in [0, 1); got {self.boundary_share!r}")
+
+    def boundary_counts(self) -> tuple[int, int]:
+        """Phase-boundary patterns among each phase's training and validation patterns."""
+        return round(self.train_per_phase * self.boundary_share), round(self.val_per_phase * self.boundary_share)
 
     @classmethod
     def from_settings(cls, settings: dict) -> PhaseTuning:
         """From a profile's shared settings (``sample_train_per_phase``, ``sample_val_per_phase``,
-        ``sample_epochs``, ``sample_learning_rate``)."""
+        ``sample_epochs``, ``sample_learning_rate``, ``sample_boundary_share``)."""
         return cls(
             int(settings["sample_train_per_phase"]),
             int(settings["sample_val_per_phase"]),
             int(settings["sample_epochs"]),
             float(settings["sample_learning_rate"]),
+            float(settings["sample_boundary_share"]),
         )
 
 
@@ -175,6 +191,37 @@ def fine_tune(result: TrialResult, dataset: PatternDataset, config: TrainingConf
     return _read_trial(folder)
 
 
+def phase_data(phases: list[Material], detector: Detector, tuning: PhaseTuning, *, seed: int = 0) -> PatternDataset:
+    """The fine-tuning data of a sample's ``phases``: per phase ``tuning.train_per_phase`` training and
+    ``tuning.val_per_phase`` validation patterns, of which the share ``tuning.boundary_share`` are phase-boundary
+    patterns (:func:`~ebsdlib.simulation.sample.simulate_phase_boundary_patterns`) and the rest the phase's own,
+    degraded as the detector model degrades a share of every data set
+    (:func:`~ebsdlib.simulation.datasets.simulate_dataset`); both cached.
+
+    Examples
+    --------
+    >>> from ebsdlib.crystal.materials import dual_phase_materials
+    >>> from ebsdlib.simulation.patterns import DetectorGeometry
+    >>> detector = Detector(DetectorGeometry(shape=(20, 24), master_pattern_half_size=30))
+    >>> data = phase_data(dual_phase_materials(), detector, PhaseTuning(8, 4, boundary_share=0.25))
+    >>> data.table.groupby(["space_group", "split", "quality"]).size().unstack(fill_value=0)["phase overlap"].tolist()
+    [2, 1, 2, 1]
+    """
+    n_train, n_val = tuning.boundary_counts()
+    counts = SplitCounts(tuning.train_per_phase - n_train, tuning.val_per_phase - n_val, 0)
+    own = simulate_dataset(counts, detector, seed=int(seed), materials=list(phases))
+    if n_train + n_val == 0:
+        return own
+    boundary = simulate_phase_boundary_patterns(list(phases), n_train + n_val, detector, seed=int(seed))
+    table = boundary.table.copy()
+    table["split"] = np.where(table.groupby("material").cumcount() < n_train, "train", "validation")
+    table = pd.concat([own.table, table], ignore_index=True)
+    table["pattern_id"] = np.arange(len(table))
+    return PatternDataset(
+        np.concatenate([own.patterns, boundary.patterns]), table, {**own.meta, "boundary_share": tuning.boundary_share}
+    )
+
+
 def fine_tune_on_phases(
     result: TrialResult,
     phases: list[Material],
@@ -187,8 +234,8 @@ def fine_tune_on_phases(
     """Fine-tune ``result``'s model on simulated patterns of a sample's ``phases`` (cached).
 
     ``tuning.train_per_phase`` training and ``tuning.val_per_phase`` validation patterns of every phase are
-    simulated on ``detector`` at random orientations (:func:`~ebsdlib.simulation.datasets.simulate_dataset`,
-    cached), then :func:`fine_tune` trains on them with ``config``'s protocol at ``tuning.learning_rate`` for at
+    simulated on ``detector`` at random orientations, a share of them phase-boundary patterns (:func:`phase_data`),
+    then :func:`fine_tune` trains on them with ``config``'s protocol at ``tuning.learning_rate`` for at
     most ``tuning.max_epochs`` epochs.
 
     Parameters
@@ -225,7 +272,6 @@ def fine_tune_on_phases(
     outside = [m.name for m in phases if m.space_group not in SPACE_GROUPS]
     if outside:
         raise ValueError(f"the phases {outside} are not of the model's space groups {list(SPACE_GROUPS)}")
-    counts = SplitCounts(tuning.train_per_phase, tuning.val_per_phase, 0)
-    data = simulate_dataset(counts, detector, seed=int(seed), materials=list(phases))
+    data = phase_data(phases, detector, tuning, seed=int(seed))
     tuned = replace(config, learning_rate=tuning.learning_rate, max_epochs=tuning.max_epochs)
     return fine_tune(result, data, tuned, seed=int(seed))

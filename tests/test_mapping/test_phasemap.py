@@ -154,3 +154,40 @@ def test_importing_pyebsdindex_leaves_numbas_cache_folder_where_it_was(tmp_path)
         check=True,
     )
     assert guarded.stdout.split() == [str(tmp_path / "mine")] * 2
+
+
+def test_phase_boundary_patterns_overlap_two_phases_at_one_orientation():
+    """Each pattern is its own phase's with a weaker second phase at the same orientation (Ni with Si here: unlike
+    Ni(Al) and Ni3Al, their patterns differ enough to tell whose bands are where)."""
+    from orix.quaternion import Rotation
+
+    from ebsdlib.crystal.materials import load_materials
+    from ebsdlib.simulation.patterns import detector_master_pattern, project_patterns, random_rotations
+    from ebsdlib.simulation.sample import simulate_phase_boundary_patterns
+
+    nickel, silicon = load_materials()["Ni"], load_materials()["Si"]
+    geometry = DetectorGeometry(shape=(60, 73))
+    detector = Detector(geometry)
+    data = simulate_phase_boundary_patterns([nickel, silicon], 12, detector, seed=4)
+    assert data.table.groupby("material")["second_material"].first().to_dict() == {"Ni": "Si", "Si": "Ni"}
+    assert set(data.table["quality"]) == {"phase overlap"}
+
+    def correlation(recorded, clean):
+        a, b = recorded.reshape(len(recorded), -1).astype(float), clean.reshape(len(clean), -1)
+        a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+        return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+    rotations = Rotation(data.table[["qa", "qb", "qc", "qd"]].to_numpy())
+    elsewhere = random_rotations(len(data), np.random.default_rng(0))
+    clean = {m.name: detector_master_pattern(m, geometry) for m in (nickel, silicon)}
+    for own, other in (("Ni", "Si"), ("Si", "Ni")):
+        rows = (data.table["material"] == own).to_numpy()
+        recorded = data.patterns[rows]
+        mine = correlation(recorded, project_patterns(clean[own], rotations[rows], geometry))
+        second = correlation(recorded, project_patterns(clean[other], rotations[rows], geometry))
+        chance = correlation(recorded, project_patterns(clean[other], elsewhere[rows], geometry))
+        # the second's weight is drawn below one half, up to 0.5: nearly all, not all, correlate better with their own
+        assert (mine > second).mean() >= 0.75 and np.median(mine - second) > 0.03, "the labelled phase is the stronger"
+        assert np.median(second) > np.median(chance) + 0.05, "the second phase is there, at the same orientation"
+    with pytest.raises(ValueError, match="two phases or more"):
+        simulate_phase_boundary_patterns([nickel], 2, detector)
