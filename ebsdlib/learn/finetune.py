@@ -63,7 +63,7 @@ class PhaseTuning:
     boundary_share
         Share of each phase's training and validation patterns that are phase-boundary patterns: the phase overlapped
         with another of the sample's at the same orientation, the other weaker
-        (:func:`~ebsdlib.simulation.sample.simulate_phase_boundary_patterns`); default 0.3.
+        (:func:`~ebsdlib.simulation.sample.simulate_phase_boundary_patterns`); default 0: none.
 
     Examples
     --------
@@ -76,7 +76,7 @@ class PhaseTuning:
     val_per_phase: int = 50
     max_epochs: int = 4
     learning_rate: float = 1e-4
-    boundary_share: float = 0.3
+    boundary_share: float = 0.0
 
     def __post_init__(self):
         for name in ("train_per_phase", "val_per_phase", "max_epochs"):
