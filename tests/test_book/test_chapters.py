@@ -178,6 +178,13 @@ def test_chapter_06_dual_phase(tmp_path):
     for region, key in (("all pixels", "all"), ("interior", "interior")):
         assert float(glued[f"tuned_{key}_accuracy"]) == pytest.approx(100 * regions.loc[(region, "accuracy"), tuned], abs=0.1)
     assert float(glued["hough_all_accuracy"]) == pytest.approx(float(glued["hough_accuracy"]))
+    # the share of a map's wrong pixels on a boundary, from the table: boundary errors over all errors
+    errors = {
+        region: (1 - regions.loc[(region, "accuracy"), tuned]) * regions.loc[(region, "pixels"), tuned]
+        for region in ("all pixels", "boundary")
+    }
+    if errors["all pixels"] > 0:
+        assert float(glued["tuned_wrong_on_boundary"]) == pytest.approx(100 * errors["boundary"] / errors["all pixels"], abs=1.0)
     text = json.dumps(nb, ensure_ascii=False)
     assert "paper: scratch" in text and "5822" in text
     # accuracy is the recalls weighted by the phases' shares, balanced accuracy their plain mean: the two agree
