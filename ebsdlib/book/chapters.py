@@ -101,7 +101,7 @@ def sample_models(trained: BookModels, settings: dict, phases: list[Material]) -
         The book's data set and models (:func:`book_models`).
     settings
         A profile's shared settings; reads ``seed`` and the fine-tuning's ``sample_train_per_phase``,
-        ``sample_val_per_phase``, ``sample_epochs`` and ``sample_learning_rate``
+        ``sample_val_per_phase``, ``sample_epochs``, ``sample_learning_rate`` and ``sample_boundary_share``
         (:class:`ebsdlib.learn.finetune.PhaseTuning`).
     phases
         The sample's phases (:func:`ebsdlib.crystal.materials.dual_phase_materials`).

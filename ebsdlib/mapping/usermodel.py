@@ -192,7 +192,13 @@ def train_bundle(
         )
         result = fine_tune(origin, dataset, config, seed=int(s["seed"]))
         recorded = origin.info["source"]  # the start's own source, as its bundle records it
-        source = None if not recorded else PretrainedSource(*(recorded.get(k) for k in ("requested", "kind", "weights", "note")))
+        source = PretrainedSource(**recorded) if recorded else None
+    if start is not None:  # what simulated the source task's patterns, where the model started from it
+        simulator = (start.info.get("training") or {}).get("simulator")
+    elif source is not None and source.kind == "source-task":
+        simulator = str(s["simulator"])
+    else:
+        simulator = None
     predictions = predict_trial(result, dataset, "test", int(s["seed"]))
     metrics = {**weighted_scores(predictions), "test_patterns": int(len(predictions))}
     counts = dataset.table.groupby("split").size().to_dict()
@@ -205,12 +211,7 @@ def train_bundle(
         "seed": int(s["seed"]),
         "epochs": int(result.info["epochs"]),
         "seconds": float(result.info["seconds"]),
-        # what simulated the source task's patterns, where the transfer model started from it
-        "simulator": (start.info.get("training") or {}).get("simulator")
-        if start is not None
-        else str(s["simulator"])
-        if source is not None and source.kind == "source-task"
-        else None,
+        "simulator": simulator,
         "notes": list(dataset.meta.get("notes", [])),
         # the bundle the model was fine-tuned from, where it was
         "fine_tuned_from": None if start is None else {"bundle": str(start.folder.resolve()), "model_sha256": origin.info["key"]},
