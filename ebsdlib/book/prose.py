@@ -570,3 +570,40 @@ def physics_verdict(rows: pd.DataFrame, own_test: dict[str, str], others: dict[s
         else "the default keeps kinematical master patterns."
     )
     return {"own": own, "better": better, "level": level, "worse": worse, "dynamical": dynamical, "sentence": sentence}
+
+
+def settings_findings(correlations: pd.Series, settings: dict) -> str:
+    """What the materials computed at other dynamical settings than the defaults are, and what those settings
+    cost on Ni against EMsoft.
+
+    Parameters
+    ----------
+    correlations
+        :func:`~ebsdlib.studies.physics.nickel_against_emsoft`'s Pearson r by name (``"ebsdsim (dynamical)"`` and
+        ``"ebsdsim at <materials>' settings"``).
+    settings
+        :data:`~ebsdlib.simulation.dynamical.MATERIAL_SETTINGS`: material name → settings.
+
+    Returns
+    -------
+    str
+        A paragraph; "Every master pattern is computed at the same settings." when none departs.
+    """
+    if not settings:
+        return "Every master pattern is computed at the same settings."
+    groups: dict = {}
+    for name, s in settings.items():
+        groups.setdefault(s, []).append(name)
+    default = correlations["ebsdsim (dynamical)"]
+    parts = []
+    for s, names in groups.items():
+        who = ", ".join(names)
+        r = correlations[f"ebsdsim at {who}'s settings"]
+        parts.append(
+            f"{who} are computed at other settings than the rest: beams down to {s.min_dspacing:g} Å, Bethe cutoffs "
+            f"{'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV energy bins ({s.reason}). Nickel computed "
+            f"at those settings correlates with EMsoft's at r = {r:.2f}, against {default:.2f} at the defaults: "
+            f"{'a coarser' if r < default else 'no worse a'} likeness, which the comparisons below inherit for "
+            f"{'these materials' if len(names) > 1 else 'this material'}."
+        )
+    return " ".join(parts)

@@ -168,3 +168,57 @@ def test_every_shipped_master_pattern_is_read_back_for_its_crystal():
     for name in table["material"]:
         data = shipped_master_pattern(everyone[name], 20.0, DYNAMICAL_HALF_SIZE)
         assert data is not None and data.shape == (201, 201) and np.isfinite(data).all() and data.std() > 0, name
+
+
+def test_a_material_with_its_own_settings_is_computed_and_shipped_with_them(ni, monkeypatch, tmp_path):
+    """Al4Ni3's 112-atom cell is computed at 1.0 Å, EMsoft's Bethe cutoffs and 2-keV bins; the settings reach
+    ebsdsim, the manifest records them, and a file written at other settings is not served for the material."""
+    from ebsdlib.simulation.dynamical import (
+        DynamicalSettings,
+        dynamical_master_pattern,
+        dynamical_settings,
+        ship_master_pattern,
+        shipped_master_pattern,
+        shipped_table,
+    )
+
+    al4ni3 = load_materials()["Al4Ni3"]
+    assert dynamical_settings(al4ni3) == dynamical.MATERIAL_SETTINGS["Al4Ni3"]
+    assert dynamical_settings(al4ni3).min_dspacing == 1.0 and dynamical_settings(al4ni3).bethe == (4.0, 8.0, 50.0)
+    assert dynamical_settings(ni) == DynamicalSettings()
+
+    asked = {}
+
+    def runner(es_material, out, **parameters):
+        asked.update(parameters)
+        raise RuntimeError("stop before computing")
+
+    monkeypatch.setattr(dynamical, "SHIPPED_DIR", tmp_path)  # nothing shipped: the simulator is asked
+    monkeypatch.setattr(dynamical, "run_ebsdsim", runner)
+    with pytest.raises(RuntimeError, match="stop before computing"):
+        dynamical_master_pattern(al4ni3, 20.0, TINY - 2)
+    assert asked["dmin"] == pytest.approx(0.1) and asked["energy_binwidth_keV"] == 2.0
+    assert (asked["bethe_c_strong"], asked["bethe_c_weak"], asked["bethe_c_cutoff"]) == (4.0, 8.0, 50.0)
+    asked.clear()
+    with pytest.raises(RuntimeError, match="stop before computing"):
+        dynamical_master_pattern(ni, 20.0, TINY - 2)
+    assert asked["dmin"] == pytest.approx(0.07) and asked["bethe_c_strong"] == 20.0 and asked["energy_binwidth_keV"] == 1.0
+
+    # shipped at its settings it is served; the same file recorded at the defaults is not
+    side = 2 * TINY + 1
+    pattern = np.random.default_rng(0).random((side, side)).astype(np.float32)
+    manifest = ship_master_pattern(al4ni3, pattern, 20.0, TINY, seconds=12.0, folder=tmp_path)
+    assert np.abs(shipped_master_pattern(al4ni3, 20.0, TINY, folder=tmp_path) - pattern).max() <= 1 / 65535
+    row = shipped_table(tmp_path).iloc[0]
+    assert (row["min_dspacing"], row["Bethe cutoffs"], row["energy_bin"]) == (1.0, "4/8/50", 2.0)
+    monkeypatch.setitem(dynamical.MATERIAL_SETTINGS, "Al4Ni3", DynamicalSettings())
+    assert shipped_master_pattern(al4ni3, 20.0, TINY, folder=tmp_path) is None
+    # a pattern that is not one is refused before anything is written
+    before = manifest.read_text()
+    pattern[3, 3] = np.nan
+    with pytest.raises(ValueError, match=r"Al4Ni3: a master pattern to ship must be finite"):
+        ship_master_pattern(al4ni3, pattern, 20.0, TINY + 1, seconds=1.0, folder=tmp_path)
+    assert manifest.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "Al4Ni3_20kV_33px.npz",
+        "manifest.yml",
+    ]
