@@ -170,6 +170,8 @@ SIMULATE_EXAMPLE = """examples:
   ebsdlib simulate --material Ni Fe NiAl --n 40 --out my_patterns     # labelled TIFF tree to train on
   ebsdlib simulate --scan scan.h5 --map-shape 20 30                  # dual-phase Ni-Al scan + ground truth
   ebsdlib simulate --cif my_phase.cif --n 40 --out my_patterns        # your phase from its CIF
+  ebsdlib simulate --cif big_cell.cif --simulator dynamical --min-dspacing 1.0 --bethe 4 8 50 --n 40 --out my_patterns
+                                                                      # a large cell from Bloch waves, fewer beams
 
 Materials are those of ebsdlib/data/materials.yml (the paper's 18, the dual-phase sample's Ni(Al) and Ni3Al,
 the source task's)."""
@@ -292,7 +294,8 @@ def _user_commands(sub) -> None:
         help="simulated patterns: a labelled TIFF tree or a scan file",
         epilog=SIMULATE_EXAMPLE,
         formatter_class=fmt,
-        description="Simulate kinematical patterns of known materials with the book's detector model.",
+        description="Simulate patterns of known materials or your CIFs with the book's detector model, from kinematical "
+        "or dynamical (Bloch-wave) master patterns.",
     )
     what = simulate.add_mutually_exclusive_group(required=True)
     what.add_argument("--material", nargs="+", help="materials of ebsdlib/data/materials.yml (with --n and --out)")
@@ -319,6 +322,21 @@ def _user_commands(sub) -> None:
         choices=("kinematical", "dynamical"),
         default=None,
         help="physics of the master patterns (default: the profile's); dynamical: ebsdsim's Bloch waves, minutes a material",
+    )
+    simulate.add_argument(
+        "--min-dspacing",
+        type=float,
+        default=None,
+        metavar="ANGSTROM",
+        help="dynamical: smallest interplanar spacing of the beams (default 0.7 Å; larger for a large cell: fewer beams)",
+    )
+    simulate.add_argument(
+        "--bethe",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("STRONG", "WEAK", "CUTOFF"),
+        help="dynamical: ebsdsim's Bethe cutoffs (default 20 40 200; EMsoft's: 4 8 50)",
     )
     simulate.add_argument("--profile", default="default", help="detector and noise model (default: default)")
     simulate.add_argument("--seed", type=int, default=0)
@@ -496,15 +514,56 @@ def _check_simulation_request(args) -> None:
     )
 
 
+def _dynamical_settings(args, simulator: str):
+    """``--min-dspacing`` and ``--bethe`` as dynamical settings; ``None`` when neither is given."""
+    from ebsdlib.simulation.dynamical import DynamicalSettings
+
+    if args.min_dspacing is None and args.bethe is None:
+        return None
+    if simulator != "dynamical":
+        raise ValueError("--min-dspacing and --bethe set the dynamical simulator; add --simulator dynamical")
+    default = DynamicalSettings()
+    dspacing = default.min_dspacing if args.min_dspacing is None else float(args.min_dspacing)
+    bethe = default.bethe if args.bethe is None else tuple(float(b) for b in args.bethe)
+    if not 0.3 <= dspacing <= 3.0:
+        raise ValueError(f"--min-dspacing must lie between 0.3 and 3 Å, not {dspacing:g}")
+    if not 0 < bethe[0] <= bethe[1] <= bethe[2]:
+        raise ValueError(
+            f"--bethe must be three positive numbers STRONG ≤ WEAK ≤ CUTOFF, not {' '.join(f'{b:g}' for b in bethe)}"
+        )
+    return DynamicalSettings(min_dspacing=dspacing, bethe=bethe, reason="set on the command line")
+
+
 def _simulate(args) -> int:
-    from ebsdlib.io.export import find_materials, write_pattern_tree, write_scan
+    from ebsdlib.crystal.materials import dual_phase_materials
     from ebsdlib.settings import shared_settings
-    from ebsdlib.simulation.patterns import simulated_detector
+    from ebsdlib.simulation.dynamical import settings_for
 
     _check_simulation_request(args)
     settings = shared_settings(args.profile)
     if args.simulator:
         settings["simulator"] = args.simulator
+    dynamical = _dynamical_settings(args, settings["simulator"])
+    if dynamical is None:
+        return _simulate_with(args, settings)
+    if args.scan:
+        materials = list(dual_phase_materials())
+    elif args.cif:
+        from ebsdlib.crystal.materials import material_from_cif
+
+        materials = [material_from_cif(path) for path in args.cif]
+    else:
+        from ebsdlib.io.export import find_materials
+
+        materials = find_materials(args.material)
+    with settings_for(materials, dynamical):
+        return _simulate_with(args, settings)
+
+
+def _simulate_with(args, settings: dict) -> int:
+    from ebsdlib.io.export import find_materials, write_pattern_tree, write_scan
+    from ebsdlib.simulation.patterns import simulated_detector
+
     detector = simulated_detector(settings, args.detector_shape)
     geometry = detector.geometry
     if args.scan:

@@ -105,6 +105,9 @@ def scan(tmp_path):
         ("start from no bundle", "nothing does not exist"),
         ("start from another approach", "--approach transfer contradicts --start-from"),
         ("start from another input size", "--image-size 72 contradicts --start-from"),
+        ("beam settings without the dynamical simulator", "set the dynamical simulator; add --simulator dynamical"),
+        ("Bethe cutoffs out of order", "--bethe must be three positive numbers STRONG ≤ WEAK ≤ CUTOFF, not 8 4 50"),
+        ("a spacing no simulator takes", "--min-dspacing must lie between 0.3 and 3 Å, not 0.01"),
     ],
 )
 def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, scan, capsys, make_bundle):
@@ -149,6 +152,12 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
         line = f"ebsdlib train {tmp_path / 'tree'} --start-from {start} --out {tmp_path / 'model'} --profile smoke {extra.get(case, '')}"
     elif case == "unknown material":
         line = f"ebsdlib simulate --material Unobtainium --out {tmp_path / 'x'}"
+    elif case == "beam settings without the dynamical simulator":
+        line = f"ebsdlib simulate --material Ni --min-dspacing 1.0 --simulator kinematical --out {tmp_path / 'x'}"
+    elif case == "Bethe cutoffs out of order":
+        line = f"ebsdlib simulate --material Ni --simulator dynamical --bethe 8 4 50 --out {tmp_path / 'x'}"
+    elif case == "a spacing no simulator takes":
+        line = f"ebsdlib simulate --material Ni --simulator dynamical --min-dspacing 0.01 --out {tmp_path / 'x'}"
     else:
         tree = tmp_path / "tree" / "225" / "Ni"
         tree.mkdir(parents=True)
@@ -268,3 +277,28 @@ def test_an_error_is_one_line_on_the_terminal_after_tensorflow_started(tmp_path)
     # the premise: TensorFlow does write to file descriptor 2 here when it starts
     plain = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
     assert plain.stderr.strip(), "TensorFlow starts silently now: the guard in ebsdlib.cli is no longer needed"
+
+
+def test_simulate_computes_a_large_cell_at_the_beam_settings_given(tmp_path, capsys, monkeypatch):
+    """--min-dspacing and --bethe reach the dynamical simulator for the materials of the command only, in place of
+    the shipped master pattern made at other settings, and are forgotten afterwards."""
+    from ebsdlib.simulation import dynamical
+
+    asked = []
+    before = dict(dynamical.MATERIAL_SETTINGS)
+
+    def computed(material, energy, half_size, min_dspacing, energy_bin, bethe):
+        asked.append((material.name, min_dspacing, energy_bin, bethe))
+        side = 2 * half_size + 1
+        rows, cols = np.mgrid[:side, :side]
+        return (np.sin(rows / 3.0) + np.cos(cols / 5.0)).astype(np.float32)  # bands enough for a pattern
+
+    computed.is_cached = lambda *args, **kwargs: False
+    monkeypatch.setattr(dynamical, "dynamical_master_pattern_array", computed)
+    out = tmp_path / "big"
+    line = f"ebsdlib simulate --material Al4Ni3 --simulator dynamical --min-dspacing 1.2 --bethe 4 8 50 --n 2 --out {out}"
+    code, _, err = run(line + " --profile smoke", capsys)
+    assert code == 0, err
+    assert asked == [("Al4Ni3", 1.2, 1.0, (4.0, 8.0, 50.0))]
+    assert len(list((out / "230" / "Al4Ni3").glob("*.tif"))) == 2
+    assert before == dynamical.MATERIAL_SETTINGS  # Al4Ni3's own settings are back

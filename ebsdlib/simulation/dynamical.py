@@ -48,6 +48,7 @@ __all__ = [
     "DynamicalSettings",
     "MATERIAL_SETTINGS",
     "dynamical_settings",
+    "settings_for",
     "read_ebsdsim_master_pattern",
     "dynamical_at_hand",
     "ebsdsim_material",
@@ -150,6 +151,22 @@ def dynamical_settings(material: Material) -> DynamicalSettings:
     return MATERIAL_SETTINGS.get(material.name, DynamicalSettings())
 
 
+@contextlib.contextmanager
+def settings_for(materials, settings: DynamicalSettings):
+    """Compute the dynamical master patterns of ``materials`` at ``settings`` inside the ``with`` block (a
+    user's large cell, for instance: ``ebsdlib simulate --min-dspacing``); a shipped file made at other settings
+    is then not used. The settings each material had before are restored on leaving."""
+    names = [m.name for m in materials]
+    before = {name: MATERIAL_SETTINGS[name] for name in names if name in MATERIAL_SETTINGS}
+    MATERIAL_SETTINGS.update(dict.fromkeys(names, settings))
+    try:
+        yield
+    finally:
+        for name in names:
+            MATERIAL_SETTINGS.pop(name, None)
+        MATERIAL_SETTINGS.update(before)
+
+
 def hemisphere_of(material: Material) -> str:
     """The hemispheres a master pattern of ``material`` needs: ``"upper"`` for a point group with inversion (all
     six target space groups), ``"both"`` otherwise (e.g. zinc blende)."""
@@ -244,7 +261,8 @@ def _named(material: Material, min_dspacing: float):
             raise
         raise ValueError(
             f"{material.name}: the dynamical simulator returned {err}; try a larger min_dspacing than {min_dspacing} Å "
-            "(fewer beams) or the kinematical simulator"
+            "(fewer beams; `ebsdlib simulate --min-dspacing`, with EMsoft's Bethe cutoffs `--bethe 4 8 50`) or the "
+            "kinematical simulator"
         ) from None
 
 
