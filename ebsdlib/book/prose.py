@@ -580,7 +580,7 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
     ----------
     correlations
         :func:`~ebsdlib.studies.physics.nickel_against_emsoft`'s Pearson r by name (``"ebsdsim (dynamical)"`` and
-        ``"ebsdsim at <materials>' settings"``).
+        :func:`~ebsdlib.studies.physics.settings_label` of the materials).
     settings
         :data:`~ebsdlib.simulation.dynamical.MATERIAL_SETTINGS`: material name → settings.
 
@@ -594,13 +594,15 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
     groups: dict = {}
     for name, s in settings.items():
         groups.setdefault(s, []).append(name)
+    from ebsdlib.studies.physics import settings_label
+
     default = correlations["ebsdsim (dynamical)"]
     parts = []
     for s, names in groups.items():
-        who = ", ".join(names)
-        r = correlations[f"ebsdsim at {who}'s settings"]
+        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        r = correlations[settings_label(names)]
         parts.append(
-            f"{who} are computed at other settings than the rest: beams down to {s.min_dspacing:g} Å, Bethe cutoffs "
+            f"{who} {'is' if len(names) == 1 else 'are'} computed at other settings than the rest: beams down to {s.min_dspacing:g} Å, Bethe cutoffs "
             f"{'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV energy bins ({s.reason}). Nickel computed "
             f"at those settings correlates with EMsoft's at r = {r:.2f}, against {default:.2f} at the defaults: "
             f"{'a coarser' if r < default else 'no worse a'} likeness, which the comparisons below inherit for "

@@ -46,6 +46,7 @@ __all__ = [
     "superlattice_check",
     "ordering_pairs",
     "nickel_against_emsoft",
+    "settings_label",
     "physics_datasets",
     "physics_tests",
     "physics_comparison",
@@ -480,6 +481,13 @@ def physics_summary(rows: pd.DataFrame, metric: str = "accuracy") -> pd.DataFram
     return table
 
 
+def settings_label(names: list[str]) -> str:
+    """The name :func:`nickel_against_emsoft` gives Ni computed at the dynamical settings of the materials ``names``:
+    ``"ebsdsim at Al4Ni3 and Al4CoNi2's settings"``."""
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"ebsdsim at {listed}'s settings"
+
+
 def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 20.0) -> tuple[dict[str, np.ndarray], pd.Series]:
     """Ni's master patterns from both simulators beside EMsoft's dynamical one (kikuchipy's
     ``nickel_ebsd_master_pattern_small``, 20 kV, offline), on one grid of ``half_size``, and the Pearson
@@ -490,7 +498,7 @@ def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 
     Returns
     -------
     images
-        ``"EMsoft (dynamical)"``, ``"ebsdsim (dynamical)"``, ``"ebsdsim at <materials>' settings"`` (one per
+        ``"EMsoft (dynamical)"``, ``"ebsdsim (dynamical)"``, ``settings_label(materials)`` (one per
         other setting) and ``"kikuchipy (kinematical)"``: upper hemispheres, (2·half_size + 1)², EMsoft's
         resampled (bilinear) onto that grid.
     correlations
@@ -518,7 +526,7 @@ def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 
     for name, settings in MATERIAL_SETTINGS.items():
         others.setdefault(settings, []).append(name)
     for settings, names in others.items():
-        images[f"ebsdsim at {', '.join(names)}'s settings"] = np.asarray(
+        images[settings_label(names)] = np.asarray(
             dynamical_master_pattern_array(
                 ni,
                 float(energy),
