@@ -328,7 +328,8 @@ def _user_commands(sub) -> None:
         type=float,
         default=None,
         metavar="ANGSTROM",
-        help="dynamical: smallest interplanar spacing of the beams (default 0.7 Å; larger for a large cell: fewer beams)",
+        help="dynamical: smallest interplanar spacing of the beams (default: the material's, 0.7 Å for most; larger for "
+        "a large cell: fewer beams)",
     )
     simulate.add_argument(
         "--bethe",
@@ -336,7 +337,7 @@ def _user_commands(sub) -> None:
         nargs=3,
         default=None,
         metavar=("STRONG", "WEAK", "CUTOFF"),
-        help="dynamical: ebsdsim's Bethe cutoffs (default 20 40 200; EMsoft's: 4 8 50)",
+        help="dynamical: ebsdsim's Bethe cutoffs (default: the material's, 20 40 200 for most; EMsoft's: 4 8 50)",
     )
     simulate.add_argument("--profile", default="default", help="detector and noise model (default: default)")
     simulate.add_argument("--seed", type=int, default=0)
@@ -515,27 +516,39 @@ def _check_simulation_request(args) -> None:
 
 
 def _dynamical_settings(args, simulator: str):
-    """``--min-dspacing`` and ``--bethe`` as dynamical settings; ``None`` when neither is given."""
-    from ebsdlib.simulation.dynamical import DynamicalSettings
+    """``--min-dspacing`` and ``--bethe``, checked: a function giving each material its own dynamical settings
+    with those replaced; ``None`` when neither is given."""
+    import dataclasses
+
+    from ebsdlib.simulation.dynamical import dynamical_settings
 
     if args.min_dspacing is None and args.bethe is None:
         return None
     if simulator != "dynamical":
         raise ValueError("--min-dspacing and --bethe set the dynamical simulator; add --simulator dynamical")
-    default = DynamicalSettings()
-    dspacing = default.min_dspacing if args.min_dspacing is None else float(args.min_dspacing)
-    bethe = default.bethe if args.bethe is None else tuple(float(b) for b in args.bethe)
-    if not 0.3 <= dspacing <= 3.0:
-        raise ValueError(f"--min-dspacing must lie between 0.3 and 3 Å, not {dspacing:g}")
-    if not 0 < bethe[0] <= bethe[1] <= bethe[2]:
+    if args.scan:
         raise ValueError(
-            f"--bethe must be three positive numbers STRONG ≤ WEAK ≤ CUTOFF, not {' '.join(f'{b:g}' for b in bethe)}"
+            "--min-dspacing and --bethe apply to --material and --cif; the scan's two phases use the master patterns "
+            "that ship at their own settings"
         )
-    return DynamicalSettings(min_dspacing=dspacing, bethe=bethe, reason="set on the command line")
+    changed = {"reason": "set on the command line"}
+    if args.min_dspacing is not None:
+        if not 0.3 <= args.min_dspacing <= 3.0:
+            raise ValueError(f"--min-dspacing must lie between 0.3 and 3 Å, not {args.min_dspacing:g}")
+        changed["min_dspacing"] = float(args.min_dspacing)
+    if args.bethe is not None:
+        bethe = tuple(float(b) for b in args.bethe)
+        if not 0 < bethe[0] <= bethe[1] <= bethe[2]:
+            raise ValueError(
+                f"--bethe must be three positive numbers STRONG ≤ WEAK ≤ CUTOFF, not {' '.join(f'{b:g}' for b in bethe)}"
+            )
+        changed["bethe"] = bethe
+    return lambda material: dataclasses.replace(dynamical_settings(material), **changed)
 
 
 def _simulate(args) -> int:
-    from ebsdlib.crystal.materials import dual_phase_materials
+    import contextlib
+
     from ebsdlib.settings import shared_settings
     from ebsdlib.simulation.dynamical import settings_for
 
@@ -546,9 +559,7 @@ def _simulate(args) -> int:
     dynamical = _dynamical_settings(args, settings["simulator"])
     if dynamical is None:
         return _simulate_with(args, settings)
-    if args.scan:
-        materials = list(dual_phase_materials())
-    elif args.cif:
+    if args.cif:
         from ebsdlib.crystal.materials import material_from_cif
 
         materials = [material_from_cif(path) for path in args.cif]
@@ -556,7 +567,9 @@ def _simulate(args) -> int:
         from ebsdlib.io.export import find_materials
 
         materials = find_materials(args.material)
-    with settings_for(materials, dynamical):
+    with contextlib.ExitStack() as stack:
+        for material in materials:  # each its own settings, with what the command line changes
+            stack.enter_context(settings_for([material], dynamical(material)))
         return _simulate_with(args, settings)
 
 

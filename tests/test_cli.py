@@ -108,6 +108,7 @@ def scan(tmp_path):
         ("beam settings without the dynamical simulator", "set the dynamical simulator; add --simulator dynamical"),
         ("Bethe cutoffs out of order", "--bethe must be three positive numbers STRONG ≤ WEAK ≤ CUTOFF, not 8 4 50"),
         ("a spacing no simulator takes", "--min-dspacing must lie between 0.3 and 3 Å, not 0.01"),
+        ("beam settings for the scan", "apply to --material and --cif; the scan's two phases use the master patterns"),
     ],
 )
 def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, scan, capsys, make_bundle):
@@ -156,6 +157,8 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
         line = f"ebsdlib simulate --material Ni --min-dspacing 1.0 --simulator kinematical --out {tmp_path / 'x'}"
     elif case == "Bethe cutoffs out of order":
         line = f"ebsdlib simulate --material Ni --simulator dynamical --bethe 8 4 50 --out {tmp_path / 'x'}"
+    elif case == "beam settings for the scan":
+        line = f"ebsdlib simulate --scan {tmp_path / 'scan.h5'} --simulator dynamical --bethe 4 8 50"
     elif case == "a spacing no simulator takes":
         line = f"ebsdlib simulate --material Ni --simulator dynamical --min-dspacing 0.01 --out {tmp_path / 'x'}"
     else:
@@ -280,8 +283,8 @@ def test_an_error_is_one_line_on_the_terminal_after_tensorflow_started(tmp_path)
 
 
 def test_simulate_computes_a_large_cell_at_the_beam_settings_given(tmp_path, capsys, monkeypatch):
-    """--min-dspacing and --bethe reach the dynamical simulator for the materials of the command only, in place of
-    the shipped master pattern made at other settings, and are forgotten afterwards."""
+    """--min-dspacing and --bethe replace those settings of each material of the command (the others stay the
+    material's own), in place of the shipped master pattern made at other settings, and are forgotten afterwards."""
     from ebsdlib.simulation import dynamical
 
     asked = []
@@ -296,9 +299,18 @@ def test_simulate_computes_a_large_cell_at_the_beam_settings_given(tmp_path, cap
     computed.is_cached = lambda *args, **kwargs: False
     monkeypatch.setattr(dynamical, "dynamical_master_pattern_array", computed)
     out = tmp_path / "big"
-    line = f"ebsdlib simulate --material Al4Ni3 --simulator dynamical --min-dspacing 1.2 --bethe 4 8 50 --n 2 --out {out}"
-    code, _, err = run(line + " --profile smoke", capsys)
+    line = f"ebsdlib simulate --material Al4Ni3 Ni --simulator dynamical --min-dspacing 1.2 --n 2 --out {out} --profile smoke"
+    code, _, err = run(line, capsys)
     assert code == 0, err
-    assert asked == [("Al4Ni3", 1.2, 1.0, (4.0, 8.0, 50.0))]
-    assert len(list((out / "230" / "Al4Ni3").glob("*.tif"))) == 2
-    assert before == dynamical.MATERIAL_SETTINGS  # Al4Ni3's own settings are back
+    # Al4Ni3 keeps its own Bethe cutoffs and energy bins, Ni its own: only the spacing is the command's
+    assert sorted(asked) == [("Al4Ni3", 1.2, 2.0, (4.0, 8.0, 50.0)), ("Ni", 1.2, 1.0, (20.0, 40.0, 200.0))]
+    assert len(list((out / "230" / "Al4Ni3").glob("*.tif"))) == 2 and len(list((out / "225" / "Ni").glob("*.tif"))) == 2
+    assert before == dynamical.MATERIAL_SETTINGS  # Al4Ni3's own settings are back, Ni has none again
+    asked.clear()
+    code, _, err = run(
+        f"ebsdlib simulate --material Ni --simulator dynamical --bethe 4 8 50 --n 1 --out {tmp_path / 'ni'} --profile smoke",
+        capsys,
+    )
+    assert code == 0, err
+    assert asked == [("Ni", 0.7, 1.0, (4.0, 8.0, 50.0))]
+    assert before == dynamical.MATERIAL_SETTINGS

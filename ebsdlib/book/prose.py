@@ -600,7 +600,16 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
     parts = []
     for s, names in groups.items():
         who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-        r = correlations[settings_label(names)]
+        label = settings_label(names)
+        if label not in correlations:
+            parts.append(
+                f"{who} {'is' if len(names) == 1 else 'are'} computed at other settings than the rest: beams down to "
+                f"{s.min_dspacing:g} Å, Bethe cutoffs {'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV energy "
+                f"bins ({s.reason}). What those settings cost on nickel is not measured in this build: the dynamical "
+                "simulator cannot run on this machine."
+            )
+            continue
+        r = correlations[label]
         parts.append(
             f"{who} {'is' if len(names) == 1 else 'are'} computed at other settings than the rest: beams down to {s.min_dspacing:g} Å, Bethe cutoffs "
             f"{'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV energy bins ({s.reason}). Nickel computed "

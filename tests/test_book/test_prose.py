@@ -18,3 +18,7 @@ def test_settings_findings_names_the_materials_their_settings_and_the_measured_p
     alone = settings_findings(better, {"Al4Ni3": coarse})
     assert alone.startswith("Al4Ni3 is computed") and "no worse a likeness" in alone and "this material" in alone
     assert settings_findings(correlations, {}) == "Every master pattern is computed at the same settings."
+    # where ebsdsim could not run, the sentence says it was not measured instead of giving a number
+    unmeasured = settings_findings(correlations.drop("ebsdsim at Al4Ni3 and Al4CoNi2's settings"), settings)
+    assert "not measured in this build: the dynamical simulator cannot run on this machine" in unmeasured
+    assert "r = " not in unmeasured

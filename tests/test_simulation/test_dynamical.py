@@ -173,6 +173,8 @@ def test_every_shipped_master_pattern_is_read_back_for_its_crystal():
 def test_a_material_with_its_own_settings_is_computed_and_shipped_with_them(ni, monkeypatch, tmp_path):
     """Al4Ni3's 112-atom cell is computed at 1.0 Å, EMsoft's Bethe cutoffs and 2-keV bins; the settings reach
     ebsdsim, the manifest records them, and a file written at other settings is not served for the material."""
+    from dataclasses import replace
+
     from ebsdlib.simulation.dynamical import (
         DynamicalSettings,
         dynamical_master_pattern,
@@ -211,13 +213,18 @@ def test_a_material_with_its_own_settings_is_computed_and_shipped_with_them(ni, 
     assert np.abs(shipped_master_pattern(al4ni3, 20.0, TINY, folder=tmp_path) - pattern).max() <= 1 / 65535
     row = shipped_table(tmp_path).iloc[0]
     assert (row["min_dspacing"], row["Bethe cutoffs"], row["energy_bin"]) == (1.0, "4/8/50", 2.0)
-    monkeypatch.setitem(dynamical.MATERIAL_SETTINGS, "Al4Ni3", DynamicalSettings())
-    assert shipped_master_pattern(al4ni3, 20.0, TINY, folder=tmp_path) is None
+    own = dynamical.MATERIAL_SETTINGS["Al4Ni3"]
+    for other in (replace(own, min_dspacing=0.7), replace(own, bethe=(20.0, 40.0, 200.0)), replace(own, energy_bin=1.0)):
+        monkeypatch.setitem(dynamical.MATERIAL_SETTINGS, "Al4Ni3", other)  # each setting alone makes it another file
+        assert shipped_master_pattern(al4ni3, 20.0, TINY, folder=tmp_path) is None, other
+    monkeypatch.setitem(dynamical.MATERIAL_SETTINGS, "Al4Ni3", own)
     # a pattern that is not one is refused before anything is written
     before = manifest.read_text()
     pattern[3, 3] = np.nan
     with pytest.raises(ValueError, match=r"Al4Ni3: a master pattern to ship must be finite"):
-        ship_master_pattern(al4ni3, pattern, 20.0, TINY + 1, seconds=1.0, folder=tmp_path)
+        ship_master_pattern(al4ni3, pattern, 20.0, TINY, seconds=1.0, folder=tmp_path)
+    with pytest.raises(ValueError, match=r"must be finite, not flat and 35 × 35 px; got \(33, 33\)"):
+        ship_master_pattern(al4ni3, np.ones((33, 33)), 20.0, TINY + 1, seconds=1.0, folder=tmp_path)
     assert manifest.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == [
         "Al4Ni3_20kV_33px.npz",
         "manifest.yml",

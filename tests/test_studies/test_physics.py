@@ -247,3 +247,17 @@ def test_every_physics_is_tested_on_both_splits_the_sources_and_the_dynamical_ma
     monkeypatch.setattr(physics, "dynamical_available", lambda materials: ([], list(materials)))
     tests, missing = physics.physics_tests(data, {}, detector, settings, seed=0)
     assert "dual-phase map (dynamical)" not in tests and [m.name for m in missing] == ["NiAl_gamma", "Ni3Al_gamma_prime"]
+
+
+def test_nickel_is_measured_at_every_other_dynamical_setting_under_the_name_the_chapter_reads():
+    from ebsdlib.book.prose import settings_findings
+    from ebsdlib.simulation.dynamical import MATERIAL_SETTINGS
+    from ebsdlib.studies.physics import nickel_against_emsoft, settings_label
+
+    images, correlations = nickel_against_emsoft(half_size=16)
+    label = settings_label(["Al4Ni3", "Al4CoNi2"])
+    assert set(MATERIAL_SETTINGS) == {"Al4Ni3", "Al4CoNi2"} and label in images and label in correlations
+    assert images[label].shape == images["ebsdsim (dynamical)"].shape == (33, 33)
+    # another computation, not the default one under another name
+    assert correlations[label] != correlations["ebsdsim (dynamical)"]
+    assert f"r = {correlations[label]:.2f}" in settings_findings(correlations, MATERIAL_SETTINGS)
