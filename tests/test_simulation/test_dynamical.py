@@ -229,3 +229,20 @@ def test_a_material_with_its_own_settings_is_computed_and_shipped_with_them(ni, 
         "Al4Ni3_20kV_33px.npz",
         "manifest.yml",
     ]
+
+
+def test_a_material_that_fails_numerically_does_not_stop_the_others_from_shipping(ni, monkeypatch, tmp_path):
+    from ebsdlib.simulation.dynamical import shipped_table, write_shipped_master_patterns
+
+    al4coni2 = load_materials()["Al4CoNi2"]
+    side = 2 * TINY + 1
+
+    def computed(material, *args, **kwargs):
+        if material.name == "Al4CoNi2":
+            raise ValueError("Al4CoNi2: the dynamical simulator returned non-finite intensities at bin 7 (6.00 kV)")
+        return np.random.default_rng(1).random((side, side)).astype(np.float32)
+
+    monkeypatch.setattr(dynamical, "dynamical_master_pattern_array", computed)
+    with pytest.raises(ValueError, match=r"1 of 2 master patterns were not written \(the others were\): Al4CoNi2: .*6.00 kV"):
+        write_shipped_master_patterns([al4coni2, ni], 20.0, TINY, folder=tmp_path, progress=None)
+    assert list(shipped_table(tmp_path)["material"]) == ["Ni"]
