@@ -113,7 +113,8 @@ def test_a_cached_result_is_checked_when_read_and_a_damaged_one_computed_again(t
     assert not pattern.is_cached(256)
     with pytest.warns(DamagedEntry, match=r"result.joblib differs from what was written\); it is computed again") as seen:
         again = pattern(256)
-    assert len(seen) == 1 and calls == [256, 256]
+    # one report of the damage (warnings of other kinds, from other threads of a busy test worker, are not counted)
+    assert len([w for w in seen if issubclass(w.category, DamagedEntry)]) == 1 and calls == [256, 256]
     np.testing.assert_array_equal(again, first)
 
 

@@ -249,15 +249,30 @@ def test_every_physics_is_tested_on_both_splits_the_sources_and_the_dynamical_ma
     assert "dual-phase map (dynamical)" not in tests and [m.name for m in missing] == ["NiAl_gamma", "Ni3Al_gamma_prime"]
 
 
-def test_nickel_is_measured_at_every_other_dynamical_setting_under_the_name_the_chapter_reads():
+def test_nickel_is_measured_at_every_other_dynamical_setting_under_the_name_the_chapter_reads(monkeypatch):
     from ebsdlib.book.prose import settings_findings
-    from ebsdlib.simulation.dynamical import MATERIAL_SETTINGS
+    from ebsdlib.simulation import dynamical
     from ebsdlib.studies.physics import nickel_against_emsoft, settings_label
 
+    coarse = dynamical.MATERIAL_SETTINGS["Al4Ni3"]
+    assert dynamical.MATERIAL_SETTINGS["Al4CoNi2"] == coarse  # one setting for both: one more Ni
+    asked = []
+
+    def computed(material, energy, half_size, min_dspacing, energy_bin, bethe):  # a stand-in for ebsdsim's Ni
+        asked.append((material.name, half_size, min_dspacing, energy_bin, bethe))
+        rows, cols = np.mgrid[: 2 * half_size + 1, : 2 * half_size + 1]
+        return (np.cos(rows / (2.0 * min_dspacing)) * np.cos(cols / 2.0)).astype(np.float32)
+
+    computed.is_cached = lambda *args, **kwargs: False
+    monkeypatch.setattr(dynamical, "dynamical_master_pattern_array", computed)
     images, correlations = nickel_against_emsoft(half_size=16)
     label = settings_label(["Al4Ni3", "Al4CoNi2"])
-    assert set(MATERIAL_SETTINGS) == {"Al4Ni3", "Al4CoNi2"} and label in images and label in correlations
+    default = dynamical.DynamicalSettings()
+    assert asked == [
+        ("Ni", 16, default.min_dspacing, default.energy_bin, default.bethe),
+        ("Ni", 16, coarse.min_dspacing, coarse.energy_bin, coarse.bethe),
+    ]
+    assert list(images) == ["EMsoft (dynamical)", "ebsdsim (dynamical)", label, "kikuchipy (kinematical)"]
     assert images[label].shape == images["ebsdsim (dynamical)"].shape == (33, 33)
-    # another computation, not the default one under another name
-    assert correlations[label] != correlations["ebsdsim (dynamical)"]
-    assert f"r = {correlations[label]:.2f}" in settings_findings(correlations, MATERIAL_SETTINGS)
+    assert correlations[label] != correlations["ebsdsim (dynamical)"]  # its own image, not the default one renamed
+    assert f"r = {correlations[label]:.2f}" in settings_findings(correlations, dynamical.MATERIAL_SETTINGS)
