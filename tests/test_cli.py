@@ -305,7 +305,7 @@ def test_simulate_computes_a_large_cell_at_the_beam_settings_given(tmp_path, cap
     # Al4Ni3 keeps its own Bethe cutoffs and energy bins, Ni its own: only the spacing is the command's
     assert sorted(asked) == [("Al4Ni3", 1.2, 2.0, (4.0, 8.0, 50.0)), ("Ni", 1.2, 1.0, (20.0, 40.0, 200.0))]
     assert len(list((out / "230" / "Al4Ni3").glob("*.tif"))) == 2 and len(list((out / "225" / "Ni").glob("*.tif"))) == 2
-    assert before == dynamical.MATERIAL_SETTINGS  # Al4Ni3's own settings are back, Ni has none again
+    assert list(before.items()) == list(dynamical.MATERIAL_SETTINGS.items())  # the same entries, in the same order
     asked.clear()
     code, _, err = run(
         f"ebsdlib simulate --material Ni --simulator dynamical --bethe 4 8 50 --n 1 --out {tmp_path / 'ni'} --profile smoke",

@@ -599,6 +599,7 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
     default = correlations["ebsdsim (dynamical)"]
     parts = []
     for s, names in groups.items():
+        names = sorted(names)
         who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         label = settings_label(names)
         if label not in correlations:

@@ -161,14 +161,12 @@ def settings_for(materials, settings: DynamicalSettings):
     """Compute the dynamical master patterns of ``materials`` at ``settings`` inside the ``with`` block (a
     user's large cell, for instance: ``ebsdlib simulate --min-dspacing``); a shipped file made at other settings
     is then not used. The settings each material had before are restored on leaving."""
-    names = [m.name for m in materials]
-    before = {name: MATERIAL_SETTINGS[name] for name in names if name in MATERIAL_SETTINGS}
-    MATERIAL_SETTINGS.update(dict.fromkeys(names, settings))
+    before = dict(MATERIAL_SETTINGS)
+    MATERIAL_SETTINGS.update(dict.fromkeys((m.name for m in materials), settings))
     try:
         yield
-    finally:
-        for name in names:
-            MATERIAL_SETTINGS.pop(name, None)
+    finally:  # the same entries in the same order
+        MATERIAL_SETTINGS.clear()
         MATERIAL_SETTINGS.update(before)
 
 

@@ -483,7 +483,8 @@ def physics_summary(rows: pd.DataFrame, metric: str = "accuracy") -> pd.DataFram
 
 def settings_label(names: list[str]) -> str:
     """The name :func:`nickel_against_emsoft` gives Ni computed at the dynamical settings of the materials ``names``:
-    ``"ebsdsim at Al4Ni3 and Al4CoNi2's settings"``."""
+    ``"ebsdsim at Al4CoNi2 and Al4Ni3's settings"`` (names sorted, whatever their order)."""
+    names = sorted(names)
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     return f"ebsdsim at {listed}'s settings"
 

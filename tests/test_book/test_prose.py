@@ -9,9 +9,9 @@ from ebsdlib.simulation.dynamical import DynamicalSettings
 def test_settings_findings_names_the_materials_their_settings_and_the_measured_price():
     coarse = DynamicalSettings(min_dspacing=1.0, bethe=(4.0, 8.0, 50.0), energy_bin=2.0, reason="too many atoms")
     settings = {"Al4Ni3": coarse, "Al4CoNi2": coarse}
-    correlations = pd.Series({"ebsdsim (dynamical)": 0.878, "ebsdsim at Al4Ni3 and Al4CoNi2's settings": 0.806})
+    correlations = pd.Series({"ebsdsim (dynamical)": 0.878, "ebsdsim at Al4CoNi2 and Al4Ni3's settings": 0.806})
     text = settings_findings(correlations, settings)
-    assert text.startswith("Al4Ni3 and Al4CoNi2 are computed at other settings than the rest: beams down to 1 Å")
+    assert text.startswith("Al4CoNi2 and Al4Ni3 are computed at other settings than the rest: beams down to 1 Å")
     assert "Bethe cutoffs 4/8/50, 2-keV energy bins (too many atoms)" in text
     assert "r = 0.81, against 0.88 at the defaults: a coarser likeness" in text and "these materials" in text
     better = pd.Series({"ebsdsim (dynamical)": 0.8, "ebsdsim at Al4Ni3's settings": 0.85})
@@ -19,6 +19,6 @@ def test_settings_findings_names_the_materials_their_settings_and_the_measured_p
     assert alone.startswith("Al4Ni3 is computed") and "no worse a likeness" in alone and "this material" in alone
     assert settings_findings(correlations, {}) == "Every master pattern is computed at the same settings."
     # where ebsdsim could not run, the sentence says it was not measured instead of giving a number
-    unmeasured = settings_findings(correlations.drop("ebsdsim at Al4Ni3 and Al4CoNi2's settings"), settings)
+    unmeasured = settings_findings(correlations.drop("ebsdsim at Al4CoNi2 and Al4Ni3's settings"), settings)
     assert "not measured in this build: the dynamical simulator cannot run on this machine" in unmeasured
     assert "r = " not in unmeasured
