@@ -124,8 +124,9 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
     The result is stored with joblib in a folder of ``<cache>/results/<function>/`` written by
     :func:`atomic_folder` and read back after :func:`verified_folder` (a damaged entry is reported and computed
     again), all under the entry's lock: a second process asking for the same result waits for the first and
-    reads it. The decorated function gains ``is_cached(*args, **kwargs)`` (whether a call would be a cache hit)
-    and ``__wrapped__`` (the plain function, as :func:`functools.wraps` sets it).
+    reads it. The decorated function gains ``is_cached(*args, **kwargs)`` (whether a call would be a cache hit),
+    ``depends_on`` and ``data_files`` (what its key is computed from, besides its arguments) and ``__wrapped__``
+    (the plain function, as :func:`functools.wraps` sets it).
     """
     import inspect
 
@@ -165,6 +166,8 @@ def cached(depends_on: Iterable[str], data_files: Iterable[str] = ()) -> Callabl
                 return folder.is_dir() and folder_problem(folder) is None
 
         wrapper.is_cached = is_cached
+        wrapper.depends_on = modules
+        wrapper.data_files = data_files
         return wrapper
 
     return decorate

@@ -339,6 +339,14 @@ def _user_commands(sub) -> None:
         metavar=("STRONG", "WEAK", "CUTOFF"),
         help="dynamical: ebsdsim's Bethe cutoffs (default: the material's, 20 40 200 for most; EMsoft's: 4 8 50)",
     )
+    simulate.add_argument(
+        "--energy-share",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="dynamical: share of the backscattered electrons' energy distribution integrated, from the beam energy "
+        "down (default: the material's, 1 for most; less ends before a low-energy bin that fails)",
+    )
     simulate.add_argument("--profile", default="default", help="detector and noise model (default: default)")
     simulate.add_argument("--seed", type=int, default=0)
 
@@ -516,20 +524,20 @@ def _check_simulation_request(args) -> None:
 
 
 def _dynamical_settings(args, simulator: str):
-    """``--min-dspacing`` and ``--bethe``, checked: a function giving each material its own dynamical settings
-    with those replaced; ``None`` when neither is given."""
+    """``--min-dspacing``, ``--bethe`` and ``--energy-share``, checked: a function giving each material its own
+    dynamical settings with those replaced; ``None`` when none is given."""
     import dataclasses
 
     from ebsdlib.simulation.dynamical import dynamical_settings
 
-    if args.min_dspacing is None and args.bethe is None:
+    if args.min_dspacing is None and args.bethe is None and args.energy_share is None:
         return None
     if simulator != "dynamical":
-        raise ValueError("--min-dspacing and --bethe set the dynamical simulator; add --simulator dynamical")
+        raise ValueError("--min-dspacing, --bethe and --energy-share set the dynamical simulator; add --simulator dynamical")
     if args.scan:
         raise ValueError(
-            "--min-dspacing and --bethe apply to --material and --cif; the scan's two phases use the master patterns "
-            "that ship at their own settings"
+            "--min-dspacing, --bethe and --energy-share apply to --material and --cif; the scan's two phases use the "
+            "master patterns that ship at their own settings"
         )
     changed = {"reason": "set on the command line"}
     if args.min_dspacing is not None:
@@ -543,6 +551,12 @@ def _dynamical_settings(args, simulator: str):
                 f"--bethe must be three positive numbers STRONG ≤ WEAK ≤ CUTOFF, not {' '.join(f'{b:g}' for b in bethe)}"
             )
         changed["bethe"] = bethe
+    if args.energy_share is not None:
+        if not 0.5 <= args.energy_share <= 1.0:
+            raise ValueError(
+                f"--energy-share must lie between 0.5 and 1 (a share of the energy distribution), not {args.energy_share:g}"
+            )
+        changed["energy_share"] = float(args.energy_share)
     return lambda material: dataclasses.replace(dynamical_settings(material), **changed)
 
 

@@ -118,6 +118,53 @@ def test_a_cached_result_is_checked_when_read_and_a_damaged_one_computed_again(t
     np.testing.assert_array_equal(again, first)
 
 
+def test_a_cached_result_is_computed_again_when_a_data_file_it_names_changes(tmp_path, monkeypatch):
+    """A result keyed on a file of ``ebsdlib/data`` (the shipped master patterns' manifest, for instance) is
+    computed again when that file changes, and read from the cache while it does not."""
+    from ebsdlib import cache
+
+    monkeypatch.setenv("EBSDLIB_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    (data / "master_patterns").mkdir(parents=True)
+    manifest = data / "master_patterns" / "manifest.yml"
+    manifest.write_text("Ni_20kV_201px.npz: {sha256: aaaa}\n")
+    monkeypatch.setattr(cache, "DATA_DIR", data)
+    calls = []
+
+    def patterns(n):
+        calls.append(n)
+        return list(range(n))
+
+    patterns.__module__ = "ebsdlib.simulation.datasets"
+    patterns = cache.cached(depends_on=[], data_files=["master_patterns/manifest.yml"])(patterns)
+    assert patterns(3) == patterns(3) == [0, 1, 2] and calls == [3]
+    manifest.write_text("Ni_20kV_201px.npz: {sha256: bbbb}\n")  # a master pattern shipped anew
+    assert not patterns.is_cached(3)
+    assert patterns(3) == [0, 1, 2] and calls == [3, 3]
+
+
+def test_what_is_cached_from_dynamical_master_patterns_is_keyed_on_their_settings_and_shipped_files():
+    """Every cached result that can be made from dynamical master patterns (data sets, the sample's map and its
+    phase boundaries, their Hough indexing, the randomised acquisition, other pattern sources, the ideal observer)
+    is computed again when a material's dynamical settings or a shipped master pattern change."""
+    from ebsdlib.mapping import hough, orientations
+    from ebsdlib.simulation import datasets, pattern_sources, randomise, sample
+    from ebsdlib.studies import separability
+
+    functions = [
+        f
+        for module in (datasets, sample, hough, orientations, randomise, pattern_sources, separability)
+        for f in vars(module).values()
+        if callable(f) and hasattr(f, "depends_on") and f.__module__ == module.__name__
+    ]
+    assert {f.__qualname__ for f in functions} >= {"_simulate_dataset", "_phase_boundary_patterns"}
+    for f in functions:
+        if f.__qualname__ == "_complete_map":  # keyed on the patterns it indexes, whatever made them
+            continue
+        assert "simulation.dynamical_settings" in f.depends_on, f.__qualname__
+        assert "master_patterns/manifest.yml" in f.data_files, f.__qualname__
+
+
 WRITER = """
 import sys, time
 from pathlib import Path

@@ -108,6 +108,10 @@ def scan(tmp_path):
         ("beam settings without the dynamical simulator", "set the dynamical simulator; add --simulator dynamical"),
         ("Bethe cutoffs out of order", "--bethe must be three positive numbers STRONG ≤ WEAK ≤ CUTOFF, not 8 4 50"),
         ("a spacing no simulator takes", "--min-dspacing must lie between 0.3 and 3 Å, not 0.01"),
+        (
+            "an energy share above all of it",
+            "--energy-share must lie between 0.5 and 1 (a share of the energy distribution), not 1.5",
+        ),
         ("beam settings for the scan", "apply to --material and --cif; the scan's two phases use the master patterns"),
     ],
 )
@@ -161,6 +165,8 @@ def test_bad_input_gets_one_error_line_and_exit_code_1(case, says, tmp_path, sca
         line = f"ebsdlib simulate --scan {tmp_path / 'scan.h5'} --simulator dynamical --bethe 4 8 50"
     elif case == "a spacing no simulator takes":
         line = f"ebsdlib simulate --material Ni --simulator dynamical --min-dspacing 0.01 --out {tmp_path / 'x'}"
+    elif case == "an energy share above all of it":
+        line = f"ebsdlib simulate --material Ni --simulator dynamical --energy-share 1.5 --out {tmp_path / 'x'}"
     else:
         tree = tmp_path / "tree" / "225" / "Ni"
         tree.mkdir(parents=True)
@@ -283,15 +289,16 @@ def test_an_error_is_one_line_on_the_terminal_after_tensorflow_started(tmp_path)
 
 
 def test_simulate_computes_a_large_cell_at_the_beam_settings_given(tmp_path, capsys, monkeypatch):
-    """--min-dspacing and --bethe replace those settings of each material of the command (the others stay the
-    material's own), in place of the shipped master pattern made at other settings, and are forgotten afterwards."""
+    """--min-dspacing, --bethe and --energy-share replace those settings of each material of the command (the others
+    stay the material's own), in place of the shipped master pattern made at other settings, and are forgotten
+    afterwards."""
     from ebsdlib.simulation import dynamical
 
     asked = []
     before = dict(dynamical.MATERIAL_SETTINGS)
 
-    def computed(material, energy, half_size, min_dspacing, energy_bin, bethe):
-        asked.append((material.name, min_dspacing, energy_bin, bethe))
+    def computed(material, energy, half_size, min_dspacing, energy_bin, bethe, energy_share):
+        asked.append((material.name, min_dspacing, energy_bin, bethe, energy_share))
         side = 2 * half_size + 1
         rows, cols = np.mgrid[:side, :side]
         return (np.sin(rows / 3.0) + np.cos(cols / 5.0)).astype(np.float32)  # bands enough for a pattern
@@ -303,14 +310,15 @@ def test_simulate_computes_a_large_cell_at_the_beam_settings_given(tmp_path, cap
     code, _, err = run(line, capsys)
     assert code == 0, err
     # Al4Ni3 keeps its own Bethe cutoffs and energy bins, Ni its own: only the spacing is the command's
-    assert sorted(asked) == [("Al4Ni3", 1.2, 2.0, (4.0, 8.0, 50.0)), ("Ni", 1.2, 1.0, (20.0, 40.0, 200.0))]
+    assert sorted(asked) == [("Al4Ni3", 1.2, 2.0, (4.0, 8.0, 50.0), 1.0), ("Ni", 1.2, 1.0, (20.0, 40.0, 200.0), 1.0)]
     assert len(list((out / "230" / "Al4Ni3").glob("*.tif"))) == 2 and len(list((out / "225" / "Ni").glob("*.tif"))) == 2
     assert list(before.items()) == list(dynamical.MATERIAL_SETTINGS.items())  # the same entries, in the same order
     asked.clear()
     code, _, err = run(
-        f"ebsdlib simulate --material Ni --simulator dynamical --bethe 4 8 50 --n 1 --out {tmp_path / 'ni'} --profile smoke",
+        f"ebsdlib simulate --material Ni --simulator dynamical --bethe 4 8 50 --energy-share 0.8 --n 1 "
+        f"--out {tmp_path / 'ni'} --profile smoke",
         capsys,
     )
     assert code == 0, err
-    assert asked == [("Ni", 0.7, 1.0, (4.0, 8.0, 50.0))]
+    assert asked == [("Ni", 0.7, 1.0, (4.0, 8.0, 50.0), 0.8)]
     assert before == dynamical.MATERIAL_SETTINGS

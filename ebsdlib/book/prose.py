@@ -594,28 +594,28 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
     groups: dict = {}
     for name, s in settings.items():
         groups.setdefault(s, []).append(name)
-    from ebsdlib.studies.physics import settings_label
+    from ebsdlib.studies.physics import listed, settings_label
 
     default = correlations["ebsdsim (dynamical)"]
     parts = []
     for s, names in groups.items():
-        names = sorted(names)
-        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        share = f", energies down to {s.energy_share:.0%} of their distribution" if s.energy_share < 1 else ""
+        computed = (
+            f"{listed(names)} {'is' if len(names) == 1 else 'are'} computed at other settings than the rest: beams down "
+            f"to {s.min_dspacing:g} Å, Bethe cutoffs {'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV "
+            f"energy bins{share} ({s.reason})."
+        )
         label = settings_label(names)
         if label not in correlations:
             parts.append(
-                f"{who} {'is' if len(names) == 1 else 'are'} computed at other settings than the rest: beams down to "
-                f"{s.min_dspacing:g} Å, Bethe cutoffs {'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV energy "
-                f"bins ({s.reason}). What those settings cost on nickel is not measured in this build: the dynamical "
+                f"{computed} What those settings cost on nickel is not measured in this build: the dynamical "
                 "simulator cannot run on this machine."
             )
             continue
         r = correlations[label]
         parts.append(
-            f"{who} {'is' if len(names) == 1 else 'are'} computed at other settings than the rest: beams down to {s.min_dspacing:g} Å, Bethe cutoffs "
-            f"{'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV energy bins ({s.reason}). Nickel computed "
-            f"at those settings correlates with EMsoft's at r = {r:.2f}, against {default:.2f} at the defaults: "
-            f"{'a coarser' if r < default else 'no worse a'} likeness, which the comparisons below inherit for "
-            f"{'these materials' if len(names) > 1 else 'this material'}."
+            f"{computed} Nickel computed at those settings correlates with EMsoft's at r = {r:.2f}, against "
+            f"{default:.2f} at the defaults: {'a coarser' if r < default else 'no worse a'} likeness, which the "
+            f"comparisons below inherit for {'these materials' if len(names) > 1 else 'this material'}."
         )
     return " ".join(parts)

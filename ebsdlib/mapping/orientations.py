@@ -377,7 +377,10 @@ def refine_orientations(
     return out
 
 
-@cached(depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical"])
+@cached(
+    depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical", "simulation.dynamical_settings"],
+    data_files=["master_patterns/manifest.yml"],
+)
 def _refined(patterns, geometry, phases, space_group, indexed, quaternions, trust_region, _kikuchipy_version):
     import contextlib
     import io

@@ -16,7 +16,10 @@ from ebsdlib.simulation.patterns import Detector, simulate_patterns, simulated_d
 __all__ = ["simulate_dataset", "simulated_book_dataset"]
 
 
-@cached(depends_on=["crystal.materials", "simulation.patterns", "datasets.container"])
+@cached(
+    depends_on=["crystal.materials", "simulation.patterns", "datasets.container", "simulation.dynamical_settings"],
+    data_files=["master_patterns/manifest.yml"],
+)
 def _simulate_dataset(materials: tuple[Material, ...], counts: SplitCounts, detector: Detector, seed: int) -> PatternDataset:
     per_material = patterns_per_material(materials, counts)
     patterns, tables = [], []

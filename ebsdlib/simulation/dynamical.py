@@ -39,6 +39,7 @@ import pandas as pd
 from ebsdlib.cache import cached, content_key, file_digest
 from ebsdlib.crystal.materials import Material, atomic_number, dual_phase_materials, training_materials
 from ebsdlib.paths import DATA_DIR
+from ebsdlib.simulation.dynamical_settings import MATERIAL_SETTINGS, DynamicalSettings, dynamical_settings, settings_for
 
 __all__ = [
     "SIMULATORS",
@@ -102,72 +103,6 @@ ORIGIN_SHIFT = {227: (0.125, 0.125, 0.125), 224: (0.25, 0.25, 0.25), 141: (0.0, 
 
 class DynamicalUnavailable(RuntimeError):
     """ebsdsim cannot compute here (no WebGPU adapter); the message says what to install."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DynamicalSettings:
-    """How ebsdsim computes a material's master pattern.
-
-    Parameters
-    ----------
-    min_dspacing
-        Smallest interplanar spacing of the beams in Å (default 0.7, as the kinematical reflector list).
-    bethe
-        ebsdsim's Bethe-perturbation cutoffs (strong, weak, cutoff); default (20, 40, 200), ebsdsim's own.
-        EMsoft's are (4, 8, 50).
-    energy_bin
-        Width of the energy bins in keV (default 1).
-    reason
-        Why a material departs from the defaults (measured), shown where the master patterns are listed.
-    """
-
-    min_dspacing: float = 0.7
-    bethe: tuple[float, float, float] = (20.0, 40.0, 200.0)
-    energy_bin: float = 1.0
-    reason: str = ""
-
-
-#: Materials whose master pattern the defaults cannot compute, with the settings that can. Al4Ni3 and its
-#: isotype Al4CoNi2 (Ia-3d, 112 atoms a cell): at 0.7 Å ebsdsim's CPU solver returned non-finite intensities
-#: (with EMsoft's Bethe cutoffs and with its own), at 0.85 and 1.0 Å with its own cutoffs too; 1.0 Å with
-#: EMsoft's cutoffs computes. 2-keV energy bins halve the cost: on Ni they changed the detector patterns by
-#: nothing that counts (Pearson r 0.9995 with 1-keV bins, 100 random orientations). The price, measured on Ni
-#: against EMsoft's dynamical Ni (201 px): r 0.81 at these settings against 0.88 at the defaults and 0.57 for
-#: the kinematical master pattern, both on the master patterns and on detector patterns of 100 orientations;
-#: chapter 1 measures it in every build (:func:`ebsdlib.studies.physics.nickel_against_emsoft`).
-#: Al4Ni3 computed at these settings in 1,740 s (6 energy bins, 20 → 10 kV, on 2 AVX2 EPYC cores, partly beside
-#: other work). Al4CoNi2 did not: the image kept changing by more than ebsdsim's 1 % stop rule down to 8 kV, and
-#: the bin at 6 kV returned non-finite intensities after 2,868 s. Still untried for it: a smaller share of the
-#: energy distribution (ebsdsim's ``marginal_coverage``) that ends the integration above 6 kV.
-MATERIAL_SETTINGS = {
-    name: DynamicalSettings(
-        min_dspacing=1.0,
-        bethe=(4.0, 8.0, 50.0),
-        energy_bin=2.0,
-        reason="112 atoms a cell: non-finite intensities at 0.7 Å; 1.0 Å with EMsoft's Bethe cutoffs",
-    )
-    for name in ("Al4Ni3", "Al4CoNi2")
-}
-
-
-def dynamical_settings(material: Material) -> DynamicalSettings:
-    """The settings ebsdsim computes ``material``'s master pattern with: :data:`MATERIAL_SETTINGS`' entry for
-    its name, else the defaults."""
-    return MATERIAL_SETTINGS.get(material.name, DynamicalSettings())
-
-
-@contextlib.contextmanager
-def settings_for(materials, settings: DynamicalSettings):
-    """Compute the dynamical master patterns of ``materials`` at ``settings`` inside the ``with`` block (a
-    user's large cell, for instance: ``ebsdlib simulate --min-dspacing``); a shipped file made at other settings
-    is then not used. The settings each material had before are restored on leaving."""
-    before = dict(MATERIAL_SETTINGS)
-    MATERIAL_SETTINGS.update(dict.fromkeys((m.name for m in materials), settings))
-    try:
-        yield
-    finally:  # the same entries in the same order
-        MATERIAL_SETTINGS.clear()
-        MATERIAL_SETTINGS.update(before)
 
 
 def hemisphere_of(material: Material) -> str:
@@ -264,8 +199,9 @@ def _named(material: Material, min_dspacing: float):
             raise
         raise ValueError(
             f"{material.name}: the dynamical simulator returned {err}; try a larger min_dspacing than {min_dspacing} Å "
-            "(fewer beams; `ebsdlib simulate --min-dspacing`, with EMsoft's Bethe cutoffs `--bethe 4 8 50`) or the "
-            "kinematical simulator"
+            "(fewer beams; `ebsdlib simulate --min-dspacing`, with EMsoft's Bethe cutoffs `--bethe 4 8 50`), a smaller "
+            "share of the energy distribution where a low-energy bin fails (`--energy-share 0.9`) or the kinematical "
+            "simulator"
         ) from None
 
 
@@ -325,6 +261,7 @@ def dynamical_master_pattern_array(
     sample_tilt: float = 70.0,
     ebsdsim_version: str | None = EBSDSIM_VERSION,
     bethe: tuple[float, float, float] = (20.0, 40.0, 200.0),
+    energy_share: float = 1.0,
 ) -> np.ndarray:
     """Energy-weighted dynamical master pattern of ``material`` in the square Lambert projection, cached.
 
@@ -349,6 +286,9 @@ def dynamical_master_pattern_array(
         version computes anew.
     bethe
         ebsdsim's Bethe cutoffs (strong, weak, cutoff); default ebsdsim's own (20, 40, 200).
+    energy_share
+        Share of the energy distribution integrated, from ``energy`` down (ebsdsim's ``marginal_coverage``;
+        default 1).
 
     Returns
     -------
@@ -372,6 +312,7 @@ def dynamical_master_pattern_array(
             bethe_c_strong=strong,
             bethe_c_weak=weak,
             bethe_c_cutoff=cutoff,
+            marginal_coverage=float(energy_share),
         )
         return read_ebsdsim_master_pattern(path, material)
 
@@ -398,11 +339,13 @@ def read_ebsdsim_master_pattern(path: Path, material: Material) -> np.ndarray:
     return np.asarray(weighted, dtype=np.float32)
 
 
-def _computed_with(material: Material, energy: float, half_size: int) -> tuple:
-    """:func:`dynamical_master_pattern_array`'s arguments for ``material`` at its :func:`dynamical_settings`."""
-    settings = dynamical_settings(material)
+def _computed_with(material: Material, energy: float, half_size: int, settings: DynamicalSettings | None = None) -> tuple:
+    """:func:`dynamical_master_pattern_array`'s arguments for ``material`` at ``settings`` (default: its
+    :func:`dynamical_settings`)."""
+    settings = dynamical_settings(material) if settings is None else settings
     return (material, float(energy), int(half_size), float(settings.min_dspacing), float(settings.energy_bin)), {
-        "bethe": tuple(float(b) for b in settings.bethe)
+        "bethe": tuple(float(b) for b in settings.bethe),
+        "energy_share": float(settings.energy_share),
     }
 
 
@@ -444,6 +387,7 @@ def shipped_master_pattern(material: Material, energy: float, half_size: int, *,
         entry.get("min_dspacing") != settings.min_dspacing
         or entry.get("energy_bin") != settings.energy_bin
         or tuple(entry.get("bethe", ())) != tuple(settings.bethe)
+        or entry.get("energy_share") != settings.energy_share
         or entry.get("sample_tilt") != 70.0
     ):
         return None
@@ -586,6 +530,7 @@ def ship_master_pattern(
         "min_dspacing": float(settings.min_dspacing),
         "energy_bin": float(settings.energy_bin),
         "bethe": [float(b) for b in settings.bethe],
+        "energy_share": float(settings.energy_share),
         "sample_tilt": 70.0,
         "ebsdsim": ebsdsim.__version__,
         "low": low,
@@ -608,7 +553,7 @@ def ship_master_pattern(
 def shipped_table(folder: Path | None = None) -> pd.DataFrame:
     """The shipped dynamical master patterns as ``manifest.yml`` lists them: one row per file with
     ``material``, ``energy`` (kV), ``pixels`` (side), ``min_dspacing`` (Å), ``Bethe cutoffs`` (strong/weak/cutoff),
-    ``energy_bin`` (keV), ``ebsdsim`` (version), ``seconds``
+    ``energy_bin`` (keV), ``energy_share`` (of the energy distribution), ``ebsdsim`` (version), ``seconds``
     (what computing it took, on the machine that wrote it) and ``kB`` (the file's size); empty when none is shipped."""
     folder = SHIPPED_DIR if folder is None else Path(folder)
     rows = [
@@ -619,11 +564,23 @@ def shipped_table(folder: Path | None = None) -> pd.DataFrame:
             "min_dspacing": entry["min_dspacing"],
             "Bethe cutoffs": "/".join(f"{b:g}" for b in entry.get("bethe", DynamicalSettings().bethe)),
             "energy_bin": entry["energy_bin"],
+            "energy_share": entry["energy_share"],
             "ebsdsim": entry["ebsdsim"],
             "seconds": entry["seconds"],
             "kB": round((folder / name).stat().st_size / 1024, 1) if (folder / name).is_file() else float("nan"),
         }
         for name, entry in sorted(_read_manifest(folder).items())
     ]
-    columns = ["material", "energy", "pixels", "min_dspacing", "Bethe cutoffs", "energy_bin", "ebsdsim", "seconds", "kB"]
+    columns = [
+        "material",
+        "energy",
+        "pixels",
+        "min_dspacing",
+        "Bethe cutoffs",
+        "energy_bin",
+        "energy_share",
+        "ebsdsim",
+        "seconds",
+        "kB",
+    ]
     return pd.DataFrame(rows, columns=columns)

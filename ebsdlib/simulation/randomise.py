@@ -245,7 +245,17 @@ def simulate_randomised(
     return out, pd.concat(rows, ignore_index=True)
 
 
-@cached(depends_on=["crystal.materials", "datasets.container", "preprocess", "simulation.patterns", "simulation.dynamical"])
+@cached(
+    depends_on=[
+        "crystal.materials",
+        "datasets.container",
+        "preprocess",
+        "simulation.patterns",
+        "simulation.dynamical",
+        "simulation.dynamical_settings",
+    ],
+    data_files=["master_patterns/manifest.yml"],
+)
 def _randomised_dataset(
     materials: tuple[Material, ...],
     counts: SplitCounts,

@@ -119,7 +119,16 @@ def _neighbour_index(micro: Microstructure) -> np.ndarray:
     return out.ravel()
 
 
-@cached(depends_on=["crystal.materials", "datasets.container", "simulation.patterns", "simulation.dynamical"])
+@cached(
+    depends_on=[
+        "crystal.materials",
+        "datasets.container",
+        "simulation.patterns",
+        "simulation.dynamical",
+        "simulation.dynamical_settings",
+    ],
+    data_files=["master_patterns/manifest.yml"],
+)
 def _simulate_map(shape, n_grains, precipitate_fraction, detector: Detector, seed) -> tuple[Microstructure, PatternDataset]:
     geometry, detector_model = detector.geometry, detector.detector_model
     matrix, precipitate = dual_phase_materials()
@@ -200,7 +209,10 @@ def simulate_dual_phase_map(
     return _simulate_map(tuple(int(s) for s in shape), int(n_grains), float(precipitate_fraction), detector, int(seed))
 
 
-@cached(depends_on=["crystal.materials", "simulation.patterns"])
+@cached(
+    depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical_settings"],
+    data_files=["master_patterns/manifest.yml"],
+)
 def _phase_boundary_patterns(phases: tuple[Material, ...], n: int, detector: Detector, seed: int) -> PatternDataset:
     geometry, detector_model = detector.geometry, detector.detector_model
     masters = {m.name: detector_master_pattern(m, geometry) for m in phases}

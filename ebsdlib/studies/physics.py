@@ -481,12 +481,16 @@ def physics_summary(rows: pd.DataFrame, metric: str = "accuracy") -> pd.DataFram
     return table
 
 
+def listed(names) -> str:
+    """``names`` sorted and listed as prose: ``"Al4CoNi2"``, ``"Al4CoNi2 and Al4Ni3"``, ``"A, B and C"``."""
+    names = sorted(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def settings_label(names: list[str]) -> str:
     """The name :func:`nickel_against_emsoft` gives Ni computed at the dynamical settings of the materials ``names``:
     ``"ebsdsim at Al4CoNi2 and Al4Ni3's settings"`` (names sorted, whatever their order)."""
-    names = sorted(names)
-    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    return f"ebsdsim at {listed}'s settings"
+    return f"ebsdsim at {listed(names)}'s settings"
 
 
 def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 20.0) -> tuple[dict[str, np.ndarray], pd.Series]:
@@ -506,7 +510,12 @@ def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 
         Pearson r of each simulator's pattern with EMsoft's, by the same names.
     """
     from ebsdlib.crystal.materials import load_materials
-    from ebsdlib.simulation.dynamical import MATERIAL_SETTINGS, DynamicalUnavailable, dynamical_master_pattern_array
+    from ebsdlib.simulation.dynamical import (
+        MATERIAL_SETTINGS,
+        DynamicalUnavailable,
+        _computed_with,
+        dynamical_master_pattern_array,
+    )
     from ebsdlib.simulation.pattern_sources import _kikuchipy
 
     kp = _kikuchipy()
@@ -527,15 +536,9 @@ def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 
     for name, settings in MATERIAL_SETTINGS.items():
         others.setdefault(settings, []).append(name)
     for settings, names in others.items():
+        args, kwargs = _computed_with(ni, energy, half_size, settings)
         try:
-            computed = dynamical_master_pattern_array(
-                ni,
-                float(energy),
-                int(half_size),
-                float(settings.min_dspacing),
-                float(settings.energy_bin),
-                bethe=tuple(float(b) for b in settings.bethe),
-            )
+            computed = dynamical_master_pattern_array(*args, **kwargs)
         except DynamicalUnavailable:
             continue  # no WebGPU adapter here: not measured, which the chapter's sentence says
         images[settings_label(names)] = np.asarray(computed, dtype=np.float64)

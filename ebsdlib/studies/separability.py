@@ -70,7 +70,16 @@ def _draw(geometry: DetectorGeometry, detector_model: DetectorModel, n: int, see
     return rng, rotations, pcs
 
 
-@cached(depends_on=["crystal.materials", "preprocess", "simulation.patterns", "simulation.dynamical"])
+@cached(
+    depends_on=[
+        "crystal.materials",
+        "preprocess",
+        "simulation.patterns",
+        "simulation.dynamical",
+        "simulation.dynamical_settings",
+    ],
+    data_files=["master_patterns/manifest.yml"],
+)
 def alike_pairs(
     materials: list[Material], geometry: DetectorGeometry, image_size: int | None, n: int = 20, seed: int = 0
 ) -> pd.DataFrame:
@@ -113,7 +122,16 @@ def nearest_materials(
     return [by_name[b if a == material.name else a] for a, b in zip(pairs["first"], pairs["second"], strict=False)]
 
 
-@cached(depends_on=["crystal.materials", "preprocess", "simulation.patterns", "simulation.dynamical"])
+@cached(
+    depends_on=[
+        "crystal.materials",
+        "preprocess",
+        "simulation.patterns",
+        "simulation.dynamical",
+        "simulation.dynamical_settings",
+    ],
+    data_files=["master_patterns/manifest.yml"],
+)
 def ideal_observer(
     first: Material,
     second: Material,

@@ -171,8 +171,9 @@ def test_every_shipped_master_pattern_is_read_back_for_its_crystal():
 
 
 def test_a_material_with_its_own_settings_is_computed_and_shipped_with_them(ni, monkeypatch, tmp_path):
-    """Al4Ni3's 112-atom cell is computed at 1.0 Å, EMsoft's Bethe cutoffs and 2-keV bins; the settings reach
-    ebsdsim, the manifest records them, and a file written at other settings is not served for the material."""
+    """Al4Ni3's 112-atom cell is computed at 1.0 Å, EMsoft's Bethe cutoffs and 2-keV bins, Al4CoNi2's also on 90 %
+    of the energy distribution only; the settings reach ebsdsim, the manifest records them, and a file written at
+    other settings is not served for the material."""
     from dataclasses import replace
 
     from ebsdlib.simulation.dynamical import (
@@ -201,10 +202,16 @@ def test_a_material_with_its_own_settings_is_computed_and_shipped_with_them(ni, 
         dynamical_master_pattern(al4ni3, 20.0, TINY - 2)
     assert asked["dmin"] == pytest.approx(0.1) and asked["energy_binwidth_keV"] == 2.0
     assert (asked["bethe_c_strong"], asked["bethe_c_weak"], asked["bethe_c_cutoff"]) == (4.0, 8.0, 50.0)
+    assert asked["marginal_coverage"] == 1.0
+    asked.clear()
+    with pytest.raises(RuntimeError, match="stop before computing"):
+        dynamical_master_pattern(load_materials()["Al4CoNi2"], 20.0, TINY - 2)
+    assert asked["marginal_coverage"] == 0.9 and asked["dmin"] == pytest.approx(0.1) and asked["bethe_c_cutoff"] == 50.0
     asked.clear()
     with pytest.raises(RuntimeError, match="stop before computing"):
         dynamical_master_pattern(ni, 20.0, TINY - 2)
     assert asked["dmin"] == pytest.approx(0.07) and asked["bethe_c_strong"] == 20.0 and asked["energy_binwidth_keV"] == 1.0
+    assert asked["marginal_coverage"] == 1.0
 
     # shipped at its settings it is served; the same file recorded at the defaults is not
     side = 2 * TINY + 1
@@ -212,9 +219,14 @@ def test_a_material_with_its_own_settings_is_computed_and_shipped_with_them(ni, 
     manifest = ship_master_pattern(al4ni3, pattern, 20.0, TINY, seconds=12.0, folder=tmp_path)
     assert np.abs(shipped_master_pattern(al4ni3, 20.0, TINY, folder=tmp_path) - pattern).max() <= 1 / 65535
     row = shipped_table(tmp_path).iloc[0]
-    assert (row["min_dspacing"], row["Bethe cutoffs"], row["energy_bin"]) == (1.0, "4/8/50", 2.0)
+    assert (row["min_dspacing"], row["Bethe cutoffs"], row["energy_bin"], row["energy_share"]) == (1.0, "4/8/50", 2.0, 1.0)
     own = dynamical.MATERIAL_SETTINGS["Al4Ni3"]
-    for other in (replace(own, min_dspacing=0.7), replace(own, bethe=(20.0, 40.0, 200.0)), replace(own, energy_bin=1.0)):
+    for other in (
+        replace(own, min_dspacing=0.7),
+        replace(own, bethe=(20.0, 40.0, 200.0)),
+        replace(own, energy_bin=1.0),
+        replace(own, energy_share=0.9),
+    ):
         monkeypatch.setitem(dynamical.MATERIAL_SETTINGS, "Al4Ni3", other)  # each setting alone makes it another file
         assert shipped_master_pattern(al4ni3, 20.0, TINY, folder=tmp_path) is None, other
     monkeypatch.setitem(dynamical.MATERIAL_SETTINGS, "Al4Ni3", own)

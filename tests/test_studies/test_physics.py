@@ -255,24 +255,28 @@ def test_nickel_is_measured_at_every_other_dynamical_setting_under_the_name_the_
     from ebsdlib.studies.physics import nickel_against_emsoft, settings_label
 
     coarse = dynamical.MATERIAL_SETTINGS["Al4Ni3"]
-    assert dynamical.MATERIAL_SETTINGS["Al4CoNi2"] == coarse  # one setting for both: one more Ni
+    short = dynamical.MATERIAL_SETTINGS["Al4CoNi2"]
+    assert short != coarse and short.energy_share < 1  # two other settings: two more Ni
     asked = []
 
-    def computed(material, energy, half_size, min_dspacing, energy_bin, bethe):  # a stand-in for ebsdsim's Ni
-        asked.append((material.name, half_size, min_dspacing, energy_bin, bethe))
+    def computed(material, energy, half_size, min_dspacing, energy_bin, bethe, energy_share):  # a stand-in for ebsdsim
+        asked.append((material.name, half_size, min_dspacing, energy_bin, bethe, energy_share))
         rows, cols = np.mgrid[: 2 * half_size + 1, : 2 * half_size + 1]
-        return (np.cos(rows / (2.0 * min_dspacing)) * np.cos(cols / 2.0)).astype(np.float32)
+        return (np.cos(rows / (2.0 * min_dspacing)) * np.cos(cols / (2.0 * energy_share))).astype(np.float32)
 
     computed.is_cached = lambda *args, **kwargs: False
     monkeypatch.setattr(dynamical, "dynamical_master_pattern_array", computed)
     images, correlations = nickel_against_emsoft(half_size=16)
-    label = settings_label(["Al4Ni3", "Al4CoNi2"])
+    label, other = settings_label(["Al4Ni3"]), settings_label(["Al4CoNi2"])
     default = dynamical.DynamicalSettings()
     assert asked == [
-        ("Ni", 16, default.min_dspacing, default.energy_bin, default.bethe),
-        ("Ni", 16, coarse.min_dspacing, coarse.energy_bin, coarse.bethe),
+        ("Ni", 16, default.min_dspacing, default.energy_bin, default.bethe, 1.0),
+        ("Ni", 16, coarse.min_dspacing, coarse.energy_bin, coarse.bethe, 1.0),
+        ("Ni", 16, short.min_dspacing, short.energy_bin, short.bethe, short.energy_share),
     ]
-    assert list(images) == ["EMsoft (dynamical)", "ebsdsim (dynamical)", label, "kikuchipy (kinematical)"]
+    assert list(images) == ["EMsoft (dynamical)", "ebsdsim (dynamical)", label, other, "kikuchipy (kinematical)"]
     assert images[label].shape == images["ebsdsim (dynamical)"].shape == (33, 33)
     assert correlations[label] != correlations["ebsdsim (dynamical)"]  # its own image, not the default one renamed
-    assert f"r = {correlations[label]:.2f}" in settings_findings(correlations, dynamical.MATERIAL_SETTINGS)
+    assert correlations[other] != correlations[label]
+    text = settings_findings(correlations, dynamical.MATERIAL_SETTINGS)
+    assert f"r = {correlations[label]:.2f}" in text and f"r = {correlations[other]:.2f}" in text
