@@ -571,56 +571,55 @@ def _simulate(args) -> int:
     if args.simulator:
         settings["simulator"] = args.simulator
     dynamical = _dynamical_settings(args, settings["simulator"])
-    if dynamical is None:
-        return _simulate_with(args, settings)
-    if args.cif:
-        from ebsdlib.crystal.materials import material_from_cif
+    if args.scan:
+        return _simulate_scan(args, settings)
+    if not args.out:
+        raise ValueError("--material and --cif need --out, the root of the TIFF tree to write")
+    materials = _requested_materials(args)
+    with contextlib.ExitStack() as stack:
+        for material in materials if dynamical is not None else ():  # each its own settings, changed by the command line
+            stack.enter_context(settings_for([material], dynamical(material)))
+        return _simulate_tree(args, settings, materials)
 
-        materials = [material_from_cif(path) for path in args.cif]
-    else:
+
+def _requested_materials(args) -> list:
+    """The materials of ``--cif`` (a note for each with partly occupied sites) or ``--material``."""
+    if not args.cif:
         from ebsdlib.io.export import find_materials
 
-        materials = find_materials(args.material)
-    with contextlib.ExitStack() as stack:
-        for material in materials:  # each its own settings, with what the command line changes
-            stack.enter_context(settings_for([material], dynamical(material)))
-        return _simulate_with(args, settings)
+        return find_materials(args.material)
+    from ebsdlib.crystal.materials import has_partial_occupancies, material_from_cif
+
+    materials = [material_from_cif(path) for path in args.cif]
+    for path, material in zip(args.cif, materials, strict=True):
+        if has_partial_occupancies(material):
+            print(
+                f"note: {path} has partly occupied sites; {material.name} is simulated as the average crystal "
+                "(each site scatters with its occupancy-weighted scattering factor), without the superlattice "
+                "reflections an ordered arrangement would add"
+            )
+    return materials
 
 
-def _simulate_with(args, settings: dict) -> int:
-    from ebsdlib.io.export import find_materials, write_pattern_tree, write_scan
+def _simulate_scan(args, settings: dict) -> int:
+    from ebsdlib.io.export import write_scan
     from ebsdlib.simulation.patterns import simulated_detector
 
     detector = simulated_detector(settings, args.detector_shape)
     geometry = detector.geometry
-    if args.scan:
-        path = write_scan(
-            args.scan,
-            tuple(args.map_shape),
-            detector=detector,
-            seed=args.seed,
-            overwrite=args.overwrite,
-        )
-        print(
-            f"scan written: {path} ({args.map_shape[0]} × {args.map_shape[1]} patterns of {geometry.shape[0]}×{geometry.shape[1]} px); "
-            f"ground truth: {path.with_name(path.stem + '_truth.csv')}"
-        )
-        return 0
-    if not args.out:
-        raise ValueError("--material and --cif need --out, the root of the TIFF tree to write")
-    if args.cif:
-        from ebsdlib.crystal.materials import has_partial_occupancies, material_from_cif
+    path = write_scan(args.scan, tuple(args.map_shape), detector=detector, seed=args.seed, overwrite=args.overwrite)
+    print(
+        f"scan written: {path} ({args.map_shape[0]} × {args.map_shape[1]} patterns of {geometry.shape[0]}×{geometry.shape[1]} px); "
+        f"ground truth: {path.with_name(path.stem + '_truth.csv')}"
+    )
+    return 0
 
-        materials = [material_from_cif(path) for path in args.cif]
-        for path, material in zip(args.cif, materials, strict=True):
-            if has_partial_occupancies(material):
-                print(
-                    f"note: {path} has partly occupied sites; {material.name} is simulated as the average crystal "
-                    "(each site scatters with its occupancy-weighted scattering factor), without the superlattice "
-                    "reflections an ordered arrangement would add"
-                )
-    else:
-        materials = find_materials(args.material)
+
+def _simulate_tree(args, settings: dict, materials: list) -> int:
+    from ebsdlib.io.export import write_pattern_tree
+    from ebsdlib.simulation.patterns import simulated_detector
+
+    detector = simulated_detector(settings, args.detector_shape)
     table = write_pattern_tree(materials, args.n, args.out, detector, args.seed)
     print(f"{len(table)} patterns written under {args.out} (<space group>/<material>/*.tif); index: {args.out}/patterns.csv")
     return 0
