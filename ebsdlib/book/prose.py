@@ -582,7 +582,7 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
         :func:`~ebsdlib.studies.physics.nickel_against_emsoft`'s Pearson r by name (``"ebsdsim (dynamical)"`` and
         :func:`~ebsdlib.studies.physics.settings_label` of the materials).
     settings
-        :data:`~ebsdlib.simulation.dynamical.MATERIAL_SETTINGS`: material name → settings.
+        :data:`~ebsdlib.simulation.dynamical_settings.MATERIAL_SETTINGS`: material name → settings.
 
     Returns
     -------
@@ -597,7 +597,7 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
     from ebsdlib.studies.physics import listed, settings_label
 
     default = correlations["ebsdsim (dynamical)"]
-    parts = []
+    parts, unmeasured = [], False
     for s, names in groups.items():
         share = f", energies down to {s.energy_share:.0%} of their distribution" if s.energy_share < 1 else ""
         computed = (
@@ -607,15 +607,18 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
         )
         label = settings_label(names)
         if label not in correlations:
-            parts.append(
-                f"{computed} What those settings cost on nickel is not measured in this build: the dynamical "
-                "simulator cannot run on this machine."
-            )
+            parts.append(computed)
+            unmeasured = True
             continue
         r = correlations[label]
         parts.append(
             f"{computed} Nickel computed at those settings correlates with EMsoft's at r = {r:.2f}, against "
             f"{default:.2f} at the defaults: {'a coarser' if r < default else 'no worse a'} likeness, which the "
             f"comparisons below inherit for {'these materials' if len(names) > 1 else 'this material'}."
+        )
+    if unmeasured:
+        parts.append(
+            "What those settings cost on nickel is not measured in this build: the dynamical simulator cannot run "
+            "on this machine."
         )
     return " ".join(parts)

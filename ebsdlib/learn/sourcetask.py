@@ -90,11 +90,12 @@ def pretrain_source_task(
                 "preprocess",
                 "simulation.patterns",
                 "simulation.dynamical",
+                "simulation.dynamical_settings",
                 "simulation.datasets",
                 "datasets.container",
                 "crystal.materials",
             ],
-            ["materials.yml"],
+            ["materials.yml", "master_patterns/manifest.yml"],
         ),
         "version": __version__,
     }

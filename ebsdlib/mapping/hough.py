@@ -117,10 +117,7 @@ def hough_phase_map(
     )
 
 
-@cached(
-    depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical", "simulation.dynamical_settings"],
-    data_files=["master_patterns/manifest.yml"],
-)
+@cached(depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical"])
 def _hough_index(patterns, geometry, phases, n_bands, max_fit, min_bands, tie_tolerance, _pyebsdindex_version) -> pd.DataFrame:
     """Hough indexing of ``patterns``, cached by their content, the geometry, the phases and settings,
     and the PyEBSDIndex version: a rebuild with nothing changed indexes nothing."""

@@ -17,7 +17,13 @@ __all__ = ["simulate_dataset", "simulated_book_dataset"]
 
 
 @cached(
-    depends_on=["crystal.materials", "simulation.patterns", "datasets.container", "simulation.dynamical_settings"],
+    depends_on=[
+        "crystal.materials",
+        "simulation.patterns",
+        "datasets.container",
+        "simulation.dynamical",
+        "simulation.dynamical_settings",
+    ],
     data_files=["master_patterns/manifest.yml"],
 )
 def _simulate_dataset(materials: tuple[Material, ...], counts: SplitCounts, detector: Detector, seed: int) -> PatternDataset:

@@ -387,7 +387,7 @@ def shipped_master_pattern(material: Material, energy: float, half_size: int, *,
         entry.get("min_dspacing") != settings.min_dspacing
         or entry.get("energy_bin") != settings.energy_bin
         or tuple(entry.get("bethe", ())) != tuple(settings.bethe)
-        or entry.get("energy_share") != settings.energy_share
+        or entry.get("energy_share", 1.0) != settings.energy_share  # ebsdsim's default where none is recorded
         or entry.get("sample_tilt") != 70.0
     ):
         return None
@@ -564,7 +564,7 @@ def shipped_table(folder: Path | None = None) -> pd.DataFrame:
             "min_dspacing": entry["min_dspacing"],
             "Bethe cutoffs": "/".join(f"{b:g}" for b in entry.get("bethe", DynamicalSettings().bethe)),
             "energy_bin": entry["energy_bin"],
-            "energy_share": entry["energy_share"],
+            "energy_share": entry.get("energy_share", 1.0),
             "ebsdsim": entry["ebsdsim"],
             "seconds": entry["seconds"],
             "kB": round((folder / name).stat().st_size / 1024, 1) if (folder / name).is_file() else float("nan"),

@@ -1,9 +1,11 @@
 """How ebsdsim computes each material's dynamical master pattern: the settings (beams, Bethe cutoffs, energy bins,
 share of the energy distribution) and the materials that need other settings than the defaults.
 
-They sit in a module of their own so that what is cached from dynamical master patterns (data sets, maps, their
-Hough indexing) is keyed on them (``depends_on``) without being keyed on every edit of
-:mod:`ebsdlib.simulation.dynamical`'s code.
+Every cached result that can be made from dynamical master patterns (data sets, the sample's map and its phase
+boundaries, the randomised acquisition, the ideal observer, the source task) lists this module beside
+:mod:`ebsdlib.simulation.dynamical` in what its key depends on, with the shipped files' ``manifest.yml``: a change
+of a material's settings, or a master pattern shipped anew, computes them again. The key sees this module's code,
+not settings changed while a program runs (:func:`settings_for`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class DynamicalSettings:
     reason: str = ""
 
 
-#: Materials whose master pattern the defaults cannot compute, with the settings that can. Al4Ni3 and its
+#: Materials whose master pattern the defaults cannot compute, with the settings that compute it. Al4Ni3 and its
 #: isotype Al4CoNi2 (Ia-3d, 112 atoms a cell): at 0.7 Å ebsdsim's CPU solver returned non-finite intensities
 #: (with EMsoft's Bethe cutoffs and with its own), at 0.85 and 1.0 Å with its own cutoffs too; 1.0 Å with
 #: EMsoft's cutoffs computes. 2-keV energy bins halve the cost: on Ni they changed the detector patterns by
@@ -66,7 +68,7 @@ MATERIAL_SETTINGS = {
     "Al4CoNi2": dataclasses.replace(
         _LARGE_CELL,
         energy_share=0.9,
-        reason=_LARGE_CELL.reason + "; its 6-kV energy bin is non-finite even so",
+        reason="Al4Ni3's isotype, at its settings; its 6-kV energy bin is non-finite even so",
     ),
 }
 
@@ -81,7 +83,9 @@ def dynamical_settings(material: Material) -> DynamicalSettings:
 def settings_for(materials, settings: DynamicalSettings):
     """Compute the dynamical master patterns of ``materials`` at ``settings`` inside the ``with`` block (a
     user's large cell, for instance: ``ebsdlib simulate --min-dspacing``); a shipped file made at other settings
-    is then not used. The settings each material had before are restored on leaving."""
+    is then not used. The settings each material had before are restored on leaving. Cached results are keyed
+    on the settings this module gives, not these: inside the block, compute patterns with uncached functions
+    (:func:`ebsdlib.simulation.patterns.simulate_patterns`, as ``ebsdlib simulate`` does)."""
     before = dict(MATERIAL_SETTINGS)
     MATERIAL_SETTINGS.update(dict.fromkeys((m.name for m in materials), settings))
     try:

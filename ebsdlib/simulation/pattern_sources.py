@@ -106,10 +106,7 @@ def dynamical_aluminium() -> PatternDataset:
     return PatternDataset(data, table, meta)
 
 
-@cached(
-    depends_on=["simulation.patterns", "simulation.dynamical", "simulation.dynamical_settings"],
-    data_files=["master_patterns/manifest.yml"],
-)
+@cached(depends_on=["simulation.patterns", "simulation.dynamical"])
 def _dynamical_nickel(n: int, detector: Detector, seed: int) -> PatternDataset:
     kp = _kikuchipy()
     detector_model = detector.detector_model

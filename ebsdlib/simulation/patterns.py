@@ -295,7 +295,7 @@ def master_pattern(
     min_dspacing
         Smallest interplanar spacing of the reflectors in Å (default 0.7; kinematical only: the dynamical
         simulator's beams reach 0.7 Å too, except for the materials whose
-        :func:`~ebsdlib.simulation.dynamical.dynamical_settings` say otherwise).
+        :func:`~ebsdlib.simulation.dynamical_settings.dynamical_settings` say otherwise).
     min_relative_f
         Reflectors with |F| below this share of the strongest are left out (default :data:`EXTINCT_F`: only the
         extinct ones, whose |F| is zero up to rounding; kinematical only). A larger cut removes weak reflectors

@@ -210,7 +210,7 @@ def simulate_dual_phase_map(
 
 
 @cached(
-    depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical_settings"],
+    depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical", "simulation.dynamical_settings"],
     data_files=["master_patterns/manifest.yml"],
 )
 def _phase_boundary_patterns(phases: tuple[Material, ...], n: int, detector: Detector, seed: int) -> PatternDataset:

@@ -497,7 +497,7 @@ def nickel_against_emsoft(half_size: int = DYNAMICAL_HALF_SIZE, energy: float = 
     """Ni's master patterns from both simulators beside EMsoft's dynamical one (kikuchipy's
     ``nickel_ebsd_master_pattern_small``, 20 kV, offline), on one grid of ``half_size``, and the Pearson
     correlation of each with EMsoft's. Ni is also computed at every other setting some material's master pattern
-    is computed with (:data:`~ebsdlib.simulation.dynamical.MATERIAL_SETTINGS`), so that what those settings cost
+    is computed with (:data:`~ebsdlib.simulation.dynamical_settings.MATERIAL_SETTINGS`), so that what those settings cost
     is measured against EMsoft too (seconds on a CPU, cached; left out where ebsdsim finds no WebGPU adapter).
 
     Returns

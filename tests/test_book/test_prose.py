@@ -24,10 +24,15 @@ def test_settings_findings_names_the_materials_their_settings_and_the_measured_p
     unmeasured = settings_findings(correlations.drop("ebsdsim at Al4CoNi2 and Al4Ni3's settings"), settings)
     assert "not measured in this build: the dynamical simulator cannot run on this machine" in unmeasured
     assert "r = " not in unmeasured
-    # a material integrated over part of the energy distribution says so, in its own group
+    # a material integrated over part of the energy distribution says so, in its own group, with its own price
     short = replace(coarse, energy_share=0.9, reason="its low energies fail")
-    correlations["ebsdsim at Al4CoNi2's settings"] = 0.8
-    two = settings_findings(correlations, {"Al4Ni3": coarse, "Al4CoNi2": short})
+    both = pd.Series(
+        {"ebsdsim (dynamical)": 0.878, "ebsdsim at Al4Ni3's settings": 0.806, "ebsdsim at Al4CoNi2's settings": 0.754}
+    )
+    two = settings_findings(both, {"Al4Ni3": coarse, "Al4CoNi2": short})
     assert "Al4Ni3 is computed" in two and "Al4CoNi2 is computed" in two
     assert "2-keV energy bins, energies down to 90% of their distribution (its low energies fail)" in two
-    assert two.count("energies down to") == 1
+    assert two.count("energies down to") == 1 and "r = 0.81" in two and "r = 0.75" in two
+    # neither measured: said once
+    neither = settings_findings(both[["ebsdsim (dynamical)"]], {"Al4Ni3": coarse, "Al4CoNi2": short})
+    assert neither.count("not measured in this build") == 1 and "r = " not in neither
