@@ -56,7 +56,11 @@ class DynamicalSettings:
 #: Al4Ni3 computed at these settings in 1,740 s (6 energy bins, 20 → 10 kV, on 2 AVX2 EPYC cores, partly beside
 #: other work). Al4CoNi2 did not: the image kept changing by more than ebsdsim's 1 % stop rule down to 8 kV, and
 #: the bin at 6 kV returned non-finite intensities after 2,868 s. Its integration therefore ends at 90 % of the
-#: energy distribution, which ebsdsim reaches with the 8-kV bin (seven bins, 20 → 8 kV, 92.4 % of the weight).
+#: energy distribution, which ebsdsim reaches with the 8-kV bin (seven bins, 20 → 8 kV, 92.4 % of the weight):
+#: computed in 2,344 s (2 AVX2 EPYC cores, partly beside tests); its master pattern keeps the cubic symmetry
+#: (r = 1.000 with its transpose and its mirror) and correlates with Al4Ni3's at r = 0.99, with its kinematical
+#: one at 0.31 (Al4Ni3: 0.30). On Ni the same settings give the same master pattern as Al4Ni3's (r = 1.000):
+#: nickel's own energy integration stops (ebsdsim's 1 % rule) before 8 kV.
 _LARGE_CELL = DynamicalSettings(
     min_dspacing=1.0,
     bethe=(4.0, 8.0, 50.0),
