@@ -8,6 +8,8 @@ threshold that decides a verdict is a named constant with the reason beside it. 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -598,13 +600,23 @@ def settings_findings(correlations: pd.Series, settings: dict) -> str:
 
     default = correlations["ebsdsim (dynamical)"]
     parts, unmeasured = [], False
+    described: dict = {}
     for s, names in groups.items():
-        share = f", energies down to {s.energy_share:.0%} of their distribution" if s.energy_share < 1 else ""
-        computed = (
-            f"{listed(names)} {'is' if len(names) == 1 else 'are'} computed at other settings than the rest: beams down "
-            f"to {s.min_dspacing:g} Å, Bethe cutoffs {'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV "
-            f"energy bins{share} ({s.reason})."
-        )
+        verb = "is" if len(names) == 1 else "are"
+        share = f"energies down to {s.energy_share:.0%} of their distribution"
+        # settings that differ from those already described by the share of the energies only are said so
+        alike = [other for other in described if replace(other, energy_share=s.energy_share, reason=s.reason) == s]
+        if alike:
+            computed = (
+                f"{listed(names)} {verb} computed at {listed(described[alike[0]])}'s settings with {share} only ({s.reason})."
+            )
+        else:
+            computed = (
+                f"{listed(names)} {verb} computed at other settings than the rest: beams down to {s.min_dspacing:g} Å, "
+                f"Bethe cutoffs {'/'.join(f'{b:g}' for b in s.bethe)}, {s.energy_bin:g}-keV energy bins"
+                f"{', ' + share if s.energy_share < 1 else ''} ({s.reason})."
+            )
+        described[s] = names
         label = settings_label(names)
         if label not in correlations:
             parts.append(computed)

@@ -72,7 +72,7 @@ MATERIAL_SETTINGS = {
     "Al4CoNi2": dataclasses.replace(
         _LARGE_CELL,
         energy_share=0.9,
-        reason="Al4Ni3's isotype, at its settings; its 6-kV energy bin is non-finite even so",
+        reason="Al4Ni3's isotype, whose 6-kV energy bin is non-finite even at those settings",
     ),
 }
 

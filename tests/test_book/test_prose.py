@@ -30,9 +30,14 @@ def test_settings_findings_names_the_materials_their_settings_and_the_measured_p
         {"ebsdsim (dynamical)": 0.878, "ebsdsim at Al4Ni3's settings": 0.806, "ebsdsim at Al4CoNi2's settings": 0.754}
     )
     two = settings_findings(both, {"Al4Ni3": coarse, "Al4CoNi2": short})
-    assert "Al4Ni3 is computed" in two and "Al4CoNi2 is computed" in two
-    assert "2-keV energy bins, energies down to 90% of their distribution (its low energies fail)" in two
-    assert two.count("energies down to") == 1 and "r = 0.81" in two and "r = 0.75" in two
+    assert "Al4Ni3 is computed at other settings than the rest" in two
+    assert "Al4CoNi2 is computed at Al4Ni3's settings with energies down to 90% of their distribution only (its low" in two
+    assert two.count("energies down to") == 1 and two.count("Bethe cutoffs") == 1
+    assert "r = 0.81" in two and "r = 0.75" in two
+    # alone, or beside settings that differ in more than the share, a short integration lists every setting
+    other = replace(short, min_dspacing=1.2)
+    apart = settings_findings(both, {"Al4Ni3": coarse, "Al4CoNi2": other})
+    assert apart.count("Bethe cutoffs") == 2 and "2-keV energy bins, energies down to 90% of their distribution" in apart
     # neither measured: said once
     neither = settings_findings(both[["ebsdsim (dynamical)"]], {"Al4Ni3": coarse, "Al4CoNi2": short})
     assert neither.count("not measured in this build") == 1 and "r = " not in neither
