@@ -34,6 +34,8 @@ __all__ = [
     "student_sentence",
     "reflection_findings",
     "physics_verdict",
+    "not_at_hand_clause",
+    "settings_findings",
 ]
 
 #: A curve counts as "not monotonic" where the mean score falls by more than this between two counts:
@@ -572,6 +574,22 @@ def physics_verdict(rows: pd.DataFrame, own_test: dict[str, str], others: dict[s
         else "the default keeps kinematical master patterns."
     )
     return {"own": own, "better": better, "level": level, "worse": worse, "dynamical": dynamical, "sentence": sentence}
+
+
+def not_at_hand_clause(names: list[str]) -> str:
+    """The end of chapter 8's sentence on the materials its physics comparison trains on: the materials whose
+    dynamical master patterns are not at hand, named, or that all are.
+
+    Examples
+    --------
+    >>> not_at_hand_clause([])
+    ' (all of them)'
+    >>> not_at_hand_clause(["Al4CoNi2"])
+    '; not at hand (computing them would take hours in a build; make master-patterns writes them): Al4CoNi2'
+    """
+    if not names:
+        return " (all of them)"
+    return "; not at hand (computing them would take hours in a build; make master-patterns writes them): " + ", ".join(names)
 
 
 def settings_findings(correlations: pd.Series, settings: dict) -> str:

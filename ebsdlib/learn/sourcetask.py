@@ -22,6 +22,7 @@ from ebsdlib.learn.models import NETWORK_NAMES, PretrainedSource, classifier
 from ebsdlib.learn.training import TrainingConfig, fit_model, prepare_split
 from ebsdlib.paths import cache_dir
 from ebsdlib.simulation.datasets import simulate_dataset
+from ebsdlib.simulation.dynamical_settings import DYNAMICAL_MODULES, SHIPPED_MANIFEST
 from ebsdlib.simulation.patterns import Detector
 
 __all__ = ["pretrain_source_task", "ensure_source"]
@@ -89,13 +90,12 @@ def pretrain_source_task(
                 "learn.training",
                 "preprocess",
                 "simulation.patterns",
-                "simulation.dynamical",
-                "simulation.dynamical_settings",
+                *DYNAMICAL_MODULES,
                 "simulation.datasets",
                 "datasets.container",
                 "crystal.materials",
             ],
-            ["materials.yml", "master_patterns/manifest.yml"],
+            ["materials.yml", SHIPPED_MANIFEST],
         ),
         "version": __version__,
     }

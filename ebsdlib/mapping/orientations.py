@@ -16,6 +16,7 @@ import pandas as pd
 
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material, disordered
+from ebsdlib.simulation.dynamical_settings import DYNAMICAL_MODULES, SHIPPED_MANIFEST
 from ebsdlib.simulation.patterns import DetectorGeometry
 
 __all__ = [
@@ -378,8 +379,12 @@ def refine_orientations(
 
 
 @cached(
-    depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical", "simulation.dynamical_settings"],
-    data_files=["master_patterns/manifest.yml"],
+    depends_on=[
+        "crystal.materials",
+        "simulation.patterns",
+        *DYNAMICAL_MODULES,
+    ],
+    data_files=[SHIPPED_MANIFEST],
 )
 def _refined(patterns, geometry, phases, space_group, indexed, quaternions, trust_region, _kikuchipy_version):
     import contextlib

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material, training_materials
 from ebsdlib.datasets.container import PatternDataset, SplitCounts, assign_split, patterns_per_material
+from ebsdlib.simulation.dynamical_settings import DYNAMICAL_MODULES, SHIPPED_MANIFEST
 from ebsdlib.simulation.patterns import Detector, simulate_patterns, simulated_detector
 
 __all__ = ["simulate_dataset", "simulated_book_dataset"]
@@ -21,10 +22,9 @@ __all__ = ["simulate_dataset", "simulated_book_dataset"]
         "crystal.materials",
         "simulation.patterns",
         "datasets.container",
-        "simulation.dynamical",
-        "simulation.dynamical_settings",
+        *DYNAMICAL_MODULES,
     ],
-    data_files=["master_patterns/manifest.yml"],
+    data_files=[SHIPPED_MANIFEST],
 )
 def _simulate_dataset(materials: tuple[Material, ...], counts: SplitCounts, detector: Detector, seed: int) -> PatternDataset:
     per_material = patterns_per_material(materials, counts)

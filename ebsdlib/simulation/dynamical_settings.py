@@ -15,7 +15,19 @@ import dataclasses
 
 from ebsdlib.crystal.materials import Material
 
-__all__ = ["DynamicalSettings", "MATERIAL_SETTINGS", "dynamical_settings", "settings_for"]
+__all__ = [
+    "DynamicalSettings",
+    "MATERIAL_SETTINGS",
+    "DYNAMICAL_MODULES",
+    "SHIPPED_MANIFEST",
+    "dynamical_settings",
+    "settings_for",
+]
+
+#: What a cached result made from dynamical master patterns is keyed on besides its arguments: the code that makes
+#: and reads them (``depends_on``) and the shipped files' manifest (``data_files``).
+DYNAMICAL_MODULES = ("simulation.dynamical", "simulation.dynamical_settings")
+SHIPPED_MANIFEST = "master_patterns/manifest.yml"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material
 from ebsdlib.datasets.container import PatternDataset, SplitCounts, assign_split, patterns_per_material
 from ebsdlib.preprocess import canonical_view
+from ebsdlib.simulation.dynamical_settings import DYNAMICAL_MODULES, SHIPPED_MANIFEST
 from ebsdlib.simulation.patterns import (
     Detector,
     DetectorGeometry,
@@ -251,10 +252,9 @@ def simulate_randomised(
         "datasets.container",
         "preprocess",
         "simulation.patterns",
-        "simulation.dynamical",
-        "simulation.dynamical_settings",
+        *DYNAMICAL_MODULES,
     ],
-    data_files=["master_patterns/manifest.yml"],
+    data_files=[SHIPPED_MANIFEST],
 )
 def _randomised_dataset(
     materials: tuple[Material, ...],

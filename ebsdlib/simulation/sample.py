@@ -12,6 +12,7 @@ from scipy import ndimage
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material, dual_phase_materials
 from ebsdlib.datasets.container import PatternDataset
+from ebsdlib.simulation.dynamical_settings import DYNAMICAL_MODULES, SHIPPED_MANIFEST
 from ebsdlib.simulation.patterns import (
     Detector,
     apply_detector_model,
@@ -124,10 +125,9 @@ def _neighbour_index(micro: Microstructure) -> np.ndarray:
         "crystal.materials",
         "datasets.container",
         "simulation.patterns",
-        "simulation.dynamical",
-        "simulation.dynamical_settings",
+        *DYNAMICAL_MODULES,
     ],
-    data_files=["master_patterns/manifest.yml"],
+    data_files=[SHIPPED_MANIFEST],
 )
 def _simulate_map(shape, n_grains, precipitate_fraction, detector: Detector, seed) -> tuple[Microstructure, PatternDataset]:
     geometry, detector_model = detector.geometry, detector.detector_model
@@ -210,8 +210,12 @@ def simulate_dual_phase_map(
 
 
 @cached(
-    depends_on=["crystal.materials", "simulation.patterns", "simulation.dynamical", "simulation.dynamical_settings"],
-    data_files=["master_patterns/manifest.yml"],
+    depends_on=[
+        "crystal.materials",
+        "simulation.patterns",
+        *DYNAMICAL_MODULES,
+    ],
+    data_files=[SHIPPED_MANIFEST],
 )
 def _phase_boundary_patterns(phases: tuple[Material, ...], n: int, detector: Detector, seed: int) -> PatternDataset:
     geometry, detector_model = detector.geometry, detector.detector_model

@@ -21,6 +21,7 @@ import pandas as pd
 from ebsdlib.cache import cached
 from ebsdlib.crystal.materials import Material
 from ebsdlib.preprocess import resize_patterns
+from ebsdlib.simulation.dynamical_settings import DYNAMICAL_MODULES, SHIPPED_MANIFEST
 from ebsdlib.simulation.patterns import (
     Detector,
     DetectorGeometry,
@@ -70,16 +71,13 @@ def _draw(geometry: DetectorGeometry, detector_model: DetectorModel, n: int, see
     return rng, rotations, pcs
 
 
-@cached(
-    depends_on=[
-        "crystal.materials",
-        "preprocess",
-        "simulation.patterns",
-        "simulation.dynamical",
-        "simulation.dynamical_settings",
-    ],
-    data_files=["master_patterns/manifest.yml"],
+#: Both studies are made from the materials' master patterns, kinematical or dynamical.
+_cached = cached(
+    depends_on=["crystal.materials", "preprocess", "simulation.patterns", *DYNAMICAL_MODULES], data_files=[SHIPPED_MANIFEST]
 )
+
+
+@_cached
 def alike_pairs(
     materials: list[Material], geometry: DetectorGeometry, image_size: int | None, n: int = 20, seed: int = 0
 ) -> pd.DataFrame:
@@ -122,16 +120,7 @@ def nearest_materials(
     return [by_name[b if a == material.name else a] for a, b in zip(pairs["first"], pairs["second"], strict=False)]
 
 
-@cached(
-    depends_on=[
-        "crystal.materials",
-        "preprocess",
-        "simulation.patterns",
-        "simulation.dynamical",
-        "simulation.dynamical_settings",
-    ],
-    data_files=["master_patterns/manifest.yml"],
-)
+@_cached
 def ideal_observer(
     first: Material,
     second: Material,
